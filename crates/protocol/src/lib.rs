@@ -1,0 +1,221 @@
+//! AWS wire protocols, driven by AWS's own service models.
+//!
+//! This crate turns an HTTP request into a [`Call`] (service, region, operation and an input
+//! value keyed by the model's member names) and turns a handler's output value or an
+//! [`AwsError`] back into the HTTP response that protocol prescribes. It knows nothing of VPCs:
+//! every element name, list wrapper and validation rule comes from `models/`.
+
+pub mod error;
+pub mod model;
+pub mod query;
+pub mod rest;
+pub mod routing;
+pub mod time;
+pub mod xml;
+
+pub use error::AwsError;
+pub use model::{Model, Operation, Protocol};
+
+use http::HeaderMap;
+use serde_json::Value;
+
+/// The parts of an HTTP request the protocols look at.
+pub struct HttpRequest<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    /// The raw query string, without `?`.
+    pub query: &'a str,
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+}
+
+/// A response ready to send.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: String,
+}
+
+/// A decoded AWS API call.
+#[derive(Debug)]
+pub struct Call {
+    pub model: &'static Model,
+    pub operation: &'static Operation,
+    pub input: Value,
+    pub region: String,
+    /// The access key of the signature, when the request is signed.
+    pub access_key: Option<String>,
+}
+
+impl Call {
+    pub fn service(&self) -> &'static str {
+        self.model.service
+    }
+}
+
+/// A request that could not be decoded, with the model whose envelope the error goes in.
+#[derive(Debug)]
+pub struct DecodeFailure {
+    pub model: Option<&'static Model>,
+    pub error: AwsError,
+}
+
+fn fail(model: Option<&'static Model>, error: AwsError) -> DecodeFailure {
+    DecodeFailure { model, error }
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
+}
+
+/// Decodes `req` into a call of one operation of one vendored service.
+pub fn decode(req: &HttpRequest<'_>, default_region: &str) -> Result<Call, DecodeFailure> {
+    let query: Vec<(String, String)> = form_urlencoded::parse(req.query.as_bytes()).into_owned().collect();
+    let form: Vec<(String, String)> = if req.method == "POST" && is_form(req.headers) {
+        form_urlencoded::parse(req.body).into_owned().collect()
+    } else {
+        Vec::new()
+    };
+    let version = form.iter().chain(&query).find(|(k, _)| k == "Version").map(|(_, v)| v.as_str());
+    let scope = routing::credential_scope(req.headers, &query);
+    let def = match &scope {
+        Some(s) => routing::service_for_signing_name(&s.service, version).ok_or_else(|| {
+            fail(
+                None,
+                AwsError::new(
+                    "UnknownService",
+                    format!("kumori does not serve the AWS service signed as '{}'.", s.service),
+                ),
+            )
+        })?,
+        None => routing::service_for_unsigned(req.headers, req.path, version).ok_or_else(|| {
+            fail(
+                None,
+                AwsError::new(
+                    "UnknownService",
+                    "kumori could not tell which AWS service this request is for: sign it with SigV4 \
+                     or send an Action and Version.",
+                ),
+            )
+        })?,
+    };
+    let model = def.model();
+    let region = scope
+        .as_ref()
+        .map(|s| s.region.clone())
+        .or_else(|| routing::region_from_host(req.headers))
+        .unwrap_or_else(|| default_region.to_string());
+    let access_key = scope.map(|s| s.access_key);
+
+    let (operation, input) = match model.protocol {
+        Protocol::Ec2 | Protocol::Query => {
+            let params = query::Node::from_pairs(form.iter().chain(&query).map(|(k, v)| (k.as_str(), v.as_str())));
+            let action = params
+                .get("Action")
+                .ok_or_else(|| fail(Some(model), AwsError::new("MissingAction", "The request must contain the parameter Action")))?;
+            let operation = model
+                .operation(action)
+                .ok_or_else(|| fail(Some(model), AwsError::invalid_action(model.service, action)))?;
+            let input = match operation.input {
+                Some(shape) => query::parse_input(model, shape, &params).map_err(|e| fail(Some(model), e))?,
+                None => Value::Object(Default::default()),
+            };
+            (operation, input)
+        }
+        Protocol::RestXml => {
+            let m = rest::match_operation(model, req.method, req.path, &query).ok_or_else(|| {
+                fail(
+                    Some(model),
+                    AwsError::new(
+                        "InvalidAction",
+                        format!("No {} operation matches {} {}.", model.service, req.method, req.path),
+                    ),
+                )
+            })?;
+            // Payload members (XML bodies) are read by the handlers that need them.
+            let input = rest::bound_members(model, &m, &query, req.headers);
+            (m.operation, input)
+        }
+        Protocol::Json => {
+            let target = req.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            let name = target.rsplit('.').next().unwrap_or_default();
+            let operation = model
+                .operation(name)
+                .ok_or_else(|| fail(Some(model), AwsError::invalid_action(model.service, name)))?;
+            let input = if req.body.is_empty() {
+                Value::Object(Default::default())
+            } else {
+                serde_json::from_slice(req.body).map_err(|e| {
+                    fail(Some(model), AwsError::new("SerializationException", e.to_string()))
+                })?
+            };
+            (operation, input)
+        }
+    };
+    Ok(Call { model, operation, input, region, access_key })
+}
+
+/// The success response of `call` carrying `output`.
+pub fn encode_output(call: &Call, output: &Value, request_id: &str) -> HttpResponse {
+    let model = call.model;
+    let op = call.operation;
+    let (content_type, body) = match model.protocol {
+        Protocol::Ec2 | Protocol::Query => (
+            "text/xml;charset=UTF-8",
+            xml::response_document(model, &op.name, op.output, op.result_wrapper.as_deref(), output, request_id),
+        ),
+        Protocol::RestXml => {
+            let body = match op.output {
+                Some(shape) => {
+                    let s = model.shape(shape);
+                    let mut body = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{} xmlns=\"{}\">", s.name, model.xml_namespace);
+                    xml::write_members(model, shape, output, &mut body);
+                    body.push_str(&format!("</{}>", s.name));
+                    body
+                }
+                None => String::new(),
+            };
+            ("application/xml", body)
+        }
+        Protocol::Json => ("application/x-amz-json-1.1", output.to_string()),
+    };
+    HttpResponse {
+        status: op.http_status,
+        content_type,
+        headers: request_id_headers(model, request_id),
+        body,
+    }
+}
+
+/// The error response for `err`, in the envelope of `model`'s protocol (EC2's when unknown).
+pub fn encode_error(model: Option<&Model>, err: &AwsError, request_id: &str) -> HttpResponse {
+    let (content_type, body) = match model {
+        Some(m) if m.service == "s3" => ("application/xml", error::render_s3(err, request_id)),
+        Some(m) => error::render(err, m.protocol, &m.xml_namespace, request_id),
+        None => error::render(err, Protocol::Ec2, "", request_id),
+    };
+    HttpResponse {
+        status: err.status,
+        content_type,
+        headers: model.map(|m| request_id_headers(m, request_id)).unwrap_or_else(|| vec![("x-amzn-RequestId", request_id.to_string())]),
+        body,
+    }
+}
+
+fn request_id_headers(model: &Model, request_id: &str) -> Vec<(&'static str, String)> {
+    if model.service == "s3" {
+        vec![("x-amz-request-id", request_id.to_string()), ("x-amz-id-2", request_id.to_string())]
+    } else {
+        vec![("x-amzn-RequestId", request_id.to_string())]
+    }
+}
+
+/// A fresh request id, in the UUID form AWS uses.
+pub fn new_request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

@@ -1,0 +1,56 @@
+//! Timestamps as the XML protocols carry them: ISO 8601 in UTC (`2026-11-23T10:00:00.000Z`).
+
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Now, in the form AWS writes timestamps in EC2 and query responses.
+pub fn now_iso() -> String {
+    iso(OffsetDateTime::now_utc())
+}
+
+pub fn iso(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        t.month() as u8,
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
+/// Reads an input timestamp (ISO 8601 or epoch seconds) into the canonical ISO form.
+pub fn parse_timestamp(raw: &str) -> Option<String> {
+    if let Ok(t) = OffsetDateTime::parse(raw, &Rfc3339) {
+        return Some(iso(t));
+    }
+    let secs: f64 = raw.parse().ok()?;
+    let t = OffsetDateTime::from_unix_timestamp_nanos((secs * 1e9) as i128).ok()?;
+    Some(iso(t))
+}
+
+/// Output text of a timestamp value: strings pass through, numbers are epoch seconds.
+pub fn format_timestamp(v: &Value) -> String {
+    match v {
+        Value::Number(n) => n
+            .as_f64()
+            .and_then(|s| OffsetDateTime::from_unix_timestamp_nanos((s * 1e9) as i128).ok())
+            .map(iso)
+            .unwrap_or_default(),
+        other => crate::xml::scalar_text(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parses_iso_and_epoch() {
+        assert_eq!(super::parse_timestamp("2026-01-02T03:04:05Z").unwrap(), "2026-01-02T03:04:05.000Z");
+        assert_eq!(super::parse_timestamp("0").unwrap(), "1970-01-01T00:00:00.000Z");
+        assert!(super::parse_timestamp("yesterday").is_none());
+    }
+}
