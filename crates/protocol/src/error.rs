@@ -16,7 +16,12 @@ pub struct AwsError {
 impl AwsError {
     /// A client error (HTTP 400), the common case.
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        AwsError { code: code.into(), message: message.into(), status: 400, sender_fault: true }
+        AwsError {
+            code: code.into(),
+            message: message.into(),
+            status: 400,
+            sender_fault: true,
+        }
     }
 
     pub fn with_status(mut self, status: u16) -> Self {
@@ -74,7 +79,11 @@ pub fn render(
             ),
         ),
         Protocol::Query | Protocol::RestXml => {
-            let kind = if err.sender_fault { "Sender" } else { "Receiver" };
+            let kind = if err.sender_fault {
+                "Sender"
+            } else {
+                "Receiver"
+            };
             let ns = if xml_namespace.is_empty() {
                 String::new()
             } else {

@@ -75,13 +75,19 @@ fn is_form(headers: &HeaderMap) -> bool {
 
 /// Decodes `req` into a call of one operation of one vendored service.
 pub fn decode(req: &HttpRequest<'_>, default_region: &str) -> Result<Call, DecodeFailure> {
-    let query: Vec<(String, String)> = form_urlencoded::parse(req.query.as_bytes()).into_owned().collect();
+    let query: Vec<(String, String)> = form_urlencoded::parse(req.query.as_bytes())
+        .into_owned()
+        .collect();
     let form: Vec<(String, String)> = if req.method == "POST" && is_form(req.headers) {
         form_urlencoded::parse(req.body).into_owned().collect()
     } else {
         Vec::new()
     };
-    let version = form.iter().chain(&query).find(|(k, _)| k == "Version").map(|(_, v)| v.as_str());
+    let version = form
+        .iter()
+        .chain(&query)
+        .find(|(k, _)| k == "Version")
+        .map(|(_, v)| v.as_str());
     let scope = routing::credential_scope(req.headers, &query);
     let def = match &scope {
         Some(s) => routing::service_for_signing_name(&s.service, version).ok_or_else(|| {
@@ -114,35 +120,55 @@ pub fn decode(req: &HttpRequest<'_>, default_region: &str) -> Result<Call, Decod
 
     let (operation, input) = match model.protocol {
         Protocol::Ec2 | Protocol::Query => {
-            let params = query::Node::from_pairs(form.iter().chain(&query).map(|(k, v)| (k.as_str(), v.as_str())));
-            let action = params
-                .get("Action")
-                .ok_or_else(|| fail(Some(model), AwsError::new("MissingAction", "The request must contain the parameter Action")))?;
-            let operation = model
-                .operation(action)
-                .ok_or_else(|| fail(Some(model), AwsError::invalid_action(model.service, action)))?;
+            let params = query::Node::from_pairs(
+                form.iter()
+                    .chain(&query)
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            );
+            let action = params.get("Action").ok_or_else(|| {
+                fail(
+                    Some(model),
+                    AwsError::new(
+                        "MissingAction",
+                        "The request must contain the parameter Action",
+                    ),
+                )
+            })?;
+            let operation = model.operation(action).ok_or_else(|| {
+                fail(Some(model), AwsError::invalid_action(model.service, action))
+            })?;
             let input = match operation.input {
-                Some(shape) => query::parse_input(model, shape, &params).map_err(|e| fail(Some(model), e))?,
+                Some(shape) => {
+                    query::parse_input(model, shape, &params).map_err(|e| fail(Some(model), e))?
+                }
                 None => Value::Object(Default::default()),
             };
             (operation, input)
         }
         Protocol::RestXml => {
-            let m = rest::match_operation(model, req.method, req.path, &query).ok_or_else(|| {
-                fail(
-                    Some(model),
-                    AwsError::new(
-                        "InvalidAction",
-                        format!("No {} operation matches {} {}.", model.service, req.method, req.path),
-                    ),
-                )
-            })?;
+            let m =
+                rest::match_operation(model, req.method, req.path, &query).ok_or_else(|| {
+                    fail(
+                        Some(model),
+                        AwsError::new(
+                            "InvalidAction",
+                            format!(
+                                "No {} operation matches {} {}.",
+                                model.service, req.method, req.path
+                            ),
+                        ),
+                    )
+                })?;
             // Payload members (XML bodies) are read by the handlers that need them.
             let input = rest::bound_members(model, &m, &query, req.headers);
             (m.operation, input)
         }
         Protocol::Json => {
-            let target = req.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            let target = req
+                .headers
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
             let name = target.rsplit('.').next().unwrap_or_default();
             let operation = model
                 .operation(name)
@@ -151,13 +177,22 @@ pub fn decode(req: &HttpRequest<'_>, default_region: &str) -> Result<Call, Decod
                 Value::Object(Default::default())
             } else {
                 serde_json::from_slice(req.body).map_err(|e| {
-                    fail(Some(model), AwsError::new("SerializationException", e.to_string()))
+                    fail(
+                        Some(model),
+                        AwsError::new("SerializationException", e.to_string()),
+                    )
                 })?
             };
             (operation, input)
         }
     };
-    Ok(Call { model, operation, input, region, access_key })
+    Ok(Call {
+        model,
+        operation,
+        input,
+        region,
+        access_key,
+    })
 }
 
 /// The success response of `call` carrying `output`.
@@ -167,13 +202,23 @@ pub fn encode_output(call: &Call, output: &Value, request_id: &str) -> HttpRespo
     let (content_type, body) = match model.protocol {
         Protocol::Ec2 | Protocol::Query => (
             "text/xml;charset=UTF-8",
-            xml::response_document(model, &op.name, op.output, op.result_wrapper.as_deref(), output, request_id),
+            xml::response_document(
+                model,
+                &op.name,
+                op.output,
+                op.result_wrapper.as_deref(),
+                output,
+                request_id,
+            ),
         ),
         Protocol::RestXml => {
             let body = match op.output {
                 Some(shape) => {
                     let s = model.shape(shape);
-                    let mut body = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{} xmlns=\"{}\">", s.name, model.xml_namespace);
+                    let mut body = format!(
+                        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{} xmlns=\"{}\">",
+                        s.name, model.xml_namespace
+                    );
                     xml::write_members(model, shape, output, &mut body);
                     body.push_str(&format!("</{}>", s.name));
                     body
@@ -202,14 +247,19 @@ pub fn encode_error(model: Option<&Model>, err: &AwsError, request_id: &str) -> 
     HttpResponse {
         status: err.status,
         content_type,
-        headers: model.map(|m| request_id_headers(m, request_id)).unwrap_or_else(|| vec![("x-amzn-RequestId", request_id.to_string())]),
+        headers: model
+            .map(|m| request_id_headers(m, request_id))
+            .unwrap_or_else(|| vec![("x-amzn-RequestId", request_id.to_string())]),
         body,
     }
 }
 
 fn request_id_headers(model: &Model, request_id: &str) -> Vec<(&'static str, String)> {
     if model.service == "s3" {
-        vec![("x-amz-request-id", request_id.to_string()), ("x-amz-id-2", request_id.to_string())]
+        vec![
+            ("x-amz-request-id", request_id.to_string()),
+            ("x-amz-id-2", request_id.to_string()),
+        ]
     } else {
         vec![("x-amzn-RequestId", request_id.to_string())]
     }

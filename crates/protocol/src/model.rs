@@ -5,8 +5,8 @@
 //! EC2's model is 1.1 MB, and parsing it before the first request would cost start-up time that
 //! most sessions (a health check, one STS call) never need.
 
-use serde::Deserialize;
 use indexmap::IndexMap;
+use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -148,8 +148,11 @@ impl Model {
         };
         let mut names: Vec<&String> = raw.shapes.keys().collect();
         names.sort();
-        let shape_index: HashMap<String, ShapeId> =
-            names.iter().enumerate().map(|(i, n)| ((*n).clone(), i)).collect();
+        let shape_index: HashMap<String, ShapeId> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| ((*n).clone(), i))
+            .collect();
         let resolve = |name: &str| -> Result<ShapeId, String> {
             shape_index
                 .get(name)
@@ -190,7 +193,11 @@ impl Model {
                     Kind::Structure { members }
                 }
                 "list" => Kind::List {
-                    member: member("member", s.member.as_ref().ok_or("list without member")?, false)?,
+                    member: member(
+                        "member",
+                        s.member.as_ref().ok_or("list without member")?,
+                        false,
+                    )?,
                 },
                 "map" => Kind::Map {
                     key: member("key", s.key.as_ref().ok_or("map without key")?, false)?,
@@ -235,16 +242,20 @@ impl Model {
         for name in op_names {
             let op = &raw.operations[name];
             operations.push(Operation {
-                    name: name.clone(),
-                    input: op.input.as_ref().map(|r| resolve(&r.shape)).transpose()?,
-                    output: op.output.as_ref().map(|r| resolve(&r.shape)).transpose()?,
-                    result_wrapper: op.output.as_ref().and_then(|r| r.result_wrapper.clone()),
-                    http_method: op.http.method.clone(),
-                    request_uri: op.http.request_uri.clone(),
-                    http_status: op.http.response_code.unwrap_or(200),
+                name: name.clone(),
+                input: op.input.as_ref().map(|r| resolve(&r.shape)).transpose()?,
+                output: op.output.as_ref().map(|r| resolve(&r.shape)).transpose()?,
+                result_wrapper: op.output.as_ref().and_then(|r| r.result_wrapper.clone()),
+                http_method: op.http.method.clone(),
+                request_uri: op.http.request_uri.clone(),
+                http_status: op.http.response_code.unwrap_or(200),
             });
         }
-        let operation_index = operations.iter().enumerate().map(|(i, o)| (o.name.clone(), i)).collect();
+        let operation_index = operations
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.name.clone(), i))
+            .collect();
         let md = raw.metadata;
         let mut xml_namespace = md.xml_namespace.unwrap_or_default();
         if !xml_namespace.is_empty() && !xml_namespace.ends_with('/') {
@@ -253,7 +264,9 @@ impl Model {
         Ok(Model {
             service,
             protocol,
-            signing_name: md.signing_name.unwrap_or_else(|| md.endpoint_prefix.clone()),
+            signing_name: md
+                .signing_name
+                .unwrap_or_else(|| md.endpoint_prefix.clone()),
             api_version: md.api_version,
             xml_namespace,
             json_version: md.json_version,
@@ -279,9 +292,8 @@ pub struct ServiceDef {
 impl ServiceDef {
     /// The parsed model; parsed on first call, shared afterwards.
     pub fn model(&self) -> &Model {
-        self.cell.get_or_init(|| {
-            Model::parse(self.name, self.json).expect("vendored model must parse")
-        })
+        self.cell
+            .get_or_init(|| Model::parse(self.name, self.json).expect("vendored model must parse"))
     }
 }
 
@@ -423,14 +435,22 @@ mod tests {
         }
         let ec2 = service("ec2").unwrap().model();
         assert_eq!(ec2.protocol, Protocol::Ec2);
-        assert_eq!(ec2.xml_namespace, "http://ec2.amazonaws.com/doc/2016-11-15/");
+        assert_eq!(
+            ec2.xml_namespace,
+            "http://ec2.amazonaws.com/doc/2016-11-15/"
+        );
         let op = ec2.operation("DescribeVpcs").unwrap();
         let input = ec2.shape(op.input.unwrap());
-        let Kind::Structure { members } = &input.kind else { panic!("structure") };
+        let Kind::Structure { members } = &input.kind else {
+            panic!("structure")
+        };
         let filters = members.iter().find(|m| m.name == "Filters").unwrap();
         assert_eq!(filters.location_name.as_deref(), Some("Filter"));
         let iam = service("iam").unwrap().model();
-        assert_eq!(iam.operation("GetUser").unwrap().result_wrapper.as_deref(), Some("GetUserResult"));
+        assert_eq!(
+            iam.operation("GetUser").unwrap().result_wrapper.as_deref(),
+            Some("GetUserResult")
+        );
         let nse = iam.shape(iam.shape_id("NoSuchEntityException").unwrap());
         assert_eq!(nse.error.as_ref().unwrap().http_status, Some(404));
     }

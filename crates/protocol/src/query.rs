@@ -49,11 +49,16 @@ impl Node {
 
 /// Reads the input of an operation whose input shape is `shape` from `root`.
 pub fn parse_input(model: &Model, shape: ShapeId, root: &Node) -> Result<Value, AwsError> {
-    let walker = Walker { model, ec2: model.protocol == Protocol::Ec2 };
+    let walker = Walker {
+        model,
+        ec2: model.protocol == Protocol::Ec2,
+    };
     let value = walker.structure(model.shape(shape), root, "")?;
     if walker.ec2 {
         // EC2 refuses parameters it does not know; query services ignore them.
-        let Kind::Structure { members } = &model.shape(shape).kind else { unreachable!() };
+        let Kind::Structure { members } = &model.shape(shape).kind else {
+            unreachable!()
+        };
         for key in root.children.keys() {
             if key == "Action" || key == "Version" || key.starts_with("X-Amz-") {
                 continue;
@@ -144,7 +149,10 @@ impl<'m> Walker<'m> {
 
     fn structure(&self, shape: &Shape, node: &Node, path: &str) -> Result<Value, AwsError> {
         let Kind::Structure { members } = &shape.kind else {
-            return Err(AwsError::internal(format!("{} is not a structure", shape.name)));
+            return Err(AwsError::internal(format!(
+                "{} is not a structure",
+                shape.name
+            )));
         };
         let mut out = Map::new();
         for m in members {
@@ -188,7 +196,11 @@ impl<'m> Walker<'m> {
                 Ok(Value::Array(items))
             }
             Kind::Map { key, value } => {
-                let entries = if shape.flattened { Some(node) } else { node.children.get("entry") };
+                let entries = if shape.flattened {
+                    Some(node)
+                } else {
+                    node.children.get("entry")
+                };
                 let kname = key.location_name.as_deref().unwrap_or("key");
                 let vname = value.location_name.as_deref().unwrap_or("value");
                 let mut out = Map::new();
@@ -211,7 +223,13 @@ impl<'m> Walker<'m> {
         }
     }
 
-    fn check_length(&self, shape: &Shape, len: usize, path: &str, shown: &str) -> Result<(), AwsError> {
+    fn check_length(
+        &self,
+        shape: &Shape,
+        len: usize,
+        path: &str,
+        shown: &str,
+    ) -> Result<(), AwsError> {
         if let Some(min) = shape.min
             && (len as f64) < min
         {
@@ -236,7 +254,10 @@ impl<'m> Walker<'m> {
                     let c = if self.ec2 {
                         format!("Valid values: {}", values.join(", "))
                     } else {
-                        format!("Member must satisfy enum value set: [{}]", values.join(", "))
+                        format!(
+                            "Member must satisfy enum value set: [{}]",
+                            values.join(", ")
+                        )
                     };
                     return Err(self.invalid(path, raw, &c));
                 }
@@ -245,7 +266,11 @@ impl<'m> Walker<'m> {
             }
             Kind::Integer | Kind::Long => {
                 let n: i64 = raw.trim().parse().map_err(|_| {
-                    let c = if self.ec2 { "Expected an integer.".into() } else { "Member must be a number".to_string() };
+                    let c = if self.ec2 {
+                        "Expected an integer.".into()
+                    } else {
+                        "Member must be a number".to_string()
+                    };
                     self.invalid(path, raw, &c)
                 })?;
                 if let Some(min) = shape.min
@@ -275,7 +300,9 @@ impl<'m> Walker<'m> {
                     .trim()
                     .parse()
                     .map_err(|_| self.invalid(path, raw, "Expected a number."))?;
-                Ok(serde_json::Number::from_f64(n).map(Value::Number).unwrap_or(Value::Null))
+                Ok(serde_json::Number::from_f64(n)
+                    .map(Value::Number)
+                    .unwrap_or(Value::Null))
             }
             Kind::Boolean => match raw.to_ascii_lowercase().as_str() {
                 "true" => Ok(Value::Bool(true)),
@@ -287,7 +314,10 @@ impl<'m> Walker<'m> {
                 .ok_or_else(|| self.invalid(path, raw, "Expected an ISO 8601 timestamp.")),
             // Blobs stay base64 text; the handler decodes what it needs.
             Kind::Blob => Ok(Value::String(raw.to_string())),
-            _ => Err(AwsError::internal(format!("{} is not a scalar", shape.name))),
+            _ => Err(AwsError::internal(format!(
+                "{} is not a scalar",
+                shape.name
+            ))),
         }
     }
 }
@@ -299,7 +329,8 @@ mod tests {
 
     fn parse(svc: &str, op: &str, q: &str) -> Result<Value, AwsError> {
         let model = service(svc).unwrap().model();
-        let pairs: Vec<(String, String)> = form_urlencoded::parse(q.as_bytes()).into_owned().collect();
+        let pairs: Vec<(String, String)> =
+            form_urlencoded::parse(q.as_bytes()).into_owned().collect();
         let root = Node::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         parse_input(model, model.operation(op).unwrap().input.unwrap(), &root)
     }
@@ -335,7 +366,12 @@ mod tests {
 
     #[test]
     fn query_member_lists_and_validation() {
-        let v = parse("iam", "TagUser", "UserName=bob&Tags.member.1.Key=k&Tags.member.1.Value=v").unwrap();
+        let v = parse(
+            "iam",
+            "TagUser",
+            "UserName=bob&Tags.member.1.Key=k&Tags.member.1.Value=v",
+        )
+        .unwrap();
         assert_eq!(v["Tags"][0]["Key"], "k");
         let e = parse("iam", "GetUser", "UserName=").unwrap_err();
         assert_eq!(e.code, "ValidationError");

@@ -26,13 +26,19 @@ pub fn match_operation<'m>(
         if op.http_method != method {
             continue;
         }
-        let (tpath, tquery) = op.request_uri.split_once('?').unwrap_or((&op.request_uri, ""));
+        let (tpath, tquery) = op
+            .request_uri
+            .split_once('?')
+            .unwrap_or((&op.request_uri, ""));
         let mut score = 0;
         // Literal query keys in the template (`?tagging`, `?list-type=2`) must be present.
         let mut ok = true;
         for want in tquery.split('&').filter(|s| !s.is_empty()) {
             let (k, v) = want.split_once('=').unwrap_or((want, ""));
-            if !query.iter().any(|(qk, qv)| qk == k && (v.is_empty() || qv == v)) {
+            if !query
+                .iter()
+                .any(|(qk, qv)| qk == k && (v.is_empty() || qv == v))
+            {
                 ok = false;
             }
             score += 2;
@@ -41,7 +47,10 @@ pub fn match_operation<'m>(
         if let Some(input) = op.input
             && let Kind::Structure { members } = &model.shape(input).kind
         {
-            for m in members.iter().filter(|m| m.required && m.location == Some(Location::Querystring)) {
+            for m in members
+                .iter()
+                .filter(|m| m.required && m.location == Some(Location::Querystring))
+            {
                 let wire = m.location_name.as_deref().unwrap_or(&m.name);
                 if query.iter().any(|(k, _)| k == wire) {
                     score += 1;
@@ -53,10 +62,18 @@ pub fn match_operation<'m>(
         if !ok {
             continue;
         }
-        let Some((labels, literal)) = match_path(tpath, &segments) else { continue };
+        let Some((labels, literal)) = match_path(tpath, &segments) else {
+            continue;
+        };
         score += literal * 4;
         if best.as_ref().is_none_or(|(s, _)| score > *s) {
-            best = Some((score, RestMatch { operation: op, labels }));
+            best = Some((
+                score,
+                RestMatch {
+                    operation: op,
+                    labels,
+                },
+            ));
         }
     }
     best.map(|(_, m)| m)
@@ -94,7 +111,9 @@ fn match_path(template: &str, segments: &[&str]) -> Option<(Vec<(String, String)
 }
 
 fn decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// Reads the members of the input shape bound to the URI, query string and headers.
@@ -105,14 +124,28 @@ pub fn bound_members(
     headers: &HeaderMap,
 ) -> Value {
     let mut out = Map::new();
-    let Some(input) = m.operation.input else { return Value::Object(out) };
-    let Kind::Structure { members } = &model.shape(input).kind else { return Value::Object(out) };
+    let Some(input) = m.operation.input else {
+        return Value::Object(out);
+    };
+    let Kind::Structure { members } = &model.shape(input).kind else {
+        return Value::Object(out);
+    };
     for member in members {
         let wire = member.location_name.as_deref().unwrap_or(&member.name);
         let raw = match member.location {
-            Some(Location::Uri) => m.labels.iter().find(|(k, _)| k == wire).map(|(_, v)| v.clone()),
-            Some(Location::Querystring) => query.iter().find(|(k, _)| k == wire).map(|(_, v)| v.clone()),
-            Some(Location::Header) => headers.get(wire).and_then(|v| v.to_str().ok()).map(str::to_string),
+            Some(Location::Uri) => m
+                .labels
+                .iter()
+                .find(|(k, _)| k == wire)
+                .map(|(_, v)| v.clone()),
+            Some(Location::Querystring) => query
+                .iter()
+                .find(|(k, _)| k == wire)
+                .map(|(_, v)| v.clone()),
+            Some(Location::Header) => headers
+                .get(wire)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
             _ => None,
         };
         if let Some(raw) = raw {
@@ -141,7 +174,16 @@ mod tests {
         let m = match_operation(s3, "GET", "/bucket/a/b.txt", &q).unwrap();
         assert_eq!(m.operation.name, "GetObjectTagging");
         assert_eq!(m.labels[1], ("Key".to_string(), "a/b.txt".to_string()));
-        assert_eq!(match_operation(s3, "PUT", "/bucket", &[]).unwrap().operation.name, "CreateBucket");
-        assert_eq!(match_operation(s3, "GET", "/", &[]).unwrap().operation.name, "ListBuckets");
+        assert_eq!(
+            match_operation(s3, "PUT", "/bucket", &[])
+                .unwrap()
+                .operation
+                .name,
+            "CreateBucket"
+        );
+        assert_eq!(
+            match_operation(s3, "GET", "/", &[]).unwrap().operation.name,
+            "ListBuckets"
+        );
     }
 }

@@ -24,15 +24,28 @@ impl CredentialScope {
         let date = parts.next()?.to_string();
         let region = parts.next()?.to_string();
         let service = parts.next()?.to_string();
-        (parts.next()? == "aws4_request").then_some(CredentialScope { access_key, date, region, service })
+        (parts.next()? == "aws4_request").then_some(CredentialScope {
+            access_key,
+            date,
+            region,
+            service,
+        })
     }
 }
 
 /// The credential scope of a signed request, from its header or presigned query.
-pub fn credential_scope(headers: &HeaderMap, query: &[(String, String)]) -> Option<CredentialScope> {
-    if let Some(auth) = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+pub fn credential_scope(
+    headers: &HeaderMap,
+    query: &[(String, String)],
+) -> Option<CredentialScope> {
+    if let Some(auth) = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         let rest = auth.strip_prefix("AWS4-HMAC-SHA256")?;
-        let cred = rest.split(',').find_map(|p| p.trim().strip_prefix("Credential="))?;
+        let cred = rest
+            .split(',')
+            .find_map(|p| p.trim().strip_prefix("Credential="))?;
         return CredentialScope::parse(cred);
     }
     query
@@ -43,7 +56,10 @@ pub fn credential_scope(headers: &HeaderMap, query: &[(String, String)]) -> Opti
 
 /// The vendored service a signing name stands for. ELB and ELBv2 share a signing name and are
 /// told apart by their API version; only v2 is vendored.
-pub fn service_for_signing_name(name: &str, api_version: Option<&str>) -> Option<&'static ServiceDef> {
+pub fn service_for_signing_name(
+    name: &str,
+    api_version: Option<&str>,
+) -> Option<&'static ServiceDef> {
     match name {
         "elasticloadbalancing" => match api_version {
             Some("2012-06-01") => None,
@@ -66,11 +82,18 @@ pub fn service_for_unsigned(
             .find(|s| s.model().target_prefix.as_deref() == Some(prefix));
     }
     if let Some(version) = api_version {
-        return SERVICES.iter().find(|s| s.api_version == version && !matches!(s.name, "route53" | "s3"));
+        return SERVICES
+            .iter()
+            .find(|s| s.api_version == version && !matches!(s.name, "route53" | "s3"));
     }
-    if let Some(host) = headers.get(http::header::HOST).and_then(|v| v.to_str().ok()) {
+    if let Some(host) = headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+    {
         let first = host.split('.').next().unwrap_or_default();
-        if let Some(s) = SERVICES.iter().find(|s| s.name == first || s.signing_name == first)
+        if let Some(s) = SERVICES
+            .iter()
+            .find(|s| s.name == first || s.signing_name == first)
             && host.contains("amazonaws.com")
         {
             return Some(s);
@@ -91,8 +114,8 @@ pub fn region_from_host(headers: &HeaderMap) -> Option<String> {
     let mut parts = host.split('.');
     let _service = parts.next()?;
     let region = parts.next()?;
-    let looks_like_region = region.split('-').count() >= 3
-        && region.chars().last().is_some_and(|c| c.is_ascii_digit());
+    let looks_like_region =
+        region.split('-').count() >= 3 && region.chars().last().is_some_and(|c| c.is_ascii_digit());
     (looks_like_region && host.contains("amazonaws.com")).then(|| region.to_string())
 }
 
@@ -111,25 +134,57 @@ mod tests {
                 .unwrap(),
         );
         let s = credential_scope(&h, &[]).unwrap();
-        assert_eq!((s.access_key.as_str(), s.region.as_str(), s.service.as_str()), ("AKIDEXAMPLE", "ap-northeast-1", "ec2"));
-        assert_eq!(service_for_signing_name(&s.service, None).unwrap().name, "ec2");
+        assert_eq!(
+            (s.access_key.as_str(), s.region.as_str(), s.service.as_str()),
+            ("AKIDEXAMPLE", "ap-northeast-1", "ec2")
+        );
+        assert_eq!(
+            service_for_signing_name(&s.service, None).unwrap().name,
+            "ec2"
+        );
     }
 
     #[test]
     fn scope_from_presigned_query() {
-        let q = vec![("X-Amz-Credential".to_string(), "AK/20261123/us-west-2/sts/aws4_request".to_string())];
+        let q = vec![(
+            "X-Amz-Credential".to_string(),
+            "AK/20261123/us-west-2/sts/aws4_request".to_string(),
+        )];
         let s = credential_scope(&HeaderMap::new(), &q).unwrap();
         assert_eq!(s.region, "us-west-2");
     }
 
     #[test]
     fn elb_versions_and_fallbacks() {
-        assert_eq!(service_for_signing_name("elasticloadbalancing", Some("2015-12-01")).unwrap().name, "elbv2");
+        assert_eq!(
+            service_for_signing_name("elasticloadbalancing", Some("2015-12-01"))
+                .unwrap()
+                .name,
+            "elbv2"
+        );
         assert!(service_for_signing_name("elasticloadbalancing", Some("2012-06-01")).is_none());
         let h = HeaderMap::new();
-        assert_eq!(service_for_unsigned(&h, "/", Some("2016-11-15")).unwrap().name, "ec2");
-        assert_eq!(service_for_unsigned(&h, "/", Some("2010-05-08")).unwrap().name, "iam");
-        assert_eq!(service_for_unsigned(&h, "/2013-04-01/hostedzone", None).unwrap().name, "route53");
-        assert_eq!(service_for_unsigned(&h, "/bucket/key", None).unwrap().name, "s3");
+        assert_eq!(
+            service_for_unsigned(&h, "/", Some("2016-11-15"))
+                .unwrap()
+                .name,
+            "ec2"
+        );
+        assert_eq!(
+            service_for_unsigned(&h, "/", Some("2010-05-08"))
+                .unwrap()
+                .name,
+            "iam"
+        );
+        assert_eq!(
+            service_for_unsigned(&h, "/2013-04-01/hostedzone", None)
+                .unwrap()
+                .name,
+            "route53"
+        );
+        assert_eq!(
+            service_for_unsigned(&h, "/bucket/key", None).unwrap().name,
+            "s3"
+        );
     }
 }

@@ -49,8 +49,14 @@ pub fn format_timestamp(v: &Value) -> String {
 mod tests {
     #[test]
     fn parses_iso_and_epoch() {
-        assert_eq!(super::parse_timestamp("2026-01-02T03:04:05Z").unwrap(), "2026-01-02T03:04:05.000Z");
-        assert_eq!(super::parse_timestamp("0").unwrap(), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            super::parse_timestamp("2026-01-02T03:04:05Z").unwrap(),
+            "2026-01-02T03:04:05.000Z"
+        );
+        assert_eq!(
+            super::parse_timestamp("0").unwrap(),
+            "1970-01-01T00:00:00.000Z"
+        );
         assert!(super::parse_timestamp("yesterday").is_none());
     }
 }

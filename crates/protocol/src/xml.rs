@@ -34,12 +34,17 @@ pub fn response_document(
         }
         _ => {
             if let Some(shape) = output {
-                let wrapper = result_wrapper.map(str::to_string).unwrap_or(format!("{operation}Result"));
+                let wrapper = result_wrapper
+                    .map(str::to_string)
+                    .unwrap_or(format!("{operation}Result"));
                 let _ = write!(out, "<{wrapper}>");
                 write_members(model, shape, value, &mut out);
                 let _ = write!(out, "</{wrapper}>");
             }
-            let _ = write!(out, "<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata>");
+            let _ = write!(
+                out,
+                "<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata>"
+            );
         }
     }
     let _ = write!(out, "</{operation}Response>");
@@ -48,7 +53,9 @@ pub fn response_document(
 
 /// Writes the members of structure `shape` present in `value`, in model order.
 pub fn write_members(model: &Model, shape: ShapeId, value: &Value, out: &mut String) {
-    let Kind::Structure { members } = &model.shape(shape).kind else { return };
+    let Kind::Structure { members } = &model.shape(shape).kind else {
+        return;
+    };
     let Some(obj) = value.as_object() else { return };
     for m in members {
         if let Some(v) = obj.get(&m.name) {
@@ -136,8 +143,14 @@ mod tests {
             "Tags": [{"Key": "Name", "Value": "a<b"}]}]});
         let doc = response_document(m, "DescribeVpcs", op.output, None, &v, "rid");
         assert!(doc.contains("<DescribeVpcsResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>rid</requestId>"));
-        assert!(doc.contains("<vpcSet><item><isDefault>false</isDefault>"), "{doc}");
-        assert!(doc.contains("<tagSet><item><key>Name</key><value>a&lt;b</value></item></tagSet>"), "{doc}");
+        assert!(
+            doc.contains("<vpcSet><item><isDefault>false</isDefault>"),
+            "{doc}"
+        );
+        assert!(
+            doc.contains("<tagSet><item><key>Name</key><value>a&lt;b</value></item></tagSet>"),
+            "{doc}"
+        );
     }
 
     #[test]
@@ -145,9 +158,24 @@ mod tests {
         let m = service("iam").unwrap().model();
         let op = m.operation("ListUsers").unwrap();
         let v = json!({"Users": [{"UserName": "bob", "CreateDate": "2026-01-02T03:04:05Z"}], "IsTruncated": false});
-        let doc = response_document(m, "ListUsers", op.output, op.result_wrapper.as_deref(), &v, "rid");
-        assert!(doc.contains("<ListUsersResult><Users><member><UserName>bob</UserName>"), "{doc}");
-        assert!(doc.contains("<CreateDate>2026-01-02T03:04:05Z</CreateDate>"), "{doc}");
-        assert!(doc.ends_with("<ResponseMetadata><RequestId>rid</RequestId></ResponseMetadata></ListUsersResponse>"));
+        let doc = response_document(
+            m,
+            "ListUsers",
+            op.output,
+            op.result_wrapper.as_deref(),
+            &v,
+            "rid",
+        );
+        assert!(
+            doc.contains("<ListUsersResult><Users><member><UserName>bob</UserName>"),
+            "{doc}"
+        );
+        assert!(
+            doc.contains("<CreateDate>2026-01-02T03:04:05Z</CreateDate>"),
+            "{doc}"
+        );
+        assert!(doc.ends_with(
+            "<ResponseMetadata><RequestId>rid</RequestId></ResponseMetadata></ListUsersResponse>"
+        ));
     }
 }

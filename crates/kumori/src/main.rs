@@ -1,0 +1,133 @@
+//! The `kumori` command: a thin binary over the library crates.
+
+use clap::{Parser, Subcommand};
+use kumori_server::{Config, router};
+use kumori_store::Store;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "kumori",
+    version,
+    about = "A local AWS cloud that real AWS tools drive unchanged"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve every AWS service on one HTTP port.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        #[arg(long, default_value_t = 4566)]
+        port: u16,
+        /// Where state lives (default: the per-user data directory, e.g. ~/.local/share/kumori).
+        #[arg(long, env = "KUMORI_STATE_DIR", conflicts_with = "ephemeral")]
+        state_dir: Option<PathBuf>,
+        /// Keep nothing on disk: state lives in memory and goes with the process.
+        #[arg(long)]
+        ephemeral: bool,
+        /// The account every access key maps to.
+        #[arg(long, env = "KUMORI_ACCOUNT_ID", default_value = "000000000000")]
+        account_id: String,
+        /// Region of requests that name none.
+        #[arg(long, env = "KUMORI_DEFAULT_REGION", default_value = "us-east-1")]
+        default_region: String,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KUMORI_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kumori: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let Command::Serve {
+        host,
+        port,
+        state_dir,
+        ephemeral,
+        account_id,
+        default_region,
+    } = cli.command;
+    if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "--account-id must be 12 digits, not '{account_id}'"
+        ));
+    }
+    let store = if ephemeral {
+        Store::open_memory().await
+    } else {
+        let dir = match state_dir {
+            Some(d) => d,
+            None => dirs::data_dir()
+                .ok_or("no per-user data directory; pass --state-dir")?
+                .join("kumori"),
+        };
+        Store::open_dir(&dir).await
+    }
+    .map_err(|e| e.to_string())?;
+    let addr: SocketAddr = format!("{host}:{port}")
+        .parse()
+        .map_err(|e| format!("bad --host/--port {host}:{port}: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    match store.location() {
+        Some(p) => println!("kumori: state in {} (sqlite)", p.display()),
+        None => println!("kumori: state in memory (--ephemeral: nothing is kept)"),
+    }
+    println!("kumori: listening on http://{local}");
+    let app = router(
+        store.clone(),
+        Config {
+            account_id,
+            default_region,
+        },
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown())
+        .await
+        .map_err(|e| e.to_string())?;
+    store.close().await;
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM: finish in-flight requests, then close the store cleanly.
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

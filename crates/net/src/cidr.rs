@@ -1,0 +1,95 @@
+//! IPv4 CIDR blocks as AWS accepts them for VPCs and subnets.
+
+use ipnet::Ipv4Net;
+use std::net::Ipv4Addr;
+
+/// Why a CIDR block string was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CidrError {
+    /// Not of the form `a.b.c.d/n` with n ≤ 32.
+    Malformed,
+    /// Bits set past the prefix (`10.0.0.1/16`): AWS wants the network address.
+    HostBitsSet,
+}
+
+/// Parses `a.b.c.d/n`, insisting on the network address.
+pub fn parse_v4(s: &str) -> Result<Ipv4Net, CidrError> {
+    let (addr, len) = s.split_once('/').ok_or(CidrError::Malformed)?;
+    let addr: Ipv4Addr = addr.parse().map_err(|_| CidrError::Malformed)?;
+    // Reject `/08`, `/+8` and the like that a lenient integer parse would take.
+    if len.is_empty() || len.len() > 2 || !len.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(CidrError::Malformed);
+    }
+    let len: u8 = len.parse().map_err(|_| CidrError::Malformed)?;
+    let net = Ipv4Net::new(addr, len).map_err(|_| CidrError::Malformed)?;
+    if net.network() != addr {
+        return Err(CidrError::HostBitsSet);
+    }
+    Ok(net)
+}
+
+/// AWS allows VPC and subnet IPv4 blocks from /16 to /28.
+pub fn vpc_prefix_ok(net: &Ipv4Net) -> bool {
+    (16..=28).contains(&net.prefix_len())
+}
+
+/// Whether two blocks share any address.
+pub fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+/// Addresses in the block that instances can use: AWS reserves the first four (network, VPC
+/// router, DNS, future use) and the last (broadcast).
+pub fn usable_addresses(net: &Ipv4Net) -> u64 {
+    (1u64 << (32 - net.prefix_len())).saturating_sub(5)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn parse_rules() {
+        assert_eq!(parse_v4("10.0.0.0/16").unwrap().prefix_len(), 16);
+        assert_eq!(parse_v4("10.0.0.1/16"), Err(CidrError::HostBitsSet));
+        for bad in [
+            "10.0.0.0",
+            "10.0.0.0/33",
+            "banana",
+            "10.0.0/16",
+            "10.0.0.0/",
+            "10.0.0.0/1x",
+            "10.0.0.0/016",
+        ] {
+            assert_eq!(parse_v4(bad), Err(CidrError::Malformed), "{bad}");
+        }
+        assert!(vpc_prefix_ok(&parse_v4("10.0.0.0/28").unwrap()));
+        assert!(!vpc_prefix_ok(&parse_v4("10.0.0.0/15").unwrap()));
+        assert!(!vpc_prefix_ok(&parse_v4("10.0.0.0/29").unwrap()));
+        assert_eq!(usable_addresses(&parse_v4("10.0.0.0/24").unwrap()), 251);
+        assert_eq!(usable_addresses(&parse_v4("10.0.0.0/28").unwrap()), 11);
+    }
+
+    fn net() -> impl Strategy<Value = Ipv4Net> {
+        (any::<u32>(), 8u8..=32)
+            .prop_map(|(a, l)| Ipv4Net::new(Ipv4Addr::from(a), l).unwrap().trunc())
+    }
+
+    proptest! {
+        /// `overlaps` agrees with the definition: some address lies in both blocks.
+        #[test]
+        fn overlap_is_shared_address(a in net(), b in net()) {
+            let (a0, a1) = (u32::from(a.network()), u32::from(a.broadcast()));
+            let (b0, b1) = (u32::from(b.network()), u32::from(b.broadcast()));
+            prop_assert_eq!(overlaps(&a, &b), a0 <= b1 && b0 <= a1);
+            prop_assert_eq!(overlaps(&a, &b), overlaps(&b, &a));
+        }
+
+        /// Every block printed by ipnet parses back to itself.
+        #[test]
+        fn parse_roundtrip(a in net()) {
+            prop_assert_eq!(parse_v4(&a.to_string()), Ok(a));
+        }
+    }
+}

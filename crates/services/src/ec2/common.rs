@@ -1,0 +1,324 @@
+//! Machinery every EC2 resource shares: tags, filters, pagination and DryRun.
+
+use crate::{Ctx, Error, Result};
+use base64::Engine;
+use kumori_protocol::AwsError;
+use kumori_store::{TagRow, Tx};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Tag {
+    pub key: String,
+    #[serde(default)]
+    pub value: String,
+}
+
+/// A tag as DeleteTags takes it: without a value it matches any value.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TagPattern {
+    pub key: String,
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TagSpecification {
+    pub resource_type: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Filter {
+    pub name: String,
+    #[serde(default)]
+    pub values: Vec<String>,
+}
+
+/// `DryRunOperation` (HTTP 412) when the caller only asked whether the call would succeed.
+/// Handlers call it after every check and before changing anything.
+pub fn dry_run(flag: Option<bool>) -> Result<()> {
+    if flag == Some(true) {
+        return Err(Error(
+            AwsError::new(
+                "DryRunOperation",
+                "Request would have succeeded, but DryRun flag is set.",
+            )
+            .with_status(412),
+        ));
+    }
+    Ok(())
+}
+
+pub fn invalid_value(message: impl Into<String>) -> Error {
+    Error(AwsError::new("InvalidParameterValue", message))
+}
+
+/// Checks one tag as EC2 does: key 1–128 characters, value up to 256, no `aws:` prefix.
+pub fn validate_tag(t: &Tag) -> Result<()> {
+    if t.key.is_empty() || t.key.chars().count() > 128 {
+        return Err(invalid_value(format!(
+            "Tag key '{}' is invalid: a tag key must have 1 to 128 characters.",
+            t.key
+        )));
+    }
+    if t.value.chars().count() > 256 {
+        return Err(invalid_value(format!(
+            "Tag value for key '{}' is invalid: a tag value can have at most 256 characters.",
+            t.key
+        )));
+    }
+    if t.key.to_ascii_lowercase().starts_with("aws:") {
+        return Err(invalid_value(
+            "Tag keys starting with 'aws:' are reserved for internal use",
+        ));
+    }
+    Ok(())
+}
+
+/// AWS allows 50 tags on one resource.
+pub const MAX_TAGS: usize = 50;
+
+/// The tags a create call's `TagSpecification`s give a resource of `resource_type`.
+pub fn tags_from_specs(specs: &[TagSpecification], resource_type: &str) -> Result<Vec<Tag>> {
+    let mut tags: Vec<Tag> = Vec::new();
+    for spec in specs {
+        match spec.resource_type.as_deref() {
+            Some(t) if t == resource_type => {}
+            Some(t) => {
+                return Err(invalid_value(format!(
+                    "'{t}' is not a valid taggable resource type for this operation."
+                )));
+            }
+            None => {
+                return Err(Error(AwsError::new(
+                    "MissingParameter",
+                    "The request must contain the parameter ResourceType",
+                )));
+            }
+        }
+        for t in &spec.tags {
+            validate_tag(t)?;
+            tags.retain(|x| x.key != t.key);
+            tags.push(t.clone());
+        }
+    }
+    if tags.len() > MAX_TAGS {
+        return Err(Error(AwsError::new(
+            "TagLimitExceeded",
+            "The maximum number of Tags for a resource has been reached.",
+        )));
+    }
+    Ok(tags)
+}
+
+pub async fn put_tags(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    id: &str,
+    resource_type: &str,
+    tags: &[Tag],
+) -> Result<()> {
+    for t in tags {
+        let row = TagRow {
+            resource_id: id.to_string(),
+            resource_type: resource_type.to_string(),
+            key: t.key.clone(),
+            value: t.value.clone(),
+        };
+        tx.put_tag(ctx.scope(), &row).await?;
+    }
+    Ok(())
+}
+
+/// Tags of every resource of one type, by resource id.
+pub async fn tags_by_resource(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    resource_type: &str,
+) -> Result<HashMap<String, Vec<Tag>>> {
+    let mut map: HashMap<String, Vec<Tag>> = HashMap::new();
+    for row in tx.tags(ctx.scope(), Some(resource_type)).await? {
+        map.entry(row.resource_id).or_default().push(Tag {
+            key: row.key,
+            value: row.value,
+        });
+    }
+    Ok(map)
+}
+
+/// Glob match as EC2 filters do it: `*` any run of characters, `?` exactly one.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// A resource that EC2 filters can look at.
+pub trait Filterable {
+    /// Filter names the Describe call documents, besides the tag filters every resource has.
+    const FILTERS: &'static [&'static str];
+    /// The values of one field; the filter matches if any of them matches any filter value.
+    fn field(&self, name: &str) -> Vec<String>;
+}
+
+/// Refuses filter names the resource does not know, as EC2 does.
+pub fn check_filters<R: Filterable>(filters: &[Filter]) -> Result<()> {
+    for f in filters {
+        let known = R::FILTERS.contains(&f.name.as_str())
+            || f.name == "tag-key"
+            || f.name == "tag-value"
+            || f.name.starts_with("tag:");
+        if !known {
+            return Err(invalid_value(format!("The filter '{}' is invalid", f.name)));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `item` with `tags` passes every filter (filters AND, values OR).
+pub fn matches<R: Filterable>(item: &R, tags: &[Tag], filters: &[Filter]) -> bool {
+    filters.iter().all(|f| {
+        let fields: Vec<String> = if let Some(key) = f.name.strip_prefix("tag:") {
+            tags.iter()
+                .filter(|t| t.key == key)
+                .map(|t| t.value.clone())
+                .collect()
+        } else if f.name == "tag-key" {
+            tags.iter().map(|t| t.key.clone()).collect()
+        } else if f.name == "tag-value" {
+            tags.iter().map(|t| t.value.clone()).collect()
+        } else {
+            item.field(&f.name)
+        };
+        f.values.iter().any(|v| fields.iter().any(|x| glob(v, x)))
+    })
+}
+
+/// One page of `items` (already ordered by `key`): the items after `next_token`, at most
+/// `max_results` of them, and the token for the page after.
+pub fn paginate<T>(
+    items: Vec<T>,
+    key: impl Fn(&T) -> String,
+    max_results: Option<i64>,
+    next_token: Option<&str>,
+) -> Result<(Vec<T>, Option<String>)> {
+    let after = match next_token {
+        None | Some("") => None,
+        Some(tok) => Some(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(tok)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| {
+                    invalid_value(format!("Invalid value '{tok}' for parameter NextToken."))
+                })?,
+        ),
+    };
+    let mut rest: Vec<T> = match &after {
+        Some(a) => items
+            .into_iter()
+            .filter(|i| key(i).as_str() > a.as_str())
+            .collect(),
+        None => items,
+    };
+    let Some(max) = max_results else {
+        return Ok((rest, None));
+    };
+    let max = max.max(1) as usize;
+    if rest.len() <= max {
+        return Ok((rest, None));
+    }
+    rest.truncate(max);
+    let last = key(rest.last().expect("max >= 1"));
+    Ok((
+        rest,
+        Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last)),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob("vpc-*", "vpc-0123"));
+        assert!(glob("10.0.?.0/24", "10.0.1.0/24"));
+        assert!(!glob("10.0.?.0/24", "10.0.12.0/24"));
+        assert!(glob("*web*", "my-web-1"));
+        assert!(glob("a*b*c", "aXXbYYc"));
+        assert!(!glob("a*b*c", "aXXbYY"));
+        assert!(glob("exact", "exact") && !glob("exact", "exactly"));
+    }
+
+    #[test]
+    fn pages_cover_everything_once() {
+        let items: Vec<String> = (0..23).map(|i| format!("id-{i:03}")).collect();
+        let mut seen = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let (page, next) =
+                paginate(items.clone(), |s| s.clone(), Some(5), token.as_deref()).unwrap();
+            assert!(page.len() <= 5);
+            seen.extend(page);
+            match next {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+        assert_eq!(seen, items);
+        assert!(paginate(items, |s| s.clone(), Some(5), Some("%%%")).is_err());
+    }
+
+    #[test]
+    fn tag_rules() {
+        assert!(
+            validate_tag(&Tag {
+                key: "aws:foo".into(),
+                value: String::new()
+            })
+            .is_err()
+        );
+        assert!(
+            validate_tag(&Tag {
+                key: "k".repeat(129),
+                value: String::new()
+            })
+            .is_err()
+        );
+        assert!(
+            validate_tag(&Tag {
+                key: "Name".into(),
+                value: "v".repeat(256)
+            })
+            .is_ok()
+        );
+        let spec = TagSpecification {
+            resource_type: Some("subnet".into()),
+            tags: vec![],
+        };
+        assert!(tags_from_specs(&[spec], "vpc").is_err());
+    }
+}

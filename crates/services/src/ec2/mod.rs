@@ -1,0 +1,43 @@
+//! Amazon EC2: the operations kumori implements so far. Every other EC2 operation is still
+//! recognised by the protocol layer and answered `NotImplemented`.
+
+pub mod common;
+pub mod regions;
+pub mod subnet;
+pub mod tags;
+pub mod vpc;
+
+use crate::{Ctx, Error, Result};
+use kumori_protocol::AwsError;
+use serde_json::Value;
+
+/// Runs EC2 operation `op`; `None` when kumori does not implement it.
+pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<Value>> {
+    Some(match op {
+        "CreateVpc" => vpc::create_vpc(ctx, input).await,
+        "DescribeVpcs" => vpc::describe_vpcs(ctx, input).await,
+        "DeleteVpc" => vpc::delete_vpc(ctx, input).await,
+        "CreateSubnet" => subnet::create_subnet(ctx, input).await,
+        "DescribeSubnets" => subnet::describe_subnets(ctx, input).await,
+        "DeleteSubnet" => subnet::delete_subnet(ctx, input).await,
+        "CreateTags" => tags::create_tags(ctx, input).await,
+        "DeleteTags" => tags::delete_tags(ctx, input).await,
+        "DescribeTags" => tags::describe_tags(ctx, input).await,
+        "DescribeRegions" => regions::describe_regions(ctx, input).await,
+        "DescribeAvailabilityZones" => regions::describe_availability_zones(ctx, input).await,
+        "DescribeAccountAttributes" => regions::describe_account_attributes(ctx, input).await,
+        _ => return None,
+    })
+}
+
+/// The error EC2 gives for an id that names no resource, by the id's prefix.
+pub fn not_found_for(id: &str) -> Error {
+    match id.split_once('-').map(|(p, _)| p) {
+        Some("vpc") => vpc::not_found(id),
+        Some("subnet") => subnet::not_found(id),
+        _ => Error(AwsError::new(
+            "InvalidID",
+            format!("The ID '{id}' is not valid"),
+        )),
+    }
+}

@@ -1,0 +1,372 @@
+//! Subnets: CreateSubnet, DescribeSubnets, DeleteSubnet.
+
+use super::common::{
+    Filter, Filterable, Tag, TagSpecification, check_filters, dry_run, invalid_value, matches,
+    paginate, put_tags, tags_by_resource, tags_from_specs,
+};
+use super::regions::zones;
+use super::vpc::{self, Vpc};
+use crate::resource::{self, Resource, arn, new_id};
+use crate::{Ctx, Error, Result, input, output};
+use kumori_net::cidr::{self, CidrError};
+use kumori_protocol::AwsError;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Subnet {
+    pub subnet_id: String,
+    pub subnet_arn: String,
+    pub vpc_id: String,
+    pub owner_id: String,
+    pub cidr_block: String,
+    pub availability_zone: String,
+    pub availability_zone_id: String,
+    pub state: String,
+    pub default_for_az: bool,
+    pub map_public_ip_on_launch: bool,
+    pub map_customer_owned_ip_on_launch: bool,
+    pub assign_ipv6_address_on_creation: bool,
+    pub enable_dns64: bool,
+    pub ipv6_native: bool,
+    pub private_dns_name_options_on_launch: PrivateDnsNameOptions,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PrivateDnsNameOptions {
+    pub hostname_type: String,
+    pub enable_resource_name_dns_a_record: bool,
+    pub enable_resource_name_dns_aaaa_record: bool,
+}
+
+impl Resource for Subnet {
+    const KIND: &'static str = "subnet";
+    fn id(&self) -> &str {
+        &self.subnet_id
+    }
+    fn parent(&self) -> Option<&str> {
+        Some(&self.vpc_id)
+    }
+}
+
+impl Subnet {
+    fn net(&self) -> ipnet::Ipv4Net {
+        self.cidr_block
+            .parse()
+            .expect("stored subnet CIDRs are valid")
+    }
+
+    /// Addresses still free. Interfaces that use addresses arrive with the compute issue;
+    /// until then only AWS's five reserved addresses are taken.
+    pub fn available_ip_address_count(&self) -> u64 {
+        cidr::usable_addresses(&self.net())
+    }
+
+    pub fn shown(&self, tags: &[Tag]) -> Result<Value> {
+        let mut v = output(self)?;
+        v["AvailableIpAddressCount"] = json!(self.available_ip_address_count());
+        if !tags.is_empty() {
+            v["Tags"] = output(&tags)?;
+        }
+        Ok(v)
+    }
+}
+
+impl Filterable for Subnet {
+    const FILTERS: &'static [&'static str] = &[
+        "availability-zone",
+        "availability-zone-id",
+        "available-ip-address-count",
+        "cidr",
+        "cidr-block",
+        "cidrBlock",
+        "default-for-az",
+        "defaultForAz",
+        "enable-dns64",
+        "ipv6-cidr-block-association.ipv6-cidr-block",
+        "ipv6-cidr-block-association.association-id",
+        "ipv6-cidr-block-association.state",
+        "ipv6-native",
+        "map-public-ip-on-launch",
+        "owner-id",
+        "state",
+        "subnet-arn",
+        "subnet-id",
+        "vpc-id",
+    ];
+
+    fn field(&self, name: &str) -> Vec<String> {
+        let v = match name {
+            "availability-zone" => self.availability_zone.clone(),
+            "availability-zone-id" => self.availability_zone_id.clone(),
+            "available-ip-address-count" => self.available_ip_address_count().to_string(),
+            "cidr" | "cidr-block" | "cidrBlock" => self.cidr_block.clone(),
+            "default-for-az" | "defaultForAz" => self.default_for_az.to_string(),
+            "enable-dns64" => self.enable_dns64.to_string(),
+            "ipv6-native" => self.ipv6_native.to_string(),
+            "map-public-ip-on-launch" => self.map_public_ip_on_launch.to_string(),
+            "owner-id" => self.owner_id.clone(),
+            "state" => self.state.clone(),
+            "subnet-arn" => self.subnet_arn.clone(),
+            "subnet-id" => self.subnet_id.clone(),
+            "vpc-id" => self.vpc_id.clone(),
+            _ => return vec![],
+        };
+        vec![v]
+    }
+}
+
+pub fn not_found(id: &str) -> Error {
+    Error(AwsError::new(
+        "InvalidSubnetID.NotFound",
+        format!("The subnet ID '{id}' does not exist"),
+    ))
+}
+
+fn check_id(id: &str) -> Result<()> {
+    if !id.starts_with("subnet-") {
+        return Err(Error(AwsError::new(
+            "InvalidSubnetID.Malformed",
+            format!("Invalid id: \"{id}\" (expecting \"subnet-...\")"),
+        )));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CreateSubnetRequest {
+    vpc_id: String,
+    cidr_block: Option<String>,
+    availability_zone: Option<String>,
+    availability_zone_id: Option<String>,
+    ipv6_cidr_block: Option<String>,
+    ipv6_native: Option<bool>,
+    ipv4_ipam_pool_id: Option<String>,
+    #[serde(default)]
+    tag_specifications: Vec<TagSpecification>,
+    dry_run: Option<bool>,
+}
+
+pub async fn create_subnet(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: CreateSubnetRequest = input(raw)?;
+    if req.ipv6_cidr_block.is_some()
+        || req.ipv6_native == Some(true)
+        || req.ipv4_ipam_pool_id.is_some()
+    {
+        return Err(Error(AwsError::not_implemented(
+            "ec2",
+            "CreateSubnet with IPv6 or IPAM pools",
+        )));
+    }
+    let text = req.cidr_block.ok_or_else(|| {
+        Error(AwsError::new(
+            "MissingParameter",
+            "The request must contain the parameter cidrBlock",
+        ))
+    })?;
+    let range_error = || {
+        Error(AwsError::new(
+            "InvalidSubnet.Range",
+            format!("The CIDR '{text}' is invalid."),
+        ))
+    };
+    let net = match cidr::parse_v4(&text) {
+        Ok(net) if cidr::vpc_prefix_ok(&net) => net,
+        Ok(_) | Err(CidrError::HostBitsSet) => return Err(range_error()),
+        Err(CidrError::Malformed) => {
+            return Err(invalid_value(format!(
+                "Value ({text}) for parameter cidrBlock is invalid. This is not a valid CIDR block."
+            )));
+        }
+    };
+    let all_zones = zones(ctx.region);
+    let zone_list = || {
+        all_zones
+            .iter()
+            .map(|z| z.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let requested = match (&req.availability_zone, &req.availability_zone_id) {
+        (Some(_), Some(_)) => {
+            return Err(Error(AwsError::new(
+                "InvalidParameterCombination",
+                "Only one of availabilityZone or availabilityZoneId can be specified.",
+            )));
+        }
+        (Some(name), None) => Some(all_zones.iter().find(|z| &z.name == name).cloned().ok_or_else(|| {
+            invalid_value(format!(
+                "Value ({name}) for parameter availabilityZone is invalid. Subnets can currently only be \
+                 created in the following availability zones: {}.",
+                zone_list()
+            ))
+        })?),
+        (None, Some(id)) => Some(all_zones.iter().find(|z| &z.id == id).cloned().ok_or_else(|| {
+            invalid_value(format!("Value ({id}) for parameter availabilityZoneId is invalid."))
+        })?),
+        (None, None) => None,
+    };
+    let tags = tags_from_specs(&req.tag_specifications, Subnet::KIND)?;
+
+    let mut tx = ctx.store.write().await?;
+    // Locking the VPC serializes every subnet change in it: the overlap check below and the
+    // insert are one step for any concurrent writer.
+    let vpc: Vpc = resource::lock(ctx, &mut tx, &req.vpc_id)
+        .await?
+        .ok_or_else(|| vpc::not_found(&req.vpc_id))?;
+    if !vpc.ipv4_blocks().iter().any(|b| b.contains(&net)) {
+        return Err(range_error());
+    }
+    let siblings: Vec<Subnet> = resource::children(ctx, &mut tx, &vpc.vpc_id).await?;
+    if siblings.iter().any(|s| cidr::overlaps(&s.net(), &net)) {
+        return Err(Error(AwsError::new(
+            "InvalidSubnet.Conflict",
+            format!("The CIDR '{text}' conflicts with another subnet"),
+        )));
+    }
+    // Without a zone, AWS picks one; kumori takes the zone with the fewest subnets of this VPC.
+    let zone = match requested {
+        Some(z) => z,
+        None => all_zones
+            .iter()
+            .min_by_key(|z| {
+                siblings
+                    .iter()
+                    .filter(|s| s.availability_zone == z.name)
+                    .count()
+            })
+            .cloned()
+            .ok_or_else(|| {
+                invalid_value(format!(
+                    "kumori knows no availability zones in region {}.",
+                    ctx.region
+                ))
+            })?,
+    };
+    dry_run(req.dry_run)?;
+
+    let subnet_id = new_id("subnet");
+    let subnet = Subnet {
+        subnet_arn: arn(
+            "ec2",
+            ctx.region,
+            ctx.account,
+            &format!("subnet/{subnet_id}"),
+        ),
+        subnet_id,
+        vpc_id: vpc.vpc_id.clone(),
+        owner_id: ctx.account.to_string(),
+        cidr_block: net.to_string(),
+        availability_zone: zone.name,
+        availability_zone_id: zone.id,
+        state: "available".into(),
+        default_for_az: false,
+        map_public_ip_on_launch: false,
+        map_customer_owned_ip_on_launch: false,
+        assign_ipv6_address_on_creation: false,
+        enable_dns64: false,
+        ipv6_native: false,
+        private_dns_name_options_on_launch: PrivateDnsNameOptions {
+            hostname_type: "ip-name".into(),
+            enable_resource_name_dns_a_record: false,
+            enable_resource_name_dns_aaaa_record: false,
+        },
+    };
+    resource::insert(ctx, &mut tx, &subnet).await?;
+    put_tags(ctx, &mut tx, &subnet.subnet_id, Subnet::KIND, &tags).await?;
+    tx.commit().await?;
+    let shown = Subnet {
+        state: "pending".into(),
+        ..subnet
+    };
+    Ok(json!({ "Subnet": shown.shown(&tags)? }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DescribeSubnetsRequest {
+    #[serde(default)]
+    subnet_ids: Vec<String>,
+    #[serde(default)]
+    filters: Vec<Filter>,
+    max_results: Option<i64>,
+    next_token: Option<String>,
+    dry_run: Option<bool>,
+}
+
+pub async fn describe_subnets(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: DescribeSubnetsRequest = input(raw)?;
+    check_filters::<Subnet>(&req.filters)?;
+    for id in &req.subnet_ids {
+        check_id(id)?;
+    }
+    let mut tx = ctx.store.read().await?;
+    let subnets: Vec<Subnet> = resource::list(ctx, &mut tx).await?;
+    let tags = tags_by_resource(ctx, &mut tx, Subnet::KIND).await?;
+    drop(tx);
+    if let Some(missing) = req
+        .subnet_ids
+        .iter()
+        .find(|id| !subnets.iter().any(|s| &s.subnet_id == *id))
+    {
+        return Err(not_found(missing));
+    }
+    dry_run(req.dry_run)?;
+    let none = Vec::new();
+    let selected: Vec<&Subnet> = subnets
+        .iter()
+        .filter(|s| req.subnet_ids.is_empty() || req.subnet_ids.contains(&s.subnet_id))
+        .filter(|s| matches(*s, tags.get(&s.subnet_id).unwrap_or(&none), &req.filters))
+        .collect();
+    let (page, next) = paginate(
+        selected,
+        |s| s.subnet_id.clone(),
+        req.max_results,
+        req.next_token.as_deref(),
+    )?;
+    let shown = page
+        .iter()
+        .map(|s| s.shown(tags.get(&s.subnet_id).unwrap_or(&none)))
+        .collect::<Result<Vec<_>>>()?;
+    let mut out = json!({ "Subnets": shown });
+    if let Some(t) = next {
+        out["NextToken"] = Value::String(t);
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DeleteSubnetRequest {
+    subnet_id: String,
+    dry_run: Option<bool>,
+}
+
+pub async fn delete_subnet(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: DeleteSubnetRequest = input(raw)?;
+    check_id(&req.subnet_id)?;
+    let mut tx = ctx.store.write().await?;
+    let subnet: Subnet = resource::lock(ctx, &mut tx, &req.subnet_id)
+        .await?
+        .ok_or_else(|| not_found(&req.subnet_id))?;
+    if !tx
+        .children(ctx.scope(), &subnet.subnet_id, None)
+        .await?
+        .is_empty()
+    {
+        return Err(Error(AwsError::new(
+            "DependencyViolation",
+            format!(
+                "The subnet '{}' has dependencies and cannot be deleted.",
+                subnet.subnet_id
+            ),
+        )));
+    }
+    dry_run(req.dry_run)?;
+    tx.delete(ctx.scope(), &subnet.subnet_id).await?;
+    tx.commit().await?;
+    Ok(json!({}))
+}

@@ -1,0 +1,293 @@
+//! VPCs: CreateVpc, DescribeVpcs, DeleteVpc.
+
+use super::common::{
+    Filter, Filterable, Tag, TagSpecification, check_filters, dry_run, matches, paginate, put_tags,
+    tags_by_resource, tags_from_specs,
+};
+use crate::resource::{self, Resource, new_id};
+use crate::{Ctx, Error, Result, input, output};
+use kumori_net::cidr::{self, CidrError};
+use kumori_protocol::AwsError;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Vpc {
+    pub vpc_id: String,
+    pub owner_id: String,
+    pub cidr_block: String,
+    pub state: String,
+    pub instance_tenancy: String,
+    pub is_default: bool,
+    pub dhcp_options_id: String,
+    pub cidr_block_association_set: Vec<CidrBlockAssociation>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CidrBlockAssociation {
+    pub association_id: String,
+    pub cidr_block: String,
+    pub cidr_block_state: CidrBlockState,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CidrBlockState {
+    pub state: String,
+}
+
+impl Resource for Vpc {
+    const KIND: &'static str = "vpc";
+    fn id(&self) -> &str {
+        &self.vpc_id
+    }
+}
+
+impl Vpc {
+    /// The IPv4 blocks of the VPC that subnets may be carved from.
+    pub fn ipv4_blocks(&self) -> Vec<ipnet::Ipv4Net> {
+        self.cidr_block_association_set
+            .iter()
+            .filter(|a| a.cidr_block_state.state == "associated")
+            .filter_map(|a| a.cidr_block.parse().ok())
+            .collect()
+    }
+
+    /// The VPC as EC2 shows it, with its tags.
+    pub fn shown(&self, tags: &[Tag]) -> Result<Value> {
+        let mut v = output(self)?;
+        if !tags.is_empty() {
+            v["Tags"] = output(&tags)?;
+        }
+        Ok(v)
+    }
+}
+
+impl Filterable for Vpc {
+    const FILTERS: &'static [&'static str] = &[
+        "cidr",
+        "cidr-block-association.cidr-block",
+        "cidr-block-association.association-id",
+        "cidr-block-association.state",
+        "dhcp-options-id",
+        "ipv6-cidr-block-association.ipv6-cidr-block",
+        "ipv6-cidr-block-association.ipv6-pool",
+        "ipv6-cidr-block-association.association-id",
+        "ipv6-cidr-block-association.state",
+        "is-default",
+        "owner-id",
+        "state",
+        "vpc-id",
+    ];
+
+    fn field(&self, name: &str) -> Vec<String> {
+        let assoc = &self.cidr_block_association_set;
+        match name {
+            "cidr" => vec![self.cidr_block.clone()],
+            "cidr-block-association.cidr-block" => {
+                assoc.iter().map(|a| a.cidr_block.clone()).collect()
+            }
+            "cidr-block-association.association-id" => {
+                assoc.iter().map(|a| a.association_id.clone()).collect()
+            }
+            "cidr-block-association.state" => assoc
+                .iter()
+                .map(|a| a.cidr_block_state.state.clone())
+                .collect(),
+            "dhcp-options-id" => vec![self.dhcp_options_id.clone()],
+            "is-default" => vec![self.is_default.to_string()],
+            "owner-id" => vec![self.owner_id.clone()],
+            "state" => vec![self.state.clone()],
+            "vpc-id" => vec![self.vpc_id.clone()],
+            _ => vec![],
+        }
+    }
+}
+
+pub fn not_found(id: &str) -> Error {
+    Error(AwsError::new(
+        "InvalidVpcID.NotFound",
+        format!("The vpc ID '{id}' does not exist"),
+    ))
+}
+
+fn check_id(id: &str) -> Result<()> {
+    if !id.starts_with("vpc-") {
+        return Err(Error(AwsError::new(
+            "InvalidVpcID.Malformed",
+            format!("Invalid id: \"{id}\" (expecting \"vpc-...\")"),
+        )));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CreateVpcRequest {
+    cidr_block: Option<String>,
+    instance_tenancy: Option<String>,
+    ipv4_ipam_pool_id: Option<String>,
+    amazon_provided_ipv6_cidr_block: Option<bool>,
+    #[serde(default)]
+    tag_specifications: Vec<TagSpecification>,
+    dry_run: Option<bool>,
+}
+
+pub async fn create_vpc(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: CreateVpcRequest = input(raw)?;
+    if req.ipv4_ipam_pool_id.is_some() || req.amazon_provided_ipv6_cidr_block == Some(true) {
+        return Err(Error(AwsError::not_implemented(
+            "ec2",
+            "CreateVpc with IPAM pools or IPv6 blocks",
+        )));
+    }
+    let text = req.cidr_block.ok_or_else(|| {
+        Error(AwsError::new(
+            "MissingParameter",
+            "Either 'cidrBlock' or 'ipv4IpamPoolId' should be provided.",
+        ))
+    })?;
+    let net = match cidr::parse_v4(&text) {
+        Ok(net) if cidr::vpc_prefix_ok(&net) => net,
+        Ok(_) | Err(CidrError::HostBitsSet) => {
+            return Err(Error(AwsError::new(
+                "InvalidVpc.Range",
+                format!("The CIDR '{text}' is invalid."),
+            )));
+        }
+        Err(CidrError::Malformed) => {
+            return Err(Error(AwsError::new(
+                "InvalidParameterValue",
+                format!(
+                    "Value ({text}) for parameter cidrBlock is invalid. This is not a valid CIDR block."
+                ),
+            )));
+        }
+    };
+    let tenancy = req.instance_tenancy.unwrap_or_else(|| "default".into());
+    if tenancy == "host" {
+        return Err(Error(AwsError::new(
+            "InvalidParameterValue",
+            "The tenancy value host is not supported for VPC. Valid values: default, dedicated.",
+        )));
+    }
+    let tags = tags_from_specs(&req.tag_specifications, Vpc::KIND)?;
+    dry_run(req.dry_run)?;
+
+    let vpc = Vpc {
+        vpc_id: new_id("vpc"),
+        owner_id: ctx.account.to_string(),
+        cidr_block: net.to_string(),
+        state: "available".into(),
+        instance_tenancy: tenancy,
+        is_default: false,
+        // DHCP options sets arrive with the VPC networking issue; `default` is AWS's own value
+        // for a VPC without one.
+        dhcp_options_id: "default".into(),
+        cidr_block_association_set: vec![CidrBlockAssociation {
+            association_id: new_id("vpc-cidr-assoc"),
+            cidr_block: net.to_string(),
+            cidr_block_state: CidrBlockState {
+                state: "associated".into(),
+            },
+        }],
+    };
+    let mut tx = ctx.store.write().await?;
+    resource::insert(ctx, &mut tx, &vpc).await?;
+    put_tags(ctx, &mut tx, &vpc.vpc_id, Vpc::KIND, &tags).await?;
+    tx.commit().await?;
+    // AWS answers the create while the VPC is still pending; describes show it available.
+    let shown = Vpc {
+        state: "pending".into(),
+        ..vpc
+    };
+    Ok(json!({ "Vpc": shown.shown(&tags)? }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DescribeVpcsRequest {
+    #[serde(default)]
+    vpc_ids: Vec<String>,
+    #[serde(default)]
+    filters: Vec<Filter>,
+    max_results: Option<i64>,
+    next_token: Option<String>,
+    dry_run: Option<bool>,
+}
+
+pub async fn describe_vpcs(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: DescribeVpcsRequest = input(raw)?;
+    check_filters::<Vpc>(&req.filters)?;
+    for id in &req.vpc_ids {
+        check_id(id)?;
+    }
+    let mut tx = ctx.store.read().await?;
+    let vpcs: Vec<Vpc> = resource::list(ctx, &mut tx).await?;
+    let tags = tags_by_resource(ctx, &mut tx, Vpc::KIND).await?;
+    drop(tx);
+    if let Some(missing) = req
+        .vpc_ids
+        .iter()
+        .find(|id| !vpcs.iter().any(|v| &v.vpc_id == *id))
+    {
+        return Err(not_found(missing));
+    }
+    dry_run(req.dry_run)?;
+    let none = Vec::new();
+    let selected: Vec<&Vpc> = vpcs
+        .iter()
+        .filter(|v| req.vpc_ids.is_empty() || req.vpc_ids.contains(&v.vpc_id))
+        .filter(|v| matches(*v, tags.get(&v.vpc_id).unwrap_or(&none), &req.filters))
+        .collect();
+    let (page, next) = paginate(
+        selected,
+        |v| v.vpc_id.clone(),
+        req.max_results,
+        req.next_token.as_deref(),
+    )?;
+    let shown = page
+        .iter()
+        .map(|v| v.shown(tags.get(&v.vpc_id).unwrap_or(&none)))
+        .collect::<Result<Vec<_>>>()?;
+    let mut out = json!({ "Vpcs": shown });
+    if let Some(t) = next {
+        out["NextToken"] = Value::String(t);
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DeleteVpcRequest {
+    vpc_id: String,
+    dry_run: Option<bool>,
+}
+
+pub async fn delete_vpc(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: DeleteVpcRequest = input(raw)?;
+    check_id(&req.vpc_id)?;
+    let mut tx = ctx.store.write().await?;
+    let vpc: Vpc = resource::lock(ctx, &mut tx, &req.vpc_id)
+        .await?
+        .ok_or_else(|| not_found(&req.vpc_id))?;
+    if !tx
+        .children(ctx.scope(), &vpc.vpc_id, None)
+        .await?
+        .is_empty()
+    {
+        return Err(Error(AwsError::new(
+            "DependencyViolation",
+            format!(
+                "The vpc '{}' has dependencies and cannot be deleted.",
+                vpc.vpc_id
+            ),
+        )));
+    }
+    dry_run(req.dry_run)?;
+    tx.delete(ctx.scope(), &vpc.vpc_id).await?;
+    tx.commit().await?;
+    Ok(json!({}))
+}

@@ -1,0 +1,74 @@
+//! kumori's AWS services: one module per service, with handlers named after the operations they
+//! implement. Handlers take the decoded input value (keyed by the model's member names), work
+//! on typed resources in one store transaction, and return the output value; the protocol
+//! layer does all the wire work on either side.
+
+pub mod ec2;
+pub mod resource;
+
+use kumori_protocol::{AwsError, Call};
+use kumori_store::{Scope, Store, StoreError};
+use serde_json::Value;
+
+/// What every handler may use: the store and where the call lands.
+pub struct Ctx<'a> {
+    pub store: &'a Store,
+    pub account: &'a str,
+    pub region: &'a str,
+}
+
+impl Ctx<'_> {
+    pub fn scope(&self) -> Scope<'_> {
+        Scope {
+            account: self.account,
+            region: self.region,
+        }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        Error(AwsError::internal(format!("kumori's store failed: {e}")))
+    }
+}
+
+/// A handler's error: always an AWS error by the time it leaves the service.
+#[derive(Debug)]
+pub struct Error(pub AwsError);
+
+impl From<AwsError> for Error {
+    fn from(e: AwsError) -> Self {
+        Error(e)
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Runs `call` against the service it belongs to.
+pub async fn dispatch(ctx: &Ctx<'_>, call: &Call) -> std::result::Result<Value, AwsError> {
+    let op = call.operation.name.as_str();
+    let result = match call.service() {
+        "ec2" => ec2::dispatch(ctx, op, &call.input).await,
+        _ => None,
+    };
+    match result {
+        Some(Ok(v)) => Ok(v),
+        Some(Err(Error(e))) => Err(e),
+        None => Err(AwsError::not_implemented(call.service(), op)),
+    }
+}
+
+/// Reads a handler's typed input from the decoded value. The protocol layer has already
+/// checked it against the model, so a failure here is kumori's bug, not the caller's.
+pub fn input<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T> {
+    T::deserialize(v).map_err(|e| {
+        Error(AwsError::internal(format!(
+            "input does not fit its handler: {e}"
+        )))
+    })
+}
+
+/// Turns a typed output into the value the protocol layer serializes.
+pub fn output<T: serde::Serialize>(v: &T) -> Result<Value> {
+    serde_json::to_value(v).map_err(|e| Error(AwsError::internal(e.to_string())))
+}

@@ -1,0 +1,119 @@
+//! Typed resources over the store's documents.
+
+use crate::{Ctx, Error, Result};
+use kumori_protocol::AwsError;
+use kumori_store::{Record, Tx};
+use rand::Rng;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// A resource kept in the store as one JSON document.
+pub trait Resource: Serialize + DeserializeOwned {
+    /// The store's kind, which is also EC2's resource type for tags (`vpc`, `subnet`).
+    const KIND: &'static str;
+    fn id(&self) -> &str;
+    /// The resource this one lives in (a subnet's VPC), which must outlive it.
+    fn parent(&self) -> Option<&str> {
+        None
+    }
+}
+
+fn to_record<R: Resource>(r: &R) -> Result<Record> {
+    Ok(Record {
+        kind: R::KIND.to_string(),
+        id: r.id().to_string(),
+        parent: r.parent().map(str::to_string),
+        body: serde_json::to_string(r).map_err(|e| Error(AwsError::internal(e.to_string())))?,
+    })
+}
+
+fn from_record<R: Resource>(rec: &Record) -> Result<R> {
+    serde_json::from_str(&rec.body).map_err(|e| {
+        Error(AwsError::internal(format!(
+            "stored {} {} is unreadable: {e}",
+            rec.kind, rec.id
+        )))
+    })
+}
+
+pub async fn get<R: Resource>(ctx: &Ctx<'_>, tx: &mut Tx, id: &str) -> Result<Option<R>> {
+    match tx.get(ctx.scope(), id).await? {
+        Some(rec) if rec.kind == R::KIND => Ok(Some(from_record(&rec)?)),
+        _ => Ok(None),
+    }
+}
+
+/// Reads and locks `id` for the rest of the write transaction.
+pub async fn lock<R: Resource>(ctx: &Ctx<'_>, tx: &mut Tx, id: &str) -> Result<Option<R>> {
+    match tx.lock(ctx.scope(), id).await? {
+        Some(rec) if rec.kind == R::KIND => Ok(Some(from_record(&rec)?)),
+        _ => Ok(None),
+    }
+}
+
+pub async fn list<R: Resource>(ctx: &Ctx<'_>, tx: &mut Tx) -> Result<Vec<R>> {
+    tx.list(ctx.scope(), R::KIND)
+        .await?
+        .iter()
+        .map(from_record)
+        .collect()
+}
+
+pub async fn children<R: Resource>(ctx: &Ctx<'_>, tx: &mut Tx, parent: &str) -> Result<Vec<R>> {
+    tx.children(ctx.scope(), parent, Some(R::KIND))
+        .await?
+        .iter()
+        .map(from_record)
+        .collect()
+}
+
+pub async fn insert<R: Resource>(ctx: &Ctx<'_>, tx: &mut Tx, r: &R) -> Result<()> {
+    Ok(tx.insert(ctx.scope(), &to_record(r)?).await?)
+}
+
+pub async fn update<R: Resource>(ctx: &Ctx<'_>, tx: &mut Tx, r: &R) -> Result<()> {
+    Ok(tx.update(ctx.scope(), &to_record(r)?).await?)
+}
+
+/// A new AWS-style id: the prefix, a dash and 17 lowercase hex digits (`vpc-0a1b…`).
+pub fn new_id(prefix: &str) -> String {
+    let n: u128 = rand::rng().random();
+    format!("{prefix}-{:017x}", n & ((1u128 << 68) - 1))
+}
+
+/// The ARN partition a region belongs to.
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+/// `arn:aws:ec2:us-east-1:000000000000:subnet/subnet-…`
+pub fn arn(service: &str, region: &str, account: &str, resource: &str) -> String {
+    format!(
+        "arn:{}:{service}:{region}:{account}:{resource}",
+        partition(region)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_and_arns() {
+        let id = super::new_id("vpc");
+        assert_eq!(id.len(), 4 + 17);
+        assert!(
+            id[4..]
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+        assert_eq!(
+            super::arn("ec2", "cn-north-1", "1", "vpc/v"),
+            "arn:aws-cn:ec2:cn-north-1:1:vpc/v"
+        );
+    }
+}

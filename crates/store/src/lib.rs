@@ -1,0 +1,523 @@
+//! kumori's persistence: resources as documents, keyed by account, region and id, with tags
+//! beside them — behind one small transactional interface.
+//!
+//! Every API call runs in exactly one [`Tx`]: [`Store::read`] for describes (a consistent
+//! snapshot), [`Store::write`] for anything that changes state. Invariants that span resources
+//! (CIDRs that must not overlap, addresses handed out once) are checked inside the write
+//! transaction, never in process memory, so that two kumori processes sharing one database stay
+//! correct:
+//! - SQLite: a write transaction is `BEGIN IMMEDIATE`, which takes the database's single write
+//!   lock up front, so checks and writes of concurrent writers (threads or processes) serialize.
+//! - PostgreSQL (planned): the same calls map to row locks (`SELECT … FOR UPDATE` in
+//!   [`Tx::lock`]) on the parent resource whose children must stay consistent.
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("resource {0} already exists")]
+    Exists(String),
+    #[error("cannot prepare state directory {0}: {1}")]
+    Dir(PathBuf, std::io::Error),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// One stored resource: its kind (`vpc`, `subnet`, ...), id, optional parent id (the VPC of a
+/// subnet) and its JSON document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub kind: String,
+    pub id: String,
+    pub parent: Option<String>,
+    pub body: String,
+}
+
+/// A tag on a resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagRow {
+    pub resource_id: String,
+    pub resource_type: String,
+    pub key: String,
+    pub value: String,
+}
+
+/// Where resources live: an account and a region (`""` for global services such as IAM).
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    pub account: &'a str,
+    pub region: &'a str,
+}
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &["
+    CREATE TABLE resources (
+        account TEXT NOT NULL,
+        region  TEXT NOT NULL,
+        id      TEXT NOT NULL,
+        kind    TEXT NOT NULL,
+        parent  TEXT,
+        body    TEXT NOT NULL,
+        PRIMARY KEY (account, region, id)
+    ) WITHOUT ROWID;
+    CREATE INDEX resources_by_kind ON resources (account, region, kind, id);
+    CREATE INDEX resources_by_parent ON resources (account, region, parent, kind);
+    CREATE TABLE tags (
+        account       TEXT NOT NULL,
+        region        TEXT NOT NULL,
+        resource_id   TEXT NOT NULL,
+        resource_type TEXT NOT NULL,
+        key           TEXT NOT NULL,
+        value         TEXT NOT NULL,
+        PRIMARY KEY (account, region, resource_id, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX tags_by_type ON tags (account, region, resource_type);
+"];
+
+/// The database behind kumori.
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    /// Writers of this process queue here instead of spinning on SQLite's busy handler. It is
+    /// only a courtesy: correctness comes from `BEGIN IMMEDIATE`, which also holds across
+    /// processes.
+    writer: Arc<tokio::sync::Mutex<()>>,
+    location: Option<PathBuf>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the SQLite database `kumori.db` in `dir`.
+    pub async fn open_dir(dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Dir(dir.to_path_buf(), e))?;
+        let path = dir.join("kumori.db");
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // With WAL, NORMAL loses nothing when the process dies (kill -9): committed pages
+            // are in the OS's hands. Only a power cut could lose the last commits.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .min_connections(1)
+            .connect_with(options)
+            .await?;
+        Self::init(pool, Some(path)).await
+    }
+
+    /// An in-memory database: nothing touches the disk. One connection holds it, so every
+    /// transaction is serialized — quick enough for tests and throwaway sessions.
+    pub async fn open_memory() -> Result<Store> {
+        let options = SqliteConnectOptions::new().in_memory(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            // The database lives only as long as its connection.
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?;
+        Self::init(pool, None).await
+    }
+
+    async fn init(pool: SqlitePool, location: Option<PathBuf>) -> Result<Store> {
+        let store = Store {
+            pool,
+            writer: Arc::new(tokio::sync::Mutex::new(())),
+            location,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let done: i64 = sqlx::query("PRAGMA user_version")
+            .fetch_one(&mut *tx)
+            .await?
+            .get(0);
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(done as usize) {
+            sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+            let set = format!("PRAGMA user_version = {}", i + 1);
+            sqlx::raw_sql(sqlx::AssertSqlSafe(set))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// `sqlite` — the backend's name, for health reports.
+    pub fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    /// The database file, or `None` when the store is in memory.
+    pub fn location(&self) -> Option<&Path> {
+        self.location.as_deref()
+    }
+
+    /// A read-only snapshot.
+    pub async fn read(&self) -> Result<Tx> {
+        Ok(Tx {
+            inner: self.pool.begin().await?,
+            _writer: None,
+        })
+    }
+
+    /// A write transaction; it holds the database's write lock until commit or drop.
+    pub async fn write(&self) -> Result<Tx> {
+        let guard = self.writer.clone().lock_owned().await;
+        let inner = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(Tx {
+            inner,
+            _writer: Some(guard),
+        })
+    }
+
+    /// Drops every resource and tag of every account.
+    pub async fn reset(&self) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("DELETE FROM resources")
+            .execute(&mut *tx.inner)
+            .await?;
+        sqlx::query("DELETE FROM tags")
+            .execute(&mut *tx.inner)
+            .await?;
+        tx.commit().await
+    }
+
+    /// Closes the pool, checkpointing the WAL.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// One transaction. Dropping it without [`Tx::commit`] rolls everything back.
+pub struct Tx {
+    inner: Transaction<'static, Sqlite>,
+    _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+fn record(row: &sqlx::sqlite::SqliteRow) -> Record {
+    Record {
+        kind: row.get(0),
+        id: row.get(1),
+        parent: row.get(2),
+        body: row.get(3),
+    }
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<()> {
+        self.inner.commit().await?;
+        Ok(())
+    }
+
+    pub async fn get(&mut self, s: Scope<'_>, id: &str) -> Result<Option<Record>> {
+        let row = sqlx::query(
+            "SELECT kind, id, parent, body FROM resources WHERE account = ? AND region = ? AND id = ?",
+        )
+        .bind(s.account)
+        .bind(s.region)
+        .bind(id)
+        .fetch_optional(&mut *self.inner)
+        .await?;
+        Ok(row.as_ref().map(record))
+    }
+
+    /// Reads a resource and locks it until the transaction ends, so that checks over its
+    /// children (overlapping subnets of a VPC) cannot race. SQLite's write transaction already
+    /// holds the whole database; PostgreSQL will lock the row.
+    pub async fn lock(&mut self, s: Scope<'_>, id: &str) -> Result<Option<Record>> {
+        self.get(s, id).await
+    }
+
+    /// Every resource of `kind`, ordered by id.
+    pub async fn list(&mut self, s: Scope<'_>, kind: &str) -> Result<Vec<Record>> {
+        let rows = sqlx::query(
+            "SELECT kind, id, parent, body FROM resources WHERE account = ? AND region = ? AND kind = ? ORDER BY id",
+        )
+        .bind(s.account)
+        .bind(s.region)
+        .bind(kind)
+        .fetch_all(&mut *self.inner)
+        .await?;
+        Ok(rows.iter().map(record).collect())
+    }
+
+    /// The resources whose parent is `parent` (of `kind` if given), ordered by id.
+    pub async fn children(
+        &mut self,
+        s: Scope<'_>,
+        parent: &str,
+        kind: Option<&str>,
+    ) -> Result<Vec<Record>> {
+        let rows = sqlx::query(
+            "SELECT kind, id, parent, body FROM resources WHERE account = ? AND region = ? AND parent = ? \
+             AND (? IS NULL OR kind = ?) ORDER BY id",
+        )
+        .bind(s.account)
+        .bind(s.region)
+        .bind(parent)
+        .bind(kind)
+        .bind(kind)
+        .fetch_all(&mut *self.inner)
+        .await?;
+        Ok(rows.iter().map(record).collect())
+    }
+
+    /// Adds a new resource; fails with [`StoreError::Exists`] if its id is taken.
+    pub async fn insert(&mut self, s: Scope<'_>, r: &Record) -> Result<()> {
+        let done = sqlx::query(
+            "INSERT INTO resources (account, region, id, kind, parent, body) VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(s.account)
+        .bind(s.region)
+        .bind(&r.id)
+        .bind(&r.kind)
+        .bind(&r.parent)
+        .bind(&r.body)
+        .execute(&mut *self.inner)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Exists(r.id.clone()));
+        }
+        Ok(())
+    }
+
+    /// Replaces the document (and parent) of an existing resource.
+    pub async fn update(&mut self, s: Scope<'_>, r: &Record) -> Result<()> {
+        sqlx::query(
+            "UPDATE resources SET body = ?, parent = ? WHERE account = ? AND region = ? AND id = ?",
+        )
+        .bind(&r.body)
+        .bind(&r.parent)
+        .bind(s.account)
+        .bind(s.region)
+        .bind(&r.id)
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(())
+    }
+
+    /// Removes a resource and its tags; `false` if it did not exist.
+    pub async fn delete(&mut self, s: Scope<'_>, id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM resources WHERE account = ? AND region = ? AND id = ?")
+            .bind(s.account)
+            .bind(s.region)
+            .bind(id)
+            .execute(&mut *self.inner)
+            .await?;
+        sqlx::query("DELETE FROM tags WHERE account = ? AND region = ? AND resource_id = ?")
+            .bind(s.account)
+            .bind(s.region)
+            .bind(id)
+            .execute(&mut *self.inner)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Tags of every resource of `resource_type`, or of all resources when `None`, ordered by
+    /// resource id and key.
+    pub async fn tags(&mut self, s: Scope<'_>, resource_type: Option<&str>) -> Result<Vec<TagRow>> {
+        let rows = sqlx::query(
+            "SELECT resource_id, resource_type, key, value FROM tags WHERE account = ? AND region = ? \
+             AND (? IS NULL OR resource_type = ?) ORDER BY resource_id, key",
+        )
+        .bind(s.account)
+        .bind(s.region)
+        .bind(resource_type)
+        .bind(resource_type)
+        .fetch_all(&mut *self.inner)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| TagRow {
+                resource_id: r.get(0),
+                resource_type: r.get(1),
+                key: r.get(2),
+                value: r.get(3),
+            })
+            .collect())
+    }
+
+    /// Tags of one resource, ordered by key.
+    pub async fn tags_of(&mut self, s: Scope<'_>, resource_id: &str) -> Result<Vec<TagRow>> {
+        let rows = sqlx::query(
+            "SELECT resource_id, resource_type, key, value FROM tags WHERE account = ? AND region = ? \
+             AND resource_id = ? ORDER BY key",
+        )
+        .bind(s.account)
+        .bind(s.region)
+        .bind(resource_id)
+        .fetch_all(&mut *self.inner)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| TagRow {
+                resource_id: r.get(0),
+                resource_type: r.get(1),
+                key: r.get(2),
+                value: r.get(3),
+            })
+            .collect())
+    }
+
+    /// Sets one tag, replacing the value of an existing key.
+    pub async fn put_tag(&mut self, s: Scope<'_>, t: &TagRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO tags (account, region, resource_id, resource_type, key, value) VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (account, region, resource_id, key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(s.account)
+        .bind(s.region)
+        .bind(&t.resource_id)
+        .bind(&t.resource_type)
+        .bind(&t.key)
+        .bind(&t.value)
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(())
+    }
+
+    /// Removes a tag; with `value`, only if the tag has that value.
+    pub async fn delete_tag(
+        &mut self,
+        s: Scope<'_>,
+        resource_id: &str,
+        key: &str,
+        value: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query(
+            "DELETE FROM tags WHERE account = ? AND region = ? AND resource_id = ? AND key = ? \
+             AND (? IS NULL OR value = ?)",
+        )
+        .bind(s.account)
+        .bind(s.region)
+        .bind(resource_id)
+        .bind(key)
+        .bind(value)
+        .bind(value)
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: Scope<'static> = Scope {
+        account: "000000000000",
+        region: "us-east-1",
+    };
+
+    fn rec(kind: &str, id: &str, parent: Option<&str>) -> Record {
+        Record {
+            kind: kind.into(),
+            id: id.into(),
+            parent: parent.map(Into::into),
+            body: format!("{{\"id\":\"{id}\"}}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn rolled_back_writes_leave_nothing() {
+        let store = Store::open_memory().await.unwrap();
+        let mut tx = store.write().await.unwrap();
+        tx.insert(S, &rec("vpc", "vpc-1", None)).await.unwrap();
+        drop(tx);
+        let mut tx = store.read().await.unwrap();
+        assert!(tx.get(S, "vpc-1").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn insert_children_tags_and_delete() {
+        let store = Store::open_memory().await.unwrap();
+        let mut tx = store.write().await.unwrap();
+        tx.insert(S, &rec("vpc", "vpc-1", None)).await.unwrap();
+        tx.insert(S, &rec("subnet", "subnet-2", Some("vpc-1")))
+            .await
+            .unwrap();
+        tx.insert(S, &rec("subnet", "subnet-1", Some("vpc-1")))
+            .await
+            .unwrap();
+        assert!(matches!(
+            tx.insert(S, &rec("vpc", "vpc-1", None)).await,
+            Err(StoreError::Exists(_))
+        ));
+        let tag = TagRow {
+            resource_id: "vpc-1".into(),
+            resource_type: "vpc".into(),
+            key: "Name".into(),
+            value: "a".into(),
+        };
+        tx.put_tag(S, &tag).await.unwrap();
+        tx.put_tag(
+            S,
+            &TagRow {
+                value: "b".into(),
+                ..tag.clone()
+            },
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+
+        let mut tx = store.write().await.unwrap();
+        let kids = tx.children(S, "vpc-1", Some("subnet")).await.unwrap();
+        assert_eq!(
+            kids.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["subnet-1", "subnet-2"]
+        );
+        assert_eq!(tx.tags_of(S, "vpc-1").await.unwrap()[0].value, "b");
+        tx.delete_tag(S, "vpc-1", "Name", Some("a")).await.unwrap();
+        assert_eq!(
+            tx.tags(S, Some("vpc")).await.unwrap().len(),
+            1,
+            "value mismatch keeps the tag"
+        );
+        assert!(tx.delete(S, "vpc-1").await.unwrap());
+        assert!(
+            tx.tags(S, None).await.unwrap().is_empty(),
+            "tags go with their resource"
+        );
+        let other = Scope {
+            account: "111111111111",
+            region: "us-east-1",
+        };
+        assert!(
+            tx.list(other, "subnet").await.unwrap().is_empty(),
+            "accounts are isolated"
+        );
+    }
+
+    #[tokio::test]
+    async fn file_store_survives_reopen() {
+        let dir = std::env::temp_dir().join(format!("kumori-store-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        {
+            let store = Store::open_dir(&dir).await.unwrap();
+            let mut tx = store.write().await.unwrap();
+            tx.insert(S, &rec("vpc", "vpc-9", None)).await.unwrap();
+            tx.commit().await.unwrap();
+            store.close().await;
+        }
+        let store = Store::open_dir(&dir).await.unwrap();
+        let mut tx = store.read().await.unwrap();
+        assert_eq!(tx.list(S, "vpc").await.unwrap().len(), 1);
+        drop(tx);
+        store.close().await;
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

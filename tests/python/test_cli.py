@@ -1,0 +1,94 @@
+"""The aws CLI (v1) against kumori, as a user would type it."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.fixture
+def aws(endpoint, tmp_path):
+    """Runs `aws ...` against the server; returns the CompletedProcess.
+
+    The CLI runs as `python -m awscli` with this interpreter (so it is the pinned awscli), with a
+    HOME of its own and config/credentials files that do not exist, so nothing of the host's
+    AWS setup can leak in.
+    """
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_MAX_ATTEMPTS": "1",
+        "NO_PROXY": "127.0.0.1,localhost",
+        "LANG": "C.UTF-8",
+    }
+
+    def run(*args, region="us-east-1"):
+        cmd = [sys.executable, "-m", "awscli", *args]
+        cmd += ["--endpoint-url", endpoint, "--region", region, "--output", "json"]
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+
+    return run
+
+
+def ok(proc):
+    assert proc.returncode == 0, f"aws exited {proc.returncode}: {proc.stderr}"
+    return json.loads(proc.stdout) if proc.stdout.strip() else None
+
+
+def test_cli_vpc_and_subnet_lifecycle(aws):
+    tags = "ResourceType=vpc,Tags=[{Key=Name,Value=cli}]"
+    vpc = ok(aws("ec2", "create-vpc", "--cidr-block", "10.0.0.0/16", "--tag-specifications", tags))["Vpc"]
+    vpc_id = vpc["VpcId"]
+    assert vpc["CidrBlock"] == "10.0.0.0/16"
+    assert vpc["Tags"] == [{"Key": "Name", "Value": "cli"}]
+
+    [described] = ok(aws("ec2", "describe-vpcs", "--vpc-ids", vpc_id))["Vpcs"]
+    assert described["State"] == "available"
+
+    subnet = ok(
+        aws(
+            "ec2",
+            "create-subnet",
+            "--vpc-id",
+            vpc_id,
+            "--cidr-block",
+            "10.0.1.0/24",
+            "--availability-zone",
+            "us-east-1a",
+        )
+    )["Subnet"]
+    assert subnet["AvailableIpAddressCount"] == 251
+    assert subnet["AvailabilityZone"] == "us-east-1a"
+
+    listed = ok(aws("ec2", "describe-subnets", "--filters", f"Name=vpc-id,Values={vpc_id}"))["Subnets"]
+    assert [s["SubnetId"] for s in listed] == [subnet["SubnetId"]]
+
+    # --query runs client-side over the parsed answer: it needs a well-formed response.
+    proc = aws("ec2", "describe-vpcs", "--filters", "Name=tag:Name,Values=cli", "--query", "Vpcs[].VpcId")
+    assert ok(proc) == [vpc_id]
+
+    assert ok(aws("ec2", "delete-subnet", "--subnet-id", subnet["SubnetId"])) is None
+    assert ok(aws("ec2", "delete-vpc", "--vpc-id", vpc_id)) is None
+
+    gone = aws("ec2", "describe-vpcs", "--vpc-ids", vpc_id)
+    assert gone.returncode != 0
+    assert "InvalidVpcID.NotFound" in gone.stderr, gone.stderr
+
+
+def test_cli_reports_errors(aws):
+    proc = aws("ec2", "create-vpc", "--cidr-block", "10.0.0.0/8")
+    assert proc.returncode != 0
+    assert "(InvalidVpc.Range)" in proc.stderr, proc.stderr
+    assert proc.stdout.strip() == ""
+
+
+def test_cli_other_region(aws):
+    zones = ok(aws("ec2", "describe-availability-zones", region="ap-northeast-1"))["AvailabilityZones"]
+    assert sorted(z["ZoneName"] for z in zones) == ["ap-northeast-1a", "ap-northeast-1c", "ap-northeast-1d"]
