@@ -115,3 +115,41 @@ def test_internal_endpoints_carry_request_id(endpoint, method, path):
     status, headers, _ = http(endpoint, method, path, body=b"" if method == "POST" else None)
     assert status == 200
     assert UUID_RE.match(headers.get("x-amzn-requestid", "")), headers
+
+
+def test_rest_xml_body_is_read_before_the_operation_is_refused(endpoint):
+    """boto3's ChangeResourceRecordSets posts an XML body to `/rrset/` (trailing slash): kumori
+    must route it to that operation and read the body, not choke on either."""
+    r53 = client("route53", endpoint)
+    with pytest.raises(ClientError) as info:
+        r53.change_resource_record_sets(
+            HostedZoneId="Z0123456789",
+            ChangeBatch={
+                "Changes": [
+                    {
+                        "Action": "CREATE",
+                        "ResourceRecordSet": {
+                            "Name": "web.example.com",
+                            "Type": "A",
+                            "TTL": 300,
+                            "ResourceRecords": [{"Value": "10.0.1.10"}],
+                        },
+                    }
+                ]
+            },
+        )
+    code, status, message = error_of(info.value)
+    assert (code, status) == ("NotImplemented", 501)
+    assert "route53:ChangeResourceRecordSets" in message
+
+
+def test_malformed_rest_xml_body_is_malformed_xml(endpoint):
+    status, _, body = http(
+        endpoint,
+        "POST",
+        "/2013-04-01/hostedzone",
+        body=b"<CreateHostedZoneRequest><Name>example.com</CreateHostedZoneRequest>",
+        headers={"Content-Type": "application/xml"},
+    )
+    assert status == 400, body
+    assert b"<Code>MalformedXML</Code>" in body

@@ -159,8 +159,13 @@ pub fn decode(req: &HttpRequest<'_>, default_region: &str) -> Result<Call, Decod
                         ),
                     )
                 })?;
-            // Payload members (XML bodies) are read by the handlers that need them.
-            let input = rest::bound_members(model, &m, &query, req.headers);
+            let mut input = rest::bound_members(model, &m, &query, req.headers);
+            if !req.body.is_empty()
+                && let Some(shape) = m.operation.input
+            {
+                read_xml_body(model, shape, req.body, &mut input)
+                    .map_err(|e| fail(Some(model), e))?;
+            }
             (m.operation, input)
         }
         Protocol::Json => {
@@ -193,6 +198,51 @@ pub fn decode(req: &HttpRequest<'_>, default_region: &str) -> Result<Call, Decod
         region,
         access_key,
     })
+}
+
+/// Reads a rest-xml body into `input`: the payload member when the input shape names one (a
+/// structure as XML, a blob or string as the raw body), otherwise the unbound members.
+fn read_xml_body(
+    model: &Model,
+    shape: model::ShapeId,
+    body: &[u8],
+    input: &mut Value,
+) -> Result<(), AwsError> {
+    let malformed = |e: String| {
+        AwsError::new(
+            "MalformedXML",
+            format!("The XML you provided was not well-formed: {e}"),
+        )
+    };
+    let s = model.shape(shape);
+    let payload = s.payload.as_ref().and_then(|p| match &s.kind {
+        model::Kind::Structure { members } => members.iter().find(|m| &m.name == p),
+        _ => None,
+    });
+    match payload {
+        Some(member) => {
+            let v = match model.shape(member.shape).kind {
+                model::Kind::Structure { .. } => {
+                    let root = xml::parse_document(body).map_err(malformed)?;
+                    xml::read_members(model, member.shape, &root).map_err(malformed)?
+                }
+                // Raw payloads (S3 object bodies) arrive as text until S3 streams them.
+                _ => Value::String(String::from_utf8_lossy(body).into_owned()),
+            };
+            input[member.name.as_str()] = v;
+        }
+        None => {
+            let root = xml::parse_document(body).map_err(malformed)?;
+            if let Value::Object(read) =
+                xml::read_members(model, shape, &root).map_err(malformed)?
+            {
+                for (k, v) in read {
+                    input[k.as_str()] = v;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The success response of `call` carrying `output`.

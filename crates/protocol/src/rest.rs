@@ -20,6 +20,19 @@ pub fn match_operation<'m>(
     path: &str,
     query: &[(String, String)],
 ) -> Option<RestMatch<'m>> {
+    // botocore sends some paths with a trailing slash (`/hostedzone/Z1/rrset/`).
+    best_match(model, method, path, query).or_else(|| match path.strip_suffix('/') {
+        Some(trimmed) if !trimmed.is_empty() => best_match(model, method, trimmed, query),
+        _ => None,
+    })
+}
+
+fn best_match<'m>(
+    model: &'m Model,
+    method: &str,
+    path: &str,
+    query: &[(String, String)],
+) -> Option<RestMatch<'m>> {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let mut best: Option<(usize, RestMatch<'m>)> = None;
     for op in model.operations() {
@@ -168,6 +181,8 @@ mod tests {
         assert_eq!(m.labels, vec![("Id".to_string(), "Z123".to_string())]);
         let m = match_operation(r53, "GET", "/2013-04-01/hostedzone/Z1/rrset", &[]).unwrap();
         assert_eq!(m.operation.name, "ListResourceRecordSets");
+        let m = match_operation(r53, "POST", "/2013-04-01/hostedzone/Z1/rrset/", &[]).unwrap();
+        assert_eq!(m.operation.name, "ChangeResourceRecordSets");
 
         let s3 = service("s3").unwrap().model();
         let q = vec![("tagging".to_string(), String::new())];

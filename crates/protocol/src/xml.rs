@@ -179,3 +179,195 @@ mod tests {
         ));
     }
 }
+
+/// An XML element read from a request body.
+#[derive(Debug, Default)]
+pub struct Element {
+    pub name: String,
+    pub text: String,
+    pub children: Vec<Element>,
+}
+
+impl Element {
+    fn child(&self, name: &str) -> Option<&Element> {
+        self.children.iter().find(|c| c.name == name)
+    }
+}
+
+/// Reads an XML document into its root element (namespaces prefixes are dropped).
+pub fn parse_document(body: &[u8]) -> Result<Element, String> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_reader(body);
+    let mut stack: Vec<Element> = vec![Element::default()];
+    let mut buf = Vec::new();
+    loop {
+        match reader
+            .read_event_into(&mut buf)
+            .map_err(|e| e.to_string())?
+        {
+            Event::Start(e) => {
+                let name = e.local_name().as_ref().to_string();
+                stack.push(Element {
+                    name,
+                    ..Default::default()
+                });
+            }
+            Event::Empty(e) => {
+                let name = e.local_name().as_ref().to_string();
+                let parent = stack.last_mut().ok_or("unbalanced XML")?;
+                parent.children.push(Element {
+                    name,
+                    ..Default::default()
+                });
+            }
+            Event::End(_) => {
+                let done = stack.pop().ok_or("unbalanced XML")?;
+                stack
+                    .last_mut()
+                    .ok_or("unbalanced XML")?
+                    .children
+                    .push(done);
+            }
+            Event::Text(t) => {
+                let text = t.xml10_content();
+                let text = quick_xml::escape::unescape(&text).map_err(|e| e.to_string())?;
+                if let Some(top) = stack.last_mut() {
+                    top.text.push_str(&text);
+                }
+            }
+            Event::GeneralRef(r) => {
+                let name = r.xml10_content();
+                let text = quick_xml::escape::unescape(&format!("&{name};"))
+                    .map_err(|e| e.to_string())?
+                    .into_owned();
+                if let Some(top) = stack.last_mut() {
+                    top.text.push_str(&text);
+                }
+            }
+            Event::CData(c) => {
+                if let Some(top) = stack.last_mut() {
+                    top.text.push_str(&c.xml10_content());
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    let mut root = stack.pop().ok_or("empty XML")?;
+    if !stack.is_empty() || root.children.len() != 1 {
+        return Err("the body must hold exactly one XML document element".into());
+    }
+    Ok(root.children.remove(0))
+}
+
+/// Reads the members of structure `shape` from `el`, guided by the model. Scalars keep their
+/// text form for strings and become numbers and booleans where the shape says so.
+pub fn read_members(model: &Model, shape: ShapeId, el: &Element) -> Result<Value, String> {
+    let Kind::Structure { members } = &model.shape(shape).kind else {
+        return read_value(model, shape, el);
+    };
+    let mut out = serde_json::Map::new();
+    for m in members.iter().filter(|m| m.location.is_none()) {
+        let name = m.location_name.as_deref().unwrap_or(&m.name);
+        let s = model.shape(m.shape);
+        let v = match &s.kind {
+            Kind::List { member: item } if s.flattened || m.flattened => {
+                let items: Vec<Value> = el
+                    .children
+                    .iter()
+                    .filter(|c| c.name == name)
+                    .map(|c| read_value(model, item.shape, c))
+                    .collect::<Result<_, _>>()?;
+                if items.is_empty() {
+                    continue;
+                }
+                Value::Array(items)
+            }
+            _ => match el.child(name) {
+                Some(c) => read_value(model, m.shape, c)?,
+                None => continue,
+            },
+        };
+        out.insert(m.name.clone(), v);
+    }
+    Ok(Value::Object(out))
+}
+
+fn read_value(model: &Model, shape: ShapeId, el: &Element) -> Result<Value, String> {
+    let s = model.shape(shape);
+    let text = el.text.trim();
+    Ok(match &s.kind {
+        Kind::Structure { .. } => read_members(model, shape, el)?,
+        Kind::List { member } => {
+            let item_name = member.location_name.as_deref().unwrap_or("member");
+            Value::Array(
+                el.children
+                    .iter()
+                    .filter(|c| c.name == item_name)
+                    .map(|c| read_value(model, member.shape, c))
+                    .collect::<Result<_, _>>()?,
+            )
+        }
+        Kind::Map { key, value } => {
+            let (kname, vname) = (
+                key.location_name.as_deref().unwrap_or("key"),
+                value.location_name.as_deref().unwrap_or("value"),
+            );
+            let mut map = serde_json::Map::new();
+            for entry in el.children.iter().filter(|c| c.name == "entry") {
+                let k = entry
+                    .child(kname)
+                    .map(|c| c.text.clone())
+                    .unwrap_or_default();
+                let v = match entry.child(vname) {
+                    Some(c) => read_value(model, value.shape, c)?,
+                    None => Value::Null,
+                };
+                map.insert(k, v);
+            }
+            Value::Object(map)
+        }
+        Kind::Boolean => match text {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            other => return Err(format!("'{other}' is not a boolean for {}", el.name)),
+        },
+        Kind::Integer | Kind::Long => Value::from(
+            text.parse::<i64>()
+                .map_err(|_| format!("'{text}' is not an integer for {}", el.name))?,
+        ),
+        Kind::Float | Kind::Double => text
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map(Value::Number)
+            .ok_or_else(|| format!("'{text}' is not a number for {}", el.name))?,
+        Kind::Timestamp => Value::String(
+            crate::time::parse_timestamp(text)
+                .ok_or_else(|| format!("'{text}' is not a timestamp for {}", el.name))?,
+        ),
+        _ => Value::String(el.text.clone()),
+    })
+}
+
+#[cfg(test)]
+mod input_tests {
+    use super::*;
+    use crate::model::service;
+
+    #[test]
+    fn route53_change_batch_body() {
+        // Exactly what botocore's rest-xml serializer sends for ChangeResourceRecordSets.
+        let body = br#"<ChangeResourceRecordSetsRequest xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><ChangeBatch><Comment>a &amp; b</Comment><Changes><Change><Action>CREATE</Action><ResourceRecordSet><Name>a.example.com</Name><Type>A</Type><TTL>300</TTL><ResourceRecords><ResourceRecord><Value>10.0.0.1</Value></ResourceRecord></ResourceRecords></ResourceRecordSet></Change></Changes></ChangeBatch></ChangeResourceRecordSetsRequest>"#;
+        let m = service("route53").unwrap().model();
+        let op = m.operation("ChangeResourceRecordSets").unwrap();
+        let root = parse_document(body).unwrap();
+        let v = read_members(m, op.input.unwrap(), &root).unwrap();
+        let rrset = &v["ChangeBatch"]["Changes"][0]["ResourceRecordSet"];
+        assert_eq!(v["ChangeBatch"]["Comment"], "a & b");
+        assert_eq!(rrset["TTL"], 300);
+        assert_eq!(rrset["ResourceRecords"][0]["Value"], "10.0.0.1");
+        assert!(parse_document(b"<a><b></a>").is_err());
+    }
+}
