@@ -153,3 +153,15 @@ def test_malformed_rest_xml_body_is_malformed_xml(endpoint):
     )
     assert status == 400, body
     assert b"<Code>MalformedXML</Code>" in body
+
+
+def test_query_protocol_accepts_get_with_parameters_in_the_url(endpoint):
+    status, headers, body = http(
+        endpoint,
+        "GET",
+        "/?Action=DescribeAvailabilityZones&Version=2016-11-15&ZoneName.1=us-east-1b",
+    )
+    assert status == 200, body
+    assert b"<zoneName>us-east-1b</zoneName>" in body
+    assert b"<zoneName>us-east-1a</zoneName>" not in body
+    assert UUID_RE.match(headers["x-amzn-requestid"])
