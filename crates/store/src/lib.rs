@@ -215,6 +215,15 @@ fn record(row: &sqlx::sqlite::SqliteRow) -> Record {
     }
 }
 
+fn tag_row(r: &sqlx::sqlite::SqliteRow) -> TagRow {
+    TagRow {
+        resource_id: r.get(0),
+        resource_type: r.get(1),
+        key: r.get(2),
+        value: r.get(3),
+    }
+}
+
 impl Tx {
     pub async fn commit(self) -> Result<()> {
         self.inner.commit().await?;
@@ -339,15 +348,7 @@ impl Tx {
         .bind(resource_type)
         .fetch_all(&mut *self.inner)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| TagRow {
-                resource_id: r.get(0),
-                resource_type: r.get(1),
-                key: r.get(2),
-                value: r.get(3),
-            })
-            .collect())
+        Ok(rows.iter().map(tag_row).collect())
     }
 
     /// Tags of one resource, ordered by key.
@@ -361,15 +362,7 @@ impl Tx {
         .bind(resource_id)
         .fetch_all(&mut *self.inner)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| TagRow {
-                resource_id: r.get(0),
-                resource_type: r.get(1),
-                key: r.get(2),
-                value: r.get(3),
-            })
-            .collect())
+        Ok(rows.iter().map(tag_row).collect())
     }
 
     /// Sets one tag, replacing the value of an existing key.

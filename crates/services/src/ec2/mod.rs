@@ -2,6 +2,7 @@
 //! recognised by the protocol layer and answered `NotImplemented`.
 
 pub mod common;
+pub mod generic;
 pub mod regions;
 pub mod subnet;
 pub mod tags;

@@ -1,9 +1,9 @@
 //! Subnets: CreateSubnet, DescribeSubnets, DeleteSubnet.
 
 use super::common::{
-    Filter, Filterable, Tag, TagSpecification, check_filters, dry_run, invalid_value, matches,
-    paginate, put_tags, tags_by_resource, tags_from_specs,
+    Filter, Filterable, Tag, TagSpecification, dry_run, invalid_value, put_tags, tags_from_specs,
 };
+use super::generic::{DescribeArgs, Ec2Resource, delete, describe};
 use super::regions::zones;
 use super::vpc::{self, Vpc};
 use crate::resource::{self, Resource, arn, new_id};
@@ -63,14 +63,21 @@ impl Subnet {
     pub fn available_ip_address_count(&self) -> u64 {
         cidr::usable_addresses(&self.net())
     }
+}
 
-    pub fn shown(&self, tags: &[Tag]) -> Result<Value> {
+impl Ec2Resource for Subnet {
+    const ID_PREFIX: &'static str = "subnet";
+    const ID_ERROR: &'static str = "InvalidSubnetID";
+    fn shown(&self, tags: &[Tag]) -> Result<Value> {
         let mut v = output(self)?;
         v["AvailableIpAddressCount"] = json!(self.available_ip_address_count());
         if !tags.is_empty() {
             v["Tags"] = output(&tags)?;
         }
         Ok(v)
+    }
+    fn not_found(id: &str) -> Error {
+        not_found(id)
     }
 }
 
@@ -123,16 +130,6 @@ pub fn not_found(id: &str) -> Error {
         "InvalidSubnetID.NotFound",
         format!("The subnet ID '{id}' does not exist"),
     ))
-}
-
-fn check_id(id: &str) -> Result<()> {
-    if !id.starts_with("subnet-") {
-        return Err(Error(AwsError::new(
-            "InvalidSubnetID.Malformed",
-            format!("Invalid id: \"{id}\" (expecting \"subnet-...\")"),
-        )));
-    }
-    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -299,43 +296,15 @@ struct DescribeSubnetsRequest {
 
 pub async fn describe_subnets(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: DescribeSubnetsRequest = input(raw)?;
-    check_filters::<Subnet>(&req.filters)?;
-    for id in &req.subnet_ids {
-        check_id(id)?;
-    }
-    let mut tx = ctx.store.read().await?;
-    let subnets: Vec<Subnet> = resource::list(ctx, &mut tx).await?;
-    let tags = tags_by_resource(ctx, &mut tx, Subnet::KIND).await?;
-    drop(tx);
-    if let Some(missing) = req
-        .subnet_ids
-        .iter()
-        .find(|id| !subnets.iter().any(|s| &s.subnet_id == *id))
-    {
-        return Err(not_found(missing));
-    }
-    dry_run(req.dry_run)?;
-    let none = Vec::new();
-    let selected: Vec<&Subnet> = subnets
-        .iter()
-        .filter(|s| req.subnet_ids.is_empty() || req.subnet_ids.contains(&s.subnet_id))
-        .filter(|s| matches(*s, tags.get(&s.subnet_id).unwrap_or(&none), &req.filters))
-        .collect();
-    let (page, next) = paginate(
-        selected,
-        |s| s.subnet_id.clone(),
-        req.max_results,
-        req.next_token.as_deref(),
-    )?;
-    let shown = page
-        .iter()
-        .map(|s| s.shown(tags.get(&s.subnet_id).unwrap_or(&none)))
-        .collect::<Result<Vec<_>>>()?;
-    let mut out = json!({ "Subnets": shown });
-    if let Some(t) = next {
-        out["NextToken"] = Value::String(t);
-    }
-    Ok(out)
+    let args = DescribeArgs {
+        ids: &req.subnet_ids,
+        filters: &req.filters,
+        max_results: req.max_results,
+        next_token: req.next_token.as_deref(),
+        dry_run: req.dry_run,
+    };
+    let (subnets, next) = describe::<Subnet>(ctx, args).await?;
+    Ok(json!({ "Subnets": subnets, "NextToken": next }))
 }
 
 #[derive(Deserialize)]
@@ -347,26 +316,6 @@ struct DeleteSubnetRequest {
 
 pub async fn delete_subnet(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: DeleteSubnetRequest = input(raw)?;
-    check_id(&req.subnet_id)?;
-    let mut tx = ctx.store.write().await?;
-    let subnet: Subnet = resource::lock(ctx, &mut tx, &req.subnet_id)
-        .await?
-        .ok_or_else(|| not_found(&req.subnet_id))?;
-    if !tx
-        .children(ctx.scope(), &subnet.subnet_id, None)
-        .await?
-        .is_empty()
-    {
-        return Err(Error(AwsError::new(
-            "DependencyViolation",
-            format!(
-                "The subnet '{}' has dependencies and cannot be deleted.",
-                subnet.subnet_id
-            ),
-        )));
-    }
-    dry_run(req.dry_run)?;
-    tx.delete(ctx.scope(), &subnet.subnet_id).await?;
-    tx.commit().await?;
+    delete::<Subnet>(ctx, &req.subnet_id, req.dry_run).await?;
     Ok(json!({}))
 }

@@ -1,9 +1,9 @@
 //! VPCs: CreateVpc, DescribeVpcs, DeleteVpc.
 
 use super::common::{
-    Filter, Filterable, Tag, TagSpecification, check_filters, dry_run, matches, paginate, put_tags,
-    tags_by_resource, tags_from_specs,
+    Filter, Filterable, Tag, TagSpecification, dry_run, put_tags, tags_from_specs,
 };
+use super::generic::{DescribeArgs, Ec2Resource, delete, describe};
 use crate::resource::{self, Resource, new_id};
 use crate::{Ctx, Error, Result, input, output};
 use kumori_net::cidr::{self, CidrError};
@@ -54,14 +54,20 @@ impl Vpc {
             .filter_map(|a| a.cidr_block.parse().ok())
             .collect()
     }
+}
 
-    /// The VPC as EC2 shows it, with its tags.
-    pub fn shown(&self, tags: &[Tag]) -> Result<Value> {
+impl Ec2Resource for Vpc {
+    const ID_PREFIX: &'static str = "vpc";
+    const ID_ERROR: &'static str = "InvalidVpcID";
+    fn shown(&self, tags: &[Tag]) -> Result<Value> {
         let mut v = output(self)?;
         if !tags.is_empty() {
             v["Tags"] = output(&tags)?;
         }
         Ok(v)
+    }
+    fn not_found(id: &str) -> Error {
+        not_found(id)
     }
 }
 
@@ -111,16 +117,6 @@ pub fn not_found(id: &str) -> Error {
         "InvalidVpcID.NotFound",
         format!("The vpc ID '{id}' does not exist"),
     ))
-}
-
-fn check_id(id: &str) -> Result<()> {
-    if !id.starts_with("vpc-") {
-        return Err(Error(AwsError::new(
-            "InvalidVpcID.Malformed",
-            format!("Invalid id: \"{id}\" (expecting \"vpc-...\")"),
-        )));
-    }
-    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -220,43 +216,15 @@ struct DescribeVpcsRequest {
 
 pub async fn describe_vpcs(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: DescribeVpcsRequest = input(raw)?;
-    check_filters::<Vpc>(&req.filters)?;
-    for id in &req.vpc_ids {
-        check_id(id)?;
-    }
-    let mut tx = ctx.store.read().await?;
-    let vpcs: Vec<Vpc> = resource::list(ctx, &mut tx).await?;
-    let tags = tags_by_resource(ctx, &mut tx, Vpc::KIND).await?;
-    drop(tx);
-    if let Some(missing) = req
-        .vpc_ids
-        .iter()
-        .find(|id| !vpcs.iter().any(|v| &v.vpc_id == *id))
-    {
-        return Err(not_found(missing));
-    }
-    dry_run(req.dry_run)?;
-    let none = Vec::new();
-    let selected: Vec<&Vpc> = vpcs
-        .iter()
-        .filter(|v| req.vpc_ids.is_empty() || req.vpc_ids.contains(&v.vpc_id))
-        .filter(|v| matches(*v, tags.get(&v.vpc_id).unwrap_or(&none), &req.filters))
-        .collect();
-    let (page, next) = paginate(
-        selected,
-        |v| v.vpc_id.clone(),
-        req.max_results,
-        req.next_token.as_deref(),
-    )?;
-    let shown = page
-        .iter()
-        .map(|v| v.shown(tags.get(&v.vpc_id).unwrap_or(&none)))
-        .collect::<Result<Vec<_>>>()?;
-    let mut out = json!({ "Vpcs": shown });
-    if let Some(t) = next {
-        out["NextToken"] = Value::String(t);
-    }
-    Ok(out)
+    let args = DescribeArgs {
+        ids: &req.vpc_ids,
+        filters: &req.filters,
+        max_results: req.max_results,
+        next_token: req.next_token.as_deref(),
+        dry_run: req.dry_run,
+    };
+    let (vpcs, next) = describe::<Vpc>(ctx, args).await?;
+    Ok(json!({ "Vpcs": vpcs, "NextToken": next }))
 }
 
 #[derive(Deserialize)]
@@ -268,26 +236,6 @@ struct DeleteVpcRequest {
 
 pub async fn delete_vpc(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: DeleteVpcRequest = input(raw)?;
-    check_id(&req.vpc_id)?;
-    let mut tx = ctx.store.write().await?;
-    let vpc: Vpc = resource::lock(ctx, &mut tx, &req.vpc_id)
-        .await?
-        .ok_or_else(|| not_found(&req.vpc_id))?;
-    if !tx
-        .children(ctx.scope(), &vpc.vpc_id, None)
-        .await?
-        .is_empty()
-    {
-        return Err(Error(AwsError::new(
-            "DependencyViolation",
-            format!(
-                "The vpc '{}' has dependencies and cannot be deleted.",
-                vpc.vpc_id
-            ),
-        )));
-    }
-    dry_run(req.dry_run)?;
-    tx.delete(ctx.scope(), &vpc.vpc_id).await?;
-    tx.commit().await?;
+    delete::<Vpc>(ctx, &req.vpc_id, req.dry_run).await?;
     Ok(json!({}))
 }

@@ -1,0 +1,108 @@
+//! Describe and Delete as every EC2 resource does them, so each resource states only what is
+//! its own: its id prefix, filters, how it is shown and its not-found error.
+
+use super::common::{
+    Filter, Filterable, Tag, check_filters, dry_run, matches, paginate, tags_by_resource,
+};
+use crate::resource::{self, Resource};
+use crate::{Ctx, Error, Result};
+use kumori_protocol::AwsError;
+use serde_json::Value;
+
+pub trait Ec2Resource: Resource + Filterable {
+    /// `vpc`, `subnet`: ids look like `vpc-0123…`; also the noun in EC2's messages.
+    const ID_PREFIX: &'static str;
+    /// EC2's code prefix for this resource's id errors: `InvalidVpcID`, `InvalidSubnetID`.
+    const ID_ERROR: &'static str;
+    /// The resource as EC2 shows it, with its tags.
+    fn shown(&self, tags: &[Tag]) -> Result<Value>;
+    fn not_found(id: &str) -> Error;
+}
+
+/// Refuses an id that cannot be of this resource (`InvalidVpcID.Malformed`).
+pub fn check_id<R: Ec2Resource>(id: &str) -> Result<()> {
+    let prefix = R::ID_PREFIX;
+    if !id
+        .strip_prefix(prefix)
+        .is_some_and(|rest| rest.starts_with('-'))
+    {
+        return Err(Error(AwsError::new(
+            format!("{}.Malformed", R::ID_ERROR),
+            format!("Invalid id: \"{id}\" (expecting \"{prefix}-...\")"),
+        )));
+    }
+    Ok(())
+}
+
+/// What every EC2 Describe call takes.
+pub struct DescribeArgs<'a> {
+    pub ids: &'a [String],
+    pub filters: &'a [Filter],
+    pub max_results: Option<i64>,
+    pub next_token: Option<&'a str>,
+    pub dry_run: Option<bool>,
+}
+
+/// One page of the resources that match: the explicit ids (all of which must exist), then the
+/// filters; with the token of the next page.
+pub async fn describe<R: Ec2Resource>(
+    ctx: &Ctx<'_>,
+    args: DescribeArgs<'_>,
+) -> Result<(Vec<Value>, Option<String>)> {
+    check_filters::<R>(args.filters)?;
+    for id in args.ids {
+        check_id::<R>(id)?;
+    }
+    let mut tx = ctx.store.read().await?;
+    let all: Vec<R> = resource::list(ctx, &mut tx).await?;
+    let tags = tags_by_resource(ctx, &mut tx, R::KIND).await?;
+    drop(tx);
+    if let Some(missing) = args
+        .ids
+        .iter()
+        .find(|id| !all.iter().any(|r| r.id() == id.as_str()))
+    {
+        return Err(R::not_found(missing));
+    }
+    dry_run(args.dry_run)?;
+    let none = Vec::new();
+    let tags_of = |r: &R| tags.get(r.id()).unwrap_or(&none);
+    let selected: Vec<&R> = all
+        .iter()
+        .filter(|r| args.ids.is_empty() || args.ids.iter().any(|id| id == r.id()))
+        .filter(|r| matches(*r, tags_of(r), args.filters))
+        .collect();
+    let (page, next) = paginate(
+        selected,
+        |r| r.id().to_string(),
+        args.max_results,
+        args.next_token,
+    )?;
+    let shown = page
+        .iter()
+        .map(|r| r.shown(tags_of(r)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((shown, next))
+}
+
+/// Deletes one resource, refusing with `DependencyViolation` while anything lives in it.
+pub async fn delete<R: Ec2Resource>(ctx: &Ctx<'_>, id: &str, dry: Option<bool>) -> Result<()> {
+    check_id::<R>(id)?;
+    let mut tx = ctx.store.write().await?;
+    let _: R = resource::lock(ctx, &mut tx, id)
+        .await?
+        .ok_or_else(|| R::not_found(id))?;
+    if !tx.children(ctx.scope(), id, None).await?.is_empty() {
+        return Err(Error(AwsError::new(
+            "DependencyViolation",
+            format!(
+                "The {} '{id}' has dependencies and cannot be deleted.",
+                R::ID_PREFIX
+            ),
+        )));
+    }
+    dry_run(dry)?;
+    tx.delete(ctx.scope(), id).await?;
+    tx.commit().await?;
+    Ok(())
+}
