@@ -63,9 +63,11 @@ const MIGRATIONS: &[&str] = &["
         id      TEXT NOT NULL,
         kind    TEXT NOT NULL,
         parent  TEXT,
-        body    TEXT NOT NULL,
-        PRIMARY KEY (account, region, id)
-    ) WITHOUT ROWID;
+        body    TEXT NOT NULL
+    );
+    -- A rowid table, not WITHOUT ROWID: documents are hundreds of bytes, and SQLite keeps
+    -- large rows far better in a rowid b-tree.
+    CREATE UNIQUE INDEX resources_by_id ON resources (account, region, id);
     CREATE INDEX resources_by_kind ON resources (account, region, kind, id);
     CREATE INDEX resources_by_parent ON resources (account, region, parent, kind);
     CREATE TABLE tags (
