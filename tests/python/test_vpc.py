@@ -11,9 +11,7 @@ def check_vpc_shape(vpc, cidr, state):
     assert vpc["State"] == state
     assert vpc["InstanceTenancy"] == "default"
     assert vpc["IsDefault"] is False
-    # Default DHCP options sets (dopt-…) arrive with the VPC networking issue; until then a VPC
-    # has AWS's own value for "no options set".
-    assert vpc["DhcpOptionsId"] == "default" or vpc["DhcpOptionsId"].startswith("dopt-"), vpc["DhcpOptionsId"]
+    assert vpc["DhcpOptionsId"].startswith("dopt-"), vpc["DhcpOptionsId"]
     [assoc] = vpc["CidrBlockAssociationSet"]
     assert assoc["AssociationId"].startswith("vpc-cidr-assoc-"), assoc
     assert assoc["CidrBlock"] == cidr

@@ -2,6 +2,7 @@
 //! recognised by the protocol layer and answered `NotImplemented`.
 
 pub mod common;
+pub mod dhcp;
 pub mod generic;
 pub mod regions;
 pub mod subnet;
@@ -21,6 +22,10 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<V
         "CreateSubnet" => subnet::create_subnet(ctx, input).await,
         "DescribeSubnets" => subnet::describe_subnets(ctx, input).await,
         "DeleteSubnet" => subnet::delete_subnet(ctx, input).await,
+        "CreateDhcpOptions" => dhcp::create_dhcp_options(ctx, input).await,
+        "DescribeDhcpOptions" => dhcp::describe_dhcp_options(ctx, input).await,
+        "DeleteDhcpOptions" => dhcp::delete_dhcp_options(ctx, input).await,
+        "AssociateDhcpOptions" => dhcp::associate_dhcp_options(ctx, input).await,
         "CreateTags" => tags::create_tags(ctx, input).await,
         "DeleteTags" => tags::delete_tags(ctx, input).await,
         "DescribeTags" => tags::describe_tags(ctx, input).await,
@@ -36,6 +41,7 @@ pub fn not_found_for(id: &str) -> Error {
     match id.split_once('-').map(|(p, _)| p) {
         Some("vpc") => vpc::not_found(id),
         Some("subnet") => subnet::not_found(id),
+        Some("dopt") => <dhcp::DhcpOptions as generic::Ec2Resource>::not_found(id),
         _ => Error(AwsError::new(
             "InvalidID",
             format!("The ID '{id}' is not valid"),

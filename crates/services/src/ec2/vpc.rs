@@ -179,9 +179,8 @@ pub async fn create_vpc(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         state: "available".into(),
         instance_tenancy: tenancy,
         is_default: false,
-        // DHCP options sets arrive with the VPC networking issue; `default` is AWS's own value
-        // for a VPC without one.
-        dhcp_options_id: "default".into(),
+        // Set below, inside the write transaction, to the region's default options set.
+        dhcp_options_id: String::new(),
         cidr_block_association_set: vec![CidrBlockAssociation {
             association_id: new_id("vpc-cidr-assoc"),
             cidr_block: net.to_string(),
@@ -191,6 +190,10 @@ pub async fn create_vpc(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         }],
     };
     let mut tx = ctx.store.write().await?;
+    let vpc = Vpc {
+        dhcp_options_id: super::dhcp::ensure_default(ctx, &mut tx).await?,
+        ..vpc
+    };
     resource::insert(ctx, &mut tx, &vpc).await?;
     put_tags(ctx, &mut tx, &vpc.vpc_id, Vpc::KIND, &tags).await?;
     tx.commit().await?;
