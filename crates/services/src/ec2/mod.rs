@@ -4,6 +4,7 @@
 pub mod common;
 pub mod dhcp;
 pub mod generic;
+pub mod igw;
 pub mod regions;
 pub mod subnet;
 pub mod tags;
@@ -26,6 +27,11 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<V
         "DescribeDhcpOptions" => dhcp::describe_dhcp_options(ctx, input).await,
         "DeleteDhcpOptions" => dhcp::delete_dhcp_options(ctx, input).await,
         "AssociateDhcpOptions" => dhcp::associate_dhcp_options(ctx, input).await,
+        "CreateInternetGateway" => igw::create_internet_gateway(ctx, input).await,
+        "DescribeInternetGateways" => igw::describe_internet_gateways(ctx, input).await,
+        "AttachInternetGateway" => igw::attach_internet_gateway(ctx, input).await,
+        "DetachInternetGateway" => igw::detach_internet_gateway(ctx, input).await,
+        "DeleteInternetGateway" => igw::delete_internet_gateway(ctx, input).await,
         "CreateTags" => tags::create_tags(ctx, input).await,
         "DeleteTags" => tags::delete_tags(ctx, input).await,
         "DescribeTags" => tags::describe_tags(ctx, input).await,
@@ -41,6 +47,7 @@ pub fn not_found_for(id: &str) -> Error {
     match id.split_once('-').map(|(p, _)| p) {
         Some("vpc") => vpc::not_found(id),
         Some("subnet") => subnet::not_found(id),
+        Some("igw") => <igw::InternetGateway as generic::Ec2Resource>::not_found(id),
         Some("dopt") => <dhcp::DhcpOptions as generic::Ec2Resource>::not_found(id),
         _ => Error(AwsError::new(
             "InvalidID",
