@@ -319,3 +319,66 @@ pub async fn delete_subnet(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     delete::<Subnet>(ctx, &req.subnet_id, req.dry_run).await?;
     Ok(json!({}))
 }
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct BoolValue {
+    value: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ModifySubnetAttributeRequest {
+    subnet_id: String,
+    map_public_ip_on_launch: Option<BoolValue>,
+    assign_ipv6_address_on_creation: Option<BoolValue>,
+    map_customer_owned_ip_on_launch: Option<BoolValue>,
+    enable_dns64: Option<BoolValue>,
+    private_dns_hostname_type_on_launch: Option<String>,
+    enable_resource_name_dns_a_record_on_launch: Option<BoolValue>,
+    enable_resource_name_dns_aaaa_record_on_launch: Option<BoolValue>,
+}
+
+pub async fn modify_subnet_attribute(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: ModifySubnetAttributeRequest = input(raw)?;
+    let mut tx = ctx.store.write().await?;
+    let mut subnet: Subnet = resource::lock(ctx, &mut tx, &req.subnet_id)
+        .await?
+        .ok_or_else(|| not_found(&req.subnet_id))?;
+    let flag = |v: &Option<BoolValue>| v.as_ref().and_then(|b| b.value);
+    if let Some(v) = flag(&req.map_public_ip_on_launch) {
+        subnet.map_public_ip_on_launch = v;
+    }
+    // Subnets have no IPv6 block or Outpost yet, so these can only be turned off.
+    if flag(&req.assign_ipv6_address_on_creation) == Some(true) {
+        return Err(invalid_value(format!(
+            "Invalid value 'true' for assignIpv6AddressOnCreation: subnet {} has no IPv6 CIDR block.",
+            subnet.subnet_id
+        )));
+    }
+    if flag(&req.map_customer_owned_ip_on_launch) == Some(true) {
+        return Err(invalid_value(format!(
+            "Invalid value 'true' for mapCustomerOwnedIpOnLaunch: subnet {} is not on an Outpost.",
+            subnet.subnet_id
+        )));
+    }
+    if let Some(v) = flag(&req.enable_dns64) {
+        subnet.enable_dns64 = v;
+    }
+    if let Some(t) = &req.private_dns_hostname_type_on_launch {
+        subnet.private_dns_name_options_on_launch.hostname_type = t.clone();
+    }
+    if let Some(v) = flag(&req.enable_resource_name_dns_a_record_on_launch) {
+        subnet
+            .private_dns_name_options_on_launch
+            .enable_resource_name_dns_a_record = v;
+    }
+    if let Some(v) = flag(&req.enable_resource_name_dns_aaaa_record_on_launch) {
+        subnet
+            .private_dns_name_options_on_launch
+            .enable_resource_name_dns_aaaa_record = v;
+    }
+    resource::update(ctx, &mut tx, &subnet).await?;
+    tx.commit().await?;
+    Ok(json!({}))
+}

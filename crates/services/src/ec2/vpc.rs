@@ -3,7 +3,7 @@
 use super::common::{
     Filter, Filterable, Tag, TagSpecification, dry_run, put_tags, tags_from_specs,
 };
-use super::generic::{DescribeArgs, Ec2Resource, delete, describe};
+use super::generic::{DescribeArgs, Ec2Resource, check_id, delete, describe};
 use crate::resource::{self, Resource, new_id};
 use crate::{Ctx, Error, Result, input, output};
 use kumori_net::cidr::{self, CidrError};
@@ -22,6 +22,29 @@ pub struct Vpc {
     pub is_default: bool,
     pub dhcp_options_id: String,
     pub cidr_block_association_set: Vec<CidrBlockAssociation>,
+    /// VPC attributes (DescribeVpcAttribute). The Vpc output shape has no such members, so
+    /// they stay off DescribeVpcs answers.
+    #[serde(default)]
+    pub attributes: VpcAttributes,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VpcAttributes {
+    pub enable_dns_support: bool,
+    pub enable_dns_hostnames: bool,
+    pub enable_network_address_usage_metrics: bool,
+}
+
+/// AWS's defaults for a nondefault VPC: DNS resolution on, DNS hostnames off.
+impl Default for VpcAttributes {
+    fn default() -> Self {
+        VpcAttributes {
+            enable_dns_support: true,
+            enable_dns_hostnames: false,
+            enable_network_address_usage_metrics: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -181,6 +204,7 @@ pub async fn create_vpc(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         is_default: false,
         // Set below, inside the write transaction, to the region's default options set.
         dhcp_options_id: String::new(),
+        attributes: VpcAttributes::default(),
         cidr_block_association_set: vec![CidrBlockAssociation {
             association_id: new_id("vpc-cidr-assoc"),
             cidr_block: net.to_string(),
@@ -240,5 +264,106 @@ struct DeleteVpcRequest {
 pub async fn delete_vpc(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: DeleteVpcRequest = input(raw)?;
     delete::<Vpc>(ctx, &req.vpc_id, req.dry_run).await?;
+    Ok(json!({}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DescribeVpcAttributeRequest {
+    attribute: String,
+    vpc_id: String,
+    dry_run: Option<bool>,
+}
+
+pub async fn describe_vpc_attribute(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: DescribeVpcAttributeRequest = input(raw)?;
+    check_id::<Vpc>(&req.vpc_id)?;
+    let mut tx = ctx.store.read().await?;
+    let vpc: Vpc = resource::get(ctx, &mut tx, &req.vpc_id)
+        .await?
+        .ok_or_else(|| not_found(&req.vpc_id))?;
+    drop(tx);
+    dry_run(req.dry_run)?;
+    let a = &vpc.attributes;
+    // The model's enum has already refused any other attribute name.
+    let (member, value) = match req.attribute.as_str() {
+        "enableDnsSupport" => ("EnableDnsSupport", a.enable_dns_support),
+        "enableDnsHostnames" => ("EnableDnsHostnames", a.enable_dns_hostnames),
+        _ => (
+            "EnableNetworkAddressUsageMetrics",
+            a.enable_network_address_usage_metrics,
+        ),
+    };
+    let mut out = json!({ "VpcId": vpc.vpc_id });
+    out[member] = json!({ "Value": value });
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct BoolValue {
+    value: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ModifyVpcAttributeRequest {
+    vpc_id: String,
+    enable_dns_support: Option<BoolValue>,
+    enable_dns_hostnames: Option<BoolValue>,
+    enable_network_address_usage_metrics: Option<BoolValue>,
+}
+
+pub async fn modify_vpc_attribute(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: ModifyVpcAttributeRequest = input(raw)?;
+    check_id::<Vpc>(&req.vpc_id)?;
+    let given: Vec<(&str, Option<bool>)> = [
+        ("enableDnsSupport", &req.enable_dns_support),
+        ("enableDnsHostnames", &req.enable_dns_hostnames),
+        (
+            "enableNetworkAddressUsageMetrics",
+            &req.enable_network_address_usage_metrics,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(n, v)| v.as_ref().map(|v| (n, v.value)))
+    .collect();
+    // EC2 changes one attribute per call.
+    let (name, value) = match given.as_slice() {
+        [] => {
+            return Err(Error(AwsError::new(
+                "MissingParameter",
+                "The request must contain exactly one attribute to modify.",
+            )));
+        }
+        [(name, value)] => (*name, *value),
+        many => {
+            let names: Vec<&str> = many.iter().map(|(n, _)| *n).collect();
+            return Err(Error(AwsError::new(
+                "InvalidParameterCombination",
+                format!(
+                    "Fields for multiple attribute types specified: {}",
+                    names.join(", ")
+                ),
+            )));
+        }
+    };
+    let value = value.ok_or_else(|| {
+        Error(AwsError::new(
+            "MissingParameter",
+            format!("The request must contain the parameter {name}.Value"),
+        ))
+    })?;
+    let mut tx = ctx.store.write().await?;
+    let mut vpc: Vpc = resource::lock(ctx, &mut tx, &req.vpc_id)
+        .await?
+        .ok_or_else(|| not_found(&req.vpc_id))?;
+    match name {
+        "enableDnsSupport" => vpc.attributes.enable_dns_support = value,
+        "enableDnsHostnames" => vpc.attributes.enable_dns_hostnames = value,
+        _ => vpc.attributes.enable_network_address_usage_metrics = value,
+    }
+    resource::update(ctx, &mut tx, &vpc).await?;
+    tx.commit().await?;
     Ok(json!({}))
 }
