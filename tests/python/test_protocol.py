@@ -68,7 +68,7 @@ def test_unknown_iam_action_is_invalid_action_in_query_envelope(endpoint):
 @pytest.mark.parametrize(
     "service, call, operation",
     [
-        ("ec2", lambda c: c.create_route_table(VpcId="vpc-0123456789abcdef0"), "CreateRouteTable"),
+        ("ec2", lambda c: c.create_vpn_gateway(Type="ipsec.1"), "CreateVpnGateway"),
         ("iam", lambda c: c.list_users(), "ListUsers"),
         ("elbv2", lambda c: c.describe_load_balancers(), "DescribeLoadBalancers"),
         ("route53", lambda c: c.list_hosted_zones(), "ListHostedZones"),

@@ -1,4 +1,4 @@
-//! Describe and Delete as every EC2 resource does them, so each resource states only what is
+//! Describe as every EC2 resource does it, so each resource states only what is
 //! its own: its id prefix, filters, how it is shown and its not-found error.
 
 use super::common::{
@@ -83,26 +83,4 @@ pub async fn describe<R: Ec2Resource>(
         .map(|r| r.shown(tags_of(r)))
         .collect::<Result<Vec<_>>>()?;
     Ok((shown, next))
-}
-
-/// Deletes one resource, refusing with `DependencyViolation` while anything lives in it.
-pub async fn delete<R: Ec2Resource>(ctx: &Ctx<'_>, id: &str, dry: Option<bool>) -> Result<()> {
-    check_id::<R>(id)?;
-    let mut tx = ctx.store.write().await?;
-    let _: R = resource::lock(ctx, &mut tx, id)
-        .await?
-        .ok_or_else(|| R::not_found(id))?;
-    if !tx.children(ctx.scope(), id, None).await?.is_empty() {
-        return Err(Error(AwsError::new(
-            "DependencyViolation",
-            format!(
-                "The {} '{id}' has dependencies and cannot be deleted.",
-                R::ID_PREFIX
-            ),
-        )));
-    }
-    dry_run(dry)?;
-    tx.delete(ctx.scope(), id).await?;
-    tx.commit().await?;
-    Ok(())
 }

@@ -180,9 +180,10 @@ pub async fn attach_internet_gateway(ctx: &Ctx<'_>, raw: &Value) -> Result<Value
     dry_run(req.dry_run)?;
     igw.attachments = vec![Attachment {
         state: "available".into(),
-        vpc_id: vpc.vpc_id,
+        vpc_id: vpc.vpc_id.clone(),
     }];
     resource::update(ctx, &mut tx, &igw).await?;
+    super::routes::refresh_route_states(ctx, &mut tx, &vpc.vpc_id).await?;
     tx.commit().await?;
     Ok(json!({}))
 }
@@ -210,6 +211,8 @@ pub async fn detach_internet_gateway(ctx: &Ctx<'_>, raw: &Value) -> Result<Value
     dry_run(req.dry_run)?;
     igw.attachments.clear();
     resource::update(ctx, &mut tx, &igw).await?;
+    // Routes through it now lead nowhere.
+    super::routes::refresh_route_states(ctx, &mut tx, &req.vpc_id).await?;
     tx.commit().await?;
     Ok(json!({}))
 }

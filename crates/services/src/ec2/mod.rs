@@ -6,6 +6,7 @@ pub mod dhcp;
 pub mod generic;
 pub mod igw;
 pub mod regions;
+pub mod routes;
 pub mod subnet;
 pub mod tags;
 pub mod vpc;
@@ -35,6 +36,15 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<V
         "AttachInternetGateway" => igw::attach_internet_gateway(ctx, input).await,
         "DetachInternetGateway" => igw::detach_internet_gateway(ctx, input).await,
         "DeleteInternetGateway" => igw::delete_internet_gateway(ctx, input).await,
+        "CreateRouteTable" => routes::create_route_table(ctx, input).await,
+        "DescribeRouteTables" => routes::describe_route_tables(ctx, input).await,
+        "DeleteRouteTable" => routes::delete_route_table(ctx, input).await,
+        "AssociateRouteTable" => routes::associate_route_table(ctx, input).await,
+        "DisassociateRouteTable" => routes::disassociate_route_table(ctx, input).await,
+        "ReplaceRouteTableAssociation" => routes::replace_route_table_association(ctx, input).await,
+        "CreateRoute" => routes::create_route(ctx, input).await,
+        "ReplaceRoute" => routes::replace_route(ctx, input).await,
+        "DeleteRoute" => routes::delete_route(ctx, input).await,
         "CreateTags" => tags::create_tags(ctx, input).await,
         "DeleteTags" => tags::delete_tags(ctx, input).await,
         "DescribeTags" => tags::describe_tags(ctx, input).await,
@@ -51,6 +61,7 @@ pub fn not_found_for(id: &str) -> Error {
         Some("vpc") => vpc::not_found(id),
         Some("subnet") => subnet::not_found(id),
         Some("igw") => <igw::InternetGateway as generic::Ec2Resource>::not_found(id),
+        Some("rtb") => <routes::RouteTable as generic::Ec2Resource>::not_found(id),
         Some("dopt") => <dhcp::DhcpOptions as generic::Ec2Resource>::not_found(id),
         _ => Error(AwsError::new(
             "InvalidID",

@@ -3,7 +3,7 @@
 use super::common::{
     Filter, Filterable, Tag, TagSpecification, dry_run, invalid_value, put_tags, tags_from_specs,
 };
-use super::generic::{DescribeArgs, Ec2Resource, delete, describe};
+use super::generic::{DescribeArgs, Ec2Resource, check_id, describe};
 use super::regions::zones;
 use super::vpc::{self, Vpc};
 use crate::resource::{self, Resource, arn, new_id};
@@ -316,7 +316,29 @@ struct DeleteSubnetRequest {
 
 pub async fn delete_subnet(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: DeleteSubnetRequest = input(raw)?;
-    delete::<Subnet>(ctx, &req.subnet_id, req.dry_run).await?;
+    check_id::<Subnet>(&req.subnet_id)?;
+    let mut tx = ctx.store.write().await?;
+    let subnet: Subnet = resource::lock(ctx, &mut tx, &req.subnet_id)
+        .await?
+        .ok_or_else(|| not_found(&req.subnet_id))?;
+    if !tx
+        .children(ctx.scope(), &subnet.subnet_id, None)
+        .await?
+        .is_empty()
+    {
+        return Err(Error(AwsError::new(
+            "DependencyViolation",
+            format!(
+                "The subnet '{}' has dependencies and cannot be deleted.",
+                subnet.subnet_id
+            ),
+        )));
+    }
+    dry_run(req.dry_run)?;
+    // Its explicit route table association goes with it, as in AWS.
+    super::routes::forget_subnet(ctx, &mut tx, &subnet.vpc_id, &subnet.subnet_id).await?;
+    tx.delete(ctx.scope(), &subnet.subnet_id).await?;
+    tx.commit().await?;
     Ok(json!({}))
 }
 

@@ -3,7 +3,8 @@
 use super::common::{
     Filter, Filterable, Tag, TagSpecification, dry_run, put_tags, tags_from_specs,
 };
-use super::generic::{DescribeArgs, Ec2Resource, check_id, delete, describe};
+use super::generic::{DescribeArgs, Ec2Resource, check_id, describe};
+use super::routes::RouteTable;
 use crate::resource::{self, Resource, new_id};
 use crate::{Ctx, Error, Result, input, output};
 use kumori_net::cidr::{self, CidrError};
@@ -219,6 +220,8 @@ pub async fn create_vpc(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         ..vpc
     };
     resource::insert(ctx, &mut tx, &vpc).await?;
+    // Every VPC is born with its main route table, holding the `local` route.
+    resource::insert(ctx, &mut tx, &super::routes::new_table(ctx, &vpc, true)).await?;
     put_tags(ctx, &mut tx, &vpc.vpc_id, Vpc::KIND, &tags).await?;
     tx.commit().await?;
     // AWS answers the create while the VPC is still pending; describes show it available.
@@ -263,7 +266,35 @@ struct DeleteVpcRequest {
 
 pub async fn delete_vpc(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: DeleteVpcRequest = input(raw)?;
-    delete::<Vpc>(ctx, &req.vpc_id, req.dry_run).await?;
+    check_id::<Vpc>(&req.vpc_id)?;
+    let mut tx = ctx.store.write().await?;
+    let vpc: Vpc = resource::lock(ctx, &mut tx, &req.vpc_id)
+        .await?
+        .ok_or_else(|| not_found(&req.vpc_id))?;
+    // What AWS made with the VPC (its main route table) goes with it; anything else the user
+    // made in it is a dependency.
+    let tables: Vec<RouteTable> = resource::children(ctx, &mut tx, &vpc.vpc_id).await?;
+    let own: Vec<&str> = tables
+        .iter()
+        .filter(|t| t.is_main())
+        .map(|t| t.route_table_id.as_str())
+        .collect();
+    let children = tx.children(ctx.scope(), &vpc.vpc_id, None).await?;
+    if children.iter().any(|c| !own.contains(&c.id.as_str())) {
+        return Err(Error(AwsError::new(
+            "DependencyViolation",
+            format!(
+                "The vpc '{}' has dependencies and cannot be deleted.",
+                vpc.vpc_id
+            ),
+        )));
+    }
+    dry_run(req.dry_run)?;
+    for id in own {
+        tx.delete(ctx.scope(), id).await?;
+    }
+    tx.delete(ctx.scope(), &vpc.vpc_id).await?;
+    tx.commit().await?;
     Ok(json!({}))
 }
 

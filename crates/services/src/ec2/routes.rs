@@ -1,0 +1,685 @@
+//! Route tables: the main table every VPC is born with, explicit subnet associations, and
+//! routes to gateways. CreateRouteTable, DescribeRouteTables, DeleteRouteTable,
+//! AssociateRouteTable, DisassociateRouteTable, ReplaceRouteTableAssociation, CreateRoute,
+//! ReplaceRoute, DeleteRoute.
+//!
+//! A route's `State` says whether its target can carry traffic now: a route to an internet
+//! gateway that is detached from the VPC, or deleted, is a `blackhole`. States are refreshed
+//! inside the transaction that changes a target ([`refresh_route_states`]).
+
+use super::common::{
+    Filter, Filterable, Tag, TagSpecification, dry_run, invalid_value, put_tags, tags_from_specs,
+};
+use super::generic::{DescribeArgs, Ec2Resource, check_id, describe};
+use super::igw::InternetGateway;
+use super::subnet::{self, Subnet};
+use super::vpc::{self, Vpc};
+use crate::resource::{self, Resource, new_id};
+use crate::{Ctx, Error, Result, input, output};
+use kumori_net::cidr;
+use kumori_protocol::AwsError;
+use kumori_store::Tx;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RouteTable {
+    pub route_table_id: String,
+    pub vpc_id: String,
+    pub owner_id: String,
+    pub routes: Vec<Route>,
+    pub associations: Vec<Association>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Route {
+    pub destination_cidr_block: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nat_gateway_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_interface_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vpc_peering_connection_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub egress_only_internet_gateway_id: Option<String>,
+    pub origin: String,
+    pub state: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Association {
+    pub route_table_association_id: String,
+    pub route_table_id: String,
+    pub main: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subnet_id: Option<String>,
+    pub association_state: AssociationState,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AssociationState {
+    pub state: String,
+}
+
+fn associated() -> AssociationState {
+    AssociationState {
+        state: "associated".into(),
+    }
+}
+
+impl RouteTable {
+    pub fn is_main(&self) -> bool {
+        self.associations.iter().any(|a| a.main)
+    }
+}
+
+impl Resource for RouteTable {
+    const KIND: &'static str = "route-table";
+    fn id(&self) -> &str {
+        &self.route_table_id
+    }
+    fn parent(&self) -> Option<&str> {
+        Some(&self.vpc_id)
+    }
+}
+
+impl Filterable for RouteTable {
+    const FILTERS: &'static [&'static str] = &[
+        "association.gateway-id",
+        "association.main",
+        "association.route-table-association-id",
+        "association.route-table-id",
+        "association.subnet-id",
+        "owner-id",
+        "route-table-id",
+        "route.destination-cidr-block",
+        "route.gateway-id",
+        "route.nat-gateway-id",
+        "route.origin",
+        "route.state",
+        "route.vpc-peering-connection-id",
+        "vpc-id",
+    ];
+    fn field(&self, name: &str) -> Vec<String> {
+        let a = &self.associations;
+        let r = &self.routes;
+        match name {
+            "association.main" => a.iter().map(|x| x.main.to_string()).collect(),
+            "association.route-table-association-id" => a
+                .iter()
+                .map(|x| x.route_table_association_id.clone())
+                .collect(),
+            "association.route-table-id" => a.iter().map(|x| x.route_table_id.clone()).collect(),
+            "association.subnet-id" => a.iter().filter_map(|x| x.subnet_id.clone()).collect(),
+            "owner-id" => vec![self.owner_id.clone()],
+            "route-table-id" => vec![self.route_table_id.clone()],
+            "route.destination-cidr-block" => {
+                r.iter().map(|x| x.destination_cidr_block.clone()).collect()
+            }
+            "route.gateway-id" => r.iter().filter_map(|x| x.gateway_id.clone()).collect(),
+            "route.nat-gateway-id" => r.iter().filter_map(|x| x.nat_gateway_id.clone()).collect(),
+            "route.origin" => r.iter().map(|x| x.origin.clone()).collect(),
+            "route.state" => r.iter().map(|x| x.state.clone()).collect(),
+            "route.vpc-peering-connection-id" => r
+                .iter()
+                .filter_map(|x| x.vpc_peering_connection_id.clone())
+                .collect(),
+            "vpc-id" => vec![self.vpc_id.clone()],
+            _ => vec![],
+        }
+    }
+}
+
+impl Ec2Resource for RouteTable {
+    const ID_PREFIX: &'static str = "rtb";
+    const ID_ERROR: &'static str = "InvalidRouteTableID";
+    fn shown(&self, tags: &[Tag]) -> Result<Value> {
+        let mut v = output(self)?;
+        v["PropagatingVgws"] = json!([]);
+        if !tags.is_empty() {
+            v["Tags"] = output(&tags)?;
+        }
+        Ok(v)
+    }
+    fn not_found(id: &str) -> Error {
+        Error(AwsError::new(
+            "InvalidRouteTableID.NotFound",
+            format!("The routeTable ID '{id}' does not exist"),
+        ))
+    }
+}
+
+/// A new route table for `vpc` with its `local` route; `main` makes it the VPC's main table.
+pub fn new_table(ctx: &Ctx<'_>, vpc: &Vpc, main: bool) -> RouteTable {
+    let route_table_id = new_id("rtb");
+    let routes = vpc
+        .ipv4_blocks()
+        .iter()
+        .map(|b| Route {
+            destination_cidr_block: b.to_string(),
+            gateway_id: Some("local".into()),
+            origin: "CreateRouteTable".into(),
+            state: "active".into(),
+            ..Default::default()
+        })
+        .collect();
+    let associations = if main {
+        vec![Association {
+            route_table_association_id: new_id("rtbassoc"),
+            route_table_id: route_table_id.clone(),
+            main: true,
+            subnet_id: None,
+            association_state: associated(),
+        }]
+    } else {
+        vec![]
+    };
+    RouteTable {
+        route_table_id,
+        vpc_id: vpc.vpc_id.clone(),
+        owner_id: ctx.account.to_string(),
+        routes,
+        associations,
+    }
+}
+
+/// Recomputes route states in `vpc_id`'s tables: a route to an internet gateway is active only
+/// while that gateway exists and is attached to this VPC.
+pub async fn refresh_route_states(ctx: &Ctx<'_>, tx: &mut Tx, vpc_id: &str) -> Result<()> {
+    let igws: Vec<InternetGateway> = resource::list(ctx, tx).await?;
+    for mut table in resource::children::<RouteTable>(ctx, tx, vpc_id).await? {
+        let mut changed = false;
+        for r in table.routes.iter_mut().filter(|r| {
+            r.gateway_id
+                .as_deref()
+                .is_some_and(|g| g.starts_with("igw-"))
+        }) {
+            let gw = r.gateway_id.as_deref().unwrap_or_default();
+            let live = igws
+                .iter()
+                .any(|i| i.internet_gateway_id == gw && i.attached_vpc() == Some(vpc_id));
+            let state = if live { "active" } else { "blackhole" };
+            if r.state != state {
+                r.state = state.into();
+                changed = true;
+            }
+        }
+        if changed {
+            resource::update(ctx, tx, &table).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Drops the explicit association of a deleted subnet: AWS removes it with the subnet.
+pub async fn forget_subnet(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    vpc_id: &str,
+    subnet_id: &str,
+) -> Result<()> {
+    for mut table in resource::children::<RouteTable>(ctx, tx, vpc_id).await? {
+        let before = table.associations.len();
+        table
+            .associations
+            .retain(|a| a.subnet_id.as_deref() != Some(subnet_id));
+        if table.associations.len() != before {
+            resource::update(ctx, tx, &table).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn lock_table(ctx: &Ctx<'_>, tx: &mut Tx, id: &str) -> Result<RouteTable> {
+    check_id::<RouteTable>(id)?;
+    resource::lock(ctx, tx, id)
+        .await?
+        .ok_or_else(|| RouteTable::not_found(id))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CreateRouteTableRequest {
+    vpc_id: String,
+    #[serde(default)]
+    tag_specifications: Vec<TagSpecification>,
+    dry_run: Option<bool>,
+}
+
+pub async fn create_route_table(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: CreateRouteTableRequest = input(raw)?;
+    let tags = tags_from_specs(&req.tag_specifications, RouteTable::KIND)?;
+    let mut tx = ctx.store.write().await?;
+    let vpc: Vpc = resource::lock(ctx, &mut tx, &req.vpc_id)
+        .await?
+        .ok_or_else(|| vpc::not_found(&req.vpc_id))?;
+    dry_run(req.dry_run)?;
+    let table = new_table(ctx, &vpc, false);
+    resource::insert(ctx, &mut tx, &table).await?;
+    put_tags(ctx, &mut tx, &table.route_table_id, RouteTable::KIND, &tags).await?;
+    tx.commit().await?;
+    Ok(json!({ "RouteTable": table.shown(&tags)? }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DescribeRouteTablesRequest {
+    #[serde(default)]
+    route_table_ids: Vec<String>,
+    #[serde(default)]
+    filters: Vec<Filter>,
+    max_results: Option<i64>,
+    next_token: Option<String>,
+    dry_run: Option<bool>,
+}
+
+pub async fn describe_route_tables(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: DescribeRouteTablesRequest = input(raw)?;
+    let args = DescribeArgs {
+        ids: &req.route_table_ids,
+        filters: &req.filters,
+        max_results: req.max_results,
+        next_token: req.next_token.as_deref(),
+        dry_run: req.dry_run,
+    };
+    let (tables, next) = describe::<RouteTable>(ctx, args).await?;
+    Ok(json!({ "RouteTables": tables, "NextToken": next }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DeleteRouteTableRequest {
+    route_table_id: String,
+    dry_run: Option<bool>,
+}
+
+pub async fn delete_route_table(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: DeleteRouteTableRequest = input(raw)?;
+    let mut tx = ctx.store.write().await?;
+    let table = lock_table(ctx, &mut tx, &req.route_table_id).await?;
+    // The main table goes only with its VPC; a table with subnets must let them go first.
+    if !table.associations.is_empty() {
+        return Err(Error(AwsError::new(
+            "DependencyViolation",
+            format!(
+                "The routeTable '{}' has dependencies and cannot be deleted.",
+                table.route_table_id
+            ),
+        )));
+    }
+    dry_run(req.dry_run)?;
+    tx.delete(ctx.scope(), &table.route_table_id).await?;
+    tx.commit().await?;
+    Ok(json!({}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AssociateRouteTableRequest {
+    route_table_id: String,
+    subnet_id: Option<String>,
+    gateway_id: Option<String>,
+    dry_run: Option<bool>,
+}
+
+pub async fn associate_route_table(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: AssociateRouteTableRequest = input(raw)?;
+    if req.gateway_id.is_some() {
+        return Err(Error(AwsError::not_implemented(
+            "ec2",
+            "AssociateRouteTable with a gateway (edge association)",
+        )));
+    }
+    let subnet_id = req.subnet_id.ok_or_else(|| {
+        Error(AwsError::new(
+            "MissingParameter",
+            "The request must contain the parameter subnetId",
+        ))
+    })?;
+    let mut tx = ctx.store.write().await?;
+    let mut table = lock_table(ctx, &mut tx, &req.route_table_id).await?;
+    let subnet: Subnet = resource::get(ctx, &mut tx, &subnet_id)
+        .await?
+        .ok_or_else(|| subnet::not_found(&subnet_id))?;
+    if subnet.vpc_id != table.vpc_id {
+        return Err(invalid_value(format!(
+            "Route table {} and subnet {} belong to different networks",
+            table.route_table_id, subnet.subnet_id
+        )));
+    }
+    let tables: Vec<RouteTable> = resource::children(ctx, &mut tx, &table.vpc_id).await?;
+    if let Some(other) = tables.iter().find(|t| {
+        t.associations
+            .iter()
+            .any(|a| a.subnet_id.as_deref() == Some(&subnet_id))
+    }) {
+        return Err(Error(AwsError::new(
+            "Resource.AlreadyAssociated",
+            format!(
+                "the specified association for route table {} conflicts with an existing association",
+                other.route_table_id
+            ),
+        )));
+    }
+    dry_run(req.dry_run)?;
+    let association_id = new_id("rtbassoc");
+    table.associations.push(Association {
+        route_table_association_id: association_id.clone(),
+        route_table_id: table.route_table_id.clone(),
+        main: false,
+        subnet_id: Some(subnet_id),
+        association_state: associated(),
+    });
+    resource::update(ctx, &mut tx, &table).await?;
+    tx.commit().await?;
+    Ok(json!({ "AssociationId": association_id, "AssociationState": associated() }))
+}
+
+/// The table holding association `id`, among all tables of the region.
+async fn table_of_association(ctx: &Ctx<'_>, tx: &mut Tx, id: &str) -> Result<RouteTable> {
+    let tables: Vec<RouteTable> = resource::list(ctx, tx).await?;
+    let table = tables
+        .into_iter()
+        .find(|t| {
+            t.associations
+                .iter()
+                .any(|a| a.route_table_association_id == id)
+        })
+        .ok_or_else(|| {
+            Error(AwsError::new(
+                "InvalidAssociationID.NotFound",
+                format!("The association ID '{id}' does not exist"),
+            ))
+        })?;
+    // Lock the table before changing it.
+    lock_table(ctx, tx, &table.route_table_id).await
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DisassociateRouteTableRequest {
+    association_id: String,
+    dry_run: Option<bool>,
+}
+
+pub async fn disassociate_route_table(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: DisassociateRouteTableRequest = input(raw)?;
+    let mut tx = ctx.store.write().await?;
+    let mut table = table_of_association(ctx, &mut tx, &req.association_id).await?;
+    if table
+        .associations
+        .iter()
+        .any(|a| a.main && a.route_table_association_id == req.association_id)
+    {
+        return Err(invalid_value(format!(
+            "cannot disassociate the main route table association {}",
+            req.association_id
+        )));
+    }
+    dry_run(req.dry_run)?;
+    table
+        .associations
+        .retain(|a| a.route_table_association_id != req.association_id);
+    resource::update(ctx, &mut tx, &table).await?;
+    tx.commit().await?;
+    Ok(json!({}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ReplaceRouteTableAssociationRequest {
+    association_id: String,
+    route_table_id: String,
+    dry_run: Option<bool>,
+}
+
+/// Moves an association to another table; moving the main association makes that table main.
+pub async fn replace_route_table_association(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: ReplaceRouteTableAssociationRequest = input(raw)?;
+    let mut tx = ctx.store.write().await?;
+    let mut from = table_of_association(ctx, &mut tx, &req.association_id).await?;
+    let mut to = lock_table(ctx, &mut tx, &req.route_table_id).await?;
+    if to.vpc_id != from.vpc_id {
+        return Err(invalid_value(format!(
+            "Route table {} belongs to a different network than association {}",
+            to.route_table_id, req.association_id
+        )));
+    }
+    dry_run(req.dry_run)?;
+    let pos = from
+        .associations
+        .iter()
+        .position(|a| a.route_table_association_id == req.association_id)
+        .expect("found above");
+    let old = from.associations.remove(pos);
+    let new_id = new_id("rtbassoc");
+    let moved = Association {
+        route_table_association_id: new_id.clone(),
+        route_table_id: to.route_table_id.clone(),
+        association_state: associated(),
+        ..old
+    };
+    if from.route_table_id == to.route_table_id {
+        to.associations = from.associations;
+    } else {
+        resource::update(ctx, &mut tx, &from).await?;
+    }
+    to.associations.push(moved);
+    resource::update(ctx, &mut tx, &to).await?;
+    tx.commit().await?;
+    Ok(json!({ "NewAssociationId": new_id, "AssociationState": associated() }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RouteRequest {
+    route_table_id: String,
+    destination_cidr_block: Option<String>,
+    destination_ipv6_cidr_block: Option<String>,
+    destination_prefix_list_id: Option<String>,
+    gateway_id: Option<String>,
+    nat_gateway_id: Option<String>,
+    network_interface_id: Option<String>,
+    instance_id: Option<String>,
+    vpc_peering_connection_id: Option<String>,
+    egress_only_internet_gateway_id: Option<String>,
+    transit_gateway_id: Option<String>,
+    vpc_endpoint_id: Option<String>,
+    dry_run: Option<bool>,
+}
+
+impl RouteRequest {
+    fn destination(&self) -> Result<String> {
+        if self.destination_ipv6_cidr_block.is_some() || self.destination_prefix_list_id.is_some() {
+            return Err(Error(AwsError::not_implemented(
+                "ec2",
+                "routes to IPv6 blocks or prefix lists",
+            )));
+        }
+        let text = self.destination_cidr_block.clone().ok_or_else(|| {
+            Error(AwsError::new(
+                "MissingParameter",
+                "The request must contain the parameter destinationCidrBlock",
+            ))
+        })?;
+        let net = cidr::parse_v4(&text).map_err(|_| {
+            invalid_value(format!("Value ({text}) for parameter destinationCidrBlock is invalid. This is not a valid CIDR block."))
+        })?;
+        Ok(net.to_string())
+    }
+}
+
+/// Checks the request's one target and returns the route it makes; the target must exist, and
+/// an internet gateway must be attached to the table's VPC.
+async fn target(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    table: &RouteTable,
+    req: &RouteRequest,
+    dest: String,
+) -> Result<Route> {
+    if req.transit_gateway_id.is_some()
+        || req.vpc_endpoint_id.is_some()
+        || req.egress_only_internet_gateway_id.is_some()
+    {
+        return Err(Error(AwsError::not_implemented(
+            "ec2",
+            "routes to transit gateways, endpoints or egress-only gateways",
+        )));
+    }
+    let targets = [
+        &req.gateway_id,
+        &req.nat_gateway_id,
+        &req.network_interface_id,
+        &req.instance_id,
+        &req.vpc_peering_connection_id,
+    ];
+    match targets.iter().filter(|t| t.is_some()).count() {
+        0 => {
+            return Err(Error(AwsError::new(
+                "MissingParameter",
+                "The request must contain a route target (gatewayId, natGatewayId, ...).",
+            )));
+        }
+        1 => {}
+        _ => {
+            return Err(Error(AwsError::new(
+                "InvalidParameterCombination",
+                "More than one target specified for the route.",
+            )));
+        }
+    }
+    let mut route = Route {
+        destination_cidr_block: dest,
+        origin: "CreateRoute".into(),
+        state: "active".into(),
+        ..Default::default()
+    };
+    if let Some(gw) = &req.gateway_id {
+        let igw: InternetGateway = match gw.starts_with("igw-") {
+            true => resource::get(ctx, tx, gw).await?,
+            false => None,
+        }
+        .ok_or_else(|| {
+            Error(AwsError::new(
+                "InvalidGatewayID.NotFound",
+                format!("The gateway ID '{gw}' does not exist"),
+            ))
+        })?;
+        if igw.attached_vpc() != Some(table.vpc_id.as_str()) {
+            return Err(invalid_value(format!(
+                "route table {} and network gateway {gw} belong to different networks",
+                table.route_table_id
+            )));
+        }
+        route.gateway_id = Some(gw.clone());
+        return Ok(route);
+    }
+    // NAT gateways, interfaces, instances and peering connections arrive with later steps; until
+    // then no id of theirs exists.
+    let (code, noun, id) = if let Some(id) = &req.nat_gateway_id {
+        ("InvalidNatGatewayID.NotFound", "NatGateway", id)
+    } else if let Some(id) = &req.network_interface_id {
+        (
+            "InvalidNetworkInterfaceID.NotFound",
+            "networkInterface ID",
+            id,
+        )
+    } else if let Some(id) = &req.instance_id {
+        ("InvalidInstanceID.NotFound", "instance ID", id)
+    } else {
+        (
+            "InvalidVpcPeeringConnectionID.NotFound",
+            "vpcPeeringConnection ID",
+            req.vpc_peering_connection_id.as_ref().expect("one target"),
+        )
+    };
+    Err(Error(AwsError::new(
+        code,
+        format!("The {noun} '{id}' does not exist"),
+    )))
+}
+
+pub async fn create_route(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: RouteRequest = input(raw)?;
+    let dest = req.destination()?;
+    let mut tx = ctx.store.write().await?;
+    let mut table = lock_table(ctx, &mut tx, &req.route_table_id).await?;
+    if table
+        .routes
+        .iter()
+        .any(|r| r.destination_cidr_block == dest)
+    {
+        return Err(Error(AwsError::new(
+            "RouteAlreadyExists",
+            format!("The route identified by {dest} already exists."),
+        )));
+    }
+    let route = target(ctx, &mut tx, &table, &req, dest).await?;
+    dry_run(req.dry_run)?;
+    table.routes.push(route);
+    resource::update(ctx, &mut tx, &table).await?;
+    tx.commit().await?;
+    Ok(json!({ "Return": true }))
+}
+
+pub async fn replace_route(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: RouteRequest = input(raw)?;
+    let dest = req.destination()?;
+    let mut tx = ctx.store.write().await?;
+    let mut table = lock_table(ctx, &mut tx, &req.route_table_id).await?;
+    let pos = table.routes.iter().position(|r| r.destination_cidr_block == dest).ok_or_else(|| {
+        invalid_value(format!("There is no route defined for '{dest}' in the route table. Use CreateRoute instead."))
+    })?;
+    if table.routes[pos].gateway_id.as_deref() == Some("local") {
+        return Err(invalid_value(format!(
+            "cannot replace local route {dest} in route table {}",
+            table.route_table_id
+        )));
+    }
+    let route = target(ctx, &mut tx, &table, &req, dest).await?;
+    dry_run(req.dry_run)?;
+    table.routes[pos] = route;
+    resource::update(ctx, &mut tx, &table).await?;
+    tx.commit().await?;
+    Ok(json!({}))
+}
+
+pub async fn delete_route(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: RouteRequest = input(raw)?;
+    let dest = req.destination()?;
+    let mut tx = ctx.store.write().await?;
+    let mut table = lock_table(ctx, &mut tx, &req.route_table_id).await?;
+    let pos = table
+        .routes
+        .iter()
+        .position(|r| r.destination_cidr_block == dest)
+        .ok_or_else(|| {
+            Error(AwsError::new(
+                "InvalidRoute.NotFound",
+                format!(
+                    "no route with destination-cidr-block {dest} in route table {}",
+                    table.route_table_id
+                ),
+            ))
+        })?;
+    if table.routes[pos].gateway_id.as_deref() == Some("local") {
+        return Err(invalid_value(format!(
+            "cannot remove local route {dest} in route table {}",
+            table.route_table_id
+        )));
+    }
+    dry_run(req.dry_run)?;
+    table.routes.remove(pos);
+    resource::update(ctx, &mut tx, &table).await?;
+    tx.commit().await?;
+    Ok(json!({}))
+}
