@@ -1,6 +1,7 @@
 //! Amazon EC2: the operations kumori implements so far. Every other EC2 operation is still
 //! recognised by the protocol layer and answered `NotImplemented`.
 
+pub mod addresses;
 pub mod common;
 pub mod dhcp;
 pub mod generic;
@@ -45,6 +46,9 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<V
         "CreateRoute" => routes::create_route(ctx, input).await,
         "ReplaceRoute" => routes::replace_route(ctx, input).await,
         "DeleteRoute" => routes::delete_route(ctx, input).await,
+        "AllocateAddress" => addresses::allocate_address(ctx, input).await,
+        "DescribeAddresses" => addresses::describe_addresses(ctx, input).await,
+        "ReleaseAddress" => addresses::release_address(ctx, input).await,
         "CreateTags" => tags::create_tags(ctx, input).await,
         "DeleteTags" => tags::delete_tags(ctx, input).await,
         "DescribeTags" => tags::describe_tags(ctx, input).await,
@@ -62,6 +66,7 @@ pub fn not_found_for(id: &str) -> Error {
         Some("subnet") => subnet::not_found(id),
         Some("igw") => <igw::InternetGateway as generic::Ec2Resource>::not_found(id),
         Some("rtb") => <routes::RouteTable as generic::Ec2Resource>::not_found(id),
+        Some("eipalloc") => <addresses::Address as generic::Ec2Resource>::not_found(id),
         Some("dopt") => <dhcp::DhcpOptions as generic::Ec2Resource>::not_found(id),
         _ => Error(AwsError::new(
             "InvalidID",

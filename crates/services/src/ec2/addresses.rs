@@ -1,0 +1,264 @@
+//! Elastic IP addresses: AllocateAddress, DescribeAddresses, ReleaseAddress.
+//! (Associating them with instances and interfaces comes with compute.)
+//!
+//! Public addresses come from a pool reserved for benchmarking (198.18.0.0/15, RFC 2544), so
+//! kumori never names a real host. An address belongs to one allocation in the whole
+//! deployment: each allocated address is also a record under a pool scope whose id is the
+//! address itself, so the store's unique key refuses a second allocation, whichever process
+//! or account tries.
+
+use super::common::{
+    Filter, Filterable, Tag, TagSpecification, dry_run, invalid_value, put_tags, tags_from_specs,
+};
+use super::generic::{DescribeArgs, Ec2Resource, describe};
+use crate::resource::{self, Resource, new_id};
+use crate::{Ctx, Error, Result, input, output};
+use kumori_protocol::AwsError;
+use kumori_store::{Record, Scope, StoreError};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::net::Ipv4Addr;
+
+/// The public pool: 198.18.0.0/15, reserved for benchmarking.
+const POOL_START: u32 = u32::from_be_bytes([198, 18, 0, 0]);
+const POOL_SIZE: u32 = 1 << 17;
+/// The scope, beyond any account or region, that records which pool addresses are taken.
+const POOL: Scope<'static> = Scope {
+    account: "public-ipv4-pool",
+    region: "global",
+};
+/// AWS's default quota of Elastic IPs per region.
+pub const ADDRESSES_PER_REGION: usize = 5;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Address {
+    pub allocation_id: String,
+    pub public_ip: String,
+    pub domain: String,
+    pub public_ipv4_pool: String,
+    pub network_border_group: String,
+}
+
+impl Resource for Address {
+    const KIND: &'static str = "elastic-ip";
+    fn id(&self) -> &str {
+        &self.allocation_id
+    }
+}
+
+impl Filterable for Address {
+    const FILTERS: &'static [&'static str] = &[
+        "allocation-id",
+        "association-id",
+        "domain",
+        "instance-id",
+        "network-border-group",
+        "network-interface-id",
+        "network-interface-owner-id",
+        "private-ip-address",
+        "public-ip",
+    ];
+    fn field(&self, name: &str) -> Vec<String> {
+        match name {
+            "allocation-id" => vec![self.allocation_id.clone()],
+            "domain" => vec![self.domain.clone()],
+            "network-border-group" => vec![self.network_border_group.clone()],
+            "public-ip" => vec![self.public_ip.clone()],
+            // Not associated with anything yet.
+            _ => vec![],
+        }
+    }
+}
+
+impl Ec2Resource for Address {
+    const ID_PREFIX: &'static str = "eipalloc";
+    const ID_ERROR: &'static str = "InvalidAllocationID";
+    fn shown(&self, tags: &[Tag]) -> Result<Value> {
+        let mut v = output(self)?;
+        if !tags.is_empty() {
+            v["Tags"] = output(&tags)?;
+        }
+        Ok(v)
+    }
+    fn not_found(id: &str) -> Error {
+        Error(AwsError::new(
+            "InvalidAllocationID.NotFound",
+            format!("The allocation ID '{id}' does not exist"),
+        ))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AllocateAddressRequest {
+    domain: Option<String>,
+    address: Option<String>,
+    public_ipv4_pool: Option<String>,
+    customer_owned_ipv4_pool: Option<String>,
+    ipam_pool_id: Option<String>,
+    network_border_group: Option<String>,
+    #[serde(default)]
+    tag_specifications: Vec<TagSpecification>,
+    dry_run: Option<bool>,
+}
+
+pub async fn allocate_address(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: AllocateAddressRequest = input(raw)?;
+    if req.address.is_some() || req.customer_owned_ipv4_pool.is_some() || req.ipam_pool_id.is_some()
+    {
+        return Err(Error(AwsError::not_implemented(
+            "ec2",
+            "AllocateAddress from your own address pools",
+        )));
+    }
+    if let Some(pool) = req.public_ipv4_pool.as_deref().filter(|p| *p != "amazon") {
+        return Err(invalid_value(format!(
+            "The pool ID '{pool}' does not exist."
+        )));
+    }
+    if let Some(g) = req
+        .network_border_group
+        .as_deref()
+        .filter(|g| *g != ctx.region)
+    {
+        return Err(invalid_value(format!(
+            "Invalid network border group '{g}' for region {}.",
+            ctx.region
+        )));
+    }
+    let tags = tags_from_specs(&req.tag_specifications, Address::KIND)?;
+    let mut tx = ctx.store.write().await?;
+    let mine: Vec<Address> = resource::list(ctx, &mut tx).await?;
+    if mine.len() >= ADDRESSES_PER_REGION {
+        return Err(Error(AwsError::new(
+            "AddressLimitExceeded",
+            "The maximum number of addresses has been reached.",
+        )));
+    }
+    dry_run(req.dry_run)?;
+    let taken: Vec<Record> = tx.list(POOL, "public-ip").await?;
+    // The lowest free address: taken ones are listed in id (string) order, so check as numbers.
+    let mut used: Vec<u32> = taken
+        .iter()
+        .filter_map(|r| r.id.parse::<Ipv4Addr>().ok())
+        .map(u32::from)
+        .collect();
+    used.sort_unstable();
+    let offset = used
+        .iter()
+        .map(|ip| ip - POOL_START)
+        .enumerate()
+        .find(|(i, off)| *i as u32 != *off)
+        .map_or(used.len() as u32, |(i, _)| i as u32);
+    if offset >= POOL_SIZE {
+        return Err(Error(AwsError::new(
+            "InsufficientAddressCapacity",
+            "kumori's public address pool is exhausted.",
+        )));
+    }
+    let public_ip = Ipv4Addr::from(POOL_START + offset).to_string();
+    let claim = Record {
+        kind: "public-ip".into(),
+        id: public_ip.clone(),
+        parent: None,
+        body: "{}".into(),
+    };
+    match tx.insert(POOL, &claim).await {
+        Err(StoreError::Exists(_)) => {
+            return Err(Error(AwsError::internal("public address taken twice")));
+        }
+        other => other?,
+    }
+    let address = Address {
+        allocation_id: new_id("eipalloc"),
+        public_ip,
+        domain: req.domain.unwrap_or_else(|| "vpc".into()),
+        public_ipv4_pool: "amazon".into(),
+        network_border_group: ctx.region.to_string(),
+    };
+    resource::insert(ctx, &mut tx, &address).await?;
+    put_tags(ctx, &mut tx, &address.allocation_id, Address::KIND, &tags).await?;
+    tx.commit().await?;
+    output(&address)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DescribeAddressesRequest {
+    #[serde(default)]
+    public_ips: Vec<String>,
+    #[serde(default)]
+    allocation_ids: Vec<String>,
+    #[serde(default)]
+    filters: Vec<Filter>,
+    dry_run: Option<bool>,
+}
+
+pub async fn describe_addresses(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: DescribeAddressesRequest = input(raw)?;
+    let mut filters = req.filters.clone();
+    if !req.public_ips.is_empty() {
+        filters.push(Filter {
+            name: "public-ip".into(),
+            values: req.public_ips.clone(),
+        });
+    }
+    let args = DescribeArgs {
+        ids: &req.allocation_ids,
+        filters: &filters,
+        max_results: None,
+        next_token: None,
+        dry_run: req.dry_run,
+    };
+    let (addresses, _) = describe::<Address>(ctx, args).await?;
+    for ip in &req.public_ips {
+        if !addresses.iter().any(|a| a["PublicIp"] == ip.as_str()) {
+            return Err(Error(AwsError::new(
+                "InvalidAddress.NotFound",
+                format!("Address '{ip}' not found."),
+            )));
+        }
+    }
+    Ok(json!({ "Addresses": addresses }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ReleaseAddressRequest {
+    allocation_id: Option<String>,
+    public_ip: Option<String>,
+    dry_run: Option<bool>,
+}
+
+pub async fn release_address(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: ReleaseAddressRequest = input(raw)?;
+    let mut tx = ctx.store.write().await?;
+    let mine: Vec<Address> = resource::list(ctx, &mut tx).await?;
+    let address = match (&req.allocation_id, &req.public_ip) {
+        (Some(id), _) => mine
+            .into_iter()
+            .find(|a| &a.allocation_id == id)
+            .ok_or_else(|| Address::not_found(id))?,
+        (None, Some(ip)) => mine
+            .into_iter()
+            .find(|a| &a.public_ip == ip)
+            .ok_or_else(|| {
+                Error(AwsError::new(
+                    "InvalidAddress.NotFound",
+                    format!("Address '{ip}' not found."),
+                ))
+            })?,
+        (None, None) => {
+            return Err(Error(AwsError::new(
+                "MissingParameter",
+                "Either AllocationId or PublicIp must be specified.",
+            )));
+        }
+    };
+    dry_run(req.dry_run)?;
+    tx.delete(ctx.scope(), &address.allocation_id).await?;
+    tx.delete(POOL, &address.public_ip).await?;
+    tx.commit().await?;
+    Ok(json!({}))
+}
