@@ -56,8 +56,8 @@ def spawn(tmp_path):
         pytest.skip("needs to start its own kumori (KUMORI_ENDPOINT is set)")
     started: list[KumoriServer] = []
 
-    def _spawn(state_dir=None) -> KumoriServer:
-        srv = KumoriServer(state_dir=state_dir).start()
+    def _spawn(state_dir=None, extra_args=None) -> KumoriServer:
+        srv = KumoriServer(state_dir=state_dir, extra_args=extra_args).start()
         started.append(srv)
         return srv
 

@@ -72,8 +72,9 @@ class KumoriServer:
     blocks on a full pipe); `output()` gives them for failure messages.
     """
 
-    def __init__(self, state_dir: Path | None = None):
+    def __init__(self, state_dir: Path | None = None, extra_args: list[str] | None = None):
         self.state_dir = state_dir
+        self.extra_args = list(extra_args or [])
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
         self._log: list[str] = []
@@ -94,6 +95,7 @@ class KumoriServer:
         self._log, self._ready = [], threading.Event()
         args = [str(binary), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         args += ["--state-dir", str(self.state_dir)] if self.state_dir else ["--ephemeral"]
+        args += self.extra_args
         self.proc = subprocess.Popen(
             args,
             stdin=subprocess.DEVNULL,

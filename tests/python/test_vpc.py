@@ -1,7 +1,7 @@
 """VPCs: create, describe, delete, validation and region isolation."""
 
 import pytest
-from support import ACCOUNT, VPC_ID_RE, expect_error, own_vpcs, tag_dict, tag_spec
+from support import ACCOUNT, VPC_ID_RE, client, expect_error, own_vpcs, tag_dict, tag_spec
 
 
 def check_vpc_shape(vpc, cidr, state):
@@ -120,3 +120,23 @@ def test_vpcs_belong_to_their_region(ec2, ec2_apne1):
     with expect_error("InvalidVpcID.NotFound"):
         ec2_apne1.delete_vpc(VpcId=east)
     assert [v["VpcId"] for v in own_vpcs(ec2)] == [east]
+
+
+def test_vpc_quota_is_five_per_region_by_default(ec2, ec2_apne1):
+    for i in range(5):
+        ec2.create_vpc(CidrBlock=f"10.{i}.0.0/16")
+    with expect_error("VpcLimitExceeded"):
+        ec2.create_vpc(CidrBlock="10.9.0.0/16")
+    ec2_apne1.create_vpc(CidrBlock="10.9.0.0/16")  # each region counts its own
+
+
+def test_vpc_quota_is_configurable(spawn):
+    srv = spawn(extra_args=["--vpc-quota", "2", "--eip-quota", "1"])
+    ec2 = client("ec2", srv.endpoint)
+    ec2.create_vpc(CidrBlock="10.0.0.0/16")
+    ec2.create_vpc(CidrBlock="10.1.0.0/16")
+    with expect_error("VpcLimitExceeded"):
+        ec2.create_vpc(CidrBlock="10.2.0.0/16")
+    ec2.allocate_address()
+    with expect_error("AddressLimitExceeded"):
+        ec2.allocate_address()

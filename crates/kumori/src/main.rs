@@ -1,7 +1,7 @@
 //! The `kumori` command: a thin binary over the library crates.
 
 use clap::{Parser, Subcommand};
-use kumori_server::{Config, router};
+use kumori_server::{Config, Limits, router};
 use kumori_store::Store;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,6 +37,12 @@ enum Command {
         /// Region of requests that name none.
         #[arg(long, env = "KUMORI_DEFAULT_REGION", default_value = "us-east-1")]
         default_region: String,
+        /// VPCs allowed per region (AWS's default quota is 5).
+        #[arg(long, default_value_t = 5)]
+        vpc_quota: usize,
+        /// Elastic IPs allowed per region (AWS's default quota is 5).
+        #[arg(long, default_value_t = 5)]
+        eip_quota: usize,
     },
 }
 
@@ -70,6 +76,8 @@ async fn run(cli: Cli) -> Result<(), String> {
         ephemeral,
         account_id,
         default_region,
+        vpc_quota,
+        eip_quota,
     } = cli.command;
     if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!(
@@ -105,6 +113,10 @@ async fn run(cli: Cli) -> Result<(), String> {
         Config {
             account_id,
             default_region,
+            limits: Limits {
+                vpcs_per_region: vpc_quota,
+                addresses_per_region: eip_quota,
+            },
         },
     );
     axum::serve(listener, app)

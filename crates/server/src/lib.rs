@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use kumori_protocol::{HttpRequest, decode, encode_error, encode_output, new_request_id};
+pub use kumori_services::Limits;
 use kumori_services::{Ctx, dispatch};
 use kumori_store::Store;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ pub struct Config {
     pub account_id: String,
     /// Region of requests that name none (unsigned, no AWS host name).
     pub default_region: String,
+    pub limits: Limits,
 }
 
 impl Default for Config {
@@ -27,6 +29,7 @@ impl Default for Config {
         Config {
             account_id: "000000000000".into(),
             default_region: "us-east-1".into(),
+            limits: Limits::default(),
         }
     }
 }
@@ -113,6 +116,7 @@ async fn aws(
                 store: &app.store,
                 account: &app.config.account_id,
                 region: &call.region,
+                limits: &app.config.limits,
             };
             match dispatch(&ctx, &call).await {
                 Ok(output) => encode_output(&call, &output, &request_id),

@@ -10,11 +10,30 @@ use kumori_protocol::{AwsError, Call};
 use kumori_store::{Scope, Store, StoreError};
 use serde_json::Value;
 
-/// What every handler may use: the store and where the call lands.
+/// What every handler may use: the store, where the call lands, and the quotas in force.
 pub struct Ctx<'a> {
     pub store: &'a Store,
     pub account: &'a str,
     pub region: &'a str,
+    pub limits: &'a Limits,
+}
+
+/// Service quotas, with AWS's defaults; a deployment may raise or lower them.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// VPCs per region (`VpcLimitExceeded`).
+    pub vpcs_per_region: usize,
+    /// Elastic IPs per region (`AddressLimitExceeded`).
+    pub addresses_per_region: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            vpcs_per_region: 5,
+            addresses_per_region: 5,
+        }
+    }
 }
 
 impl Ctx<'_> {

@@ -27,8 +27,6 @@ const POOL: Scope<'static> = Scope {
     account: "public-ipv4-pool",
     region: "global",
 };
-/// AWS's default quota of Elastic IPs per region.
-pub const ADDRESSES_PER_REGION: usize = 5;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -130,7 +128,7 @@ pub async fn allocate_address(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let tags = tags_from_specs(&req.tag_specifications, Address::KIND)?;
     let mut tx = ctx.store.write().await?;
     let mine: Vec<Address> = resource::list(ctx, &mut tx).await?;
-    if mine.len() >= ADDRESSES_PER_REGION {
+    if mine.len() >= ctx.limits.addresses_per_region {
         return Err(Error(AwsError::new(
             "AddressLimitExceeded",
             "The maximum number of addresses has been reached.",

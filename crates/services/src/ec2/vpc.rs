@@ -215,6 +215,13 @@ pub async fn create_vpc(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         }],
     };
     let mut tx = ctx.store.write().await?;
+    // Counted inside the write transaction, so racing creates cannot overshoot the quota.
+    if resource::list::<Vpc>(ctx, &mut tx).await?.len() >= ctx.limits.vpcs_per_region {
+        return Err(Error(AwsError::new(
+            "VpcLimitExceeded",
+            "The maximum number of VPCs has been reached.",
+        )));
+    }
     let vpc = Vpc {
         dhcp_options_id: super::dhcp::ensure_default(ctx, &mut tx).await?,
         ..vpc
