@@ -8,7 +8,7 @@
 //! or account tries.
 
 use super::common::{
-    Filter, Filterable, Tag, TagSpecification, dry_run, invalid_value, put_tags, tags_from_specs,
+    Filter, Filterable, TagSpecification, dry_run, invalid_value, put_tags, tags_from_specs,
 };
 use super::generic::{DescribeArgs, Ec2Resource, describe};
 use crate::resource::{self, Resource, new_id};
@@ -72,13 +72,6 @@ impl Filterable for Address {
 impl Ec2Resource for Address {
     const ID_PREFIX: &'static str = "eipalloc";
     const ID_ERROR: &'static str = "InvalidAllocationID";
-    fn shown(&self, tags: &[Tag]) -> Result<Value> {
-        let mut v = output(self)?;
-        if !tags.is_empty() {
-            v["Tags"] = output(&tags)?;
-        }
-        Ok(v)
-    }
     fn not_found(id: &str) -> Error {
         Error(AwsError::new(
             "InvalidAllocationID.NotFound",

@@ -2,12 +2,13 @@
 //! AssociateDhcpOptions, and the region's default set that every new VPC gets.
 
 use super::common::{
-    Filter, Filterable, Tag, TagSpecification, dry_run, invalid_value, put_tags, tags_from_specs,
+    Filterable, TagSpecification, dry_run, invalid_value, put_tags, tags_from_specs,
 };
-use super::generic::{DescribeArgs, Ec2Resource, check_id, describe};
+use super::generic::describe_call;
+use super::generic::{Ec2Resource, check_id};
 use super::vpc::{self, Vpc};
 use crate::resource::{self, Resource, new_id};
-use crate::{Ctx, Error, Result, input, output};
+use crate::{Ctx, Error, Result, input};
 use kumori_protocol::AwsError;
 use kumori_store::Tx;
 use serde::{Deserialize, Serialize};
@@ -66,13 +67,6 @@ impl Filterable for DhcpOptions {
 impl Ec2Resource for DhcpOptions {
     const ID_PREFIX: &'static str = "dopt";
     const ID_ERROR: &'static str = "InvalidDhcpOptionID";
-    fn shown(&self, tags: &[Tag]) -> Result<Value> {
-        let mut v = output(self)?;
-        if !tags.is_empty() {
-            v["Tags"] = output(&tags)?;
-        }
-        Ok(v)
-    }
     fn not_found(id: &str) -> Error {
         Error(AwsError::new(
             "InvalidDhcpOptionID.NotFound",
@@ -214,29 +208,8 @@ pub async fn create_dhcp_options(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     Ok(json!({ "DhcpOptions": d.shown(&tags)? }))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct DescribeDhcpOptionsRequest {
-    #[serde(default)]
-    dhcp_options_ids: Vec<String>,
-    #[serde(default)]
-    filters: Vec<Filter>,
-    max_results: Option<i64>,
-    next_token: Option<String>,
-    dry_run: Option<bool>,
-}
-
 pub async fn describe_dhcp_options(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
-    let req: DescribeDhcpOptionsRequest = input(raw)?;
-    let args = DescribeArgs {
-        ids: &req.dhcp_options_ids,
-        filters: &req.filters,
-        max_results: req.max_results,
-        next_token: req.next_token.as_deref(),
-        dry_run: req.dry_run,
-    };
-    let (sets, next) = describe::<DhcpOptions>(ctx, args).await?;
-    Ok(json!({ "DhcpOptions": sets, "NextToken": next }))
+    describe_call::<DhcpOptions>(ctx, raw, "DhcpOptionsIds", "DhcpOptions").await
 }
 
 #[derive(Deserialize)]

@@ -5,8 +5,9 @@ use super::common::{
     Filter, Filterable, Tag, check_filters, dry_run, matches, paginate, tags_by_resource,
 };
 use crate::resource::{self, Resource};
-use crate::{Ctx, Error, Result};
+use crate::{Ctx, Error, Result, input, output};
 use kumori_protocol::AwsError;
+use serde::Deserialize;
 use serde_json::Value;
 
 pub trait Ec2Resource: Resource + Filterable {
@@ -14,8 +15,14 @@ pub trait Ec2Resource: Resource + Filterable {
     const ID_PREFIX: &'static str;
     /// EC2's code prefix for this resource's id errors: `InvalidVpcID`, `InvalidSubnetID`.
     const ID_ERROR: &'static str;
-    /// The resource as EC2 shows it, with its tags.
-    fn shown(&self, tags: &[Tag]) -> Result<Value>;
+    /// The resource as EC2 shows it, with its tags (omitted when there are none, as AWS does).
+    fn shown(&self, tags: &[Tag]) -> Result<Value> {
+        let mut v = output(self)?;
+        if !tags.is_empty() {
+            v["Tags"] = output(&tags)?;
+        }
+        Ok(v)
+    }
     fn not_found(id: &str) -> Error;
 }
 
@@ -83,4 +90,44 @@ pub async fn describe<R: Ec2Resource>(
         .map(|r| r.shown(tags_of(r)))
         .collect::<Result<Vec<_>>>()?;
     Ok((shown, next))
+}
+
+/// The members every EC2 Describe request shares besides its list of ids.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DescribeRequest {
+    #[serde(default)]
+    filters: Vec<Filter>,
+    max_results: Option<i64>,
+    next_token: Option<String>,
+    dry_run: Option<bool>,
+}
+
+/// A whole Describe operation: reads the ids from input member `ids_member` (`VpcIds`) and
+/// answers the page under `list_member` (`Vpcs`) with its `NextToken`.
+pub async fn describe_call<R: Ec2Resource>(
+    ctx: &Ctx<'_>,
+    raw: &Value,
+    ids_member: &str,
+    list_member: &str,
+) -> Result<Value> {
+    let req: DescribeRequest = input(raw)?;
+    let ids: Vec<String> = match raw.get(ids_member) {
+        Some(v) => input(v)?,
+        None => Vec::new(),
+    };
+    let args = DescribeArgs {
+        ids: &ids,
+        filters: &req.filters,
+        max_results: req.max_results,
+        next_token: req.next_token.as_deref(),
+        dry_run: req.dry_run,
+    };
+    let (items, next) = describe::<R>(ctx, args).await?;
+    let mut out = serde_json::Map::new();
+    out.insert(list_member.to_string(), Value::Array(items));
+    if let Some(t) = next {
+        out.insert("NextToken".into(), Value::String(t));
+    }
+    Ok(Value::Object(out))
 }

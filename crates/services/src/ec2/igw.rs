@@ -5,13 +5,12 @@
 //! attached (DeleteVpc's dependency check sees it), and "one gateway per VPC" is a question
 //! about the VPC's children, asked inside the write transaction.
 
-use super::common::{
-    Filter, Filterable, Tag, TagSpecification, dry_run, put_tags, tags_from_specs,
-};
-use super::generic::{DescribeArgs, Ec2Resource, check_id, describe};
+use super::common::{Filterable, TagSpecification, dry_run, put_tags, tags_from_specs};
+use super::generic::describe_call;
+use super::generic::{Ec2Resource, check_id};
 use super::vpc::{self, Vpc};
 use crate::resource::{self, Resource, new_id};
-use crate::{Ctx, Error, Result, input, output};
+use crate::{Ctx, Error, Result, input};
 use kumori_protocol::AwsError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -69,13 +68,6 @@ impl Filterable for InternetGateway {
 impl Ec2Resource for InternetGateway {
     const ID_PREFIX: &'static str = "igw";
     const ID_ERROR: &'static str = "InvalidInternetGatewayID";
-    fn shown(&self, tags: &[Tag]) -> Result<Value> {
-        let mut v = output(self)?;
-        if !tags.is_empty() {
-            v["Tags"] = output(&tags)?;
-        }
-        Ok(v)
-    }
     fn not_found(id: &str) -> Error {
         Error(AwsError::new(
             "InvalidInternetGatewayID.NotFound",
@@ -115,29 +107,8 @@ pub async fn create_internet_gateway(ctx: &Ctx<'_>, raw: &Value) -> Result<Value
     Ok(json!({ "InternetGateway": igw.shown(&tags)? }))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct DescribeInternetGatewaysRequest {
-    #[serde(default)]
-    internet_gateway_ids: Vec<String>,
-    #[serde(default)]
-    filters: Vec<Filter>,
-    max_results: Option<i64>,
-    next_token: Option<String>,
-    dry_run: Option<bool>,
-}
-
 pub async fn describe_internet_gateways(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
-    let req: DescribeInternetGatewaysRequest = input(raw)?;
-    let args = DescribeArgs {
-        ids: &req.internet_gateway_ids,
-        filters: &req.filters,
-        max_results: req.max_results,
-        next_token: req.next_token.as_deref(),
-        dry_run: req.dry_run,
-    };
-    let (igws, next) = describe::<InternetGateway>(ctx, args).await?;
-    Ok(json!({ "InternetGateways": igws, "NextToken": next }))
+    describe_call::<InternetGateway>(ctx, raw, "InternetGatewayIds", "InternetGateways").await
 }
 
 #[derive(Deserialize)]

@@ -8,9 +8,10 @@
 //! inside the transaction that changes a target ([`refresh_route_states`]).
 
 use super::common::{
-    Filter, Filterable, Tag, TagSpecification, dry_run, invalid_value, put_tags, tags_from_specs,
+    Filterable, Tag, TagSpecification, dry_run, invalid_value, put_tags, tags_from_specs,
 };
-use super::generic::{DescribeArgs, Ec2Resource, check_id, describe};
+use super::generic::describe_call;
+use super::generic::{Ec2Resource, check_id};
 use super::igw::InternetGateway;
 use super::subnet::{self, Subnet};
 use super::vpc::{self, Vpc};
@@ -269,29 +270,8 @@ pub async fn create_route_table(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     Ok(json!({ "RouteTable": table.shown(&tags)? }))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct DescribeRouteTablesRequest {
-    #[serde(default)]
-    route_table_ids: Vec<String>,
-    #[serde(default)]
-    filters: Vec<Filter>,
-    max_results: Option<i64>,
-    next_token: Option<String>,
-    dry_run: Option<bool>,
-}
-
 pub async fn describe_route_tables(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
-    let req: DescribeRouteTablesRequest = input(raw)?;
-    let args = DescribeArgs {
-        ids: &req.route_table_ids,
-        filters: &req.filters,
-        max_results: req.max_results,
-        next_token: req.next_token.as_deref(),
-        dry_run: req.dry_run,
-    };
-    let (tables, next) = describe::<RouteTable>(ctx, args).await?;
-    Ok(json!({ "RouteTables": tables, "NextToken": next }))
+    describe_call::<RouteTable>(ctx, raw, "RouteTableIds", "RouteTables").await
 }
 
 #[derive(Deserialize)]

@@ -1,9 +1,10 @@
 //! Subnets: CreateSubnet, DescribeSubnets, DeleteSubnet.
 
 use super::common::{
-    Filter, Filterable, Tag, TagSpecification, dry_run, invalid_value, put_tags, tags_from_specs,
+    Filterable, Tag, TagSpecification, dry_run, invalid_value, put_tags, tags_from_specs,
 };
-use super::generic::{DescribeArgs, Ec2Resource, check_id, describe};
+use super::generic::describe_call;
+use super::generic::{Ec2Resource, check_id};
 use super::regions::zones;
 use super::vpc::{self, Vpc};
 use crate::resource::{self, Resource, arn, new_id};
@@ -282,29 +283,8 @@ pub async fn create_subnet(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     Ok(json!({ "Subnet": shown.shown(&tags)? }))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct DescribeSubnetsRequest {
-    #[serde(default)]
-    subnet_ids: Vec<String>,
-    #[serde(default)]
-    filters: Vec<Filter>,
-    max_results: Option<i64>,
-    next_token: Option<String>,
-    dry_run: Option<bool>,
-}
-
 pub async fn describe_subnets(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
-    let req: DescribeSubnetsRequest = input(raw)?;
-    let args = DescribeArgs {
-        ids: &req.subnet_ids,
-        filters: &req.filters,
-        max_results: req.max_results,
-        next_token: req.next_token.as_deref(),
-        dry_run: req.dry_run,
-    };
-    let (subnets, next) = describe::<Subnet>(ctx, args).await?;
-    Ok(json!({ "Subnets": subnets, "NextToken": next }))
+    describe_call::<Subnet>(ctx, raw, "SubnetIds", "Subnets").await
 }
 
 #[derive(Deserialize)]

@@ -1,12 +1,11 @@
 //! VPCs: CreateVpc, DescribeVpcs, DeleteVpc.
 
-use super::common::{
-    Filter, Filterable, Tag, TagSpecification, dry_run, put_tags, tags_from_specs,
-};
-use super::generic::{DescribeArgs, Ec2Resource, check_id, describe};
+use super::common::{Filterable, TagSpecification, dry_run, put_tags, tags_from_specs};
+use super::generic::describe_call;
+use super::generic::{Ec2Resource, check_id};
 use super::routes::RouteTable;
 use crate::resource::{self, Resource, new_id};
-use crate::{Ctx, Error, Result, input, output};
+use crate::{Ctx, Error, Result, input};
 use kumori_net::cidr::{self, CidrError};
 use kumori_protocol::AwsError;
 use serde::{Deserialize, Serialize};
@@ -83,13 +82,6 @@ impl Vpc {
 impl Ec2Resource for Vpc {
     const ID_PREFIX: &'static str = "vpc";
     const ID_ERROR: &'static str = "InvalidVpcID";
-    fn shown(&self, tags: &[Tag]) -> Result<Value> {
-        let mut v = output(self)?;
-        if !tags.is_empty() {
-            v["Tags"] = output(&tags)?;
-        }
-        Ok(v)
-    }
     fn not_found(id: &str) -> Error {
         not_found(id)
     }
@@ -239,29 +231,8 @@ pub async fn create_vpc(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     Ok(json!({ "Vpc": shown.shown(&tags)? }))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct DescribeVpcsRequest {
-    #[serde(default)]
-    vpc_ids: Vec<String>,
-    #[serde(default)]
-    filters: Vec<Filter>,
-    max_results: Option<i64>,
-    next_token: Option<String>,
-    dry_run: Option<bool>,
-}
-
 pub async fn describe_vpcs(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
-    let req: DescribeVpcsRequest = input(raw)?;
-    let args = DescribeArgs {
-        ids: &req.vpc_ids,
-        filters: &req.filters,
-        max_results: req.max_results,
-        next_token: req.next_token.as_deref(),
-        dry_run: req.dry_run,
-    };
-    let (vpcs, next) = describe::<Vpc>(ctx, args).await?;
-    Ok(json!({ "Vpcs": vpcs, "NextToken": next }))
+    describe_call::<Vpc>(ctx, raw, "VpcIds", "Vpcs").await
 }
 
 #[derive(Deserialize)]
