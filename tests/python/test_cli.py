@@ -8,35 +8,6 @@ import sys
 import pytest
 
 
-@pytest.fixture
-def aws(endpoint, tmp_path):
-    """Runs `aws ...` against the server; returns the CompletedProcess.
-
-    The CLI runs as `python -m awscli` with this interpreter (so it is the pinned awscli), with a
-    HOME of its own and config/credentials files that do not exist, so nothing of the host's
-    AWS setup can leak in.
-    """
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(tmp_path),
-        "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_MAX_ATTEMPTS": "1",
-        "NO_PROXY": "127.0.0.1,localhost",
-        "LANG": "C.UTF-8",
-    }
-
-    def run(*args, region="us-east-1"):
-        cmd = [sys.executable, "-m", "awscli", *args]
-        cmd += ["--endpoint-url", endpoint, "--region", region, "--output", "json"]
-        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
-
-    return run
-
-
 def ok(proc):
     assert proc.returncode == 0, f"aws exited {proc.returncode}: {proc.stderr}"
     return json.loads(proc.stdout) if proc.stdout.strip() else None

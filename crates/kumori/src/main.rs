@@ -116,6 +116,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             limits: Limits {
                 vpcs_per_region: vpc_quota,
                 addresses_per_region: eip_quota,
+                ..Limits::default()
             },
         },
     );

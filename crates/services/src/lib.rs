@@ -25,6 +25,11 @@ pub struct Limits {
     pub vpcs_per_region: usize,
     /// Elastic IPs per region (`AddressLimitExceeded`).
     pub addresses_per_region: usize,
+    /// VPC security groups per region (`SecurityGroupLimitExceeded`).
+    pub security_groups_per_region: usize,
+    /// Inbound, and separately outbound, rules per security group
+    /// (`RulesPerSecurityGroupLimitExceeded`).
+    pub rules_per_group: usize,
 }
 
 impl Default for Limits {
@@ -32,6 +37,8 @@ impl Default for Limits {
         Limits {
             vpcs_per_region: 5,
             addresses_per_region: 5,
+            security_groups_per_region: 2500,
+            rules_per_group: 60,
         }
     }
 }

@@ -251,6 +251,19 @@ impl Tx {
         self.get(s, id).await
     }
 
+    /// How many resources of `kind` there are: quotas count without reading bodies.
+    pub async fn count(&mut self, s: Scope<'_>, kind: &str) -> Result<usize> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM resources WHERE account = ? AND region = ? AND kind = ?",
+        )
+        .bind(s.account)
+        .bind(s.region)
+        .bind(kind)
+        .fetch_one(&mut *self.inner)
+        .await?;
+        Ok(n as usize)
+    }
+
     /// Every resource of `kind`, ordered by id.
     pub async fn list(&mut self, s: Scope<'_>, kind: &str) -> Result<Vec<Record>> {
         let rows = sqlx::query(

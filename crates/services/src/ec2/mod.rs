@@ -8,6 +8,7 @@ pub mod generic;
 pub mod igw;
 pub mod regions;
 pub mod routes;
+pub mod sg;
 pub mod subnet;
 pub mod tags;
 pub mod vpc;
@@ -49,6 +50,21 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<V
         "AllocateAddress" => addresses::allocate_address(ctx, input).await,
         "DescribeAddresses" => addresses::describe_addresses(ctx, input).await,
         "ReleaseAddress" => addresses::release_address(ctx, input).await,
+        "CreateSecurityGroup" => sg::create_security_group(ctx, input).await,
+        "DescribeSecurityGroups" => sg::describe_security_groups(ctx, input).await,
+        "DeleteSecurityGroup" => sg::delete_security_group(ctx, input).await,
+        "AuthorizeSecurityGroupIngress" => sg::authorize_security_group_ingress(ctx, input).await,
+        "AuthorizeSecurityGroupEgress" => sg::authorize_security_group_egress(ctx, input).await,
+        "RevokeSecurityGroupIngress" => sg::revoke_security_group_ingress(ctx, input).await,
+        "RevokeSecurityGroupEgress" => sg::revoke_security_group_egress(ctx, input).await,
+        "DescribeSecurityGroupRules" => sg::describe_security_group_rules(ctx, input).await,
+        "ModifySecurityGroupRules" => sg::modify_security_group_rules(ctx, input).await,
+        "UpdateSecurityGroupRuleDescriptionsIngress" => {
+            sg::update_security_group_rule_descriptions_ingress(ctx, input).await
+        }
+        "UpdateSecurityGroupRuleDescriptionsEgress" => {
+            sg::update_security_group_rule_descriptions_egress(ctx, input).await
+        }
         "CreateTags" => tags::create_tags(ctx, input).await,
         "DeleteTags" => tags::delete_tags(ctx, input).await,
         "DescribeTags" => tags::describe_tags(ctx, input).await,
@@ -67,6 +83,8 @@ pub fn not_found_for(id: &str) -> Error {
         Some("igw") => <igw::InternetGateway as generic::Ec2Resource>::not_found(id),
         Some("rtb") => <routes::RouteTable as generic::Ec2Resource>::not_found(id),
         Some("eipalloc") => <addresses::Address as generic::Ec2Resource>::not_found(id),
+        Some("sg") => <sg::SecurityGroup as generic::Ec2Resource>::not_found(id),
+        Some("sgr") => <sg::SgRule as generic::Ec2Resource>::not_found(id),
         Some("dopt") => <dhcp::DhcpOptions as generic::Ec2Resource>::not_found(id),
         _ => Error(AwsError::new(
             "InvalidID",

@@ -4,6 +4,7 @@ use super::common::{Filterable, TagSpecification, dry_run, put_tags, tags_from_s
 use super::generic::describe_call;
 use super::generic::{Ec2Resource, check_id};
 use super::routes::RouteTable;
+use super::sg::SecurityGroup;
 use crate::resource::{self, Resource, new_id};
 use crate::{Ctx, Error, Result, input};
 use kumori_net::cidr::{self, CidrError};
@@ -221,6 +222,9 @@ pub async fn create_vpc(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     resource::insert(ctx, &mut tx, &vpc).await?;
     // Every VPC is born with its main route table, holding the `local` route.
     resource::insert(ctx, &mut tx, &super::routes::new_table(ctx, &vpc, true)).await?;
+    // ... and its default security group.
+    let (group, rules) = super::sg::default_group(ctx, &vpc);
+    super::sg::insert_group(ctx, &mut tx, &group, &rules).await?;
     put_tags(ctx, &mut tx, &vpc.vpc_id, Vpc::KIND, &tags).await?;
     tx.commit().await?;
     // AWS answers the create while the VPC is still pending; describes show it available.
@@ -249,13 +253,20 @@ pub async fn delete_vpc(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let vpc: Vpc = resource::lock(ctx, &mut tx, &req.vpc_id)
         .await?
         .ok_or_else(|| not_found(&req.vpc_id))?;
-    // What AWS made with the VPC (its main route table) goes with it; anything else the user
-    // made in it is a dependency.
+    // What AWS made with the VPC (its main route table, default security group) goes with it;
+    // anything else the user made in it is a dependency.
     let tables: Vec<RouteTable> = resource::children(ctx, &mut tx, &vpc.vpc_id).await?;
+    let groups: Vec<SecurityGroup> = resource::children(ctx, &mut tx, &vpc.vpc_id).await?;
     let own: Vec<&str> = tables
         .iter()
         .filter(|t| t.is_main())
         .map(|t| t.route_table_id.as_str())
+        .chain(
+            groups
+                .iter()
+                .filter(|g| g.is_default())
+                .map(|g| g.group_id.as_str()),
+        )
         .collect();
     let children = tx.children(ctx.scope(), &vpc.vpc_id, None).await?;
     if children.iter().any(|c| !own.contains(&c.id.as_str())) {
@@ -269,7 +280,11 @@ pub async fn delete_vpc(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     }
     dry_run(req.dry_run)?;
     for id in own {
-        tx.delete(ctx.scope(), id).await?;
+        if id.starts_with("sg-") {
+            super::sg::remove_group(ctx, &mut tx, id).await?;
+        } else {
+            tx.delete(ctx.scope(), id).await?;
+        }
     }
     tx.delete(ctx.scope(), &vpc.vpc_id).await?;
     tx.commit().await?;
