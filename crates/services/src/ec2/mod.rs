@@ -6,6 +6,7 @@ pub mod common;
 pub mod dhcp;
 pub mod generic;
 pub mod igw;
+pub mod nacl;
 pub mod regions;
 pub mod routes;
 pub mod sg;
@@ -65,6 +66,13 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<V
         "UpdateSecurityGroupRuleDescriptionsEgress" => {
             sg::update_security_group_rule_descriptions_egress(ctx, input).await
         }
+        "CreateNetworkAcl" => nacl::create_network_acl(ctx, input).await,
+        "DescribeNetworkAcls" => nacl::describe_network_acls(ctx, input).await,
+        "DeleteNetworkAcl" => nacl::delete_network_acl(ctx, input).await,
+        "CreateNetworkAclEntry" => nacl::create_network_acl_entry(ctx, input).await,
+        "ReplaceNetworkAclEntry" => nacl::replace_network_acl_entry(ctx, input).await,
+        "DeleteNetworkAclEntry" => nacl::delete_network_acl_entry(ctx, input).await,
+        "ReplaceNetworkAclAssociation" => nacl::replace_network_acl_association(ctx, input).await,
         "CreateTags" => tags::create_tags(ctx, input).await,
         "DeleteTags" => tags::delete_tags(ctx, input).await,
         "DescribeTags" => tags::describe_tags(ctx, input).await,
@@ -85,6 +93,7 @@ pub fn not_found_for(id: &str) -> Error {
         Some("eipalloc") => <addresses::Address as generic::Ec2Resource>::not_found(id),
         Some("sg") => <sg::SecurityGroup as generic::Ec2Resource>::not_found(id),
         Some("sgr") => <sg::SgRule as generic::Ec2Resource>::not_found(id),
+        Some("acl") => <nacl::NetworkAcl as generic::Ec2Resource>::not_found(id),
         Some("dopt") => <dhcp::DhcpOptions as generic::Ec2Resource>::not_found(id),
         _ => Error(AwsError::new(
             "InvalidID",

@@ -274,6 +274,7 @@ pub async fn create_subnet(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         },
     };
     resource::insert(ctx, &mut tx, &subnet).await?;
+    super::nacl::join_default(ctx, &mut tx, &subnet.vpc_id, &subnet.subnet_id).await?;
     put_tags(ctx, &mut tx, &subnet.subnet_id, Subnet::KIND, &tags).await?;
     tx.commit().await?;
     let shown = Subnet {
@@ -315,8 +316,9 @@ pub async fn delete_subnet(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         )));
     }
     dry_run(req.dry_run)?;
-    // Its explicit route table association goes with it, as in AWS.
+    // Its route table and network ACL associations go with it, as in AWS.
     super::routes::forget_subnet(ctx, &mut tx, &subnet.vpc_id, &subnet.subnet_id).await?;
+    super::nacl::forget_subnet(ctx, &mut tx, &subnet.vpc_id, &subnet.subnet_id).await?;
     tx.delete(ctx.scope(), &subnet.subnet_id).await?;
     tx.commit().await?;
     Ok(json!({}))

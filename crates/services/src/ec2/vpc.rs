@@ -3,6 +3,7 @@
 use super::common::{Filterable, TagSpecification, dry_run, put_tags, tags_from_specs};
 use super::generic::describe_call;
 use super::generic::{Ec2Resource, check_id};
+use super::nacl::NetworkAcl;
 use super::routes::RouteTable;
 use super::sg::SecurityGroup;
 use crate::resource::{self, Resource, new_id};
@@ -225,6 +226,8 @@ pub async fn create_vpc(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     // ... and its default security group.
     let (group, rules) = super::sg::default_group(ctx, &vpc);
     super::sg::insert_group(ctx, &mut tx, &group, &rules).await?;
+    // ... and its default network ACL.
+    resource::insert(ctx, &mut tx, &super::nacl::new_acl(ctx, &vpc, true)).await?;
     put_tags(ctx, &mut tx, &vpc.vpc_id, Vpc::KIND, &tags).await?;
     tx.commit().await?;
     // AWS answers the create while the VPC is still pending; describes show it available.
@@ -253,10 +256,11 @@ pub async fn delete_vpc(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let vpc: Vpc = resource::lock(ctx, &mut tx, &req.vpc_id)
         .await?
         .ok_or_else(|| not_found(&req.vpc_id))?;
-    // What AWS made with the VPC (its main route table, default security group) goes with it;
-    // anything else the user made in it is a dependency.
+    // What AWS made with the VPC (main route table, default security group and network ACL)
+    // goes with it; anything else the user made in it is a dependency.
     let tables: Vec<RouteTable> = resource::children(ctx, &mut tx, &vpc.vpc_id).await?;
     let groups: Vec<SecurityGroup> = resource::children(ctx, &mut tx, &vpc.vpc_id).await?;
+    let acls: Vec<NetworkAcl> = resource::children(ctx, &mut tx, &vpc.vpc_id).await?;
     let own: Vec<&str> = tables
         .iter()
         .filter(|t| t.is_main())
@@ -266,6 +270,11 @@ pub async fn delete_vpc(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
                 .iter()
                 .filter(|g| g.is_default())
                 .map(|g| g.group_id.as_str()),
+        )
+        .chain(
+            acls.iter()
+                .filter(|a| a.is_default)
+                .map(|a| a.network_acl_id.as_str()),
         )
         .collect();
     let children = tx.children(ctx.scope(), &vpc.vpc_id, None).await?;
