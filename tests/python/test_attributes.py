@@ -32,7 +32,7 @@ def test_subnet_map_public_ip_on_launch(ec2, vpc):
     ec2.modify_subnet_attribute(SubnetId=sid, MapPublicIpOnLaunch={"Value": True})
     (s,) = ec2.describe_subnets(SubnetIds=[sid])["Subnets"]
     assert s["MapPublicIpOnLaunch"] is True
-    public = ec2.describe_subnets(Filters=[{"Name": "map-public-ip-on-launch", "Values": ["true"]}])["Subnets"]
+    public = ec2.describe_subnets(Filters=[{"Name": "map-public-ip-on-launch", "Values": ["true"]}, {"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["Subnets"]
     assert [x["SubnetId"] for x in public] == [sid]
     ec2.modify_subnet_attribute(SubnetId=sid, PrivateDnsHostnameTypeOnLaunch="resource-name")
     (s,) = ec2.describe_subnets(SubnetIds=[sid])["Subnets"]

@@ -19,7 +19,7 @@ def test_every_vpc_has_a_main_table_with_the_local_route(ec2, vpc):
     (assoc,) = main["Associations"]
     assert assoc["Main"] is True and "SubnetId" not in assoc
     assert assoc["AssociationState"] == {"State": "associated"}
-    found = ec2.describe_route_tables(Filters=[MAIN])["RouteTables"]
+    found = ec2.describe_route_tables(Filters=[MAIN, {"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["RouteTables"]
     assert [t["RouteTableId"] for t in found] == [main["RouteTableId"]]
     # The main table cannot be deleted, nor its local route removed; it goes with its VPC.
     with expect_error("DependencyViolation"):
@@ -27,7 +27,7 @@ def test_every_vpc_has_a_main_table_with_the_local_route(ec2, vpc):
     with expect_error("InvalidParameterValue"):
         ec2.delete_route(RouteTableId=main["RouteTableId"], DestinationCidrBlock="10.0.0.0/16")
     ec2.delete_vpc(VpcId=vpc["VpcId"])
-    assert ec2.describe_route_tables()["RouteTables"] == []
+    assert ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["RouteTables"] == []
 
 
 def test_a_custom_table_blocks_deleting_its_vpc(ec2, vpc):

@@ -3,6 +3,7 @@
 
 pub mod addresses;
 pub mod common;
+pub mod default_vpc;
 pub mod dhcp;
 pub mod generic;
 pub mod igw;
@@ -20,12 +21,21 @@ use serde_json::Value;
 
 /// Runs EC2 operation `op`; `None` when kumori does not implement it.
 pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<Value>> {
+    // Every account meets its default VPC on its first EC2 call in a region (those about
+    // regions and zones aside, which describe AWS rather than the account).
+    if !matches!(op, "DescribeRegions" | "DescribeAvailabilityZones")
+        && let Err(e) = default_vpc::ensure(ctx).await
+    {
+        return Some(Err(e));
+    }
     Some(match op {
         "CreateVpc" => vpc::create_vpc(ctx, input).await,
         "DescribeVpcs" => vpc::describe_vpcs(ctx, input).await,
         "DeleteVpc" => vpc::delete_vpc(ctx, input).await,
         "DescribeVpcAttribute" => vpc::describe_vpc_attribute(ctx, input).await,
         "ModifyVpcAttribute" => vpc::modify_vpc_attribute(ctx, input).await,
+        "CreateDefaultVpc" => default_vpc::create_default_vpc(ctx, input).await,
+        "CreateDefaultSubnet" => default_vpc::create_default_subnet(ctx, input).await,
         "CreateSubnet" => subnet::create_subnet(ctx, input).await,
         "DescribeSubnets" => subnet::describe_subnets(ctx, input).await,
         "DeleteSubnet" => subnet::delete_subnet(ctx, input).await,

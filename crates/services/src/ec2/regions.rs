@@ -264,13 +264,18 @@ struct DescribeAccountAttributesRequest {
     dry_run: Option<bool>,
 }
 
-pub async fn describe_account_attributes(_ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+pub async fn describe_account_attributes(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: DescribeAccountAttributesRequest = input(raw)?;
     dry_run(req.dry_run)?;
-    // Default VPCs arrive with the VPC networking issue; until then there is none.
+    let mut tx = ctx.store.read().await?;
+    let default_vpc = super::default_vpc::find(ctx, &mut tx)
+        .await?
+        .map(|v| v.vpc_id)
+        .unwrap_or_else(|| "none".into());
+    drop(tx);
     let all: [(&str, &[&str]); 6] = [
         ("supported-platforms", &["VPC"]),
-        ("default-vpc", &["none"]),
+        ("default-vpc", &[default_vpc.as_str()]),
         ("max-instances", &["20"]),
         ("vpc-max-security-groups-per-interface", &["5"]),
         ("max-elastic-ips", &["5"]),

@@ -623,10 +623,7 @@ pub async fn remove_group(ctx: &Ctx<'_>, tx: &mut Tx, group_id: &str) -> Result<
 
 /// The default VPC of the region, which calls without a VpcId or with a GroupName mean.
 async fn default_vpc(ctx: &Ctx<'_>, tx: &mut Tx) -> Result<Option<Vpc>> {
-    Ok(resource::list::<Vpc>(ctx, tx)
-        .await?
-        .into_iter()
-        .find(|v| v.is_default))
+    super::default_vpc::find(ctx, tx).await
 }
 
 /// The group a call names by `GroupId`, or by `GroupName` in the default VPC; locked.

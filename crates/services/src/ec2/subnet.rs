@@ -5,12 +5,13 @@ use super::common::{
 };
 use super::generic::describe_call;
 use super::generic::{Ec2Resource, check_id};
-use super::regions::zones;
+use super::regions::{Zone, zones};
 use super::vpc::{self, Vpc};
 use crate::resource::{self, Resource, arn, new_id};
 use crate::{Ctx, Error, Result, input, output};
 use kumori_net::cidr::{self, CidrError};
 use kumori_protocol::AwsError;
+use kumori_store::Tx;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -246,8 +247,28 @@ pub async fn create_subnet(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     };
     dry_run(req.dry_run)?;
 
+    let subnet = new_subnet(ctx, &vpc.vpc_id, net, zone, false);
+    insert(ctx, &mut tx, &subnet).await?;
+    put_tags(ctx, &mut tx, &subnet.subnet_id, Subnet::KIND, &tags).await?;
+    tx.commit().await?;
+    let shown = Subnet {
+        state: "pending".into(),
+        ..subnet
+    };
+    Ok(json!({ "Subnet": shown.shown(&tags)? }))
+}
+
+/// A new subnet of `vpc_id` on `net` in `zone`, not yet stored. Default subnets (one per zone
+/// of the default VPC) give instances public addresses.
+pub fn new_subnet(
+    ctx: &Ctx<'_>,
+    vpc_id: &str,
+    net: ipnet::Ipv4Net,
+    zone: Zone,
+    default_for_az: bool,
+) -> Subnet {
     let subnet_id = new_id("subnet");
-    let subnet = Subnet {
+    Subnet {
         subnet_arn: arn(
             "ec2",
             ctx.region,
@@ -255,14 +276,14 @@ pub async fn create_subnet(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             &format!("subnet/{subnet_id}"),
         ),
         subnet_id,
-        vpc_id: vpc.vpc_id.clone(),
+        vpc_id: vpc_id.to_string(),
         owner_id: ctx.account.to_string(),
         cidr_block: net.to_string(),
         availability_zone: zone.name,
         availability_zone_id: zone.id,
         state: "available".into(),
-        default_for_az: false,
-        map_public_ip_on_launch: false,
+        default_for_az,
+        map_public_ip_on_launch: default_for_az,
         map_customer_owned_ip_on_launch: false,
         assign_ipv6_address_on_creation: false,
         enable_dns64: false,
@@ -272,16 +293,13 @@ pub async fn create_subnet(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             enable_resource_name_dns_a_record: false,
             enable_resource_name_dns_aaaa_record: false,
         },
-    };
-    resource::insert(ctx, &mut tx, &subnet).await?;
-    super::nacl::join_default(ctx, &mut tx, &subnet.vpc_id, &subnet.subnet_id).await?;
-    put_tags(ctx, &mut tx, &subnet.subnet_id, Subnet::KIND, &tags).await?;
-    tx.commit().await?;
-    let shown = Subnet {
-        state: "pending".into(),
-        ..subnet
-    };
-    Ok(json!({ "Subnet": shown.shown(&tags)? }))
+    }
+}
+
+/// Stores a subnet, in its VPC's default network ACL.
+pub async fn insert(ctx: &Ctx<'_>, tx: &mut Tx, subnet: &Subnet) -> Result<()> {
+    resource::insert(ctx, tx, subnet).await?;
+    super::nacl::join_default(ctx, tx, &subnet.vpc_id, &subnet.subnet_id).await
 }
 
 pub async fn describe_subnets(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {

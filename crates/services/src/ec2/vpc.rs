@@ -10,6 +10,7 @@ use crate::resource::{self, Resource, new_id};
 use crate::{Ctx, Error, Result, input};
 use kumori_net::cidr::{self, CidrError};
 use kumori_protocol::AwsError;
+use kumori_store::Tx;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -190,44 +191,10 @@ pub async fn create_vpc(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let tags = tags_from_specs(&req.tag_specifications, Vpc::KIND)?;
     dry_run(req.dry_run)?;
 
-    let vpc = Vpc {
-        vpc_id: new_id("vpc"),
-        owner_id: ctx.account.to_string(),
-        cidr_block: net.to_string(),
-        state: "available".into(),
-        instance_tenancy: tenancy,
-        is_default: false,
-        // Set below, inside the write transaction, to the region's default options set.
-        dhcp_options_id: String::new(),
-        attributes: VpcAttributes::default(),
-        cidr_block_association_set: vec![CidrBlockAssociation {
-            association_id: new_id("vpc-cidr-assoc"),
-            cidr_block: net.to_string(),
-            cidr_block_state: CidrBlockState {
-                state: "associated".into(),
-            },
-        }],
-    };
+    let vpc = new_vpc(ctx, net, tenancy, false);
     let mut tx = ctx.store.write().await?;
-    // Counted inside the write transaction, so racing creates cannot overshoot the quota.
-    if resource::list::<Vpc>(ctx, &mut tx).await?.len() >= ctx.limits.vpcs_per_region {
-        return Err(Error(AwsError::new(
-            "VpcLimitExceeded",
-            "The maximum number of VPCs has been reached.",
-        )));
-    }
-    let vpc = Vpc {
-        dhcp_options_id: super::dhcp::ensure_default(ctx, &mut tx).await?,
-        ..vpc
-    };
-    resource::insert(ctx, &mut tx, &vpc).await?;
-    // Every VPC is born with its main route table, holding the `local` route.
-    resource::insert(ctx, &mut tx, &super::routes::new_table(ctx, &vpc, true)).await?;
-    // ... and its default security group.
-    let (group, rules) = super::sg::default_group(ctx, &vpc);
-    super::sg::insert_group(ctx, &mut tx, &group, &rules).await?;
-    // ... and its default network ACL.
-    resource::insert(ctx, &mut tx, &super::nacl::new_acl(ctx, &vpc, true)).await?;
+    check_quota(ctx, &mut tx).await?;
+    let (vpc, _) = insert_with_defaults(ctx, &mut tx, vpc).await?;
     put_tags(ctx, &mut tx, &vpc.vpc_id, Vpc::KIND, &tags).await?;
     tx.commit().await?;
     // AWS answers the create while the VPC is still pending; describes show it available.
@@ -236,6 +203,65 @@ pub async fn create_vpc(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         ..vpc
     };
     Ok(json!({ "Vpc": shown.shown(&tags)? }))
+}
+
+/// A new VPC on `net`, not yet stored.
+pub fn new_vpc(ctx: &Ctx<'_>, net: ipnet::Ipv4Net, tenancy: String, is_default: bool) -> Vpc {
+    Vpc {
+        vpc_id: new_id("vpc"),
+        owner_id: ctx.account.to_string(),
+        cidr_block: net.to_string(),
+        state: "available".into(),
+        instance_tenancy: tenancy,
+        is_default,
+        // Set inside the write transaction, to the region's default options set.
+        dhcp_options_id: String::new(),
+        attributes: VpcAttributes {
+            // The default VPC also gives instances DNS hostnames.
+            enable_dns_hostnames: is_default,
+            ..VpcAttributes::default()
+        },
+        cidr_block_association_set: vec![CidrBlockAssociation {
+            association_id: new_id("vpc-cidr-assoc"),
+            cidr_block: net.to_string(),
+            cidr_block_state: CidrBlockState {
+                state: "associated".into(),
+            },
+        }],
+    }
+}
+
+/// `VpcLimitExceeded` once the region holds its quota of VPCs. Counted inside the write
+/// transaction, so racing creates cannot overshoot it.
+pub async fn check_quota(ctx: &Ctx<'_>, tx: &mut Tx) -> Result<()> {
+    if tx.count(ctx.scope(), Vpc::KIND).await? >= ctx.limits.vpcs_per_region {
+        return Err(Error(AwsError::new(
+            "VpcLimitExceeded",
+            "The maximum number of VPCs has been reached.",
+        )));
+    }
+    Ok(())
+}
+
+/// Stores `vpc` with what every VPC is born with: the region's default DHCP options, a main
+/// route table holding the `local` route, the default security group and the default network
+/// ACL. Returns the VPC as stored and its main route table.
+pub async fn insert_with_defaults(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    vpc: Vpc,
+) -> Result<(Vpc, RouteTable)> {
+    let vpc = Vpc {
+        dhcp_options_id: super::dhcp::ensure_default(ctx, tx).await?,
+        ..vpc
+    };
+    resource::insert(ctx, tx, &vpc).await?;
+    let main = super::routes::new_table(ctx, &vpc, true);
+    resource::insert(ctx, tx, &main).await?;
+    let (group, rules) = super::sg::default_group(ctx, &vpc);
+    super::sg::insert_group(ctx, tx, &group, &rules).await?;
+    resource::insert(ctx, tx, &super::nacl::new_acl(ctx, &vpc, true)).await?;
+    Ok((vpc, main))
 }
 
 pub async fn describe_vpcs(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
