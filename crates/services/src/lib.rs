@@ -5,6 +5,7 @@
 
 pub mod ec2;
 pub mod resource;
+pub mod sts;
 
 use kumori_protocol::{AwsError, Call};
 use kumori_store::{Scope, Store, StoreError};
@@ -75,6 +76,7 @@ pub async fn dispatch(ctx: &Ctx<'_>, call: &Call) -> std::result::Result<Value, 
     let op = call.operation.name.as_str();
     let result = match call.service() {
         "ec2" => ec2::dispatch(ctx, op, &call.input).await,
+        "sts" => sts::dispatch(ctx, op, &call.input).await,
         _ => None,
     };
     match result {

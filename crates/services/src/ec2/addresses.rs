@@ -1,4 +1,5 @@
-//! Elastic IP addresses: AllocateAddress, DescribeAddresses, ReleaseAddress.
+//! Elastic IP addresses: AllocateAddress, DescribeAddresses, DescribeAddressesAttribute,
+//! ReleaseAddress.
 //! (Associating them with instances and interfaces comes with compute.)
 //!
 //! Public addresses come from a pool reserved for benchmarking (198.18.0.0/15, RFC 2544), so
@@ -212,6 +213,39 @@ pub async fn describe_addresses(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         }
     }
     Ok(json!({ "Addresses": addresses }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DescribeAddressesAttributeRequest {
+    #[serde(default)]
+    allocation_ids: Vec<String>,
+    max_results: Option<i64>,
+    next_token: Option<String>,
+    dry_run: Option<bool>,
+}
+
+/// The `domain-name` attribute (the only one EC2 has): reverse DNS records. kumori keeps no
+/// reverse DNS, so each address is shown without a `PtrRecord`, as AWS shows one never set.
+pub async fn describe_addresses_attribute(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: DescribeAddressesAttributeRequest = input(raw)?;
+    let args = DescribeArgs {
+        ids: &req.allocation_ids,
+        filters: &[],
+        max_results: req.max_results,
+        next_token: req.next_token.as_deref(),
+        dry_run: req.dry_run,
+    };
+    let (addresses, next) = describe::<Address>(ctx, args).await?;
+    let shown: Vec<Value> = addresses
+        .iter()
+        .map(|a| json!({ "AllocationId": a["AllocationId"], "PublicIp": a["PublicIp"] }))
+        .collect();
+    let mut out = json!({ "Addresses": shown });
+    if let Some(t) = next {
+        out["NextToken"] = json!(t);
+    }
+    Ok(out)
 }
 
 #[derive(Deserialize)]

@@ -5,6 +5,7 @@ pub mod addresses;
 pub mod common;
 pub mod default_vpc;
 pub mod dhcp;
+pub mod eni;
 pub mod generic;
 pub mod igw;
 pub mod nacl;
@@ -60,6 +61,7 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<V
         "DeleteRoute" => routes::delete_route(ctx, input).await,
         "AllocateAddress" => addresses::allocate_address(ctx, input).await,
         "DescribeAddresses" => addresses::describe_addresses(ctx, input).await,
+        "DescribeAddressesAttribute" => addresses::describe_addresses_attribute(ctx, input).await,
         "ReleaseAddress" => addresses::release_address(ctx, input).await,
         "CreateSecurityGroup" => sg::create_security_group(ctx, input).await,
         "DescribeSecurityGroups" => sg::describe_security_groups(ctx, input).await,
@@ -83,6 +85,7 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<V
         "ReplaceNetworkAclEntry" => nacl::replace_network_acl_entry(ctx, input).await,
         "DeleteNetworkAclEntry" => nacl::delete_network_acl_entry(ctx, input).await,
         "ReplaceNetworkAclAssociation" => nacl::replace_network_acl_association(ctx, input).await,
+        "DescribeNetworkInterfaces" => eni::describe_network_interfaces(ctx, input).await,
         "CreateTags" => tags::create_tags(ctx, input).await,
         "DeleteTags" => tags::delete_tags(ctx, input).await,
         "DescribeTags" => tags::describe_tags(ctx, input).await,
@@ -104,6 +107,7 @@ pub fn not_found_for(id: &str) -> Error {
         Some("sg") => <sg::SecurityGroup as generic::Ec2Resource>::not_found(id),
         Some("sgr") => <sg::SgRule as generic::Ec2Resource>::not_found(id),
         Some("acl") => <nacl::NetworkAcl as generic::Ec2Resource>::not_found(id),
+        Some("eni") => <eni::NetworkInterface as generic::Ec2Resource>::not_found(id),
         Some("dopt") => <dhcp::DhcpOptions as generic::Ec2Resource>::not_found(id),
         _ => Error(AwsError::new(
             "InvalidID",

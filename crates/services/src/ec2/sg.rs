@@ -774,8 +774,8 @@ pub async fn delete_security_group(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> 
         .await?
         .into_iter()
         .any(|r| r.group_id != group.group_id && r.peer() == Peer::Group(group.group_id.clone()));
-    // Network interfaces (issue 4) will also hold groups in use.
-    if referenced {
+    let used = super::eni::group_in_use(ctx, &mut tx, &group.group_id).await?;
+    if referenced || used {
         return Err(Error(AwsError::new(
             "DependencyViolation",
             format!("resource {} has a dependent object", group.group_id),

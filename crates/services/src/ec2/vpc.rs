@@ -102,6 +102,8 @@ impl Filterable for Vpc {
         "ipv6-cidr-block-association.association-id",
         "ipv6-cidr-block-association.state",
         "is-default",
+        // An older spelling EC2 still accepts; Terraform's aws_default_vpc uses it.
+        "isDefault",
         "owner-id",
         "state",
         "vpc-id",
@@ -122,7 +124,7 @@ impl Filterable for Vpc {
                 .map(|a| a.cidr_block_state.state.clone())
                 .collect(),
             "dhcp-options-id" => vec![self.dhcp_options_id.clone()],
-            "is-default" => vec![self.is_default.to_string()],
+            "is-default" | "isDefault" => vec![self.is_default.to_string()],
             "owner-id" => vec![self.owner_id.clone()],
             "state" => vec![self.state.clone()],
             "vpc-id" => vec![self.vpc_id.clone()],
