@@ -167,10 +167,16 @@ resource "aws_route_table_association" "public" {
 resource "aws_route_table" "private" {
   vpc_id = aws_vpc.main.id
 }
+resource "aws_nat_gateway" "nat" {
+  allocation_id = aws_eip.nat.id
+  subnet_id     = aws_subnet.public[0].id
+  tags          = { Name = "nat" }
+  depends_on    = [aws_internet_gateway.gw]
+}
 resource "aws_route" "private_out" {
   route_table_id         = aws_route_table.private.id
   destination_cidr_block = "0.0.0.0/0"
-  gateway_id             = aws_internet_gateway.gw.id
+  nat_gateway_id         = aws_nat_gateway.nat.id
 }
 resource "aws_route_table_association" "private" {
   count          = 2
@@ -268,6 +274,7 @@ output "db_sg" { value = aws_security_group.db.id }
 output "web_sg" { value = aws_security_group.web.id }
 output "private_acl" { value = aws_network_acl.private.id }
 output "eip" { value = aws_eip.nat.public_ip }
+output "nat" { value = aws_nat_gateway.nat.id }
 """
 
 
@@ -287,6 +294,8 @@ def test_classic_layout_applies_plans_clean_and_destroys(tf, ec2):
     acl = ec2.describe_network_acls(NetworkAclIds=[out["private_acl"]])["NetworkAcls"][0]
     assert sorted(a["SubnetId"] for a in acl["Associations"]) == sorted(out["private_subnets"])
     assert out["eip"].startswith("198.1")
+    (nat,) = ec2.describe_nat_gateways(NatGatewayIds=[out["nat"]])["NatGateways"]
+    assert nat["State"] == "available" and nat["NatGatewayAddresses"][0]["PublicIp"] == out["eip"]
 
     tf.destroy()
     assert inventory(ec2) == before

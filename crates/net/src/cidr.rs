@@ -44,6 +44,16 @@ pub fn usable_addresses(net: &Ipv4Net) -> u64 {
     (1u64 << (32 - net.prefix_len())).saturating_sub(5)
 }
 
+/// The lowest address of `net` that a network interface may take: not one of AWS's reserved
+/// five (network, router, DNS, future use, broadcast) and not in `used`.
+pub fn first_free_host(net: &Ipv4Net, used: &[Ipv4Addr]) -> Option<Ipv4Addr> {
+    let base = u32::from(net.network());
+    let last = u32::from(net.broadcast());
+    (base.checked_add(4)?..last)
+        .map(Ipv4Addr::from)
+        .find(|a| !used.contains(a))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,6 +79,18 @@ mod tests {
         assert!(!vpc_prefix_ok(&parse_v4("10.0.0.0/29").unwrap()));
         assert_eq!(usable_addresses(&parse_v4("10.0.0.0/24").unwrap()), 251);
         assert_eq!(usable_addresses(&parse_v4("10.0.0.0/28").unwrap()), 11);
+        let net = parse_v4("10.0.0.0/28").unwrap();
+        assert_eq!(
+            first_free_host(&net, &[]),
+            Some("10.0.0.4".parse().unwrap())
+        );
+        let taken: Vec<Ipv4Addr> = (4..15).map(|i| Ipv4Addr::new(10, 0, 0, i)).collect();
+        assert_eq!(
+            first_free_host(&net, &taken[1..]),
+            Some("10.0.0.4".parse().unwrap())
+        );
+        // All 11 usable addresses taken: .15 is the broadcast address, never handed out.
+        assert_eq!(first_free_host(&net, &taken), None);
     }
 
     fn net() -> impl Strategy<Value = Ipv4Net> {

@@ -11,6 +11,7 @@
 use super::common::{
     Filter, Filterable, TagSpecification, dry_run, invalid_value, put_tags, tags_from_specs,
 };
+use super::eni::NetworkInterface;
 use super::generic::{DescribeArgs, Ec2Resource, describe};
 use crate::resource::{self, Resource, new_id};
 use crate::{Ctx, Error, Result, input, output};
@@ -37,6 +38,21 @@ pub struct Address {
     pub domain: String,
     pub public_ipv4_pool: String,
     pub network_border_group: String,
+    /// Set while the address is associated with a network interface.
+    #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
+    pub association: Option<AddressAssociation>,
+}
+
+/// Where an associated Elastic IP points: an interface (and the instance it is attached to).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AddressAssociation {
+    pub association_id: String,
+    pub network_interface_id: String,
+    pub network_interface_owner_id: String,
+    pub private_ip_address: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
 }
 
 impl Resource for Address {
@@ -64,8 +80,19 @@ impl Filterable for Address {
             "domain" => vec![self.domain.clone()],
             "network-border-group" => vec![self.network_border_group.clone()],
             "public-ip" => vec![self.public_ip.clone()],
-            // Not associated with anything yet.
-            _ => vec![],
+            _ => {
+                let Some(a) = &self.association else {
+                    return vec![];
+                };
+                match name {
+                    "association-id" => vec![a.association_id.clone()],
+                    "instance-id" => a.instance_id.clone().into_iter().collect(),
+                    "network-interface-id" => vec![a.network_interface_id.clone()],
+                    "network-interface-owner-id" => vec![a.network_interface_owner_id.clone()],
+                    "private-ip-address" => vec![a.private_ip_address.clone()],
+                    _ => vec![],
+                }
+            }
         }
     }
 }
@@ -168,6 +195,7 @@ pub async fn allocate_address(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         domain: req.domain.unwrap_or_else(|| "vpc".into()),
         public_ipv4_pool: "amazon".into(),
         network_border_group: ctx.region.to_string(),
+        association: None,
     };
     resource::insert(ctx, &mut tx, &address).await?;
     put_tags(ctx, &mut tx, &address.allocation_id, Address::KIND, &tags).await?;
@@ -250,6 +278,70 @@ pub async fn describe_addresses_attribute(ctx: &Ctx<'_>, raw: &Value) -> Result<
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
+struct DisassociateAddressRequest {
+    association_id: Option<String>,
+    public_ip: Option<String>,
+    dry_run: Option<bool>,
+}
+
+pub async fn disassociate_address(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: DisassociateAddressRequest = input(raw)?;
+    let mut tx = ctx.store.write().await?;
+    let mine: Vec<Address> = resource::list(ctx, &mut tx).await?;
+    let mut address = match (&req.association_id, &req.public_ip) {
+        (Some(id), _) => mine
+            .into_iter()
+            .find(|a| {
+                a.association
+                    .as_ref()
+                    .is_some_and(|x| &x.association_id == id)
+            })
+            .ok_or_else(|| {
+                Error(AwsError::new(
+                    "InvalidAssociationID.NotFound",
+                    format!("The association ID '{id}' does not exist"),
+                ))
+            })?,
+        (None, Some(ip)) => mine
+            .into_iter()
+            .find(|a| &a.public_ip == ip && a.association.is_some())
+            .ok_or_else(|| {
+                Error(AwsError::new(
+                    "InvalidAddress.NotFound",
+                    format!("Address '{ip}' not found or not associated."),
+                ))
+            })?,
+        (None, None) => {
+            return Err(Error(AwsError::new(
+                "MissingParameter",
+                "Either AssociationId or PublicIp must be specified.",
+            )));
+        }
+    };
+    let eni_id = address
+        .association
+        .as_ref()
+        .map(|a| a.network_interface_id.clone())
+        .unwrap_or_default();
+    let eni: Option<NetworkInterface> = resource::get(ctx, &mut tx, &eni_id).await?;
+    if let Some(e) = eni.filter(|e| e.requester_managed) {
+        return Err(Error(AwsError::new(
+            "OperationNotPermitted",
+            format!(
+                "Address {} is held by an AWS-managed interface ({}: {}); delete that resource instead.",
+                address.public_ip, e.network_interface_id, e.description
+            ),
+        )));
+    }
+    dry_run(req.dry_run)?;
+    address.association = None;
+    resource::update(ctx, &mut tx, &address).await?;
+    tx.commit().await?;
+    Ok(json!({}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
 struct ReleaseAddressRequest {
     allocation_id: Option<String>,
     public_ip: Option<String>,
@@ -281,6 +373,15 @@ pub async fn release_address(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             )));
         }
     };
+    if address.association.is_some() {
+        return Err(Error(AwsError::new(
+            "InvalidIPAddress.InUse",
+            format!(
+                "Address {} ({}) is in use: disassociate it first.",
+                address.public_ip, address.allocation_id
+            ),
+        )));
+    }
     dry_run(req.dry_run)?;
     tx.delete(ctx.scope(), &address.allocation_id).await?;
     tx.delete(POOL, &address.public_ip).await?;

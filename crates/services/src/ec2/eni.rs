@@ -8,12 +8,15 @@
 
 use super::common::{Filterable, Tag};
 use super::generic::{Ec2Resource, describe_call};
-use crate::resource::Resource;
+use super::subnet::Subnet;
+use crate::resource::{self, Resource, new_id};
 use crate::{Ctx, Error, Result, output};
+use kumori_net::cidr;
 use kumori_protocol::AwsError;
 use kumori_store::Tx;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::net::Ipv4Addr;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -149,9 +152,97 @@ impl Filterable for NetworkInterface {
     }
 }
 
+/// The private DNS name EC2 gives an address: `ip-10-0-1-4.ec2.internal` in us-east-1,
+/// `ip-10-0-1-4.eu-west-1.compute.internal` elsewhere.
+pub fn private_dns_name(region: &str, ip: Ipv4Addr) -> String {
+    let host = format!("ip-{}", ip.to_string().replace('.', "-"));
+    if region == "us-east-1" {
+        format!("{host}.ec2.internal")
+    } else {
+        format!("{host}.{region}.compute.internal")
+    }
+}
+
+/// A locally administered unicast MAC, as EC2 gives interfaces (`02:…`).
+fn new_mac() -> String {
+    let b: [u8; 5] = rand::random();
+    format!(
+        "02:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        b[0], b[1], b[2], b[3], b[4]
+    )
+}
+
+/// Creates an interface that AWS manages for a service (a NAT gateway's, say) in `subnet_id`,
+/// on the subnet's lowest free address, and counts the address as in use. Inside the caller's
+/// write transaction; the subnet is locked, so racing creates cannot take one address twice.
+pub async fn create_managed(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    subnet_id: &str,
+    interface_type: &str,
+    description: String,
+) -> Result<NetworkInterface> {
+    let mut subnet: Subnet = resource::lock(ctx, tx, subnet_id)
+        .await?
+        .ok_or_else(|| super::subnet::not_found(subnet_id))?;
+    let used: Vec<Ipv4Addr> = resource::children::<NetworkInterface>(ctx, tx, subnet_id)
+        .await?
+        .iter()
+        .flat_map(|e| e.private_ip_addresses.iter())
+        .filter_map(|p| p.private_ip_address.parse().ok())
+        .collect();
+    let ip = cidr::first_free_host(&subnet.net(), &used).ok_or_else(|| {
+        Error(AwsError::new(
+            "InsufficientFreeAddressesInSubnet",
+            format!("Subnet {subnet_id} has no free addresses left."),
+        ))
+    })?;
+    let dns = private_dns_name(ctx.region, ip);
+    let eni = NetworkInterface {
+        network_interface_id: new_id("eni"),
+        subnet_id: subnet.subnet_id.clone(),
+        vpc_id: subnet.vpc_id.clone(),
+        availability_zone: subnet.availability_zone.clone(),
+        owner_id: ctx.account.to_string(),
+        description,
+        interface_type: interface_type.to_string(),
+        status: "in-use".into(),
+        mac_address: new_mac(),
+        private_ip_address: ip.to_string(),
+        private_dns_name: dns.clone(),
+        private_ip_addresses: vec![PrivateIp {
+            private_ip_address: ip.to_string(),
+            private_dns_name: dns,
+            primary: true,
+        }],
+        source_dest_check: false,
+        requester_managed: true,
+        groups: vec![],
+        attachment: None,
+    };
+    resource::insert(ctx, tx, &eni).await?;
+    subnet.addresses_in_use += 1;
+    resource::update(ctx, tx, &subnet).await?;
+    Ok(eni)
+}
+
+/// Deletes an interface and gives its addresses back to the subnet.
+pub async fn remove(ctx: &Ctx<'_>, tx: &mut Tx, eni_id: &str) -> Result<()> {
+    let Some(eni) = resource::get::<NetworkInterface>(ctx, tx, eni_id).await? else {
+        return Ok(());
+    };
+    if let Some(mut subnet) = resource::lock::<Subnet>(ctx, tx, &eni.subnet_id).await? {
+        let n = eni.private_ip_addresses.len() as u64;
+        subnet.addresses_in_use = subnet.addresses_in_use.saturating_sub(n);
+        resource::update(ctx, tx, &subnet).await?;
+    }
+    tx.delete(ctx.scope(), eni_id).await?;
+    Ok(())
+}
+
 /// Whether any interface holds security group `group_id`.
 pub async fn group_in_use(ctx: &Ctx<'_>, tx: &mut Tx, group_id: &str) -> Result<bool> {
-    Ok(crate::resource::list::<NetworkInterface>(ctx, tx)
+    Ok(resource::list::<NetworkInterface>(ctx, tx)
         .await?
         .iter()
         .any(|e| e.groups.iter().any(|g| g.group_id == group_id)))

@@ -5,7 +5,9 @@
 //! attached (DeleteVpc's dependency check sees it), and "one gateway per VPC" is a question
 //! about the VPC's children, asked inside the write transaction.
 
+use super::addresses::Address;
 use super::common::{Filterable, TagSpecification, dry_run, put_tags, tags_from_specs};
+use super::eni::NetworkInterface;
 use super::generic::describe_call;
 use super::generic::{Ec2Resource, check_id};
 use super::vpc::{self, Vpc};
@@ -178,7 +180,25 @@ pub async fn detach_internet_gateway(ctx: &Ctx<'_>, raw: &Value) -> Result<Value
             ),
         )));
     }
-    // Refusing while public addresses are mapped in the VPC comes with Elastic IPs and instances.
+    // Public addresses mapped to interfaces in the VPC would lose their way out.
+    let enis: Vec<NetworkInterface> = resource::list(ctx, &mut tx).await?;
+    let mapped = resource::list::<Address>(ctx, &mut tx)
+        .await?
+        .into_iter()
+        .filter_map(|a| a.association)
+        .any(|a| {
+            enis.iter()
+                .any(|e| e.network_interface_id == a.network_interface_id && e.vpc_id == req.vpc_id)
+        });
+    if mapped {
+        return Err(Error(AwsError::new(
+            "DependencyViolation",
+            format!(
+                "Network {} has some mapped public address(es). Please unmap those public address(es) before detaching the gateway.",
+                req.vpc_id
+            ),
+        )));
+    }
     dry_run(req.dry_run)?;
     igw.attachments.clear();
     resource::update(ctx, &mut tx, &igw).await?;

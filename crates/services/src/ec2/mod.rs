@@ -9,6 +9,7 @@ pub mod eni;
 pub mod generic;
 pub mod igw;
 pub mod nacl;
+pub mod natgw;
 pub mod regions;
 pub mod routes;
 pub mod sg;
@@ -62,6 +63,7 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<V
         "AllocateAddress" => addresses::allocate_address(ctx, input).await,
         "DescribeAddresses" => addresses::describe_addresses(ctx, input).await,
         "DescribeAddressesAttribute" => addresses::describe_addresses_attribute(ctx, input).await,
+        "DisassociateAddress" => addresses::disassociate_address(ctx, input).await,
         "ReleaseAddress" => addresses::release_address(ctx, input).await,
         "CreateSecurityGroup" => sg::create_security_group(ctx, input).await,
         "DescribeSecurityGroups" => sg::describe_security_groups(ctx, input).await,
@@ -86,6 +88,9 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<V
         "DeleteNetworkAclEntry" => nacl::delete_network_acl_entry(ctx, input).await,
         "ReplaceNetworkAclAssociation" => nacl::replace_network_acl_association(ctx, input).await,
         "DescribeNetworkInterfaces" => eni::describe_network_interfaces(ctx, input).await,
+        "CreateNatGateway" => natgw::create_nat_gateway(ctx, input).await,
+        "DescribeNatGateways" => natgw::describe_nat_gateways(ctx, input).await,
+        "DeleteNatGateway" => natgw::delete_nat_gateway(ctx, input).await,
         "CreateTags" => tags::create_tags(ctx, input).await,
         "DeleteTags" => tags::delete_tags(ctx, input).await,
         "DescribeTags" => tags::describe_tags(ctx, input).await,
@@ -108,6 +113,7 @@ pub fn not_found_for(id: &str) -> Error {
         Some("sgr") => <sg::SgRule as generic::Ec2Resource>::not_found(id),
         Some("acl") => <nacl::NetworkAcl as generic::Ec2Resource>::not_found(id),
         Some("eni") => <eni::NetworkInterface as generic::Ec2Resource>::not_found(id),
+        Some("nat") => <natgw::NatGateway as generic::Ec2Resource>::not_found(id),
         Some("dopt") => <dhcp::DhcpOptions as generic::Ec2Resource>::not_found(id),
         _ => Error(AwsError::new(
             "InvalidID",

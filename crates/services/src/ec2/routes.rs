@@ -13,6 +13,7 @@ use super::common::{
 use super::generic::describe_call;
 use super::generic::{Ec2Resource, check_id};
 use super::igw::InternetGateway;
+use super::natgw::NatGateway;
 use super::subnet::{self, Subnet};
 use super::vpc::{self, Vpc};
 use crate::resource::{self, Resource, new_id};
@@ -193,20 +194,22 @@ pub fn new_table(ctx: &Ctx<'_>, vpc: &Vpc, main: bool) -> RouteTable {
 }
 
 /// Recomputes route states in `vpc_id`'s tables: a route to an internet gateway is active only
-/// while that gateway exists and is attached to this VPC.
+/// while that gateway exists and is attached to this VPC; one to a NAT gateway while the NAT
+/// gateway is not deleted.
 pub async fn refresh_route_states(ctx: &Ctx<'_>, tx: &mut Tx, vpc_id: &str) -> Result<()> {
     let igws: Vec<InternetGateway> = resource::list(ctx, tx).await?;
+    let nats: Vec<NatGateway> = resource::list(ctx, tx).await?;
     for mut table in resource::children::<RouteTable>(ctx, tx, vpc_id).await? {
         let mut changed = false;
-        for r in table.routes.iter_mut().filter(|r| {
-            r.gateway_id
-                .as_deref()
-                .is_some_and(|g| g.starts_with("igw-"))
-        }) {
-            let gw = r.gateway_id.as_deref().unwrap_or_default();
-            let live = igws
-                .iter()
-                .any(|i| i.internet_gateway_id == gw && i.attached_vpc() == Some(vpc_id));
+        for r in table.routes.iter_mut() {
+            let live = if let Some(gw) = r.gateway_id.as_deref().filter(|g| g.starts_with("igw-")) {
+                igws.iter()
+                    .any(|i| i.internet_gateway_id == gw && i.attached_vpc() == Some(vpc_id))
+            } else if let Some(nat) = r.nat_gateway_id.as_deref() {
+                nats.iter().any(|n| n.nat_gateway_id == nat && n.is_live())
+            } else {
+                continue;
+            };
             let state = if live { "active" } else { "blackhole" };
             if r.state != state {
                 r.state = state.into();
@@ -563,11 +566,29 @@ async fn target(
         route.gateway_id = Some(gw.clone());
         return Ok(route);
     }
-    // NAT gateways, interfaces, instances and peering connections arrive with later steps; until
-    // then no id of theirs exists.
-    let (code, noun, id) = if let Some(id) = &req.nat_gateway_id {
-        ("InvalidNatGatewayID.NotFound", "NatGateway", id)
-    } else if let Some(id) = &req.network_interface_id {
+    if let Some(id) = &req.nat_gateway_id {
+        let found: Option<NatGateway> = match id.starts_with("nat-") {
+            true => resource::get(ctx, tx, id).await?,
+            false => None,
+        };
+        let nat = found.filter(|n| n.state != "deleted").ok_or_else(|| {
+            Error(AwsError::new(
+                "InvalidNatGatewayID.NotFound",
+                format!("The natGateway ID '{id}' does not exist"),
+            ))
+        })?;
+        if nat.vpc_id != table.vpc_id {
+            return Err(invalid_value(format!(
+                "route table {} and NAT gateway {id} belong to different networks",
+                table.route_table_id
+            )));
+        }
+        route.nat_gateway_id = Some(id.clone());
+        return Ok(route);
+    }
+    // Interfaces, instances and peering connections arrive with later steps; until then no id
+    // of theirs can be a target.
+    let (code, noun, id) = if let Some(id) = &req.network_interface_id {
         (
             "InvalidNetworkInterfaceID.NotFound",
             "networkInterface ID",

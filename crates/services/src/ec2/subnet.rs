@@ -33,6 +33,10 @@ pub struct Subnet {
     pub enable_dns64: bool,
     pub ipv6_native: bool,
     pub private_dns_name_options_on_launch: PrivateDnsNameOptions,
+    /// Addresses held by network interfaces in the subnet; kept in the same transaction that
+    /// adds or removes an interface, under the subnet's lock. Not an output member.
+    #[serde(default)]
+    pub addresses_in_use: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -54,16 +58,15 @@ impl Resource for Subnet {
 }
 
 impl Subnet {
-    fn net(&self) -> ipnet::Ipv4Net {
+    pub fn net(&self) -> ipnet::Ipv4Net {
         self.cidr_block
             .parse()
             .expect("stored subnet CIDRs are valid")
     }
 
-    /// Addresses still free. Interfaces that use addresses arrive with the compute issue;
-    /// until then only AWS's five reserved addresses are taken.
+    /// Addresses still free: all but AWS's five reserved ones and those interfaces hold.
     pub fn available_ip_address_count(&self) -> u64 {
-        cidr::usable_addresses(&self.net())
+        cidr::usable_addresses(&self.net()).saturating_sub(self.addresses_in_use)
     }
 }
 
@@ -293,6 +296,7 @@ pub fn new_subnet(
             enable_resource_name_dns_a_record: false,
             enable_resource_name_dns_aaaa_record: false,
         },
+        addresses_in_use: 0,
     }
 }
 
