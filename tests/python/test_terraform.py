@@ -334,7 +334,17 @@ resource "aws_default_route_table" "app" {
   }
   tags = { Name = "app-main" }
 }
+resource "aws_vpc" "peer" {
+  cidr_block = "10.30.0.0/16"
+}
+resource "aws_vpc_peering_connection" "app_peer" {
+  vpc_id      = aws_vpc.app.id
+  peer_vpc_id = aws_vpc.peer.id
+  auto_accept = true
+  tags        = { Name = "app-peer" }
+}
 output "default_vpc" { value = aws_default_vpc.default.id }
+output "peering" { value = aws_vpc_peering_connection.app_peer.id }
 output "default_sg" { value = aws_default_security_group.default.id }
 output "app_main" { value = aws_default_route_table.app.id }
 """
@@ -350,6 +360,8 @@ def test_default_resources_are_adopted_not_created(tf, ec2):
     assert [(p["IpProtocol"], p.get("FromPort")) for p in sg["IpPermissionsEgress"]] == [("tcp", 443)]
     (main,) = ec2.describe_route_tables(RouteTableIds=[out["app_main"]])["RouteTables"]
     assert any(r.get("GatewayId", "").startswith("igw-") for r in main["Routes"])
+    (pcx,) = ec2.describe_vpc_peering_connections(VpcPeeringConnectionIds=[out["peering"]])["VpcPeeringConnections"]
+    assert pcx["Status"]["Code"] == "active"
 
     tf.destroy()
     # The default VPC and its group stay (Terraform only forgets them); the rest is gone.

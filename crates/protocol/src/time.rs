@@ -9,6 +9,11 @@ pub fn now_iso() -> String {
     iso(OffsetDateTime::now_utc())
 }
 
+/// `seconds` from now (an expiry time, say), in the same form.
+pub fn later_iso(seconds: i64) -> String {
+    iso(OffsetDateTime::now_utc() + time::Duration::seconds(seconds))
+}
+
 pub fn iso(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     format!(
@@ -41,7 +46,7 @@ pub fn format_timestamp(v: &Value) -> String {
             .and_then(|s| OffsetDateTime::from_unix_timestamp_nanos((s * 1e9) as i128).ok())
             .map(iso)
             .unwrap_or_default(),
-        other => crate::xml::scalar_text(other),
+        other => crate::xml::scalar_text(other).into_owned(),
     }
 }
 

@@ -120,12 +120,13 @@ fn write_member(model: &Model, m: &Member, name: &str, v: &Value, out: &mut Stri
     }
 }
 
-pub(crate) fn scalar_text(v: &Value) -> String {
+/// A scalar's text; borrowed for strings, which are most of what responses hold.
+pub(crate) fn scalar_text(v: &Value) -> std::borrow::Cow<'_, str> {
     match v {
-        Value::String(s) => s.clone(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        other => other.to_string(),
+        Value::String(s) => std::borrow::Cow::Borrowed(s),
+        Value::Bool(b) => b.to_string().into(),
+        Value::Number(n) => n.to_string().into(),
+        other => other.to_string().into(),
     }
 }
 

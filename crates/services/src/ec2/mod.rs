@@ -10,6 +10,7 @@ pub mod generic;
 pub mod igw;
 pub mod nacl;
 pub mod natgw;
+pub mod peering;
 pub mod regions;
 pub mod routes;
 pub mod sg;
@@ -91,6 +92,13 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<V
         "CreateNatGateway" => natgw::create_nat_gateway(ctx, input).await,
         "DescribeNatGateways" => natgw::describe_nat_gateways(ctx, input).await,
         "DeleteNatGateway" => natgw::delete_nat_gateway(ctx, input).await,
+        "CreateVpcPeeringConnection" => peering::create_vpc_peering_connection(ctx, input).await,
+        "AcceptVpcPeeringConnection" => peering::accept_vpc_peering_connection(ctx, input).await,
+        "RejectVpcPeeringConnection" => peering::reject_vpc_peering_connection(ctx, input).await,
+        "DeleteVpcPeeringConnection" => peering::delete_vpc_peering_connection(ctx, input).await,
+        "DescribeVpcPeeringConnections" => {
+            peering::describe_vpc_peering_connections(ctx, input).await
+        }
         "CreateTags" => tags::create_tags(ctx, input).await,
         "DeleteTags" => tags::delete_tags(ctx, input).await,
         "DescribeTags" => tags::describe_tags(ctx, input).await,
@@ -114,6 +122,7 @@ pub fn not_found_for(id: &str) -> Error {
         Some("acl") => <nacl::NetworkAcl as generic::Ec2Resource>::not_found(id),
         Some("eni") => <eni::NetworkInterface as generic::Ec2Resource>::not_found(id),
         Some("nat") => <natgw::NatGateway as generic::Ec2Resource>::not_found(id),
+        Some("pcx") => <peering::VpcPeeringConnection as generic::Ec2Resource>::not_found(id),
         Some("dopt") => <dhcp::DhcpOptions as generic::Ec2Resource>::not_found(id),
         _ => Error(AwsError::new(
             "InvalidID",

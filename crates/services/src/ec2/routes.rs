@@ -14,6 +14,7 @@ use super::generic::describe_call;
 use super::generic::{Ec2Resource, check_id};
 use super::igw::InternetGateway;
 use super::natgw::NatGateway;
+use super::peering::VpcPeeringConnection;
 use super::subnet::{self, Subnet};
 use super::vpc::{self, Vpc};
 use crate::resource::{self, Resource, new_id};
@@ -195,10 +196,11 @@ pub fn new_table(ctx: &Ctx<'_>, vpc: &Vpc, main: bool) -> RouteTable {
 
 /// Recomputes route states in `vpc_id`'s tables: a route to an internet gateway is active only
 /// while that gateway exists and is attached to this VPC; one to a NAT gateway while the NAT
-/// gateway is not deleted.
+/// gateway is not deleted; one through a peering connection while the connection is active.
 pub async fn refresh_route_states(ctx: &Ctx<'_>, tx: &mut Tx, vpc_id: &str) -> Result<()> {
     let igws: Vec<InternetGateway> = resource::list(ctx, tx).await?;
     let nats: Vec<NatGateway> = resource::list(ctx, tx).await?;
+    let peerings: Vec<VpcPeeringConnection> = resource::list(ctx, tx).await?;
     for mut table in resource::children::<RouteTable>(ctx, tx, vpc_id).await? {
         let mut changed = false;
         for r in table.routes.iter_mut() {
@@ -207,6 +209,10 @@ pub async fn refresh_route_states(ctx: &Ctx<'_>, tx: &mut Tx, vpc_id: &str) -> R
                     .any(|i| i.internet_gateway_id == gw && i.attached_vpc() == Some(vpc_id))
             } else if let Some(nat) = r.nat_gateway_id.as_deref() {
                 nats.iter().any(|n| n.nat_gateway_id == nat && n.is_live())
+            } else if let Some(pcx) = r.vpc_peering_connection_id.as_deref() {
+                peerings
+                    .iter()
+                    .any(|p| p.vpc_peering_connection_id == pcx && p.is_active())
             } else {
                 continue;
             };
@@ -586,21 +592,42 @@ async fn target(
         route.nat_gateway_id = Some(id.clone());
         return Ok(route);
     }
-    // Interfaces, instances and peering connections arrive with later steps; until then no id
-    // of theirs can be a target.
+    if let Some(id) = &req.vpc_peering_connection_id {
+        let found: Option<VpcPeeringConnection> = match id.starts_with("pcx-") {
+            true => resource::get(ctx, tx, id).await?,
+            false => None,
+        };
+        let pcx = found.filter(|p| p.is_open()).ok_or_else(|| {
+            Error(AwsError::new(
+                "InvalidVpcPeeringConnectionID.NotFound",
+                format!("The vpcPeeringConnection ID '{id}' does not exist"),
+            ))
+        })?;
+        if !pcx.involves(&table.vpc_id) {
+            return Err(invalid_value(format!(
+                "route table {} and peering connection {id} belong to different networks",
+                table.route_table_id
+            )));
+        }
+        if !pcx.is_active() {
+            route.state = "blackhole".into();
+        }
+        route.vpc_peering_connection_id = Some(id.clone());
+        return Ok(route);
+    }
+    // Interfaces and instances arrive with the compute issue; until then no id of theirs can be
+    // a target.
     let (code, noun, id) = if let Some(id) = &req.network_interface_id {
         (
             "InvalidNetworkInterfaceID.NotFound",
             "networkInterface ID",
             id,
         )
-    } else if let Some(id) = &req.instance_id {
-        ("InvalidInstanceID.NotFound", "instance ID", id)
     } else {
         (
-            "InvalidVpcPeeringConnectionID.NotFound",
-            "vpcPeeringConnection ID",
-            req.vpc_peering_connection_id.as_ref().expect("one target"),
+            "InvalidInstanceID.NotFound",
+            "instance ID",
+            req.instance_id.as_ref().expect("one target"),
         )
     };
     Err(Error(AwsError::new(

@@ -428,7 +428,9 @@ async fn referenced_group(
             )));
         }
     };
-    if found.vpc_id != group.vpc_id {
+    if found.vpc_id != group.vpc_id
+        && !super::peering::peered(ctx, tx, &found.vpc_id, &group.vpc_id).await?
+    {
         return Err(Error(AwsError::new(
             "InvalidGroup.NotFound",
             format!(
@@ -864,10 +866,17 @@ impl GroupView<'_> {
             let at = match perms.iter().position(|(k, _)| *k == key) {
                 Some(i) => i,
                 None => {
-                    let mut p = json!({
-                        "IpProtocol": r.ip_protocol,
-                        "IpRanges": [], "Ipv6Ranges": [], "PrefixListIds": [], "UserIdGroupPairs": [],
-                    });
+                    let mut p = serde_json::Map::with_capacity(7);
+                    p.insert("IpProtocol".into(), Value::String(r.ip_protocol.clone()));
+                    for list in [
+                        "IpRanges",
+                        "Ipv6Ranges",
+                        "PrefixListIds",
+                        "UserIdGroupPairs",
+                    ] {
+                        p.insert(list.into(), Value::Array(Vec::new()));
+                    }
+                    let mut p = Value::Object(p);
                     if has_ports(&r.ip_protocol) {
                         p["FromPort"] = json!(r.from_port);
                         p["ToPort"] = json!(r.to_port);
@@ -897,25 +906,35 @@ impl GroupView<'_> {
     }
 
     fn shown(&self, tags: &[Tag]) -> Value {
+        // Built by hand: `json!` would deep-copy the permission values it is given.
         let g = self.group;
-        let mut v = json!({
-            "GroupId": g.group_id,
-            "GroupName": g.group_name,
-            "Description": g.description,
-            "VpcId": g.vpc_id,
-            "OwnerId": g.owner_id,
-            "SecurityGroupArn": g.security_group_arn,
-            "IpPermissions": self.permissions(false),
-            "IpPermissionsEgress": self.permissions(true),
-        });
-        if !tags.is_empty() {
-            v["Tags"] = json!(
-                tags.iter()
-                    .map(|t| json!({ "Key": t.key, "Value": t.value }))
-                    .collect::<Vec<_>>()
-            );
+        let mut v = serde_json::Map::with_capacity(9);
+        for (k, s) in [
+            ("GroupId", &g.group_id),
+            ("GroupName", &g.group_name),
+            ("Description", &g.description),
+            ("VpcId", &g.vpc_id),
+            ("OwnerId", &g.owner_id),
+            ("SecurityGroupArn", &g.security_group_arn),
+        ] {
+            v.insert(k.into(), Value::String(s.clone()));
         }
-        v
+        v.insert(
+            "IpPermissions".into(),
+            Value::Array(self.permissions(false)),
+        );
+        v.insert(
+            "IpPermissionsEgress".into(),
+            Value::Array(self.permissions(true)),
+        );
+        if !tags.is_empty() {
+            let tags = tags
+                .iter()
+                .map(|t| json!({ "Key": t.key, "Value": t.value }))
+                .collect();
+            v.insert("Tags".into(), Value::Array(tags));
+        }
+        Value::Object(v)
     }
 }
 

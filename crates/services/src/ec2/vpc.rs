@@ -316,6 +316,7 @@ pub async fn delete_vpc(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         )));
     }
     dry_run(req.dry_run)?;
+    super::peering::close_for_vpc(ctx, &mut tx, &vpc.vpc_id).await?;
     for id in own {
         if id.starts_with("sg-") {
             super::sg::remove_group(ctx, &mut tx, id).await?;
