@@ -54,6 +54,57 @@ pub fn first_free_host(net: &Ipv4Net, used: &[Ipv4Addr]) -> Option<Ipv4Addr> {
         .find(|a| !used.contains(a))
 }
 
+fn net(s: &str) -> Ipv4Net {
+    s.parse().expect("a valid literal block")
+}
+
+/// Why AWS refuses `new` as a further IPv4 block of a VPC whose blocks are `existing` (the
+/// primary first); `None` when it may be added. The RFC 1918 rule: a VPC whose primary block
+/// is in one private range cannot add a block from another (nor 198.19.0.0/16, nor
+/// 172.31.0.0/16 beside a 172.16.0.0/12 primary); 169.254.0.0/16 never.
+pub fn secondary_refusal(existing: &[Ipv4Net], new: &Ipv4Net) -> Option<String> {
+    let primary = existing.first()?;
+    if !vpc_prefix_ok(new) {
+        return Some("the block must be between /16 and /28".into());
+    }
+    if let Some(b) = existing.iter().find(|b| overlaps(b, new)) {
+        return Some(format!("it overlaps the VPC's block {b}"));
+    }
+    if net("169.254.0.0/16").contains(new) {
+        return Some("169.254.0.0/16 is link-local and never allowed".into());
+    }
+    let ranges = [
+        net("10.0.0.0/8"),
+        net("172.16.0.0/12"),
+        net("192.168.0.0/16"),
+    ];
+    let home = ranges.iter().find(|r| r.contains(primary));
+    if let Some(home) = home {
+        if ranges
+            .iter()
+            .any(|r| r != home && (r.contains(new) || new.contains(r)))
+        {
+            return Some(format!(
+                "the primary block {primary} is in {home}: blocks from another private range are not allowed"
+            ));
+        }
+        if net("198.19.0.0/16").contains(new) {
+            return Some(format!(
+                "198.19.0.0/16 is not allowed beside a private primary block ({primary})"
+            ));
+        }
+        if *home == net("172.16.0.0/12")
+            && !net("172.31.0.0/16").contains(primary)
+            && net("172.31.0.0/16").contains(new)
+        {
+            return Some(
+                "172.31.0.0/16 is not allowed beside a 172.16.0.0/12 primary block".into(),
+            );
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,6 +142,15 @@ mod tests {
         );
         // All 11 usable addresses taken: .15 is the broadcast address, never handed out.
         assert_eq!(first_free_host(&net, &taken), None);
+        let vpc = [parse_v4("10.0.0.0/16").unwrap()];
+        let ok = |s: &str| secondary_refusal(&vpc, &parse_v4(s).unwrap()).is_none();
+        assert!(ok("10.1.0.0/16") && ok("100.64.0.0/16") && ok("203.0.113.0/24"));
+        assert!(!ok("10.0.128.0/17")); // overlaps
+        assert!(!ok("172.16.0.0/16") && !ok("192.168.0.0/20") && !ok("198.19.0.0/16"));
+        assert!(!ok("169.254.0.0/16") && !ok("10.2.0.0/15"));
+        let vpc172 = [parse_v4("172.20.0.0/16").unwrap()];
+        assert!(secondary_refusal(&vpc172, &parse_v4("172.31.0.0/16").unwrap()).is_some());
+        assert!(secondary_refusal(&vpc172, &parse_v4("172.21.0.0/16").unwrap()).is_none());
     }
 
     fn net() -> impl Strategy<Value = Ipv4Net> {

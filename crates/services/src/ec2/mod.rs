@@ -39,6 +39,8 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<V
         "ModifyVpcAttribute" => vpc::modify_vpc_attribute(ctx, input).await,
         "CreateDefaultVpc" => default_vpc::create_default_vpc(ctx, input).await,
         "CreateDefaultSubnet" => default_vpc::create_default_subnet(ctx, input).await,
+        "AssociateVpcCidrBlock" => vpc::associate_vpc_cidr_block(ctx, input).await,
+        "DisassociateVpcCidrBlock" => vpc::disassociate_vpc_cidr_block(ctx, input).await,
         "CreateSubnet" => subnet::create_subnet(ctx, input).await,
         "DescribeSubnets" => subnet::describe_subnets(ctx, input).await,
         "DeleteSubnet" => subnet::delete_subnet(ctx, input).await,

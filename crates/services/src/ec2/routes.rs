@@ -229,6 +229,37 @@ pub async fn refresh_route_states(ctx: &Ctx<'_>, tx: &mut Tx, vpc_id: &str) -> R
     Ok(())
 }
 
+/// Adds the `local` route for a VPC's new block to each of its tables.
+pub async fn add_local_route(ctx: &Ctx<'_>, tx: &mut Tx, vpc_id: &str, block: &str) -> Result<()> {
+    for mut table in resource::children::<RouteTable>(ctx, tx, vpc_id).await? {
+        table.routes.push(Route {
+            destination_cidr_block: block.to_string(),
+            gateway_id: Some("local".into()),
+            origin: "CreateRouteTable".into(),
+            state: "active".into(),
+            ..Default::default()
+        });
+        resource::update(ctx, tx, &table).await?;
+    }
+    Ok(())
+}
+
+/// Removes the `local` route of a block the VPC gave up.
+pub async fn remove_local_route(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    vpc_id: &str,
+    block: &str,
+) -> Result<()> {
+    for mut table in resource::children::<RouteTable>(ctx, tx, vpc_id).await? {
+        table.routes.retain(|r| {
+            !(r.destination_cidr_block == block && r.gateway_id.as_deref() == Some("local"))
+        });
+        resource::update(ctx, tx, &table).await?;
+    }
+    Ok(())
+}
+
 /// Drops the explicit association of a deleted subnet: AWS removes it with the subnet.
 pub async fn forget_subnet(
     ctx: &Ctx<'_>,

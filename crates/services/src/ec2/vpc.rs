@@ -429,3 +429,165 @@ pub async fn modify_vpc_attribute(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     tx.commit().await?;
     Ok(json!({}))
 }
+
+/// AWS's default quota of IPv4 blocks per VPC, the primary included.
+const BLOCKS_PER_VPC: usize = 5;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AssociateVpcCidrBlockRequest {
+    vpc_id: String,
+    cidr_block: Option<String>,
+    ipv6_cidr_block: Option<String>,
+    amazon_provided_ipv6_cidr_block: Option<bool>,
+    ipv4_ipam_pool_id: Option<String>,
+    ipv6_ipam_pool_id: Option<String>,
+}
+
+/// AssociateVpcCidrBlock: a further IPv4 block, with its `local` route in every table.
+pub async fn associate_vpc_cidr_block(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: AssociateVpcCidrBlockRequest = input(raw)?;
+    if req.ipv6_cidr_block.is_some()
+        || req.amazon_provided_ipv6_cidr_block == Some(true)
+        || req.ipv4_ipam_pool_id.is_some()
+        || req.ipv6_ipam_pool_id.is_some()
+    {
+        return Err(Error(AwsError::not_implemented(
+            "ec2",
+            "AssociateVpcCidrBlock with IPv6 blocks or IPAM pools",
+        )));
+    }
+    check_id::<Vpc>(&req.vpc_id)?;
+    let text = req.cidr_block.ok_or_else(|| {
+        Error(AwsError::new(
+            "MissingParameter",
+            "The request must contain the parameter cidrBlock",
+        ))
+    })?;
+    let net = match cidr::parse_v4(&text) {
+        Ok(n) => n,
+        Err(CidrError::HostBitsSet) => {
+            return Err(Error(AwsError::new(
+                "InvalidVpc.Range",
+                format!("The CIDR '{text}' is invalid."),
+            )));
+        }
+        Err(CidrError::Malformed) => {
+            return Err(Error(AwsError::new(
+                "InvalidParameterValue",
+                format!(
+                    "Value ({text}) for parameter cidrBlock is invalid. This is not a valid CIDR block."
+                ),
+            )));
+        }
+    };
+    let mut tx = ctx.store.write().await?;
+    let mut vpc: Vpc = resource::lock(ctx, &mut tx, &req.vpc_id)
+        .await?
+        .ok_or_else(|| not_found(&req.vpc_id))?;
+    let blocks = vpc.ipv4_blocks();
+    if blocks.len() >= BLOCKS_PER_VPC {
+        return Err(Error(AwsError::new(
+            "CidrLimitExceeded",
+            format!(
+                "This network '{}' has met its maximum number of allowed CIDRs: {BLOCKS_PER_VPC}",
+                vpc.vpc_id
+            ),
+        )));
+    }
+    if let Some(why) = cidr::secondary_refusal(&blocks, &net) {
+        return Err(Error(AwsError::new(
+            "InvalidVpc.Range",
+            format!("The CIDR '{text}' is invalid for {}: {why}.", vpc.vpc_id),
+        )));
+    }
+    let association = CidrBlockAssociation {
+        association_id: new_id("vpc-cidr-assoc"),
+        cidr_block: net.to_string(),
+        cidr_block_state: CidrBlockState {
+            state: "associated".into(),
+        },
+    };
+    vpc.cidr_block_association_set.push(association.clone());
+    resource::update(ctx, &mut tx, &vpc).await?;
+    super::routes::add_local_route(ctx, &mut tx, &vpc.vpc_id, &net.to_string()).await?;
+    tx.commit().await?;
+    let shown = CidrBlockAssociation {
+        cidr_block_state: CidrBlockState {
+            state: "associating".into(),
+        },
+        ..association
+    };
+    Ok(json!({ "CidrBlockAssociation": shown, "VpcId": vpc.vpc_id }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DisassociateVpcCidrBlockRequest {
+    association_id: String,
+}
+
+/// DisassociateVpcCidrBlock: never the primary block, nor one that subnets still use.
+pub async fn disassociate_vpc_cidr_block(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: DisassociateVpcCidrBlockRequest = input(raw)?;
+    let mut tx = ctx.store.write().await?;
+    let holder = resource::list::<Vpc>(ctx, &mut tx)
+        .await?
+        .into_iter()
+        .find(|v| {
+            v.cidr_block_association_set
+                .iter()
+                .any(|a| a.association_id == req.association_id)
+        })
+        .ok_or_else(|| {
+            Error(AwsError::new(
+                "InvalidVpcCidrBlockAssociationID.NotFound",
+                format!(
+                    "The vpc CIDR block association ID '{}' does not exist",
+                    req.association_id
+                ),
+            ))
+        })?;
+    let mut vpc: Vpc = resource::lock(ctx, &mut tx, &holder.vpc_id)
+        .await?
+        .unwrap_or(holder);
+    let at = vpc
+        .cidr_block_association_set
+        .iter()
+        .position(|a| a.association_id == req.association_id)
+        .unwrap_or_default();
+    let block = vpc.cidr_block_association_set[at].cidr_block.clone();
+    if at == 0 || block == vpc.cidr_block {
+        return Err(Error(AwsError::new(
+            "OperationNotPermitted",
+            format!(
+                "The vpc CIDR block with association ID {} may not be disassociated. It is the primary IPv4 CIDR block of the VPC",
+                req.association_id
+            ),
+        )));
+    }
+    let net: ipnet::Ipv4Net = block
+        .parse()
+        .map_err(|_| Error(AwsError::internal("stored VPC block is unreadable")))?;
+    let subnets: Vec<super::subnet::Subnet> = resource::children(ctx, &mut tx, &vpc.vpc_id).await?;
+    if let Some(s) = subnets.iter().find(|s| net.contains(&s.net())) {
+        return Err(Error(AwsError::new(
+            "DependencyViolation",
+            format!(
+                "The vpc CIDR block {block} cannot be disassociated: subnet {} ({}) is in it.",
+                s.subnet_id, s.cidr_block
+            ),
+        )));
+    }
+    let removed = vpc.cidr_block_association_set.remove(at);
+    resource::update(ctx, &mut tx, &vpc).await?;
+    super::routes::remove_local_route(ctx, &mut tx, &vpc.vpc_id, &block).await?;
+    tx.commit().await?;
+    let shown = CidrBlockAssociation {
+        cidr_block_state: CidrBlockState {
+            state: "disassociating".into(),
+        },
+        ..removed
+    };
+    Ok(json!({ "CidrBlockAssociation": shown, "VpcId": vpc.vpc_id }))
+}
