@@ -52,6 +52,14 @@ def test_range_rules_and_quota(ec2, vpc):
         ec2.associate_vpc_cidr_block(VpcId=vid, CidrBlock="10.1.0.0/33")
     with expect_error("InvalidVpcID.NotFound"):
         ec2.associate_vpc_cidr_block(VpcId="vpc-0123456789abcdef0", CidrBlock="10.1.0.0/16")
+    # A block may not swallow a route's destination already sent elsewhere.
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vid)
+    main = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vid]}])["RouteTables"][0]["RouteTableId"]
+    ec2.create_route(RouteTableId=main, DestinationCidrBlock="10.5.1.0/24", GatewayId=igw)
+    with expect_error("InvalidVpc.Range"):
+        ec2.associate_vpc_cidr_block(VpcId=vid, CidrBlock="10.5.0.0/16")
+    ec2.delete_route(RouteTableId=main, DestinationCidrBlock="10.5.1.0/24")
     # Shared address space and public ranges may be added to a 10/8 VPC; five blocks in all.
     for good in ["100.64.0.0/16", "10.1.0.0/16", "10.2.0.0/16", "203.0.113.0/24"]:
         ec2.associate_vpc_cidr_block(VpcId=vid, CidrBlock=good)

@@ -501,6 +501,22 @@ pub async fn associate_vpc_cidr_block(ctx: &Ctx<'_>, raw: &Value) -> Result<Valu
             format!("The CIDR '{text}' is invalid for {}: {why}.", vpc.vpc_id),
         )));
     }
+    // Nor may it swallow a route the VPC's tables already send somewhere else.
+    let tables: Vec<RouteTable> = resource::children(ctx, &mut tx, &vpc.vpc_id).await?;
+    if let Some(r) = tables.iter().flat_map(|t| t.routes.iter()).find(|r| {
+        r.gateway_id.as_deref() != Some("local")
+            && r.destination_cidr_block
+                .parse::<ipnet::Ipv4Net>()
+                .is_ok_and(|d| net.contains(&d))
+    }) {
+        return Err(Error(AwsError::new(
+            "InvalidVpc.Range",
+            format!(
+                "The CIDR '{text}' is invalid for {}: it is the same as or larger than the destination {} of a route in the VPC's route tables.",
+                vpc.vpc_id, r.destination_cidr_block
+            ),
+        )));
+    }
     let association = CidrBlockAssociation {
         association_id: new_id("vpc-cidr-assoc"),
         cidr_block: net.to_string(),
