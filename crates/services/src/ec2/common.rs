@@ -31,6 +31,13 @@ pub struct TagSpecification {
     pub tags: Vec<Tag>,
 }
 
+/// `{ Value: bool }`, as Modify*Attribute calls take each attribute.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BoolValue {
+    pub value: Option<bool>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Filter {
@@ -133,6 +140,19 @@ pub async fn put_tags(
         tx.put_tag(ctx.scope(), &row).await?;
     }
     Ok(())
+}
+
+/// The tags of one resource.
+pub async fn tags_of(ctx: &Ctx<'_>, tx: &mut Tx, id: &str) -> Result<Vec<Tag>> {
+    Ok(tx
+        .tags_of(ctx.scope(), id)
+        .await?
+        .into_iter()
+        .map(|t| Tag {
+            key: t.key,
+            value: t.value,
+        })
+        .collect())
 }
 
 /// Tags of every resource of one type, by resource id.

@@ -233,8 +233,6 @@ pub async fn create_nat_gateway(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     };
     resource::insert(ctx, &mut tx, &nat).await?;
     put_tags(ctx, &mut tx, &nat.nat_gateway_id, NatGateway::KIND, &tags).await?;
-    // Routes already naming this id cannot exist, but blackholed ones to a deleted
-    // gateway of the same VPC stay as they are; nothing to refresh.
     tx.commit().await?;
     let shown = NatGateway {
         state: "pending".into(),

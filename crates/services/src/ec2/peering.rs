@@ -359,17 +359,8 @@ pub async fn accept_vpc_peering_connection(ctx: &Ctx<'_>, raw: &Value) -> Result
     p.accepter_vpc_info.peering_options = Some(PeeringOptions::default());
     resource::update(ctx, &mut tx, &p).await?;
     refresh_both(ctx, &mut tx, &p).await?;
-    let tags = tx
-        .tags_of(ctx.scope(), &p.vpc_peering_connection_id)
-        .await?;
+    let tags = super::common::tags_of(ctx, &mut tx, &p.vpc_peering_connection_id).await?;
     tx.commit().await?;
-    let tags: Vec<super::common::Tag> = tags
-        .into_iter()
-        .map(|t| super::common::Tag {
-            key: t.key,
-            value: t.value,
-        })
-        .collect();
     Ok(json!({ "VpcPeeringConnection": p.shown(&tags)? }))
 }
 

@@ -12,6 +12,7 @@ use super::common::{
     Filter, Filterable, Tag, TagSpecification, check_filters, dry_run, invalid_value, matches,
     paginate, put_tags, tags_by_resource, tags_from_specs,
 };
+use super::default_vpc::find as find_default_vpc;
 use super::generic::{Ec2Resource, check_id, describe_call};
 use super::vpc::{self, Vpc};
 use crate::resource::{self, Resource, arn, new_id};
@@ -623,11 +624,6 @@ pub async fn remove_group(ctx: &Ctx<'_>, tx: &mut Tx, group_id: &str) -> Result<
     Ok(())
 }
 
-/// The default VPC of the region, which calls without a VpcId or with a GroupName mean.
-async fn default_vpc(ctx: &Ctx<'_>, tx: &mut Tx) -> Result<Option<Vpc>> {
-    super::default_vpc::find(ctx, tx).await
-}
-
 /// The group a call names by `GroupId`, or by `GroupName` in the default VPC; locked.
 async fn lock_group(
     ctx: &Ctx<'_>,
@@ -643,7 +639,9 @@ async fn lock_group(
                 .ok_or_else(|| SecurityGroup::not_found(id))
         }
         (None, Some(name)) => {
-            let vpc = default_vpc(ctx, tx).await?.ok_or_else(no_default_vpc)?;
+            let vpc = find_default_vpc(ctx, tx)
+                .await?
+                .ok_or_else(no_default_vpc)?;
             let group = resource::children::<SecurityGroup>(ctx, tx, &vpc.vpc_id)
                 .await?
                 .into_iter()
@@ -707,7 +705,7 @@ pub async fn create_security_group(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> 
                 .ok_or_else(|| vpc::not_found(id))?
         }
         None => {
-            let v = default_vpc(ctx, &mut tx)
+            let v = find_default_vpc(ctx, &mut tx)
                 .await?
                 .ok_or_else(no_default_vpc)?;
             resource::lock(ctx, &mut tx, &v.vpc_id).await?.unwrap_or(v)
@@ -965,7 +963,7 @@ pub async fn describe_security_groups(ctx: &Ctx<'_>, raw: &Value) -> Result<Valu
     let default_vpc = if req.group_names.is_empty() {
         None
     } else {
-        default_vpc(ctx, &mut tx).await?
+        find_default_vpc(ctx, &mut tx).await?
     };
     drop(tx);
     if let Some(missing) = req

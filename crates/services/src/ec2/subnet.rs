@@ -1,7 +1,7 @@
 //! Subnets: CreateSubnet, DescribeSubnets, DeleteSubnet.
 
 use super::common::{
-    Filterable, Tag, TagSpecification, dry_run, invalid_value, put_tags, tags_from_specs,
+    BoolValue, Filterable, Tag, TagSpecification, dry_run, invalid_value, put_tags, tags_from_specs,
 };
 use super::generic::describe_call;
 use super::generic::{Ec2Resource, check_id};
@@ -344,12 +344,6 @@ pub async fn delete_subnet(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     tx.delete(ctx.scope(), &subnet.subnet_id).await?;
     tx.commit().await?;
     Ok(json!({}))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct BoolValue {
-    value: Option<bool>,
 }
 
 #[derive(Deserialize)]

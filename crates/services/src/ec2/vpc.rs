@@ -1,6 +1,6 @@
 //! VPCs: CreateVpc, DescribeVpcs, DeleteVpc.
 
-use super::common::{Filterable, TagSpecification, dry_run, put_tags, tags_from_specs};
+use super::common::{BoolValue, Filterable, TagSpecification, dry_run, put_tags, tags_from_specs};
 use super::generic::describe_call;
 use super::generic::{Ec2Resource, check_id};
 use super::nacl::NetworkAcl;
@@ -140,6 +140,27 @@ pub fn not_found(id: &str) -> Error {
     ))
 }
 
+fn range_error(text: &str) -> Error {
+    Error(AwsError::new(
+        "InvalidVpc.Range",
+        format!("The CIDR '{text}' is invalid."),
+    ))
+}
+
+/// A VPC block as CreateVpc and AssociateVpcCidrBlock take it: malformed text is
+/// `InvalidParameterValue`, host bits past the prefix `InvalidVpc.Range`.
+fn parse_block(text: &str) -> Result<ipnet::Ipv4Net> {
+    cidr::parse_v4(text).map_err(|e| match e {
+        CidrError::HostBitsSet => range_error(text),
+        CidrError::Malformed => Error(AwsError::new(
+            "InvalidParameterValue",
+            format!(
+                "Value ({text}) for parameter cidrBlock is invalid. This is not a valid CIDR block."
+            ),
+        )),
+    })
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct CreateVpcRequest {
@@ -166,23 +187,10 @@ pub async fn create_vpc(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             "Either 'cidrBlock' or 'ipv4IpamPoolId' should be provided.",
         ))
     })?;
-    let net = match cidr::parse_v4(&text) {
-        Ok(net) if cidr::vpc_prefix_ok(&net) => net,
-        Ok(_) | Err(CidrError::HostBitsSet) => {
-            return Err(Error(AwsError::new(
-                "InvalidVpc.Range",
-                format!("The CIDR '{text}' is invalid."),
-            )));
-        }
-        Err(CidrError::Malformed) => {
-            return Err(Error(AwsError::new(
-                "InvalidParameterValue",
-                format!(
-                    "Value ({text}) for parameter cidrBlock is invalid. This is not a valid CIDR block."
-                ),
-            )));
-        }
-    };
+    let net = parse_block(&text)?;
+    if !cidr::vpc_prefix_ok(&net) {
+        return Err(range_error(&text));
+    }
     let tenancy = req.instance_tenancy.unwrap_or_else(|| "default".into());
     if tenancy == "host" {
         return Err(Error(AwsError::new(
@@ -363,12 +371,6 @@ pub async fn describe_vpc_attribute(ctx: &Ctx<'_>, raw: &Value) -> Result<Value>
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct BoolValue {
-    value: Option<bool>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
 struct ModifyVpcAttributeRequest {
     vpc_id: String,
     enable_dns_support: Option<BoolValue>,
@@ -464,23 +466,7 @@ pub async fn associate_vpc_cidr_block(ctx: &Ctx<'_>, raw: &Value) -> Result<Valu
             "The request must contain the parameter cidrBlock",
         ))
     })?;
-    let net = match cidr::parse_v4(&text) {
-        Ok(n) => n,
-        Err(CidrError::HostBitsSet) => {
-            return Err(Error(AwsError::new(
-                "InvalidVpc.Range",
-                format!("The CIDR '{text}' is invalid."),
-            )));
-        }
-        Err(CidrError::Malformed) => {
-            return Err(Error(AwsError::new(
-                "InvalidParameterValue",
-                format!(
-                    "Value ({text}) for parameter cidrBlock is invalid. This is not a valid CIDR block."
-                ),
-            )));
-        }
-    };
+    let net = parse_block(&text)?;
     let mut tx = ctx.store.write().await?;
     let mut vpc: Vpc = resource::lock(ctx, &mut tx, &req.vpc_id)
         .await?
