@@ -12,6 +12,7 @@ pub mod rest;
 pub mod routing;
 pub mod time;
 pub mod xml;
+pub mod xml_typed;
 
 pub use error::AwsError;
 pub use model::{Model, Operation, Protocol};
@@ -36,6 +37,73 @@ pub struct HttpResponse {
     pub content_type: &'static str,
     pub headers: Vec<(&'static str, String)>,
     pub body: String,
+}
+
+/// What a handler answers: a JSON value keyed by the model's member names, or typed data
+/// that the protocol writes straight to the wire (no intermediate value: large describes).
+pub enum Output {
+    Value(Value),
+    Typed(Box<dyn TypedOutput>),
+}
+
+/// Typed output data; every `Serialize` type whose field names are the model's member names.
+pub trait TypedOutput: Send + Sync {
+    fn write_xml(
+        &self,
+        model: &Model,
+        shape: model::ShapeId,
+        out: &mut String,
+    ) -> Result<(), xml_typed::Error>;
+    fn to_json(&self) -> serde_json::Result<String>;
+}
+
+impl<T: serde::Serialize + Send + Sync> TypedOutput for T {
+    fn write_xml(
+        &self,
+        model: &Model,
+        shape: model::ShapeId,
+        out: &mut String,
+    ) -> Result<(), xml_typed::Error> {
+        xml_typed::write_members(model, shape, self, out)
+    }
+    fn to_json(&self) -> serde_json::Result<String> {
+        serde_json::to_string(self)
+    }
+}
+
+impl From<Value> for Output {
+    fn from(v: Value) -> Self {
+        Output::Value(v)
+    }
+}
+
+impl Output {
+    /// Writes the members of structure `shape`, with no element of its own.
+    pub fn write_xml_members(
+        &self,
+        model: &Model,
+        shape: model::ShapeId,
+        out: &mut String,
+    ) -> Result<(), AwsError> {
+        match self {
+            Output::Value(v) => {
+                xml::write_members(model, shape, v, out);
+                Ok(())
+            }
+            Output::Typed(t) => t
+                .write_xml(model, shape, out)
+                .map_err(|e| AwsError::internal(format!("kumori could not write its answer: {e}"))),
+        }
+    }
+
+    fn to_json(&self) -> Result<String, AwsError> {
+        match self {
+            Output::Value(v) => Ok(v.to_string()),
+            Output::Typed(t) => t
+                .to_json()
+                .map_err(|e| AwsError::internal(format!("kumori could not write its answer: {e}"))),
+        }
+    }
 }
 
 /// A decoded AWS API call.
@@ -245,8 +313,20 @@ fn read_xml_body(
     Ok(())
 }
 
-/// The success response of `call` carrying `output`.
-pub fn encode_output(call: &Call, output: &Value, request_id: &str) -> HttpResponse {
+/// The success response of `call` carrying `output` (or the error response, should kumori's
+/// own output not fit its model).
+pub fn encode_output(call: &Call, output: &Output, request_id: &str) -> HttpResponse {
+    match try_encode_output(call, output, request_id) {
+        Ok(resp) => resp,
+        Err(e) => encode_error(Some(call.model), &e, request_id),
+    }
+}
+
+fn try_encode_output(
+    call: &Call,
+    output: &Output,
+    request_id: &str,
+) -> Result<HttpResponse, AwsError> {
     let model = call.model;
     let op = call.operation;
     let (content_type, body) = match model.protocol {
@@ -259,7 +339,7 @@ pub fn encode_output(call: &Call, output: &Value, request_id: &str) -> HttpRespo
                 op.result_wrapper.as_deref(),
                 output,
                 request_id,
-            ),
+            )?,
         ),
         Protocol::RestXml => {
             let body = match op.output {
@@ -269,7 +349,7 @@ pub fn encode_output(call: &Call, output: &Value, request_id: &str) -> HttpRespo
                         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{} xmlns=\"{}\">",
                         s.name, model.xml_namespace
                     );
-                    xml::write_members(model, shape, output, &mut body);
+                    output.write_xml_members(model, shape, &mut body)?;
                     body.push_str(&format!("</{}>", s.name));
                     body
                 }
@@ -277,14 +357,14 @@ pub fn encode_output(call: &Call, output: &Value, request_id: &str) -> HttpRespo
             };
             ("application/xml", body)
         }
-        Protocol::Json => ("application/x-amz-json-1.1", output.to_string()),
+        Protocol::Json => ("application/x-amz-json-1.1", output.to_json()?),
     };
-    HttpResponse {
+    Ok(HttpResponse {
         status: op.http_status,
         content_type,
         headers: request_id_headers(model, request_id),
         body,
-    }
+    })
 }
 
 /// The error response for `err`, in the envelope of `model`'s protocol (EC2's when unknown).

@@ -14,11 +14,11 @@ pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
 pub fn response_document(
     model: &Model,
     operation: &str,
-    output: Option<ShapeId>,
+    output_shape: Option<ShapeId>,
     result_wrapper: Option<&str>,
-    value: &Value,
+    output: &crate::Output,
     request_id: &str,
-) -> String {
+) -> Result<String, crate::AwsError> {
     let mut out = String::with_capacity(1024);
     let ns = escape(&model.xml_namespace);
     let _ = write!(
@@ -28,17 +28,17 @@ pub fn response_document(
     match model.protocol {
         Protocol::Ec2 => {
             let _ = write!(out, "<requestId>{request_id}</requestId>");
-            if let Some(shape) = output {
-                write_members(model, shape, value, &mut out);
+            if let Some(shape) = output_shape {
+                output.write_xml_members(model, shape, &mut out)?;
             }
         }
         _ => {
-            if let Some(shape) = output {
+            if let Some(shape) = output_shape {
                 let wrapper = result_wrapper
                     .map(str::to_string)
                     .unwrap_or(format!("{operation}Result"));
                 let _ = write!(out, "<{wrapper}>");
-                write_members(model, shape, value, &mut out);
+                output.write_xml_members(model, shape, &mut out)?;
                 let _ = write!(out, "</{wrapper}>");
             }
             let _ = write!(
@@ -48,7 +48,7 @@ pub fn response_document(
         }
     }
     let _ = write!(out, "</{operation}Response>");
-    out
+    Ok(out)
 }
 
 /// Writes the members of structure `shape` present in `value`, in model order.
@@ -142,7 +142,7 @@ mod tests {
         let op = m.operation("DescribeVpcs").unwrap();
         let v = json!({"Vpcs": [{"VpcId": "vpc-1", "IsDefault": false,
             "Tags": [{"Key": "Name", "Value": "a<b"}]}]});
-        let doc = response_document(m, "DescribeVpcs", op.output, None, &v, "rid");
+        let doc = response_document(m, "DescribeVpcs", op.output, None, &v.into(), "rid").unwrap();
         assert!(doc.contains("<DescribeVpcsResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>rid</requestId>"));
         assert!(
             doc.contains("<vpcSet><item><isDefault>false</isDefault>"),
@@ -164,9 +164,10 @@ mod tests {
             "ListUsers",
             op.output,
             op.result_wrapper.as_deref(),
-            &v,
+            &v.into(),
             "rid",
-        );
+        )
+        .unwrap();
         assert!(
             doc.contains("<ListUsersResult><Users><member><UserName>bob</UserName>"),
             "{doc}"

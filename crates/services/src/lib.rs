@@ -7,7 +7,7 @@ pub mod ec2;
 pub mod resource;
 pub mod sts;
 
-use kumori_protocol::{AwsError, Call};
+use kumori_protocol::{AwsError, Call, Output};
 use kumori_store::{Scope, Store, StoreError};
 use serde_json::Value;
 
@@ -72,11 +72,13 @@ impl From<AwsError> for Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// Runs `call` against the service it belongs to.
-pub async fn dispatch(ctx: &Ctx<'_>, call: &Call) -> std::result::Result<Value, AwsError> {
+pub async fn dispatch(ctx: &Ctx<'_>, call: &Call) -> std::result::Result<Output, AwsError> {
     let op = call.operation.name.as_str();
     let result = match call.service() {
         "ec2" => ec2::dispatch(ctx, op, &call.input).await,
-        "sts" => sts::dispatch(ctx, op, &call.input).await,
+        "sts" => sts::dispatch(ctx, op, &call.input)
+            .await
+            .map(|r| r.map(Output::from)),
         _ => None,
     };
     match result {

@@ -51,12 +51,28 @@ pub async fn lock<R: Resource>(ctx: &Ctx<'_>, tx: &mut Tx, id: &str) -> Result<O
     }
 }
 
+/// Decodes a JSON array of stored documents ([`Tx::list_json`]).
+pub fn decode_all<R: Resource>(all: &str) -> Result<Vec<R>> {
+    serde_json::from_str(all).map_err(|e| {
+        Error(AwsError::internal(format!(
+            "a stored {} is unreadable: {e}",
+            R::KIND
+        )))
+    })
+}
+
+/// Every resource of `R`'s kind, ordered by id.
 pub async fn list<R: Resource>(ctx: &Ctx<'_>, tx: &mut Tx) -> Result<Vec<R>> {
-    tx.list(ctx.scope(), R::KIND)
-        .await?
-        .iter()
-        .map(from_record)
-        .collect()
+    decode_all(&tx.list_json(ctx.scope(), R::KIND).await?)
+}
+
+/// Every resource of `R`'s kind, ordered by id, shared with other read transactions of this
+/// process while no commit changes the kind ([`Tx::snapshot`]).
+pub async fn snapshot<R: Resource + Send + Sync + 'static>(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+) -> Result<std::sync::Arc<Vec<R>>> {
+    tx.snapshot(ctx.scope(), R::KIND, decode_all).await
 }
 
 pub async fn children<R: Resource>(ctx: &Ctx<'_>, tx: &mut Tx, parent: &str) -> Result<Vec<R>> {

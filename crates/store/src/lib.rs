@@ -13,6 +13,8 @@
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use std::any::{Any, TypeId};
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,7 +58,8 @@ pub struct Scope<'a> {
 }
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE resources (
         account TEXT NOT NULL,
         region  TEXT NOT NULL,
@@ -80,7 +83,26 @@ const MIGRATIONS: &[&str] = &["
         PRIMARY KEY (account, region, resource_id, key)
     ) WITHOUT ROWID;
     CREATE INDEX tags_by_type ON tags (account, region, resource_type);
-"];
+",
+    "
+    -- How many committed transactions have changed resources of each kind: a process may
+    -- reuse what it decoded of a kind for as long as the number it read it at still stands.
+    -- Numbers only ever grow (reset included), so one never names two different contents.
+    CREATE TABLE generations (
+        account TEXT NOT NULL,
+        region  TEXT NOT NULL,
+        kind    TEXT NOT NULL,
+        n       INTEGER NOT NULL,
+        PRIMARY KEY (account, region, kind)
+    ) WITHOUT ROWID;
+",
+];
+
+/// What read transactions decoded of one kind, with the generation it was decoded at.
+type Snapshots = std::sync::Mutex<HashMap<SnapshotKey, (i64, Arc<dyn Any + Send + Sync>)>>;
+
+/// Account, region, kind and the Rust type the documents were decoded into.
+type SnapshotKey = (String, String, &'static str, TypeId);
 
 /// The database behind kumori.
 #[derive(Clone)]
@@ -91,6 +113,7 @@ pub struct Store {
     /// processes.
     writer: Arc<tokio::sync::Mutex<()>>,
     location: Option<PathBuf>,
+    snapshots: Arc<Snapshots>,
 }
 
 impl Store {
@@ -134,6 +157,7 @@ impl Store {
             pool,
             writer: Arc::new(tokio::sync::Mutex::new(())),
             location,
+            snapshots: Arc::default(),
         };
         store.migrate().await?;
         Ok(store)
@@ -171,6 +195,8 @@ impl Store {
         Ok(Tx {
             inner: self.pool.begin().await?,
             _writer: None,
+            touched: BTreeSet::new(),
+            snapshots: self.snapshots.clone(),
         })
     }
 
@@ -181,6 +207,8 @@ impl Store {
         Ok(Tx {
             inner,
             _writer: Some(guard),
+            touched: BTreeSet::new(),
+            snapshots: self.snapshots.clone(),
         })
     }
 
@@ -191,6 +219,9 @@ impl Store {
             .execute(&mut *tx.inner)
             .await?;
         sqlx::query("DELETE FROM tags")
+            .execute(&mut *tx.inner)
+            .await?;
+        sqlx::query("UPDATE generations SET n = n + 1")
             .execute(&mut *tx.inner)
             .await?;
         tx.commit().await
@@ -206,6 +237,10 @@ impl Store {
 pub struct Tx {
     inner: Transaction<'static, Sqlite>,
     _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
+    /// Account, region and kind of what this transaction changed: their generations move on
+    /// at commit.
+    touched: BTreeSet<(String, String, String)>,
+    snapshots: Arc<Snapshots>,
 }
 
 fn record(row: &sqlx::sqlite::SqliteRow) -> Record {
@@ -227,7 +262,18 @@ fn tag_row(r: &sqlx::sqlite::SqliteRow) -> TagRow {
 }
 
 impl Tx {
-    pub async fn commit(self) -> Result<()> {
+    pub async fn commit(mut self) -> Result<()> {
+        for (account, region, kind) in std::mem::take(&mut self.touched) {
+            sqlx::query(
+                "INSERT INTO generations (account, region, kind, n) VALUES (?, ?, ?, 1) \
+                 ON CONFLICT (account, region, kind) DO UPDATE SET n = n + 1",
+            )
+            .bind(account)
+            .bind(region)
+            .bind(kind)
+            .execute(&mut *self.inner)
+            .await?;
+        }
         self.inner.commit().await?;
         Ok(())
     }
@@ -277,6 +323,22 @@ impl Tx {
         Ok(rows.iter().map(record).collect())
     }
 
+    /// Every resource of `kind` as one JSON array of their documents, ordered by id. Describes
+    /// of many resources read this way: one row crosses from the database instead of one per
+    /// resource, which on SQLite (a worker thread behind a channel) is most of the cost.
+    pub async fn list_json(&mut self, s: Scope<'_>, kind: &str) -> Result<String> {
+        let body: Option<String> = sqlx::query_scalar(
+            "SELECT group_concat(body, ',' ORDER BY id) FROM resources \
+             WHERE account = ? AND region = ? AND kind = ?",
+        )
+        .bind(s.account)
+        .bind(s.region)
+        .bind(kind)
+        .fetch_one(&mut *self.inner)
+        .await?;
+        Ok(format!("[{}]", body.unwrap_or_default()))
+    }
+
     /// The resources whose parent is `parent` (of `kind` if given), ordered by id.
     pub async fn children(
         &mut self,
@@ -300,6 +362,7 @@ impl Tx {
 
     /// Adds a new resource; fails with [`StoreError::Exists`] if its id is taken.
     pub async fn insert(&mut self, s: Scope<'_>, r: &Record) -> Result<()> {
+        self.touch(s, &r.kind);
         let done = sqlx::query(
             "INSERT INTO resources (account, region, id, kind, parent, body) VALUES (?, ?, ?, ?, ?, ?) \
              ON CONFLICT DO NOTHING",
@@ -320,6 +383,7 @@ impl Tx {
 
     /// Replaces the document (and parent) of an existing resource.
     pub async fn update(&mut self, s: Scope<'_>, r: &Record) -> Result<()> {
+        self.touch(s, &r.kind);
         sqlx::query(
             "UPDATE resources SET body = ?, parent = ? WHERE account = ? AND region = ? AND id = ?",
         )
@@ -335,19 +399,85 @@ impl Tx {
 
     /// Removes a resource and its tags; `false` if it did not exist.
     pub async fn delete(&mut self, s: Scope<'_>, id: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM resources WHERE account = ? AND region = ? AND id = ?")
-            .bind(s.account)
-            .bind(s.region)
-            .bind(id)
-            .execute(&mut *self.inner)
-            .await?;
+        let kind: Option<String> = sqlx::query_scalar(
+            "DELETE FROM resources WHERE account = ? AND region = ? AND id = ? RETURNING kind",
+        )
+        .bind(s.account)
+        .bind(s.region)
+        .bind(id)
+        .fetch_optional(&mut *self.inner)
+        .await?;
+        if let Some(kind) = &kind {
+            self.touch(s, kind);
+        }
         sqlx::query("DELETE FROM tags WHERE account = ? AND region = ? AND resource_id = ?")
             .bind(s.account)
             .bind(s.region)
             .bind(id)
             .execute(&mut *self.inner)
             .await?;
-        Ok(done.rows_affected() > 0)
+        Ok(kind.is_some())
+    }
+
+    fn touch(&mut self, s: Scope<'_>, kind: &str) {
+        self.touched.insert((
+            s.account.to_string(),
+            s.region.to_string(),
+            kind.to_string(),
+        ));
+    }
+
+    /// Every resource of `kind`, decoded by `decode` from [`Tx::list_json`]'s array — or, in a
+    /// read transaction, what an earlier read transaction of this process decoded, when no
+    /// commit has changed the kind since. A write transaction always decodes afresh: what it
+    /// reads may include its own uncommitted changes.
+    pub async fn snapshot<T, E>(
+        &mut self,
+        s: Scope<'_>,
+        kind: &'static str,
+        decode: impl FnOnce(&str) -> std::result::Result<T, E>,
+    ) -> std::result::Result<Arc<T>, E>
+    where
+        T: Any + Send + Sync,
+        E: From<StoreError>,
+    {
+        if self._writer.is_some() {
+            let all = self.list_json(s, kind).await?;
+            return Ok(Arc::new(decode(&all)?));
+        }
+        let n: i64 = sqlx::query_scalar(
+            "SELECT n FROM generations WHERE account = ? AND region = ? AND kind = ?",
+        )
+        .bind(s.account)
+        .bind(s.region)
+        .bind(kind)
+        .fetch_optional(&mut *self.inner)
+        .await
+        .map_err(StoreError::from)?
+        .unwrap_or(0);
+        let key: SnapshotKey = (
+            s.account.to_string(),
+            s.region.to_string(),
+            kind,
+            TypeId::of::<T>(),
+        );
+        let hit = self
+            .snapshots
+            .lock()
+            .expect("snapshot cache poisoned")
+            .get(&key)
+            .filter(|(at, _)| *at == n)
+            .map(|(_, v)| v.clone());
+        if let Some(v) = hit.and_then(|v| v.downcast::<T>().ok()) {
+            return Ok(v);
+        }
+        let all = self.list_json(s, kind).await?;
+        let v = Arc::new(decode(&all)?);
+        self.snapshots
+            .lock()
+            .expect("snapshot cache poisoned")
+            .insert(key, (n, v.clone()));
+        Ok(v)
     }
 
     /// Tags of every resource of `resource_type`, or of all resources when `None`, ordered by
@@ -526,6 +656,98 @@ mod tests {
         assert_eq!(tx.list(S, "vpc").await.unwrap().len(), 1);
         drop(tx);
         store.close().await;
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Decodes the kind's array into its ids, counting how often it had to.
+    async fn ids(tx: &mut Tx, decodes: &std::sync::atomic::AtomicUsize) -> Vec<String> {
+        let v = tx
+            .snapshot(S, "vpc", |all| {
+                decodes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let docs: Vec<serde_json::Value> = serde_json::from_str(all).unwrap();
+                Ok::<_, StoreError>(
+                    docs.iter()
+                        .map(|d| d["id"].as_str().unwrap().to_string())
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .await
+            .unwrap();
+        v.as_ref().clone()
+    }
+
+    #[tokio::test]
+    async fn snapshots_are_reused_until_a_commit_changes_the_kind() {
+        use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+        let store = Store::open_memory().await.unwrap();
+        let decodes = AtomicUsize::new(0);
+        let write = |ops: Vec<(&'static str, bool)>| {
+            let store = store.clone();
+            async move {
+                let mut tx = store.write().await.unwrap();
+                for (id, add) in ops {
+                    if add {
+                        tx.insert(S, &rec("vpc", id, None)).await.unwrap();
+                    } else {
+                        assert!(tx.delete(S, id).await.unwrap());
+                    }
+                }
+                tx
+            }
+        };
+        write(vec![("vpc-1", true)]).await.commit().await.unwrap();
+        let read = || async { store.read().await.unwrap() };
+        assert_eq!(ids(&mut read().await, &decodes).await, ["vpc-1"]);
+        assert_eq!(ids(&mut read().await, &decodes).await, ["vpc-1"]);
+        assert_eq!(decodes.load(SeqCst), 1, "the second read reuses the first");
+
+        // A write sees its own uncommitted change; once rolled back, nobody does, and the
+        // snapshot stays good.
+        let mut tx = write(vec![("vpc-2", true)]).await;
+        assert_eq!(ids(&mut tx, &decodes).await, ["vpc-1", "vpc-2"]);
+        drop(tx);
+        assert_eq!(ids(&mut read().await, &decodes).await, ["vpc-1"]);
+        assert_eq!(decodes.load(SeqCst), 2);
+
+        // Other kinds and tags leave it alone; inserts and deletes of the kind do not.
+        let mut tx = store.write().await.unwrap();
+        tx.insert(S, &rec("subnet", "subnet-1", Some("vpc-1")))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(ids(&mut read().await, &decodes).await, ["vpc-1"]);
+        assert_eq!(decodes.load(SeqCst), 2);
+        write(vec![("vpc-3", true)]).await.commit().await.unwrap();
+        assert_eq!(ids(&mut read().await, &decodes).await, ["vpc-1", "vpc-3"]);
+        write(vec![("vpc-1", false)]).await.commit().await.unwrap();
+        assert_eq!(ids(&mut read().await, &decodes).await, ["vpc-3"]);
+        store.reset().await.unwrap();
+        assert!(ids(&mut read().await, &decodes).await.is_empty());
+        assert_eq!(decodes.load(SeqCst), 5);
+    }
+
+    #[tokio::test]
+    async fn snapshots_follow_commits_of_another_process() {
+        use std::sync::atomic::AtomicUsize;
+        let dir = std::env::temp_dir().join(format!("kumori-store-gen-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        // Two stores on one file stand for two kumori processes: each has its own snapshots.
+        let a = Store::open_dir(&dir).await.unwrap();
+        let b = Store::open_dir(&dir).await.unwrap();
+        let decodes = AtomicUsize::new(0);
+        let mut tx = a.write().await.unwrap();
+        tx.insert(S, &rec("vpc", "vpc-1", None)).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(ids(&mut b.read().await.unwrap(), &decodes).await, ["vpc-1"]);
+        let mut tx = a.write().await.unwrap();
+        tx.insert(S, &rec("vpc", "vpc-2", None)).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            ids(&mut b.read().await.unwrap(), &decodes).await,
+            ["vpc-1", "vpc-2"]
+        );
+        a.close().await;
+        b.close().await;
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -9,7 +9,8 @@
 //! or account tries.
 
 use super::common::{
-    Filter, Filterable, TagSpecification, dry_run, invalid_value, put_tags, tags_from_specs,
+    Filter, Filterable, TagSpecification, dry_run, invalid_value, page_output, put_tags,
+    tags_from_specs,
 };
 use super::eni::NetworkInterface;
 use super::generic::{DescribeArgs, Ec2Resource, describe};
@@ -269,11 +270,7 @@ pub async fn describe_addresses_attribute(ctx: &Ctx<'_>, raw: &Value) -> Result<
         .iter()
         .map(|a| json!({ "AllocationId": a["AllocationId"], "PublicIp": a["PublicIp"] }))
         .collect();
-    let mut out = json!({ "Addresses": shown });
-    if let Some(t) = next {
-        out["NextToken"] = json!(t);
-    }
-    Ok(out)
+    Ok(page_output("Addresses", shown, next))
 }
 
 #[derive(Deserialize)]

@@ -236,6 +236,21 @@ pub fn matches<R: Filterable>(item: &R, tags: &[Tag], filters: &[Filter]) -> boo
     })
 }
 
+/// A Describe answer: the page under `member` (`Vpcs`), and `NextToken` when there is more.
+/// Built by moving the items in: `json!` would deep-copy every one of them.
+pub fn page_output(
+    member: &str,
+    items: Vec<serde_json::Value>,
+    next: Option<String>,
+) -> serde_json::Value {
+    let mut out = serde_json::Map::with_capacity(2);
+    out.insert(member.to_string(), serde_json::Value::Array(items));
+    if let Some(t) = next {
+        out.insert("NextToken".into(), serde_json::Value::String(t));
+    }
+    serde_json::Value::Object(out)
+}
+
 /// One page of `items` (already ordered by `key`): the items after `next_token`, at most
 /// `max_results` of them, and the token for the page after.
 pub fn paginate<T>(

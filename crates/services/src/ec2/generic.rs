@@ -2,7 +2,8 @@
 //! its own: its id prefix, filters, how it is shown and its not-found error.
 
 use super::common::{
-    Filter, Filterable, Tag, check_filters, dry_run, matches, paginate, tags_by_resource,
+    Filter, Filterable, Tag, check_filters, dry_run, matches, page_output, paginate,
+    tags_by_resource,
 };
 use crate::resource::{self, Resource};
 use crate::{Ctx, Error, Result, input, output};
@@ -124,10 +125,5 @@ pub async fn describe_call<R: Ec2Resource>(
         dry_run: req.dry_run,
     };
     let (items, next) = describe::<R>(ctx, args).await?;
-    let mut out = serde_json::Map::new();
-    out.insert(list_member.to_string(), Value::Array(items));
-    if let Some(t) = next {
-        out.insert("NextToken".into(), Value::String(t));
-    }
-    Ok(Value::Object(out))
+    Ok(page_output(list_member, items, next))
 }

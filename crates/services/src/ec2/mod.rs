@@ -19,11 +19,11 @@ pub mod tags;
 pub mod vpc;
 
 use crate::{Ctx, Error, Result};
-use kumori_protocol::AwsError;
+use kumori_protocol::{AwsError, Output};
 use serde_json::Value;
 
 /// Runs EC2 operation `op`; `None` when kumori does not implement it.
-pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<Value>> {
+pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<Output>> {
     // Every account meets its default VPC on its first EC2 call in a region (those about
     // regions and zones aside, which describe AWS rather than the account).
     if !matches!(op, "DescribeRegions" | "DescribeAvailabilityZones")
@@ -31,7 +31,11 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<V
     {
         return Some(Err(e));
     }
-    Some(match op {
+    // Large answers are written straight from typed data.
+    if op == "DescribeSecurityGroups" {
+        return Some(sg::describe_security_groups(ctx, input).await);
+    }
+    let value = match op {
         "CreateVpc" => vpc::create_vpc(ctx, input).await,
         "DescribeVpcs" => vpc::describe_vpcs(ctx, input).await,
         "DeleteVpc" => vpc::delete_vpc(ctx, input).await,
@@ -69,7 +73,6 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<V
         "DisassociateAddress" => addresses::disassociate_address(ctx, input).await,
         "ReleaseAddress" => addresses::release_address(ctx, input).await,
         "CreateSecurityGroup" => sg::create_security_group(ctx, input).await,
-        "DescribeSecurityGroups" => sg::describe_security_groups(ctx, input).await,
         "DeleteSecurityGroup" => sg::delete_security_group(ctx, input).await,
         "AuthorizeSecurityGroupIngress" => sg::authorize_security_group_ingress(ctx, input).await,
         "AuthorizeSecurityGroupEgress" => sg::authorize_security_group_egress(ctx, input).await,
@@ -108,7 +111,8 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<V
         "DescribeAvailabilityZones" => regions::describe_availability_zones(ctx, input).await,
         "DescribeAccountAttributes" => regions::describe_account_attributes(ctx, input).await,
         _ => return None,
-    })
+    };
+    Some(value.map(Output::from))
 }
 
 /// The error EC2 gives for an id that names no resource, by the id's prefix.

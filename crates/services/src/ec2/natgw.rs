@@ -10,7 +10,8 @@
 
 use super::addresses::{Address, AddressAssociation};
 use super::common::{
-    Filter, Filterable, TagSpecification, dry_run, invalid_value, put_tags, tags_from_specs,
+    Filter, Filterable, TagSpecification, dry_run, invalid_value, page_output, put_tags,
+    tags_from_specs,
 };
 use super::generic::{DescribeArgs, Ec2Resource, check_id, describe};
 use super::subnet::{self, Subnet};
@@ -268,11 +269,7 @@ pub async fn describe_nat_gateways(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> 
         dry_run: req.dry_run,
     };
     let (gateways, next) = describe::<NatGateway>(ctx, args).await?;
-    let mut out = json!({ "NatGateways": gateways });
-    if let Some(t) = next {
-        out["NextToken"] = json!(t);
-    }
-    Ok(out)
+    Ok(page_output("NatGateways", gateways, next))
 }
 
 #[derive(Deserialize)]

@@ -19,10 +19,12 @@ use crate::resource::{self, Resource, arn, new_id};
 use crate::{Ctx, Error, Result, input, output};
 use kumori_net::cidr;
 use kumori_protocol::AwsError;
+use kumori_protocol::Output;
 use kumori_store::Tx;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -787,10 +789,12 @@ pub async fn delete_security_group(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> 
     Ok(json!({ "Return": true, "GroupId": group.group_id }))
 }
 
-/// A group with its rules, as DescribeSecurityGroups filters and shows it.
+/// A group with its rules, as DescribeSecurityGroups filters it.
 struct GroupView<'a> {
+    /// Where the group sits in the snapshot, so the answer can point back at it.
+    index: usize,
     group: &'a SecurityGroup,
-    rules: Vec<&'a SgRule>,
+    rules: &'a [SgRule],
     names: &'a HashMap<&'a str, &'a str>,
 }
 
@@ -830,7 +834,7 @@ impl Filterable for GroupView<'_> {
             },
         };
         let rules = self.rules.iter().filter(|r| r.is_egress == egress);
-        let group_ref = |r: &&&SgRule| r.referenced_group_info.clone();
+        let group_ref = |r: &&SgRule| r.referenced_group_info.clone();
         match attr {
             "cidr" => rules.filter_map(|r| r.cidr_ipv4.clone()).collect(),
             "ipv6-cidr" => rules.filter_map(|r| r.cidr_ipv6.clone()).collect(),
@@ -855,85 +859,169 @@ impl Filterable for GroupView<'_> {
     }
 }
 
-impl GroupView<'_> {
-    /// Rules regrouped into `IpPermission`s, one per protocol and port range, in rule order.
-    fn permissions(&self, egress: bool) -> Vec<Value> {
-        let mut perms: Vec<((String, i64, i64), Value)> = Vec::new();
-        for r in self.rules.iter().filter(|r| r.is_egress == egress) {
-            let key = (r.ip_protocol.clone(), r.from_port, r.to_port);
-            let at = match perms.iter().position(|(k, _)| *k == key) {
-                Some(i) => i,
-                None => {
-                    let mut p = serde_json::Map::with_capacity(7);
-                    p.insert("IpProtocol".into(), Value::String(r.ip_protocol.clone()));
-                    for list in [
-                        "IpRanges",
-                        "Ipv6Ranges",
-                        "PrefixListIds",
-                        "UserIdGroupPairs",
-                    ] {
-                        p.insert(list.into(), Value::Array(Vec::new()));
-                    }
-                    let mut p = Value::Object(p);
-                    if has_ports(&r.ip_protocol) {
-                        p["FromPort"] = json!(r.from_port);
-                        p["ToPort"] = json!(r.to_port);
-                    }
-                    perms.push((key, p));
-                    perms.len() - 1
-                }
-            };
-            let p = &mut perms[at].1;
-            let (list, mut entry) = match r.peer() {
-                Peer::V4(c) => ("IpRanges", json!({ "CidrIp": c })),
-                Peer::V6(c) => ("Ipv6Ranges", json!({ "CidrIpv6": c })),
-                Peer::PrefixList(id) => ("PrefixListIds", json!({ "PrefixListId": id })),
-                Peer::Group(id) => (
-                    "UserIdGroupPairs",
-                    json!({ "GroupId": id, "UserId": r.group_owner_id }),
-                ),
-            };
-            if let Some(d) = &r.description {
-                entry["Description"] = json!(d);
-            }
-            if let Some(a) = p[list].as_array_mut() {
-                a.push(entry);
-            }
-        }
-        perms.into_iter().map(|(_, p)| p).collect()
-    }
+/// Every group's rules, by group id, in rule-id order: how DescribeSecurityGroups wants them.
+type RulesByGroup = HashMap<String, Vec<SgRule>>;
 
-    fn shown(&self, tags: &[Tag]) -> Value {
-        // Built by hand: `json!` would deep-copy the permission values it is given.
-        let g = self.group;
-        let mut v = serde_json::Map::with_capacity(9);
-        for (k, s) in [
-            ("GroupId", &g.group_id),
-            ("GroupName", &g.group_name),
-            ("Description", &g.description),
-            ("VpcId", &g.vpc_id),
-            ("OwnerId", &g.owner_id),
-            ("SecurityGroupArn", &g.security_group_arn),
-        ] {
-            v.insert(k.into(), Value::String(s.clone()));
-        }
-        v.insert(
-            "IpPermissions".into(),
-            Value::Array(self.permissions(false)),
-        );
-        v.insert(
-            "IpPermissionsEgress".into(),
-            Value::Array(self.permissions(true)),
-        );
-        if !tags.is_empty() {
-            let tags = tags
-                .iter()
-                .map(|t| json!({ "Key": t.key, "Value": t.value }))
-                .collect();
-            v.insert("Tags".into(), Value::Array(tags));
-        }
-        Value::Object(v)
+fn rules_by_group(all: &str) -> Result<RulesByGroup> {
+    let rules: Vec<SgRule> = resource::decode_all(all)?;
+    let mut by_group = RulesByGroup::new();
+    for r in rules {
+        by_group.entry(r.group_id.clone()).or_default().push(r);
     }
+    Ok(by_group)
+}
+
+/// One page of DescribeSecurityGroups, written straight to the wire from the snapshots it
+/// was selected from: a thousand groups never become a tree of JSON values.
+struct SecurityGroupPage {
+    groups: Arc<Vec<SecurityGroup>>,
+    rules: Arc<RulesByGroup>,
+    tags: HashMap<String, Vec<Tag>>,
+    selected: Vec<usize>,
+    next_token: Option<String>,
+}
+
+impl Serialize for SecurityGroupPage {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = s.serialize_struct("DescribeSecurityGroupsResult", 2)?;
+        out.serialize_field("SecurityGroups", &GroupsShown(self))?;
+        if let Some(t) = &self.next_token {
+            out.serialize_field("NextToken", t)?;
+        }
+        out.end()
+    }
+}
+
+struct GroupsShown<'a>(&'a SecurityGroupPage);
+
+impl Serialize for GroupsShown<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let page = self.0;
+        let mut seq = s.serialize_seq(Some(page.selected.len()))?;
+        for &i in &page.selected {
+            let g = &page.groups[i];
+            let rules = page.rules.get(&g.group_id).map_or(&[][..], Vec::as_slice);
+            seq.serialize_element(&GroupShown {
+                group_id: &g.group_id,
+                group_name: &g.group_name,
+                description: &g.description,
+                vpc_id: &g.vpc_id,
+                owner_id: &g.owner_id,
+                security_group_arn: &g.security_group_arn,
+                ip_permissions: permissions(rules, false),
+                ip_permissions_egress: permissions(rules, true),
+                tags: page.tags.get(&g.group_id).map_or(&[][..], Vec::as_slice),
+            })?;
+        }
+        seq.end()
+    }
+}
+
+/// A security group as EC2 shows it.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct GroupShown<'a> {
+    group_id: &'a str,
+    group_name: &'a str,
+    description: &'a str,
+    vpc_id: &'a str,
+    owner_id: &'a str,
+    security_group_arn: &'a str,
+    ip_permissions: Vec<Permission<'a>>,
+    ip_permissions_egress: Vec<Permission<'a>>,
+    #[serde(skip_serializing_if = "<[Tag]>::is_empty")]
+    tags: &'a [Tag],
+}
+
+/// Rules sharing a protocol and port range, with their peers, as EC2's `IpPermission`.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Permission<'a> {
+    ip_protocol: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from_port: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    to_port: Option<i64>,
+    ip_ranges: Vec<PeerShown<'a>>,
+    ipv6_ranges: Vec<PeerShown<'a>>,
+    prefix_list_ids: Vec<PeerShown<'a>>,
+    user_id_group_pairs: Vec<PeerShown<'a>>,
+}
+
+/// One peer of a permission: `IpRange`, `Ipv6Range`, `PrefixListId` or `UserIdGroupPair`,
+/// each with just the members that kind of peer has.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct PeerShown<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cidr_ip: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cidr_ipv6: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prefix_list_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+}
+
+/// A group's rules of one direction regrouped into `IpPermission`s, one per protocol and port
+/// range, in rule order.
+fn permissions(rules: &[SgRule], egress: bool) -> Vec<Permission<'_>> {
+    let mut perms: Vec<Permission<'_>> = Vec::new();
+    for r in rules.iter().filter(|r| r.is_egress == egress) {
+        let ports = has_ports(&r.ip_protocol);
+        let (from, to) = (ports.then_some(r.from_port), ports.then_some(r.to_port));
+        let at = match perms
+            .iter()
+            .position(|p| p.ip_protocol == r.ip_protocol && p.from_port == from && p.to_port == to)
+        {
+            Some(i) => i,
+            None => {
+                perms.push(Permission {
+                    ip_protocol: &r.ip_protocol,
+                    from_port: from,
+                    to_port: to,
+                    ip_ranges: Vec::new(),
+                    ipv6_ranges: Vec::new(),
+                    prefix_list_ids: Vec::new(),
+                    user_id_group_pairs: Vec::new(),
+                });
+                perms.len() - 1
+            }
+        };
+        let p = &mut perms[at];
+        let mut peer = PeerShown {
+            cidr_ip: None,
+            cidr_ipv6: None,
+            prefix_list_id: None,
+            group_id: None,
+            user_id: None,
+            description: r.description.as_deref(),
+        };
+        let list = if let Some(c) = &r.cidr_ipv4 {
+            peer.cidr_ip = Some(c);
+            &mut p.ip_ranges
+        } else if let Some(c) = &r.cidr_ipv6 {
+            peer.cidr_ipv6 = Some(c);
+            &mut p.ipv6_ranges
+        } else if let Some(id) = &r.prefix_list_id {
+            peer.prefix_list_id = Some(id);
+            &mut p.prefix_list_ids
+        } else if let Some(g) = &r.referenced_group_info {
+            peer.group_id = Some(&g.group_id);
+            peer.user_id = Some(&r.group_owner_id);
+            &mut p.user_id_group_pairs
+        } else {
+            continue;
+        };
+        list.push(peer);
+    }
+    perms
 }
 
 #[derive(Deserialize)]
@@ -950,15 +1038,17 @@ struct DescribeSecurityGroupsRequest {
     dry_run: Option<bool>,
 }
 
-pub async fn describe_security_groups(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+pub async fn describe_security_groups(ctx: &Ctx<'_>, raw: &Value) -> Result<Output> {
     let req: DescribeSecurityGroupsRequest = input(raw)?;
     check_filters::<GroupView>(&req.filters)?;
     for id in &req.group_ids {
         check_id::<SecurityGroup>(id)?;
     }
     let mut tx = ctx.store.read().await?;
-    let groups: Vec<SecurityGroup> = resource::list(ctx, &mut tx).await?;
-    let rules: Vec<SgRule> = resource::list(ctx, &mut tx).await?;
+    let groups: Arc<Vec<SecurityGroup>> = resource::snapshot(ctx, &mut tx).await?;
+    let rules = tx
+        .snapshot(ctx.scope(), SgRule::KIND, rules_by_group)
+        .await?;
     let tags = tags_by_resource(ctx, &mut tx, SecurityGroup::KIND).await?;
     let default_vpc = if req.group_names.is_empty() {
         None
@@ -990,22 +1080,20 @@ pub async fn describe_security_groups(ctx: &Ctx<'_>, raw: &Value) -> Result<Valu
         .iter()
         .map(|g| (g.group_id.as_str(), g.group_name.as_str()))
         .collect();
-    let mut rules_of: HashMap<&str, Vec<&SgRule>> = HashMap::new();
-    for r in &rules {
-        rules_of.entry(r.group_id.as_str()).or_default().push(r);
-    }
     let none = Vec::new();
     let explicit = !req.group_ids.is_empty() || !by_name.is_empty();
     let views: Vec<GroupView> = groups
         .iter()
-        .filter(|g| {
+        .enumerate()
+        .filter(|(_, g)| {
             !explicit
                 || req.group_ids.contains(&g.group_id)
                 || by_name.contains(&g.group_id.as_str())
         })
-        .map(|g| GroupView {
+        .map(|(index, g)| GroupView {
+            index,
             group: g,
-            rules: rules_of.remove(g.group_id.as_str()).unwrap_or_default(),
+            rules: rules.get(&g.group_id).map_or(&[][..], Vec::as_slice),
             names: &names,
         })
         .filter(|v| {
@@ -1016,21 +1104,21 @@ pub async fn describe_security_groups(ctx: &Ctx<'_>, raw: &Value) -> Result<Valu
             )
         })
         .collect();
-    let (page, next) = paginate(
+    let (page, next_token) = paginate(
         views,
         |v| v.group.group_id.clone(),
         req.max_results,
         req.next_token.as_deref(),
     )?;
-    let shown: Vec<Value> = page
-        .iter()
-        .map(|v| v.shown(tags.get(&v.group.group_id).unwrap_or(&none)))
-        .collect();
-    let mut out = json!({ "SecurityGroups": shown });
-    if let Some(t) = next {
-        out["NextToken"] = json!(t);
-    }
-    Ok(out)
+    let selected = page.iter().map(|v| v.index).collect();
+    drop(names);
+    Ok(Output::Typed(Box::new(SecurityGroupPage {
+        groups,
+        rules,
+        tags,
+        selected,
+        next_token,
+    })))
 }
 
 /// What Authorize and Revoke take besides the direction.

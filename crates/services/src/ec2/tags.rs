@@ -2,7 +2,7 @@
 
 use super::common::{
     Filter, Filterable, MAX_TAGS, Tag, TagPattern, check_filters, dry_run, invalid_value, matches,
-    paginate, put_tags, validate_tag,
+    page_output, paginate, put_tags, validate_tag,
 };
 use super::not_found_for;
 use crate::{Ctx, Error, Result, input};
@@ -157,9 +157,5 @@ pub async fn describe_tags(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         .iter()
         .map(|r| json!({ "Key": r.key, "ResourceId": r.resource_id, "ResourceType": r.resource_type, "Value": r.value }))
         .collect();
-    let mut out = json!({ "Tags": tags });
-    if let Some(t) = next {
-        out["NextToken"] = Value::String(t);
-    }
-    Ok(out)
+    Ok(page_output("Tags", tags, next))
 }
