@@ -6,6 +6,9 @@ For each server, in one fresh process:
   (b) DescribeSecurityGroups over them (filtered to the VPC, so both servers return exactly
       the loaded groups plus the VPC's default group): the signed request is built once and
       resent on one keep-alive connection, so the client's cost is tiny and the same for both;
+  (b') the same describe, each one right after an (untimed) write to a security group rule:
+      kumori reuses what it decoded of a kind until a commit changes that kind, so this is
+      its cold path, and the honest figure for a workload that writes between reads;
   (c) CreateSecurityGroup followed by AuthorizeSecurityGroupIngress on the new group, timed as
       a pair; requests are signed before the clock starts.
 
@@ -45,17 +48,19 @@ def ec2_client(port: int):
     )
 
 
-def load_groups(port: int, n: int) -> tuple[str, float]:
+def load_groups(port: int, n: int) -> tuple[str, str, float]:
     ec2 = ec2_client(port)
     t0 = time.perf_counter()
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    first = ""
     for i in range(n):
         gid = ec2.create_security_group(GroupName=f"g{i}", Description="bench", VpcId=vpc)["GroupId"]
         ec2.authorize_security_group_ingress(
             GroupId=gid,
             IpPermissions=[{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": f"10.{i // 256}.{i % 256}.0/24"}]}],
         )
-    return vpc, time.perf_counter() - t0
+        first = first or gid
+    return vpc, first, time.perf_counter() - t0
 
 
 def timed(conn: http.client.HTTPConnection, body: bytes, headers: dict) -> tuple[float, bytes]:
@@ -83,6 +88,29 @@ def describe_latency(port: int, vpc: str, expected: int, requests: int) -> tuple
                 raise SystemExit(f"DescribeSecurityGroups returned {got} groups, expected {expected}")
         if i >= 5:
             samples.append(elapsed)
+    conn.close()
+    return statistics.median(samples), statistics.quantiles(samples, n=10)[8]
+
+
+def describe_after_write_latency(port: int, vpc: str, gid: str, requests: int) -> tuple[float, float]:
+    describe = signed_query(
+        port, {"Action": "DescribeSecurityGroups", "Filter.1.Name": "vpc-id", "Filter.1.Value.1": vpc}
+    )
+    rule = {
+        "GroupId": gid,
+        "IpPermissions.1.IpProtocol": "udp",
+        "IpPermissions.1.FromPort": "53",
+        "IpPermissions.1.ToPort": "53",
+        "IpPermissions.1.IpRanges.1.CidrIp": "198.51.100.0/24",
+    }
+    authorize = signed_query(port, {"Action": "AuthorizeSecurityGroupIngress", **rule})
+    revoke = signed_query(port, {"Action": "RevokeSecurityGroupIngress", **rule})
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    samples = []
+    for i in range(requests):
+        timed(conn, *(authorize if i % 2 == 0 else revoke))
+        elapsed, _ = timed(conn, *describe)
+        samples.append(elapsed)
     conn.close()
     return statistics.median(samples), statistics.quantiles(samples, n=10)[8]
 
@@ -118,9 +146,11 @@ def measure(server: Server, groups: int, requests: int, pairs: int) -> dict:
     print(f"[{server.name}] loading {groups} groups ...", flush=True)
     server.start()
     try:
-        vpc, load_s = load_groups(server.port, groups)
+        vpc, gid, load_s = load_groups(server.port, groups)
         print(f"[{server.name}] DescribeSecurityGroups x{requests} ...", flush=True)
         d_med, d_p90 = describe_latency(server.port, vpc, groups + 1, requests)
+        print(f"[{server.name}] DescribeSecurityGroups after a write x{requests} ...", flush=True)
+        w_med, w_p90 = describe_after_write_latency(server.port, vpc, gid, requests)
         print(f"[{server.name}] CreateSecurityGroup + AuthorizeSecurityGroupIngress x{pairs} ...", flush=True)
         c_med, c_p90 = create_authorize_latency(server.port, vpc, pairs)
     finally:
@@ -129,6 +159,8 @@ def measure(server: Server, groups: int, requests: int, pairs: int) -> dict:
         "load_s": load_s,
         "describe_ms": d_med * 1000,
         "describe_p90_ms": d_p90 * 1000,
+        "cold_ms": w_med * 1000,
+        "cold_p90_ms": w_p90 * 1000,
         "pair_ms": c_med * 1000,
         "pair_p90_ms": c_p90 * 1000,
     }
@@ -163,6 +195,8 @@ def main() -> int:
         (f"load {args.groups} groups + rules via boto3 (s)", "load_s"),
         (f"DescribeSecurityGroups x{args.groups + 1}, median (ms)", "describe_ms"),
         (f"DescribeSecurityGroups x{args.groups + 1}, p90 (ms)", "describe_p90_ms"),
+        ("  same, each right after a write, median (ms)", "cold_ms"),
+        ("  same, each right after a write, p90 (ms)", "cold_p90_ms"),
         ("CreateSG + AuthorizeIngress, median (ms)", "pair_ms"),
         ("CreateSG + AuthorizeIngress, p90 (ms)", "pair_p90_ms"),
     ]
@@ -175,9 +209,10 @@ def main() -> int:
         print(f"{label:<46} {k[key]:10.2f} {moto_v} {speedup}")
     print("-" * 82)
     if m:
-        ratio = m["describe_ms"] / k["describe_ms"]
-        verdict = "met" if ratio >= TARGET_RATIO else "MISSED"
-        print(f"target: DescribeSecurityGroups >= {TARGET_RATIO:.0f}x moto: {ratio:.1f}x, {verdict}")
+        for label, key in (("repeated", "describe_ms"), ("right after a write", "cold_ms")):
+            ratio = m[key] / k[key]
+            verdict = "met" if ratio >= TARGET_RATIO else "MISSED"
+            print(f"target: DescribeSecurityGroups ({label}) >= {TARGET_RATIO:.0f}x moto: {ratio:.1f}x, {verdict}")
     return 0
 
 

@@ -76,11 +76,24 @@ pub async fn snapshot<R: Resource + Send + Sync + 'static>(
 }
 
 pub async fn children<R: Resource>(ctx: &Ctx<'_>, tx: &mut Tx, parent: &str) -> Result<Vec<R>> {
-    tx.children(ctx.scope(), parent, Some(R::KIND))
+    decode_all(&tx.children_json(ctx.scope(), parent, R::KIND).await?)
+}
+
+/// The child of `parent` of `R`'s kind whose member `field` (`GroupName`) is `value`.
+pub async fn child_where<R: Resource>(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    parent: &str,
+    field: &str,
+    value: &str,
+) -> Result<Option<R>> {
+    match tx
+        .child_where(ctx.scope(), parent, R::KIND, field, value)
         .await?
-        .iter()
-        .map(from_record)
-        .collect()
+    {
+        Some(rec) => Ok(Some(from_record(&rec)?)),
+        None => Ok(None),
+    }
 }
 
 pub async fn insert<R: Resource>(ctx: &Ctx<'_>, tx: &mut Tx, r: &R) -> Result<()> {

@@ -339,6 +339,52 @@ impl Tx {
         Ok(format!("[{}]", body.unwrap_or_default()))
     }
 
+    /// The children of `parent` of `kind` as one JSON array of their documents, ordered by id
+    /// (one row, as [`Tx::list_json`]).
+    pub async fn children_json(
+        &mut self,
+        s: Scope<'_>,
+        parent: &str,
+        kind: &str,
+    ) -> Result<String> {
+        let body: Option<String> = sqlx::query_scalar(
+            "SELECT group_concat(body, ',' ORDER BY id) FROM resources \
+             WHERE account = ? AND region = ? AND parent = ? AND kind = ?",
+        )
+        .bind(s.account)
+        .bind(s.region)
+        .bind(parent)
+        .bind(kind)
+        .fetch_one(&mut *self.inner)
+        .await?;
+        Ok(format!("[{}]", body.unwrap_or_default()))
+    }
+
+    /// A child of `parent` of `kind` whose document holds `value` in its top-level member
+    /// `field`: uniqueness checks (a group name in its VPC) without reading every sibling.
+    pub async fn child_where(
+        &mut self,
+        s: Scope<'_>,
+        parent: &str,
+        kind: &str,
+        field: &str,
+        value: &str,
+    ) -> Result<Option<Record>> {
+        let row = sqlx::query(
+            "SELECT kind, id, parent, body FROM resources WHERE account = ? AND region = ? \
+             AND parent = ? AND kind = ? AND json_extract(body, ?) = ? ORDER BY id LIMIT 1",
+        )
+        .bind(s.account)
+        .bind(s.region)
+        .bind(parent)
+        .bind(kind)
+        .bind(format!("$.\"{field}\""))
+        .bind(value)
+        .fetch_optional(&mut *self.inner)
+        .await?;
+        Ok(row.as_ref().map(record))
+    }
+
     /// The resources whose parent is `parent` (of `kind` if given), ordered by id.
     pub async fn children(
         &mut self,

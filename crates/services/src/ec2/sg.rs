@@ -411,19 +411,19 @@ async fn referenced_group(
                 .await?
                 .ok_or_else(|| SecurityGroup::not_found(id))?
         }
-        (None, Some(name)) => resource::children::<SecurityGroup>(ctx, tx, &group.vpc_id)
-            .await?
-            .into_iter()
-            .find(|g| g.group_name == name)
-            .ok_or_else(|| {
-                Error(AwsError::new(
-                    "InvalidGroup.NotFound",
-                    format!(
-                        "The security group '{name}' does not exist in VPC '{}'",
-                        group.vpc_id
-                    ),
-                ))
-            })?,
+        (None, Some(name)) => {
+            resource::child_where::<SecurityGroup>(ctx, tx, &group.vpc_id, "GroupName", name)
+                .await?
+                .ok_or_else(|| {
+                    Error(AwsError::new(
+                        "InvalidGroup.NotFound",
+                        format!(
+                            "The security group '{name}' does not exist in VPC '{}'",
+                            group.vpc_id
+                        ),
+                    ))
+                })?
+        }
         (None, None) => {
             return Err(Error(AwsError::new(
                 "MissingParameter",
@@ -644,11 +644,10 @@ async fn lock_group(
             let vpc = find_default_vpc(ctx, tx)
                 .await?
                 .ok_or_else(no_default_vpc)?;
-            let group = resource::children::<SecurityGroup>(ctx, tx, &vpc.vpc_id)
-                .await?
-                .into_iter()
-                .find(|g| g.group_name == name)
-                .ok_or_else(|| not_in_default_vpc(name, &vpc.vpc_id))?;
+            let group: SecurityGroup =
+                resource::child_where(ctx, tx, &vpc.vpc_id, "GroupName", name)
+                    .await?
+                    .ok_or_else(|| not_in_default_vpc(name, &vpc.vpc_id))?;
             Ok(resource::lock(ctx, tx, &group.group_id)
                 .await?
                 .unwrap_or(group))
@@ -713,8 +712,9 @@ pub async fn create_security_group(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> 
             resource::lock(ctx, &mut tx, &v.vpc_id).await?.unwrap_or(v)
         }
     };
-    let siblings: Vec<SecurityGroup> = resource::children(ctx, &mut tx, &vpc.vpc_id).await?;
-    if siblings.iter().any(|g| g.group_name == req.group_name) {
+    let same_name: Option<SecurityGroup> =
+        resource::child_where(ctx, &mut tx, &vpc.vpc_id, "GroupName", &req.group_name).await?;
+    if same_name.is_some() {
         return Err(Error(AwsError::new(
             "InvalidGroup.Duplicate",
             format!(
