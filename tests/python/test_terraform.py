@@ -117,6 +117,10 @@ def inventory(ec2) -> dict:
         "security_groups": {g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]},
         "network_acls": {a["NetworkAclId"] for a in ec2.describe_network_acls()["NetworkAcls"]},
         "addresses": {a["AllocationId"] for a in ec2.describe_addresses()["Addresses"]},
+        "egress_only_igws": {
+            g["EgressOnlyInternetGatewayId"]
+            for g in ec2.describe_egress_only_internet_gateways()["EgressOnlyInternetGateways"]
+        },
     }
 
 
@@ -343,7 +347,28 @@ resource "aws_vpc_peering_connection" "app_peer" {
   auto_accept = true
   tags        = { Name = "app-peer" }
 }
+resource "aws_egress_only_internet_gateway" "app" {
+  vpc_id = aws_vpc.app.id
+  tags   = { Name = "app-v6" }
+}
+resource "aws_route_table" "v6_inline" {
+  vpc_id = aws_vpc.app.id
+  route {
+    ipv6_cidr_block        = "::/0"
+    egress_only_gateway_id = aws_egress_only_internet_gateway.app.id
+  }
+}
+resource "aws_route_table" "v6" {
+  vpc_id = aws_vpc.app.id
+}
+resource "aws_route" "v6_out" {
+  route_table_id              = aws_route_table.v6.id
+  destination_ipv6_cidr_block = "::/0"
+  egress_only_gateway_id      = aws_egress_only_internet_gateway.app.id
+}
 output "default_vpc" { value = aws_default_vpc.default.id }
+output "eigw" { value = aws_egress_only_internet_gateway.app.id }
+output "v6_tables" { value = [aws_route_table.v6_inline.id, aws_route_table.v6.id] }
 output "peering" { value = aws_vpc_peering_connection.app_peer.id }
 output "default_sg" { value = aws_default_security_group.default.id }
 output "app_main" { value = aws_default_route_table.app.id }
@@ -362,7 +387,11 @@ def test_default_resources_are_adopted_not_created(tf, ec2):
     assert any(r.get("GatewayId", "").startswith("igw-") for r in main["Routes"])
     (pcx,) = ec2.describe_vpc_peering_connections(VpcPeeringConnectionIds=[out["peering"]])["VpcPeeringConnections"]
     assert pcx["Status"]["Code"] == "active"
+    for table in ec2.describe_route_tables(RouteTableIds=out["v6_tables"])["RouteTables"]:
+        assert {"DestinationIpv6CidrBlock": "::/0", "EgressOnlyInternetGatewayId": out["eigw"],
+                "Origin": "CreateRoute", "State": "active"} in table["Routes"]
 
     tf.destroy()
     # The default VPC and its group stay (Terraform only forgets them); the rest is gone.
     assert inventory(ec2) == before
+

@@ -5,6 +5,7 @@ pub mod addresses;
 pub mod common;
 pub mod default_vpc;
 pub mod dhcp;
+pub mod eigw;
 pub mod eni;
 pub mod generic;
 pub mod igw;
@@ -58,6 +59,15 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<O
         "AttachInternetGateway" => igw::attach_internet_gateway(ctx, input).await,
         "DetachInternetGateway" => igw::detach_internet_gateway(ctx, input).await,
         "DeleteInternetGateway" => igw::delete_internet_gateway(ctx, input).await,
+        "CreateEgressOnlyInternetGateway" => {
+            eigw::create_egress_only_internet_gateway(ctx, input).await
+        }
+        "DescribeEgressOnlyInternetGateways" => {
+            eigw::describe_egress_only_internet_gateways(ctx, input).await
+        }
+        "DeleteEgressOnlyInternetGateway" => {
+            eigw::delete_egress_only_internet_gateway(ctx, input).await
+        }
         "CreateRouteTable" => routes::create_route_table(ctx, input).await,
         "DescribeRouteTables" => routes::describe_route_tables(ctx, input).await,
         "DeleteRouteTable" => routes::delete_route_table(ctx, input).await,
@@ -120,6 +130,7 @@ pub fn not_found_for(id: &str) -> Error {
     match id.split_once('-').map(|(p, _)| p) {
         Some("vpc") => vpc::not_found(id),
         Some("subnet") => subnet::not_found(id),
+        Some("eigw") => <eigw::EgressOnlyInternetGateway as generic::Ec2Resource>::not_found(id),
         Some("igw") => <igw::InternetGateway as generic::Ec2Resource>::not_found(id),
         Some("rtb") => <routes::RouteTable as generic::Ec2Resource>::not_found(id),
         Some("eipalloc") => <addresses::Address as generic::Ec2Resource>::not_found(id),

@@ -10,6 +10,7 @@
 use super::common::{
     Filterable, Tag, TagSpecification, dry_run, invalid_value, put_tags, tags_from_specs,
 };
+use super::eigw::EgressOnlyInternetGateway;
 use super::generic::describe_call;
 use super::generic::{Ec2Resource, check_id};
 use super::igw::InternetGateway;
@@ -38,7 +39,11 @@ pub struct RouteTable {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "PascalCase")]
 pub struct Route {
+    /// Empty for an IPv6 route, which has `destination_ipv6_cidr_block` instead.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub destination_cidr_block: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination_ipv6_cidr_block: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gateway_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -53,6 +58,15 @@ pub struct Route {
     pub egress_only_internet_gateway_id: Option<String>,
     pub origin: String,
     pub state: String,
+}
+
+impl Route {
+    /// What the route is identified by in its table: its IPv4 or IPv6 destination.
+    pub fn destination(&self) -> &str {
+        self.destination_ipv6_cidr_block
+            .as_deref()
+            .unwrap_or(&self.destination_cidr_block)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -104,6 +118,8 @@ impl Filterable for RouteTable {
         "owner-id",
         "route-table-id",
         "route.destination-cidr-block",
+        "route.destination-ipv6-cidr-block",
+        "route.egress-only-internet-gateway-id",
         "route.gateway-id",
         "route.nat-gateway-id",
         "route.origin",
@@ -124,9 +140,19 @@ impl Filterable for RouteTable {
             "association.subnet-id" => a.iter().filter_map(|x| x.subnet_id.clone()).collect(),
             "owner-id" => vec![self.owner_id.clone()],
             "route-table-id" => vec![self.route_table_id.clone()],
-            "route.destination-cidr-block" => {
-                r.iter().map(|x| x.destination_cidr_block.clone()).collect()
-            }
+            "route.destination-cidr-block" => r
+                .iter()
+                .filter(|x| !x.destination_cidr_block.is_empty())
+                .map(|x| x.destination_cidr_block.clone())
+                .collect(),
+            "route.destination-ipv6-cidr-block" => r
+                .iter()
+                .filter_map(|x| x.destination_ipv6_cidr_block.clone())
+                .collect(),
+            "route.egress-only-internet-gateway-id" => r
+                .iter()
+                .filter_map(|x| x.egress_only_internet_gateway_id.clone())
+                .collect(),
             "route.gateway-id" => r.iter().filter_map(|x| x.gateway_id.clone()).collect(),
             "route.nat-gateway-id" => r.iter().filter_map(|x| x.nat_gateway_id.clone()).collect(),
             "route.origin" => r.iter().map(|x| x.origin.clone()).collect(),
@@ -201,6 +227,7 @@ pub async fn refresh_route_states(ctx: &Ctx<'_>, tx: &mut Tx, vpc_id: &str) -> R
     let igws: Vec<InternetGateway> = resource::list(ctx, tx).await?;
     let nats: Vec<NatGateway> = resource::list(ctx, tx).await?;
     let peerings: Vec<VpcPeeringConnection> = resource::list(ctx, tx).await?;
+    let eigws: Vec<EgressOnlyInternetGateway> = resource::children(ctx, tx, vpc_id).await?;
     for mut table in resource::children::<RouteTable>(ctx, tx, vpc_id).await? {
         let mut changed = false;
         for r in table.routes.iter_mut() {
@@ -213,6 +240,10 @@ pub async fn refresh_route_states(ctx: &Ctx<'_>, tx: &mut Tx, vpc_id: &str) -> R
                 peerings
                     .iter()
                     .any(|p| p.vpc_peering_connection_id == pcx && p.is_active())
+            } else if let Some(gw) = r.egress_only_internet_gateway_id.as_deref() {
+                eigws
+                    .iter()
+                    .any(|g| g.egress_only_internet_gateway_id == gw)
             } else {
                 continue;
             };
@@ -516,13 +547,57 @@ struct RouteRequest {
     dry_run: Option<bool>,
 }
 
+/// A route's destination, normalised: an IPv4 or an IPv6 block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Destination {
+    V4(String),
+    V6(String),
+}
+
+impl Destination {
+    fn text(&self) -> &str {
+        match self {
+            Destination::V4(s) | Destination::V6(s) => s,
+        }
+    }
+
+    fn route(&self) -> Route {
+        let mut r = Route::default();
+        match self {
+            Destination::V4(s) => r.destination_cidr_block = s.clone(),
+            Destination::V6(s) => r.destination_ipv6_cidr_block = Some(s.clone()),
+        }
+        r
+    }
+}
+
 impl RouteRequest {
-    fn destination(&self) -> Result<String> {
-        if self.destination_ipv6_cidr_block.is_some() || self.destination_prefix_list_id.is_some() {
+    fn destination(&self) -> Result<Destination> {
+        if self.destination_prefix_list_id.is_some() {
             return Err(Error(AwsError::not_implemented(
                 "ec2",
-                "routes to IPv6 blocks or prefix lists",
+                "routes to prefix lists",
             )));
+        }
+        match (
+            &self.destination_cidr_block,
+            &self.destination_ipv6_cidr_block,
+        ) {
+            (Some(_), Some(_)) => {
+                return Err(Error(AwsError::new(
+                    "InvalidParameterCombination",
+                    "Only one of destinationCidrBlock and destinationIpv6CidrBlock may be given.",
+                )));
+            }
+            (None, Some(v6)) => {
+                return match v6.parse::<ipnet::Ipv6Net>() {
+                    Ok(net) if net.trunc() == net => Ok(Destination::V6(net.to_string())),
+                    _ => Err(invalid_value(format!(
+                        "Value ({v6}) for parameter destinationIpv6CidrBlock is invalid. This is not a valid IPv6 CIDR block."
+                    ))),
+                };
+            }
+            _ => {}
         }
         let text = self.destination_cidr_block.clone().ok_or_else(|| {
             Error(AwsError::new(
@@ -533,7 +608,7 @@ impl RouteRequest {
         let net = cidr::parse_v4(&text).map_err(|_| {
             invalid_value(format!("Value ({text}) for parameter destinationCidrBlock is invalid. This is not a valid CIDR block."))
         })?;
-        Ok(net.to_string())
+        Ok(Destination::V4(net.to_string()))
     }
 }
 
@@ -544,18 +619,16 @@ async fn target(
     tx: &mut Tx,
     table: &RouteTable,
     req: &RouteRequest,
-    dest: String,
+    dest: &Destination,
 ) -> Result<Route> {
-    if req.transit_gateway_id.is_some()
-        || req.vpc_endpoint_id.is_some()
-        || req.egress_only_internet_gateway_id.is_some()
-    {
+    if req.transit_gateway_id.is_some() || req.vpc_endpoint_id.is_some() {
         return Err(Error(AwsError::not_implemented(
             "ec2",
-            "routes to transit gateways, endpoints or egress-only gateways",
+            "routes to transit gateways or endpoints",
         )));
     }
     let targets = [
+        &req.egress_only_internet_gateway_id,
         &req.gateway_id,
         &req.nat_gateway_id,
         &req.network_interface_id,
@@ -578,11 +651,31 @@ async fn target(
         }
     }
     let mut route = Route {
-        destination_cidr_block: dest,
         origin: "CreateRoute".into(),
         state: "active".into(),
-        ..Default::default()
+        ..dest.route()
     };
+    if let Some(id) = &req.egress_only_internet_gateway_id {
+        if matches!(dest, Destination::V4(_)) {
+            return Err(Error(AwsError::new(
+                "InvalidParameterCombination",
+                "An egress-only internet gateway can only be the target of an IPv6 route (destinationIpv6CidrBlock).",
+            )));
+        }
+        let found: Option<EgressOnlyInternetGateway> = match id.starts_with("eigw-") {
+            true => resource::get(ctx, tx, id).await?,
+            false => None,
+        };
+        let gw = found.ok_or_else(|| EgressOnlyInternetGateway::not_found(id))?;
+        if gw.vpc_id() != table.vpc_id {
+            return Err(invalid_value(format!(
+                "route table {} and egress-only internet gateway {id} belong to different networks",
+                table.route_table_id
+            )));
+        }
+        route.egress_only_internet_gateway_id = Some(id.clone());
+        return Ok(route);
+    }
     if let Some(gw) = &req.gateway_id {
         let igw: InternetGateway = match gw.starts_with("igw-") {
             true => resource::get(ctx, tx, gw).await?,
@@ -672,17 +765,13 @@ pub async fn create_route(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let dest = req.destination()?;
     let mut tx = ctx.store.write().await?;
     let mut table = lock_table(ctx, &mut tx, &req.route_table_id).await?;
-    if table
-        .routes
-        .iter()
-        .any(|r| r.destination_cidr_block == dest)
-    {
+    if table.routes.iter().any(|r| r.destination() == dest.text()) {
         return Err(Error(AwsError::new(
             "RouteAlreadyExists",
-            format!("The route identified by {dest} already exists."),
+            format!("The route identified by {} already exists.", dest.text()),
         )));
     }
-    let route = target(ctx, &mut tx, &table, &req, dest).await?;
+    let route = target(ctx, &mut tx, &table, &req, &dest).await?;
     dry_run(req.dry_run)?;
     table.routes.push(route);
     resource::update(ctx, &mut tx, &table).await?;
@@ -695,16 +784,17 @@ pub async fn replace_route(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let dest = req.destination()?;
     let mut tx = ctx.store.write().await?;
     let mut table = lock_table(ctx, &mut tx, &req.route_table_id).await?;
-    let pos = table.routes.iter().position(|r| r.destination_cidr_block == dest).ok_or_else(|| {
-        invalid_value(format!("There is no route defined for '{dest}' in the route table. Use CreateRoute instead."))
+    let dest_text = dest.text();
+    let pos = table.routes.iter().position(|r| r.destination() == dest_text).ok_or_else(|| {
+        invalid_value(format!("There is no route defined for '{dest_text}' in the route table. Use CreateRoute instead."))
     })?;
     if table.routes[pos].gateway_id.as_deref() == Some("local") {
         return Err(invalid_value(format!(
-            "cannot replace local route {dest} in route table {}",
+            "cannot replace local route {dest_text} in route table {}",
             table.route_table_id
         )));
     }
-    let route = target(ctx, &mut tx, &table, &req, dest).await?;
+    let route = target(ctx, &mut tx, &table, &req, &dest).await?;
     dry_run(req.dry_run)?;
     table.routes[pos] = route;
     resource::update(ctx, &mut tx, &table).await?;
@@ -717,10 +807,11 @@ pub async fn delete_route(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let dest = req.destination()?;
     let mut tx = ctx.store.write().await?;
     let mut table = lock_table(ctx, &mut tx, &req.route_table_id).await?;
+    let dest = dest.text();
     let pos = table
         .routes
         .iter()
-        .position(|r| r.destination_cidr_block == dest)
+        .position(|r| r.destination() == dest)
         .ok_or_else(|| {
             Error(AwsError::new(
                 "InvalidRoute.NotFound",
