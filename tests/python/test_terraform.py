@@ -117,6 +117,7 @@ def inventory(ec2) -> dict:
         "security_groups": {g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]},
         "network_acls": {a["NetworkAclId"] for a in ec2.describe_network_acls()["NetworkAcls"]},
         "addresses": {a["AllocationId"] for a in ec2.describe_addresses()["Addresses"]},
+        "prefix_lists": {p["PrefixListId"] for p in ec2.describe_managed_prefix_lists()["PrefixLists"]},
         "egress_only_igws": {
             g["EgressOnlyInternetGatewayId"]
             for g in ec2.describe_egress_only_internet_gateways()["EgressOnlyInternetGateways"]
@@ -366,7 +367,34 @@ resource "aws_route" "v6_out" {
   destination_ipv6_cidr_block = "::/0"
   egress_only_gateway_id      = aws_egress_only_internet_gateway.app.id
 }
+resource "aws_ec2_managed_prefix_list" "office" {
+  name           = "office"
+  address_family = "IPv4"
+  max_entries    = 5
+  entry {
+    cidr        = "203.0.113.0/24"
+    description = "Tokyo"
+  }
+  entry {
+    cidr        = "198.51.100.0/24"
+    description = "Osaka"
+  }
+  tags = { Name = "office" }
+}
+resource "aws_security_group" "admin" {
+  name   = "admin"
+  vpc_id = aws_vpc.app.id
+}
+resource "aws_vpc_security_group_ingress_rule" "admin_ssh" {
+  security_group_id = aws_security_group.admin.id
+  prefix_list_id    = aws_ec2_managed_prefix_list.office.id
+  ip_protocol       = "tcp"
+  from_port         = 22
+  to_port           = 22
+}
 output "default_vpc" { value = aws_default_vpc.default.id }
+output "office_list" { value = aws_ec2_managed_prefix_list.office.id }
+output "admin_sg" { value = aws_security_group.admin.id }
 output "eigw" { value = aws_egress_only_internet_gateway.app.id }
 output "v6_tables" { value = [aws_route_table.v6_inline.id, aws_route_table.v6.id] }
 output "peering" { value = aws_vpc_peering_connection.app_peer.id }
@@ -387,6 +415,10 @@ def test_default_resources_are_adopted_not_created(tf, ec2):
     assert any(r.get("GatewayId", "").startswith("igw-") for r in main["Routes"])
     (pcx,) = ec2.describe_vpc_peering_connections(VpcPeeringConnectionIds=[out["peering"]])["VpcPeeringConnections"]
     assert pcx["Status"]["Code"] == "active"
+    entries = ec2.get_managed_prefix_list_entries(PrefixListId=out["office_list"])["Entries"]
+    assert sorted(e["Cidr"] for e in entries) == ["198.51.100.0/24", "203.0.113.0/24"]
+    (admin,) = ec2.describe_security_groups(GroupIds=[out["admin_sg"]])["SecurityGroups"]
+    assert [p["PrefixListIds"][0]["PrefixListId"] for p in admin["IpPermissions"]] == [out["office_list"]]
     for table in ec2.describe_route_tables(RouteTableIds=out["v6_tables"])["RouteTables"]:
         assert {"DestinationIpv6CidrBlock": "::/0", "EgressOnlyInternetGatewayId": out["eigw"],
                 "Origin": "CreateRoute", "State": "active"} in table["Routes"]

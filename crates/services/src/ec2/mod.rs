@@ -12,6 +12,7 @@ pub mod igw;
 pub mod nacl;
 pub mod natgw;
 pub mod peering;
+pub mod prefix_list;
 pub mod regions;
 pub mod routes;
 pub mod sg;
@@ -114,6 +115,15 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<O
         "DescribeVpcPeeringConnections" => {
             peering::describe_vpc_peering_connections(ctx, input).await
         }
+        "CreateManagedPrefixList" => prefix_list::create_managed_prefix_list(ctx, input).await,
+        "DescribeManagedPrefixLists" => {
+            prefix_list::describe_managed_prefix_lists(ctx, input).await
+        }
+        "GetManagedPrefixListEntries" => {
+            prefix_list::get_managed_prefix_list_entries(ctx, input).await
+        }
+        "ModifyManagedPrefixList" => prefix_list::modify_managed_prefix_list(ctx, input).await,
+        "DeleteManagedPrefixList" => prefix_list::delete_managed_prefix_list(ctx, input).await,
         "CreateTags" => tags::create_tags(ctx, input).await,
         "DeleteTags" => tags::delete_tags(ctx, input).await,
         "DescribeTags" => tags::describe_tags(ctx, input).await,
@@ -131,6 +141,7 @@ pub fn not_found_for(id: &str) -> Error {
         Some("vpc") => vpc::not_found(id),
         Some("subnet") => subnet::not_found(id),
         Some("eigw") => <eigw::EgressOnlyInternetGateway as generic::Ec2Resource>::not_found(id),
+        Some("pl") => <prefix_list::ManagedPrefixList as generic::Ec2Resource>::not_found(id),
         Some("igw") => <igw::InternetGateway as generic::Ec2Resource>::not_found(id),
         Some("rtb") => <routes::RouteTable as generic::Ec2Resource>::not_found(id),
         Some("eipalloc") => <addresses::Address as generic::Ec2Resource>::not_found(id),

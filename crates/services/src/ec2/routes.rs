@@ -45,6 +45,8 @@ pub struct Route {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub destination_ipv6_cidr_block: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination_prefix_list_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub gateway_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nat_gateway_id: Option<String>,
@@ -61,10 +63,11 @@ pub struct Route {
 }
 
 impl Route {
-    /// What the route is identified by in its table: its IPv4 or IPv6 destination.
+    /// What the route is identified by in its table: its IPv4 or IPv6 block, or prefix list.
     pub fn destination(&self) -> &str {
         self.destination_ipv6_cidr_block
             .as_deref()
+            .or(self.destination_prefix_list_id.as_deref())
             .unwrap_or(&self.destination_cidr_block)
     }
 }
@@ -119,6 +122,7 @@ impl Filterable for RouteTable {
         "route-table-id",
         "route.destination-cidr-block",
         "route.destination-ipv6-cidr-block",
+        "route.destination-prefix-list-id",
         "route.egress-only-internet-gateway-id",
         "route.gateway-id",
         "route.nat-gateway-id",
@@ -144,6 +148,10 @@ impl Filterable for RouteTable {
                 .iter()
                 .filter(|x| !x.destination_cidr_block.is_empty())
                 .map(|x| x.destination_cidr_block.clone())
+                .collect(),
+            "route.destination-prefix-list-id" => r
+                .iter()
+                .filter_map(|x| x.destination_prefix_list_id.clone())
                 .collect(),
             "route.destination-ipv6-cidr-block" => r
                 .iter()
@@ -552,12 +560,13 @@ struct RouteRequest {
 enum Destination {
     V4(String),
     V6(String),
+    PrefixList(String),
 }
 
 impl Destination {
     fn text(&self) -> &str {
         match self {
-            Destination::V4(s) | Destination::V6(s) => s,
+            Destination::V4(s) | Destination::V6(s) | Destination::PrefixList(s) => s,
         }
     }
 
@@ -566,6 +575,7 @@ impl Destination {
         match self {
             Destination::V4(s) => r.destination_cidr_block = s.clone(),
             Destination::V6(s) => r.destination_ipv6_cidr_block = Some(s.clone()),
+            Destination::PrefixList(s) => r.destination_prefix_list_id = Some(s.clone()),
         }
         r
     }
@@ -573,31 +583,27 @@ impl Destination {
 
 impl RouteRequest {
     fn destination(&self) -> Result<Destination> {
-        if self.destination_prefix_list_id.is_some() {
-            return Err(Error(AwsError::not_implemented(
-                "ec2",
-                "routes to prefix lists",
+        let given = [
+            self.destination_cidr_block.is_some(),
+            self.destination_ipv6_cidr_block.is_some(),
+            self.destination_prefix_list_id.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() > 1 {
+            return Err(Error(AwsError::new(
+                "InvalidParameterCombination",
+                "Only one of destinationCidrBlock, destinationIpv6CidrBlock and destinationPrefixListId may be given.",
             )));
         }
-        match (
-            &self.destination_cidr_block,
-            &self.destination_ipv6_cidr_block,
-        ) {
-            (Some(_), Some(_)) => {
-                return Err(Error(AwsError::new(
-                    "InvalidParameterCombination",
-                    "Only one of destinationCidrBlock and destinationIpv6CidrBlock may be given.",
-                )));
-            }
-            (None, Some(v6)) => {
-                return match v6.parse::<ipnet::Ipv6Net>() {
-                    Ok(net) if net.trunc() == net => Ok(Destination::V6(net.to_string())),
-                    _ => Err(invalid_value(format!(
-                        "Value ({v6}) for parameter destinationIpv6CidrBlock is invalid. This is not a valid IPv6 CIDR block."
-                    ))),
-                };
-            }
-            _ => {}
+        if let Some(id) = &self.destination_prefix_list_id {
+            return Ok(Destination::PrefixList(id.clone()));
+        }
+        if let Some(v6) = &self.destination_ipv6_cidr_block {
+            return match v6.parse::<ipnet::Ipv6Net>() {
+                Ok(net) if net.trunc() == net => Ok(Destination::V6(net.to_string())),
+                _ => Err(invalid_value(format!(
+                    "Value ({v6}) for parameter destinationIpv6CidrBlock is invalid. This is not a valid IPv6 CIDR block."
+                ))),
+            };
         }
         let text = self.destination_cidr_block.clone().ok_or_else(|| {
             Error(AwsError::new(
@@ -655,6 +661,9 @@ async fn target(
         state: "active".into(),
         ..dest.route()
     };
+    if let Destination::PrefixList(id) = dest {
+        super::prefix_list::find(ctx, tx, id).await?;
+    }
     if let Some(id) = &req.egress_only_internet_gateway_id {
         if matches!(dest, Destination::V4(_)) {
             return Err(Error(AwsError::new(

@@ -445,16 +445,6 @@ async fn referenced_group(
     Ok(found.group_id)
 }
 
-/// Prefix lists are not modelled yet, so no `pl-` id names one.
-fn prefix_list(id: &str) -> Result<String> {
-    Err(Error(AwsError::new(
-        "InvalidPrefixListID.NotFound",
-        format!(
-            "The prefix list ID '{id}' does not exist (kumori does not model prefix lists yet)."
-        ),
-    )))
-}
-
 /// The rules that `perms` ask for, one per peer, checked as EC2 checks them.
 async fn expand(
     ctx: &Ctx<'_>,
@@ -498,7 +488,11 @@ async fn expand(
         }
         for pl in &p.prefix_list_ids {
             let id = pl.prefix_list_id.as_deref().unwrap_or_default();
-            peers.push((Peer::PrefixList(prefix_list(id)?), pl.description.clone()));
+            let list = super::prefix_list::find(ctx, tx, id).await?;
+            peers.push((
+                Peer::PrefixList(list.prefix_list_id),
+                pl.description.clone(),
+            ));
         }
         for g in &p.user_id_group_pairs {
             let id = referenced_group(
@@ -1224,7 +1218,18 @@ async fn authorize(ctx: &Ctx<'_>, raw: &Value, egress: bool) -> Result<Value> {
         }
         new_rules.push(SgRule::new(ctx, &group, egress, spec));
     }
-    let count = existing.iter().filter(|r| r.is_egress == egress).count() + new_rules.len();
+    // A rule naming a prefix list counts as many rules as the list may hold entries.
+    let mut count = 0;
+    for r in existing
+        .iter()
+        .chain(new_rules.iter())
+        .filter(|r| r.is_egress == egress)
+    {
+        count += match &r.prefix_list_id {
+            Some(id) => super::prefix_list::rule_weight(ctx, &mut tx, id).await?,
+            None => 1,
+        };
+    }
     if count > ctx.limits.rules_per_group {
         return Err(Error(AwsError::new(
             "RulesPerSecurityGroupLimitExceeded",
