@@ -117,6 +117,7 @@ def inventory(ec2) -> dict:
         "security_groups": {g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]},
         "network_acls": {a["NetworkAclId"] for a in ec2.describe_network_acls()["NetworkAcls"]},
         "addresses": {a["AllocationId"] for a in ec2.describe_addresses()["Addresses"]},
+        "interfaces": {e["NetworkInterfaceId"] for e in ec2.describe_network_interfaces()["NetworkInterfaces"]},
         "prefix_lists": {p["PrefixListId"] for p in ec2.describe_managed_prefix_lists()["PrefixLists"]},
         "egress_only_igws": {
             g["EgressOnlyInternetGatewayId"]
@@ -272,7 +273,26 @@ resource "aws_network_acl_rule" "deny_telnet" {
   from_port      = 23
   to_port        = 23
 }
+resource "aws_network_interface" "bastion" {
+  subnet_id       = aws_subnet.public[0].id
+  private_ips     = ["10.0.0.10"]
+  security_groups = [aws_security_group.bastion.id]
+  tags            = { Name = "bastion" }
+}
+resource "aws_eip" "bastion" {
+  domain                    = "vpc"
+  network_interface         = aws_network_interface.bastion.id
+  associate_with_private_ip = "10.0.0.10"
+  depends_on                = [aws_internet_gateway.gw]
+}
+resource "aws_route" "via_bastion" {
+  route_table_id         = aws_route_table.private.id
+  destination_cidr_block = "192.168.0.0/16"
+  network_interface_id   = aws_network_interface.bastion.id
+}
 output "vpc_id" { value = aws_vpc.main.id }
+output "bastion_eni" { value = aws_network_interface.bastion.id }
+output "bastion_ip" { value = aws_eip.bastion.public_ip }
 output "public_subnets" { value = aws_subnet.public[*].id }
 output "private_subnets" { value = aws_subnet.private[*].id }
 output "db_sg" { value = aws_security_group.db.id }
@@ -301,6 +321,8 @@ def test_classic_layout_applies_plans_clean_and_destroys(tf, ec2):
     assert out["eip"].startswith("198.1")
     (nat,) = ec2.describe_nat_gateways(NatGatewayIds=[out["nat"]])["NatGateways"]
     assert nat["State"] == "available" and nat["NatGatewayAddresses"][0]["PublicIp"] == out["eip"]
+    (eni,) = ec2.describe_network_interfaces(NetworkInterfaceIds=[out["bastion_eni"]])["NetworkInterfaces"]
+    assert eni["PrivateIpAddress"] == "10.0.0.10" and eni["Association"]["PublicIp"] == out["bastion_ip"]
 
     tf.destroy()
     assert inventory(ec2) == before

@@ -1,6 +1,6 @@
 //! Elastic IP addresses: AllocateAddress, DescribeAddresses, DescribeAddressesAttribute,
-//! ReleaseAddress.
-//! (Associating them with instances and interfaces comes with compute.)
+//! AssociateAddress (with a network interface), DisassociateAddress, ReleaseAddress.
+//! (Associating them with instances comes with compute.)
 //!
 //! Public addresses come from a pool reserved for benchmarking (198.18.0.0/15, RFC 2544), so
 //! kumori never names a real host. An address belongs to one allocation in the whole
@@ -279,6 +279,158 @@ struct DisassociateAddressRequest {
     association_id: Option<String>,
     public_ip: Option<String>,
     dry_run: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AssociateAddressRequest {
+    allocation_id: Option<String>,
+    public_ip: Option<String>,
+    instance_id: Option<String>,
+    network_interface_id: Option<String>,
+    private_ip_address: Option<String>,
+    allow_reassociation: Option<bool>,
+    dry_run: Option<bool>,
+}
+
+/// Points an Elastic IP at a private address of a network interface. The interface's VPC must
+/// have an internet gateway. Without `AllowReassociation`, neither an address that is already
+/// associated nor a private address that already has one may be given.
+pub async fn associate_address(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: AssociateAddressRequest = input(raw)?;
+    if let Some(id) = &req.instance_id {
+        return Err(Error(AwsError::new(
+            "InvalidInstanceID.NotFound",
+            format!("The instance ID '{id}' does not exist"),
+        )));
+    }
+    let Some(eni_id) = &req.network_interface_id else {
+        return Err(Error(AwsError::new(
+            "MissingParameter",
+            "Either an instance ID or a network interface ID must be specified.",
+        )));
+    };
+    let mut tx = ctx.store.write().await?;
+    let mine: Vec<Address> = resource::list(ctx, &mut tx).await?;
+    let mut address = match (&req.allocation_id, &req.public_ip) {
+        (Some(id), _) => mine
+            .iter()
+            .find(|a| &a.allocation_id == id)
+            .cloned()
+            .ok_or_else(|| Address::not_found(id))?,
+        (None, Some(ip)) => mine
+            .iter()
+            .find(|a| &a.public_ip == ip)
+            .cloned()
+            .ok_or_else(|| {
+                Error(AwsError::new(
+                    "InvalidAddress.NotFound",
+                    format!("Address '{ip}' not found."),
+                ))
+            })?,
+        (None, None) => {
+            return Err(Error(AwsError::new(
+                "MissingParameter",
+                "The request must contain the parameter AllocationId",
+            )));
+        }
+    };
+    let eni: NetworkInterface = resource::lock(ctx, &mut tx, eni_id)
+        .await?
+        .ok_or_else(|| NetworkInterface::not_found(eni_id))?;
+    let private_ip = req
+        .private_ip_address
+        .clone()
+        .unwrap_or_else(|| eni.private_ip_address.clone());
+    if !eni
+        .private_ip_addresses
+        .iter()
+        .any(|p| p.private_ip_address == private_ip)
+    {
+        return Err(invalid_value(format!(
+            "The private IP address {private_ip} is not assigned to network interface {eni_id}."
+        )));
+    }
+    let igws: Vec<super::igw::InternetGateway> = resource::list(ctx, &mut tx).await?;
+    if !igws
+        .iter()
+        .any(|g| g.attached_vpc() == Some(eni.vpc_id.as_str()))
+    {
+        return Err(Error(AwsError::new(
+            "Gateway.NotAttached",
+            format!(
+                "Network {} is not attached to any internet gateway",
+                eni.vpc_id
+            ),
+        )));
+    }
+    let reassociate = req.allow_reassociation == Some(true);
+    let holder = mine.iter().find(|a| {
+        a.allocation_id != address.allocation_id
+            && a.association.as_ref().is_some_and(|x| {
+                x.network_interface_id == eni.network_interface_id
+                    && x.private_ip_address == private_ip
+            })
+    });
+    if let Some(current) = &address.association
+        && !reassociate
+    {
+        return Err(Error(AwsError::new(
+            "Resource.AlreadyAssociated",
+            format!(
+                "resource {} is already associated with associate-id {}",
+                address.allocation_id, current.association_id
+            ),
+        )));
+    }
+    if let Some(h) = holder {
+        if !reassociate {
+            return Err(Error(AwsError::new(
+                "Resource.AlreadyAssociated",
+                format!(
+                    "The private address {private_ip} of {eni_id} already has Elastic IP {}.",
+                    h.public_ip
+                ),
+            )));
+        }
+        if eni.requester_managed {
+            return Err(Error(AwsError::new(
+                "OperationNotPermitted",
+                format!("The address of the AWS-managed interface {eni_id} cannot be replaced."),
+            )));
+        }
+    }
+    // An address held by an AWS-managed interface (a NAT gateway's) stays with it.
+    if let Some(current) = &address.association {
+        let held: Option<NetworkInterface> =
+            resource::get(ctx, &mut tx, &current.network_interface_id).await?;
+        if held.is_some_and(|e| e.requester_managed) {
+            return Err(Error(AwsError::new(
+                "OperationNotPermitted",
+                format!(
+                    "Address {} is held by an AWS-managed interface; delete that resource instead.",
+                    address.public_ip
+                ),
+            )));
+        }
+    }
+    dry_run(req.dry_run)?;
+    if let Some(h) = holder {
+        let mut h = h.clone();
+        h.association = None;
+        resource::update(ctx, &mut tx, &h).await?;
+    }
+    let association_id = new_id("eipassoc");
+    address.association = Some(AddressAssociation {
+        association_id: association_id.clone(),
+        network_interface_id: eni.network_interface_id.clone(),
+        network_interface_owner_id: eni.owner_id.clone(),
+        private_ip_address: private_ip,
+        instance_id: eni.attachment.as_ref().and_then(|a| a.instance_id.clone()),
+    });
+    resource::update(ctx, &mut tx, &address).await?;
+    tx.commit().await?;
+    Ok(json!({ "AssociationId": association_id }))
 }
 
 pub async fn disassociate_address(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {

@@ -1,22 +1,30 @@
-//! Network interfaces: DescribeNetworkInterfaces.
+//! Network interfaces: CreateNetworkInterface, DescribeNetworkInterfaces,
+//! DeleteNetworkInterface, Describe/ModifyNetworkInterfaceAttribute.
 //!
-//! Interfaces are what hold addresses in a subnet and security groups on a resource. kumori
-//! describes every interface in the store; the calls that make them (CreateNetworkInterface,
-//! RunInstances, NAT gateways) arrive with the compute issue, so until then a region has none
-//! and DescribeNetworkInterfaces answers, truthfully, with an empty list. Terraform asks it
-//! before deleting any subnet or security group.
+//! Interfaces are what hold addresses in a subnet and security groups on a resource: a user's
+//! own, and those AWS makes for a service (a NAT gateway's, `requester_managed`). Addresses
+//! are taken inside the write transaction with the subnet locked, so racing creates never get
+//! one address twice. An Elastic IP's association is kept on the address only; describes
+//! show it on the interface too.
 
-use super::common::{Filterable, Tag};
-use super::generic::{Ec2Resource, describe_call};
+use super::addresses::Address;
+use super::common::{
+    BoolValue, Filterable, Tag, TagSpecification, dry_run, invalid_value, put_tags, tags_from_specs,
+};
+use super::generic::{DescribeArgs, Ec2Resource, check_id, describe};
+use super::sg::SecurityGroup;
 use super::subnet::Subnet;
 use crate::resource::{self, Resource, new_id};
-use crate::{Ctx, Error, Result, output};
+use crate::{Ctx, Error, Result, input, output};
 use kumori_net::cidr;
 use kumori_protocol::AwsError;
 use kumori_store::Tx;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::net::Ipv4Addr;
+
+/// Security groups one interface may hold (`SecurityGroupsPerInterfaceLimitExceeded`).
+pub const GROUPS_PER_INTERFACE: usize = 5;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -185,58 +193,168 @@ pub async fn create_managed(
     let mut subnet: Subnet = resource::lock(ctx, tx, subnet_id)
         .await?
         .ok_or_else(|| super::subnet::not_found(subnet_id))?;
-    let used: Vec<Ipv4Addr> = resource::children::<NetworkInterface>(ctx, tx, subnet_id)
-        .await?
+    let ips = take_addresses(ctx, tx, &mut subnet, None, 0).await?;
+    let mut eni = new_interface(ctx, &subnet, &ips, description);
+    eni.interface_type = interface_type.to_string();
+    eni.status = "in-use".into();
+    eni.source_dest_check = false;
+    eni.requester_managed = true;
+    resource::insert(ctx, tx, &eni).await?;
+    Ok(eni)
+}
+
+/// An interface in `subnet` on `ips` (the first is the primary address).
+fn new_interface(
+    ctx: &Ctx<'_>,
+    subnet: &Subnet,
+    ips: &[Ipv4Addr],
+    description: String,
+) -> NetworkInterface {
+    let private_ip_addresses: Vec<PrivateIp> = ips
         .iter()
-        .flat_map(|e| e.private_ip_addresses.iter())
-        .filter_map(|p| p.private_ip_address.parse().ok())
+        .enumerate()
+        .map(|(i, ip)| PrivateIp {
+            private_ip_address: ip.to_string(),
+            private_dns_name: private_dns_name(ctx.region, *ip),
+            primary: i == 0,
+        })
         .collect();
-    let ip = cidr::first_free_host(&subnet.net(), &used).ok_or_else(|| {
-        Error(AwsError::new(
-            "InsufficientFreeAddressesInSubnet",
-            format!("Subnet {subnet_id} has no free addresses left."),
-        ))
-    })?;
-    let dns = private_dns_name(ctx.region, ip);
-    let eni = NetworkInterface {
+    NetworkInterface {
         network_interface_id: new_id("eni"),
         subnet_id: subnet.subnet_id.clone(),
         vpc_id: subnet.vpc_id.clone(),
         availability_zone: subnet.availability_zone.clone(),
         owner_id: ctx.account.to_string(),
         description,
-        interface_type: interface_type.to_string(),
-        status: "in-use".into(),
+        interface_type: "interface".into(),
+        status: "available".into(),
         mac_address: new_mac(),
-        private_ip_address: ip.to_string(),
-        private_dns_name: dns.clone(),
-        private_ip_addresses: vec![PrivateIp {
-            private_ip_address: ip.to_string(),
-            private_dns_name: dns,
-            primary: true,
-        }],
-        source_dest_check: false,
-        requester_managed: true,
+        private_ip_address: private_ip_addresses[0].private_ip_address.clone(),
+        private_dns_name: private_ip_addresses[0].private_dns_name.clone(),
+        private_ip_addresses,
+        source_dest_check: true,
+        requester_managed: false,
         groups: vec![],
         attachment: None,
-    };
-    resource::insert(ctx, tx, &eni).await?;
-    subnet.addresses_in_use += 1;
-    resource::update(ctx, tx, &subnet).await?;
-    Ok(eni)
+    }
 }
 
-/// Deletes an interface and gives its addresses back to the subnet.
+/// Takes addresses of `subnet` (locked by the caller) for a new interface: `primary` if given
+/// (it must be usable and free), else the lowest free one, then `extra` more, lowest first;
+/// and counts them as in use.
+async fn take_addresses(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    subnet: &mut Subnet,
+    primary: Option<Ipv4Addr>,
+    extra: usize,
+) -> Result<Vec<Ipv4Addr>> {
+    let mut used: Vec<Ipv4Addr> =
+        resource::children::<NetworkInterface>(ctx, tx, &subnet.subnet_id)
+            .await?
+            .iter()
+            .flat_map(|e| e.private_ip_addresses.iter())
+            .filter_map(|p| p.private_ip_address.parse().ok())
+            .collect();
+    let net = subnet.net();
+    let mut taken = Vec::with_capacity(1 + extra);
+    if let Some(ip) = primary {
+        if !net.contains(&ip) {
+            return Err(invalid_value(format!(
+                "Address {ip} does not fall within the subnet's address range ({net})."
+            )));
+        }
+        let offset = u32::from(ip) - u32::from(net.network());
+        if offset < 4 || ip == net.broadcast() {
+            return Err(invalid_value(format!(
+                "Address {ip} is reserved: AWS keeps the first four addresses and the last of subnet {} ({net}).",
+                subnet.subnet_id
+            )));
+        }
+        if used.contains(&ip) {
+            return Err(Error(AwsError::new(
+                "InvalidIPAddress.InUse",
+                format!("Address {ip} is in use."),
+            )));
+        }
+        used.push(ip);
+        taken.push(ip);
+    }
+    while taken.len() < 1 + extra {
+        let ip = cidr::first_free_host(&net, &used).ok_or_else(|| {
+            Error(AwsError::new(
+                "InsufficientFreeAddressesInSubnet",
+                format!("Subnet {} has no free addresses left.", subnet.subnet_id),
+            ))
+        })?;
+        used.push(ip);
+        taken.push(ip);
+    }
+    subnet.addresses_in_use += taken.len() as u64;
+    resource::update(ctx, tx, &*subnet).await?;
+    Ok(taken)
+}
+
+/// The security groups `ids` name, as an interface in `vpc_id` holds them: they must exist,
+/// be in that VPC, and be at most five.
+async fn groups_for(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    vpc_id: &str,
+    ids: &[String],
+) -> Result<Vec<GroupIdentifier>> {
+    if ids.len() > GROUPS_PER_INTERFACE {
+        return Err(Error(AwsError::new(
+            "SecurityGroupsPerInterfaceLimitExceeded",
+            format!(
+                "The maximum number of security groups per interface ({GROUPS_PER_INTERFACE}) has been reached."
+            ),
+        )));
+    }
+    let mut out: Vec<GroupIdentifier> = Vec::new();
+    for id in ids {
+        check_id::<SecurityGroup>(id)?;
+        let g: SecurityGroup = resource::get(ctx, tx, id)
+            .await?
+            .ok_or_else(|| SecurityGroup::not_found(id))?;
+        if g.vpc_id != vpc_id {
+            return Err(invalid_value(format!(
+                "Security group {id} and the interface's subnet belong to different networks ({} and {vpc_id}).",
+                g.vpc_id
+            )));
+        }
+        if !out.iter().any(|x| x.group_id == g.group_id) {
+            out.push(GroupIdentifier {
+                group_id: g.group_id,
+                group_name: g.group_name,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Deletes an interface, gives its addresses back to the subnet, lets go of any Elastic IP
+/// associated with it, and leaves routes through it `blackhole`.
 pub async fn remove(ctx: &Ctx<'_>, tx: &mut Tx, eni_id: &str) -> Result<()> {
     let Some(eni) = resource::get::<NetworkInterface>(ctx, tx, eni_id).await? else {
         return Ok(());
     };
+    for mut a in resource::list::<Address>(ctx, tx).await? {
+        if a.association
+            .as_ref()
+            .is_some_and(|x| x.network_interface_id == eni_id)
+        {
+            a.association = None;
+            resource::update(ctx, tx, &a).await?;
+        }
+    }
     if let Some(mut subnet) = resource::lock::<Subnet>(ctx, tx, &eni.subnet_id).await? {
         let n = eni.private_ip_addresses.len() as u64;
         subnet.addresses_in_use = subnet.addresses_in_use.saturating_sub(n);
         resource::update(ctx, tx, &subnet).await?;
     }
     tx.delete(ctx.scope(), eni_id).await?;
+    super::routes::refresh_route_states(ctx, tx, &eni.vpc_id).await?;
     Ok(())
 }
 
@@ -248,6 +366,322 @@ pub async fn group_in_use(ctx: &Ctx<'_>, tx: &mut Tx, group_id: &str) -> Result<
         .any(|e| e.groups.iter().any(|g| g.group_id == group_id)))
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DescribeRequest {
+    #[serde(default)]
+    network_interface_ids: Vec<String>,
+    #[serde(default)]
+    filters: Vec<super::common::Filter>,
+    max_results: Option<i64>,
+    next_token: Option<String>,
+    dry_run: Option<bool>,
+}
+
+/// The `Association` EC2 shows on an interface and on its address for an Elastic IP.
+fn association_shown(ctx: &Ctx<'_>, a: &Address) -> Value {
+    json!({
+        "AllocationId": a.allocation_id,
+        "AssociationId": a.association.as_ref().map(|x| x.association_id.clone()),
+        "IpOwnerId": ctx.account,
+        "PublicIp": a.public_ip,
+    })
+}
+
 pub async fn describe_network_interfaces(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
-    describe_call::<NetworkInterface>(ctx, raw, "NetworkInterfaceIds", "NetworkInterfaces").await
+    let req: DescribeRequest = input(raw)?;
+    let args = DescribeArgs {
+        ids: &req.network_interface_ids,
+        filters: &req.filters,
+        max_results: req.max_results,
+        next_token: req.next_token.as_deref(),
+        dry_run: req.dry_run,
+    };
+    let (mut items, next) = describe::<NetworkInterface>(ctx, args).await?;
+    let mut tx = ctx.store.read().await?;
+    let addresses: Vec<Address> = resource::list(ctx, &mut tx).await?;
+    drop(tx);
+    for item in &mut items {
+        let eni_id = item["NetworkInterfaceId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        for a in &addresses {
+            let Some(x) = a
+                .association
+                .as_ref()
+                .filter(|x| x.network_interface_id == eni_id)
+            else {
+                continue;
+            };
+            let shown = association_shown(ctx, a);
+            if item["PrivateIpAddress"] == x.private_ip_address.as_str() {
+                item["Association"] = shown.clone();
+            }
+            if let Some(ips) = item["PrivateIpAddresses"].as_array_mut() {
+                for ip in ips {
+                    if ip["PrivateIpAddress"] == x.private_ip_address.as_str() {
+                        ip["Association"] = shown.clone();
+                    }
+                }
+            }
+        }
+    }
+    Ok(super::common::page_output("NetworkInterfaces", items, next))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PrivateIpSpec {
+    private_ip_address: Option<String>,
+    primary: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CreateRequest {
+    subnet_id: String,
+    description: Option<String>,
+    private_ip_address: Option<String>,
+    #[serde(default)]
+    groups: Vec<String>,
+    #[serde(default)]
+    private_ip_addresses: Vec<PrivateIpSpec>,
+    secondary_private_ip_address_count: Option<i64>,
+    interface_type: Option<String>,
+    client_token: Option<String>,
+    #[serde(default)]
+    tag_specifications: Vec<TagSpecification>,
+    dry_run: Option<bool>,
+}
+
+fn parse_ip(text: &str) -> Result<Ipv4Addr> {
+    text.parse().map_err(|_| {
+        invalid_value(format!(
+            "Value ({text}) for parameter privateIpAddress is invalid. It is not an IPv4 address."
+        ))
+    })
+}
+
+pub async fn create_network_interface(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: CreateRequest = input(raw)?;
+    check_id::<Subnet>(&req.subnet_id)?;
+    if req.interface_type.is_some() {
+        return Err(Error(AwsError::not_implemented(
+            "ec2",
+            "CreateNetworkInterface with an InterfaceType (efa, trunk, ...)",
+        )));
+    }
+    // The primary address: PrivateIpAddress, or the one PrivateIpAddresses marks primary; the
+    // others listed there are secondaries, as are SecondaryPrivateIpAddressCount more.
+    let mut primary = req
+        .private_ip_address
+        .as_deref()
+        .map(parse_ip)
+        .transpose()?;
+    let mut secondaries: Vec<Ipv4Addr> = Vec::new();
+    for spec in &req.private_ip_addresses {
+        let Some(text) = &spec.private_ip_address else {
+            continue;
+        };
+        let ip = parse_ip(text)?;
+        if spec.primary == Some(true) && primary.is_none_or(|p| p == ip) {
+            primary = Some(ip);
+        } else if Some(ip) != primary {
+            secondaries.push(ip);
+        }
+    }
+    let count = req.secondary_private_ip_address_count.unwrap_or(0);
+    if count < 0 || (count > 0 && !secondaries.is_empty()) {
+        return Err(Error(AwsError::new(
+            "InvalidParameterCombination",
+            "Specify secondary addresses either by PrivateIpAddresses or by SecondaryPrivateIpAddressCount, not both.",
+        )));
+    }
+    let tags = tags_from_specs(&req.tag_specifications, NetworkInterface::KIND)?;
+    let mut tx = ctx.store.write().await?;
+    let mut subnet: Subnet = resource::lock(ctx, &mut tx, &req.subnet_id)
+        .await?
+        .ok_or_else(|| super::subnet::not_found(&req.subnet_id))?;
+    let mut groups = groups_for(ctx, &mut tx, &subnet.vpc_id, &req.groups).await?;
+    if groups.is_empty() {
+        let default: Option<SecurityGroup> =
+            resource::children::<SecurityGroup>(ctx, &mut tx, &subnet.vpc_id)
+                .await?
+                .into_iter()
+                .find(|g| g.is_default());
+        groups.extend(default.map(|g| GroupIdentifier {
+            group_id: g.group_id,
+            group_name: g.group_name,
+        }));
+    }
+    dry_run(req.dry_run)?;
+    let mut ips = take_addresses(ctx, &mut tx, &mut subnet, primary, count as usize).await?;
+    for ip in secondaries {
+        let more = take_addresses(ctx, &mut tx, &mut subnet, Some(ip), 0).await?;
+        ips.extend(more);
+    }
+    let mut eni = new_interface(
+        ctx,
+        &subnet,
+        &ips,
+        req.description.clone().unwrap_or_default(),
+    );
+    eni.groups = groups;
+    resource::insert(ctx, &mut tx, &eni).await?;
+    put_tags(
+        ctx,
+        &mut tx,
+        &eni.network_interface_id,
+        NetworkInterface::KIND,
+        &tags,
+    )
+    .await?;
+    tx.commit().await?;
+    let mut out = json!({ "NetworkInterface": eni.shown(&tags)? });
+    if let Some(t) = req.client_token {
+        out["ClientToken"] = json!(t);
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DeleteRequest {
+    network_interface_id: String,
+    dry_run: Option<bool>,
+}
+
+pub async fn delete_network_interface(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: DeleteRequest = input(raw)?;
+    let id = &req.network_interface_id;
+    check_id::<NetworkInterface>(id)?;
+    let mut tx = ctx.store.write().await?;
+    let eni: NetworkInterface = resource::lock(ctx, &mut tx, id)
+        .await?
+        .ok_or_else(|| NetworkInterface::not_found(id))?;
+    if eni.requester_managed {
+        return Err(Error(AwsError::new(
+            "OperationNotPermitted",
+            format!(
+                "The network interface {id} is managed by AWS ({}); delete the resource that made it.",
+                eni.description
+            ),
+        )));
+    }
+    if eni.attachment.is_some() {
+        return Err(Error(AwsError::new(
+            "InvalidNetworkInterface.InUse",
+            format!("The network interface {id} is currently in use."),
+        )));
+    }
+    dry_run(req.dry_run)?;
+    remove(ctx, &mut tx, id).await?;
+    tx.commit().await?;
+    Ok(json!({}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AttributeValue {
+    value: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ModifyRequest {
+    network_interface_id: String,
+    description: Option<AttributeValue>,
+    source_dest_check: Option<BoolValue>,
+    groups: Option<Vec<String>>,
+    attachment: Option<Value>,
+    dry_run: Option<bool>,
+}
+
+pub async fn modify_network_interface_attribute(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: ModifyRequest = input(raw)?;
+    let id = &req.network_interface_id;
+    check_id::<NetworkInterface>(id)?;
+    let given = [
+        req.description.is_some(),
+        req.source_dest_check.is_some(),
+        req.groups.is_some(),
+        req.attachment.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() != 1 {
+        return Err(Error(AwsError::new(
+            "InvalidParameterCombination",
+            "Specify exactly one attribute to modify: description, sourceDestCheck, groupSet or attachment.",
+        )));
+    }
+    if req.attachment.is_some() {
+        return Err(Error(AwsError::not_implemented(
+            "ec2",
+            "ModifyNetworkInterfaceAttribute of an attachment (instances come later)",
+        )));
+    }
+    let mut tx = ctx.store.write().await?;
+    let mut eni: NetworkInterface = resource::lock(ctx, &mut tx, id)
+        .await?
+        .ok_or_else(|| NetworkInterface::not_found(id))?;
+    if let Some(d) = &req.description {
+        eni.description = d.value.clone().unwrap_or_default();
+    }
+    if let Some(b) = &req.source_dest_check {
+        eni.source_dest_check = b.value.unwrap_or(true);
+    }
+    if let Some(ids) = &req.groups {
+        if ids.is_empty() {
+            return Err(Error(AwsError::new(
+                "MissingParameter",
+                "The request must contain at least one security group for groupSet.",
+            )));
+        }
+        eni.groups = groups_for(ctx, &mut tx, &eni.vpc_id, ids).await?;
+    }
+    dry_run(req.dry_run)?;
+    resource::update(ctx, &mut tx, &eni).await?;
+    tx.commit().await?;
+    Ok(json!({}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DescribeAttributeRequest {
+    network_interface_id: String,
+    attribute: Option<String>,
+    dry_run: Option<bool>,
+}
+
+pub async fn describe_network_interface_attribute(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: DescribeAttributeRequest = input(raw)?;
+    let id = &req.network_interface_id;
+    check_id::<NetworkInterface>(id)?;
+    let mut tx = ctx.store.read().await?;
+    let eni: NetworkInterface = resource::get(ctx, &mut tx, id)
+        .await?
+        .ok_or_else(|| NetworkInterface::not_found(id))?;
+    drop(tx);
+    dry_run(req.dry_run)?;
+    let mut out = json!({ "NetworkInterfaceId": eni.network_interface_id });
+    // The model's enum has already refused other names.
+    match req.attribute.as_deref() {
+        Some("description") => out["Description"] = json!({ "Value": eni.description }),
+        Some("groupSet") => out["Groups"] = output(&eni.groups)?,
+        Some("sourceDestCheck") => {
+            out["SourceDestCheck"] = json!({ "Value": eni.source_dest_check })
+        }
+        Some("attachment") => {
+            if let Some(a) = &eni.attachment {
+                out["Attachment"] = output(a)?;
+            }
+        }
+        _ => {
+            return Err(Error(AwsError::new(
+                "MissingParameter",
+                "The request must contain the parameter attribute",
+            )));
+        }
+    }
+    Ok(out)
 }

@@ -81,6 +81,7 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<O
         "AllocateAddress" => addresses::allocate_address(ctx, input).await,
         "DescribeAddresses" => addresses::describe_addresses(ctx, input).await,
         "DescribeAddressesAttribute" => addresses::describe_addresses_attribute(ctx, input).await,
+        "AssociateAddress" => addresses::associate_address(ctx, input).await,
         "DisassociateAddress" => addresses::disassociate_address(ctx, input).await,
         "ReleaseAddress" => addresses::release_address(ctx, input).await,
         "CreateSecurityGroup" => sg::create_security_group(ctx, input).await,
@@ -105,6 +106,14 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<O
         "DeleteNetworkAclEntry" => nacl::delete_network_acl_entry(ctx, input).await,
         "ReplaceNetworkAclAssociation" => nacl::replace_network_acl_association(ctx, input).await,
         "DescribeNetworkInterfaces" => eni::describe_network_interfaces(ctx, input).await,
+        "CreateNetworkInterface" => eni::create_network_interface(ctx, input).await,
+        "DeleteNetworkInterface" => eni::delete_network_interface(ctx, input).await,
+        "ModifyNetworkInterfaceAttribute" => {
+            eni::modify_network_interface_attribute(ctx, input).await
+        }
+        "DescribeNetworkInterfaceAttribute" => {
+            eni::describe_network_interface_attribute(ctx, input).await
+        }
         "CreateNatGateway" => natgw::create_nat_gateway(ctx, input).await,
         "DescribeNatGateways" => natgw::describe_nat_gateways(ctx, input).await,
         "DeleteNatGateway" => natgw::delete_nat_gateway(ctx, input).await,

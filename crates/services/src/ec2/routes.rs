@@ -11,6 +11,7 @@ use super::common::{
     Filterable, Tag, TagSpecification, dry_run, invalid_value, put_tags, tags_from_specs,
 };
 use super::eigw::EgressOnlyInternetGateway;
+use super::eni::NetworkInterface;
 use super::generic::describe_call;
 use super::generic::{Ec2Resource, check_id};
 use super::igw::InternetGateway;
@@ -125,6 +126,8 @@ impl Filterable for RouteTable {
         "route.destination-prefix-list-id",
         "route.egress-only-internet-gateway-id",
         "route.gateway-id",
+        "route.instance-id",
+        "route.network-interface-id",
         "route.nat-gateway-id",
         "route.origin",
         "route.state",
@@ -162,6 +165,11 @@ impl Filterable for RouteTable {
                 .filter_map(|x| x.egress_only_internet_gateway_id.clone())
                 .collect(),
             "route.gateway-id" => r.iter().filter_map(|x| x.gateway_id.clone()).collect(),
+            "route.instance-id" => r.iter().filter_map(|x| x.instance_id.clone()).collect(),
+            "route.network-interface-id" => r
+                .iter()
+                .filter_map(|x| x.network_interface_id.clone())
+                .collect(),
             "route.nat-gateway-id" => r.iter().filter_map(|x| x.nat_gateway_id.clone()).collect(),
             "route.origin" => r.iter().map(|x| x.origin.clone()).collect(),
             "route.state" => r.iter().map(|x| x.state.clone()).collect(),
@@ -236,6 +244,7 @@ pub async fn refresh_route_states(ctx: &Ctx<'_>, tx: &mut Tx, vpc_id: &str) -> R
     let nats: Vec<NatGateway> = resource::list(ctx, tx).await?;
     let peerings: Vec<VpcPeeringConnection> = resource::list(ctx, tx).await?;
     let eigws: Vec<EgressOnlyInternetGateway> = resource::children(ctx, tx, vpc_id).await?;
+    let enis: Vec<NetworkInterface> = resource::list(ctx, tx).await?;
     for mut table in resource::children::<RouteTable>(ctx, tx, vpc_id).await? {
         let mut changed = false;
         for r in table.routes.iter_mut() {
@@ -252,6 +261,8 @@ pub async fn refresh_route_states(ctx: &Ctx<'_>, tx: &mut Tx, vpc_id: &str) -> R
                 eigws
                     .iter()
                     .any(|g| g.egress_only_internet_gateway_id == gw)
+            } else if let Some(eni) = r.network_interface_id.as_deref() {
+                enis.iter().any(|e| e.network_interface_id == eni)
             } else {
                 continue;
             };
@@ -748,24 +759,27 @@ async fn target(
         route.vpc_peering_connection_id = Some(id.clone());
         return Ok(route);
     }
-    // Interfaces and instances arrive with the compute issue; until then no id of theirs can be
-    // a target.
-    let (code, noun, id) = if let Some(id) = &req.network_interface_id {
-        (
-            "InvalidNetworkInterfaceID.NotFound",
-            "networkInterface ID",
-            id,
-        )
-    } else {
-        (
-            "InvalidInstanceID.NotFound",
-            "instance ID",
-            req.instance_id.as_ref().expect("one target"),
-        )
-    };
+    if let Some(id) = &req.network_interface_id {
+        let found: Option<NetworkInterface> = match id.starts_with("eni-") {
+            true => resource::get(ctx, tx, id).await?,
+            false => None,
+        };
+        let eni = found.ok_or_else(|| NetworkInterface::not_found(id))?;
+        if eni.vpc_id != table.vpc_id {
+            return Err(invalid_value(format!(
+                "route table {} and network interface {id} belong to different networks",
+                table.route_table_id
+            )));
+        }
+        route.network_interface_id = Some(id.clone());
+        route.instance_id = eni.attachment.and_then(|a| a.instance_id);
+        return Ok(route);
+    }
+    // Instances arrive with the compute issue; until then no id names one.
+    let id = req.instance_id.as_ref().expect("one target");
     Err(Error(AwsError::new(
-        code,
-        format!("The {noun} '{id}' does not exist"),
+        "InvalidInstanceID.NotFound",
+        format!("The instance ID '{id}' does not exist"),
     )))
 }
 
