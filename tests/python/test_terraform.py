@@ -449,3 +449,32 @@ def test_default_resources_are_adopted_not_created(tf, ec2):
     # The default VPC and its group stay (Terraform only forgets them); the rest is gone.
     assert inventory(ec2) == before
 
+
+
+KEYS = """
+resource "aws_key_pair" "deployer" {
+  key_name   = "deployer"
+  public_key = "%(public_key)s"
+  tags       = { Team = "ops" }
+}
+output "key_id" { value = aws_key_pair.deployer.key_pair_id }
+output "fingerprint" { value = aws_key_pair.deployer.fingerprint }
+output "key_type" { value = aws_key_pair.deployer.key_type }
+"""
+
+
+@pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="needs ssh-keygen to make the key")
+def test_key_pair_imports_plans_clean_and_destroys(tf, ec2, tmp_path):
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "deployer@ci", "-f", str(tmp_path / "k")],
+        check=True, timeout=60,
+    )
+    public_key = (tmp_path / "k.pub").read_text().strip()
+    out = tf.cycle(KEYS % {"public_key": public_key}, ec2)
+    (key,) = ec2.describe_key_pairs(KeyNames=["deployer"])["KeyPairs"]
+    assert key["KeyPairId"] == out["key_id"]
+    assert key["KeyFingerprint"] == out["fingerprint"]
+    assert out["key_type"] == "ed25519"
+    assert {"Key": "Team", "Value": "ops"} in key["Tags"]
+    tf.destroy()
+    assert ec2.describe_key_pairs()["KeyPairs"] == []

@@ -9,6 +9,7 @@ pub mod eigw;
 pub mod eni;
 pub mod generic;
 pub mod igw;
+pub mod keypairs;
 pub mod nacl;
 pub mod natgw;
 pub mod peering;
@@ -133,6 +134,10 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<O
         }
         "ModifyManagedPrefixList" => prefix_list::modify_managed_prefix_list(ctx, input).await,
         "DeleteManagedPrefixList" => prefix_list::delete_managed_prefix_list(ctx, input).await,
+        "CreateKeyPair" => keypairs::create_key_pair(ctx, input).await,
+        "ImportKeyPair" => keypairs::import_key_pair(ctx, input).await,
+        "DescribeKeyPairs" => keypairs::describe_key_pairs(ctx, input).await,
+        "DeleteKeyPair" => keypairs::delete_key_pair(ctx, input).await,
         "CreateTags" => tags::create_tags(ctx, input).await,
         "DeleteTags" => tags::delete_tags(ctx, input).await,
         "DescribeTags" => tags::describe_tags(ctx, input).await,
@@ -161,6 +166,7 @@ pub fn not_found_for(id: &str) -> Error {
         Some("nat") => <natgw::NatGateway as generic::Ec2Resource>::not_found(id),
         Some("pcx") => <peering::VpcPeeringConnection as generic::Ec2Resource>::not_found(id),
         Some("dopt") => <dhcp::DhcpOptions as generic::Ec2Resource>::not_found(id),
+        Some("key") => <keypairs::KeyPair as generic::Ec2Resource>::not_found(id),
         _ => Error(AwsError::new(
             "InvalidID",
             format!("The ID '{id}' is not valid"),
