@@ -58,18 +58,27 @@ fn close(out: &mut String, name: &str) {
     out.push('>');
 }
 
-/// The member of structure `shape` that a field named `key` fills.
-fn member<'m>(model: &'m Model, shape: ShapeId, key: &str) -> Option<&'m Member> {
+/// The member of structure `shape` that a field named `key` fills. The search starts at
+/// `*next`, where the previous field's member left it, and moves it on: types that declare
+/// their fields in model order (as kumori's hot outputs do) find each in one comparison.
+fn member<'m>(model: &'m Model, shape: ShapeId, key: &str, next: &mut usize) -> Option<&'m Member> {
     let Kind::Structure { members } = &model.shape(shape).kind else {
         return None;
     };
-    let m = members.iter().find(|m| m.name == key);
+    let start = (*next).min(members.len());
+    let found = members[start..]
+        .iter()
+        .position(|m| m.name == key)
+        .map(|i| start + i)
+        .or_else(|| members[..start].iter().position(|m| m.name == key));
     debug_assert!(
-        m.is_some(),
+        found.is_some(),
         "output field {key} is not a member of {}",
         model.shape(shape).name
     );
-    m.filter(|m| m.location.is_none())
+    let i = found?;
+    *next = i + 1;
+    Some(&members[i]).filter(|m| m.location.is_none())
 }
 
 /// Fields of a structure, written one element each.
@@ -81,11 +90,13 @@ struct Fields<'m, 'o> {
     close: Option<&'m str>,
     /// The key of the map entry being written, when a structure arrives as a map.
     key: Option<String>,
+    /// Where to start looking for the next field's member.
+    next: usize,
 }
 
 impl Fields<'_, '_> {
     fn field<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<()> {
-        if let Some(m) = member(self.model, self.shape, key) {
+        if let Some(m) = member(self.model, self.shape, key, &mut self.next) {
             let name = m.location_name.as_deref().unwrap_or(&m.name);
             value.serialize(Element {
                 model: self.model,
@@ -260,6 +271,7 @@ impl<'m, 'o> Element<'m, 'o> {
             out: self.out,
             close: Some(self.name),
             key,
+            next: 0,
         })
     }
 
@@ -476,6 +488,7 @@ impl<'m, 'o> ser::Serializer for Members<'m, 'o> {
             out: self.out,
             close: None,
             key: None,
+            next: 0,
         })
     }
     fn serialize_struct(self, _: &'static str, _: usize) -> Result<Fields<'m, 'o>> {

@@ -14,7 +14,7 @@
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 use std::any::{Any, TypeId};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -96,7 +96,38 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (account, region, kind)
     ) WITHOUT ROWID;
 ",
+    "
+    -- Which generation last wrote each row, and which rows were deleted at which generation,
+    -- so that a process can bring what it decoded up to date by reading only what changed.
+    -- Tombstones older than a kind's `floor` are pruned; a decode older than that is redone.
+    ALTER TABLE resources ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX resources_by_rev ON resources (account, region, kind, rev);
+    CREATE TABLE tombstones (
+        account TEXT NOT NULL,
+        region  TEXT NOT NULL,
+        kind    TEXT NOT NULL,
+        id      TEXT NOT NULL,
+        rev     INTEGER NOT NULL,
+        PRIMARY KEY (account, region, kind, id)
+    ) WITHOUT ROWID;
+    ALTER TABLE generations ADD COLUMN floor INTEGER NOT NULL DEFAULT 0;
+",
 ];
+
+/// How many generations of tombstones a kind keeps: a process whose decode is older than that
+/// decodes the kind afresh.
+const TOMBSTONE_GENERATIONS: i64 = 256;
+
+/// What read transactions decode of a whole kind, and bring up to date from the rows that
+/// changed since. `Clone` must be cheap (a persistent map): a refresh clones, then patches.
+pub trait Snapshot: Any + Clone + Send + Sync {
+    type Error: From<StoreError>;
+    /// Built from every document of the kind: a JSON array ordered by id.
+    fn load(all: &str) -> std::result::Result<Self, Self::Error>;
+    /// Brought up to date: the resources `deleted` are gone (first), then the documents
+    /// `changed` (a JSON array) are in, replacing any of the same id.
+    fn patch(&mut self, deleted: &[String], changed: &str) -> std::result::Result<(), Self::Error>;
+}
 
 /// What read transactions decoded of one kind, with the generation it was decoded at.
 type Snapshots = std::sync::Mutex<HashMap<SnapshotKey, (i64, Arc<dyn Any + Send + Sync>)>>;
@@ -195,7 +226,7 @@ impl Store {
         Ok(Tx {
             inner: self.pool.begin().await?,
             _writer: None,
-            touched: BTreeSet::new(),
+            touched: BTreeMap::new(),
             snapshots: self.snapshots.clone(),
         })
     }
@@ -207,7 +238,7 @@ impl Store {
         Ok(Tx {
             inner,
             _writer: Some(guard),
-            touched: BTreeSet::new(),
+            touched: BTreeMap::new(),
             snapshots: self.snapshots.clone(),
         })
     }
@@ -221,7 +252,11 @@ impl Store {
         sqlx::query("DELETE FROM tags")
             .execute(&mut *tx.inner)
             .await?;
-        sqlx::query("UPDATE generations SET n = n + 1")
+        sqlx::query("DELETE FROM tombstones")
+            .execute(&mut *tx.inner)
+            .await?;
+        // No tombstones tell what went: every decode made before now must be redone.
+        sqlx::query("UPDATE generations SET n = n + 1, floor = n + 1")
             .execute(&mut *tx.inner)
             .await?;
         tx.commit().await
@@ -237,9 +272,9 @@ impl Store {
 pub struct Tx {
     inner: Transaction<'static, Sqlite>,
     _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
-    /// Account, region and kind of what this transaction changed: their generations move on
-    /// at commit.
-    touched: BTreeSet<(String, String, String)>,
+    /// Account, region and kind of what this transaction changed, with the generation they
+    /// move on to at commit (which is also the `rev` of the rows it writes).
+    touched: BTreeMap<(String, String, String), i64>,
     snapshots: Arc<Snapshots>,
 }
 
@@ -263,16 +298,39 @@ fn tag_row(r: &sqlx::sqlite::SqliteRow) -> TagRow {
 
 impl Tx {
     pub async fn commit(mut self) -> Result<()> {
-        for (account, region, kind) in std::mem::take(&mut self.touched) {
+        for ((account, region, kind), next) in std::mem::take(&mut self.touched) {
             sqlx::query(
-                "INSERT INTO generations (account, region, kind, n) VALUES (?, ?, ?, 1) \
-                 ON CONFLICT (account, region, kind) DO UPDATE SET n = n + 1",
+                "INSERT INTO generations (account, region, kind, n) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (account, region, kind) DO UPDATE SET n = excluded.n",
             )
-            .bind(account)
-            .bind(region)
-            .bind(kind)
+            .bind(&account)
+            .bind(&region)
+            .bind(&kind)
+            .bind(next)
             .execute(&mut *self.inner)
             .await?;
+            // Now and then, forget old tombstones; decodes older than the floor start over.
+            if next % TOMBSTONE_GENERATIONS == 0 {
+                let floor = next - TOMBSTONE_GENERATIONS;
+                sqlx::query(
+                    "DELETE FROM tombstones WHERE account = ? AND region = ? AND kind = ? AND rev <= ?",
+                )
+                .bind(&account)
+                .bind(&region)
+                .bind(&kind)
+                .bind(floor)
+                .execute(&mut *self.inner)
+                .await?;
+                sqlx::query(
+                    "UPDATE generations SET floor = ? WHERE account = ? AND region = ? AND kind = ?",
+                )
+                .bind(floor)
+                .bind(&account)
+                .bind(&region)
+                .bind(&kind)
+                .execute(&mut *self.inner)
+                .await?;
+            }
         }
         self.inner.commit().await?;
         Ok(())
@@ -408,9 +466,9 @@ impl Tx {
 
     /// Adds a new resource; fails with [`StoreError::Exists`] if its id is taken.
     pub async fn insert(&mut self, s: Scope<'_>, r: &Record) -> Result<()> {
-        self.touch(s, &r.kind);
+        let rev = self.rev_for(s, &r.kind).await?;
         let done = sqlx::query(
-            "INSERT INTO resources (account, region, id, kind, parent, body) VALUES (?, ?, ?, ?, ?, ?) \
+            "INSERT INTO resources (account, region, id, kind, parent, body, rev) VALUES (?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT DO NOTHING",
         )
         .bind(s.account)
@@ -419,6 +477,7 @@ impl Tx {
         .bind(&r.kind)
         .bind(&r.parent)
         .bind(&r.body)
+        .bind(rev)
         .execute(&mut *self.inner)
         .await?;
         if done.rows_affected() == 0 {
@@ -429,12 +488,13 @@ impl Tx {
 
     /// Replaces the document (and parent) of an existing resource.
     pub async fn update(&mut self, s: Scope<'_>, r: &Record) -> Result<()> {
-        self.touch(s, &r.kind);
+        let rev = self.rev_for(s, &r.kind).await?;
         sqlx::query(
-            "UPDATE resources SET body = ?, parent = ? WHERE account = ? AND region = ? AND id = ?",
+            "UPDATE resources SET body = ?, parent = ?, rev = ? WHERE account = ? AND region = ? AND id = ?",
         )
         .bind(&r.body)
         .bind(&r.parent)
+        .bind(rev)
         .bind(s.account)
         .bind(s.region)
         .bind(&r.id)
@@ -454,7 +514,18 @@ impl Tx {
         .fetch_optional(&mut *self.inner)
         .await?;
         if let Some(kind) = &kind {
-            self.touch(s, kind);
+            let rev = self.rev_for(s, kind).await?;
+            sqlx::query(
+                "INSERT INTO tombstones (account, region, kind, id, rev) VALUES (?, ?, ?, ?, ?) \
+                 ON CONFLICT (account, region, kind, id) DO UPDATE SET rev = excluded.rev",
+            )
+            .bind(s.account)
+            .bind(s.region)
+            .bind(kind)
+            .bind(id)
+            .bind(rev)
+            .execute(&mut *self.inner)
+            .await?;
         }
         sqlx::query("DELETE FROM tags WHERE account = ? AND region = ? AND resource_id = ?")
             .bind(s.account)
@@ -465,60 +536,108 @@ impl Tx {
         Ok(kind.is_some())
     }
 
-    fn touch(&mut self, s: Scope<'_>, kind: &str) {
-        self.touched.insert((
+    /// The generation this transaction moves `kind` to, and so the `rev` of the rows it writes:
+    /// the committed generation plus one. Write transactions hold the database's write lock from
+    /// their start, so no other writer can take the same number.
+    async fn rev_for(&mut self, s: Scope<'_>, kind: &str) -> Result<i64> {
+        let key = (
             s.account.to_string(),
             s.region.to_string(),
             kind.to_string(),
-        ));
+        );
+        if let Some(rev) = self.touched.get(&key) {
+            return Ok(*rev);
+        }
+        let (n, _) = self.generation(s, kind).await?;
+        self.touched.insert(key, n + 1);
+        Ok(n + 1)
     }
 
-    /// Every resource of `kind`, decoded by `decode` from [`Tx::list_json`]'s array — or, in a
-    /// read transaction, what an earlier read transaction of this process decoded, when no
-    /// commit has changed the kind since. A write transaction always decodes afresh: what it
-    /// reads may include its own uncommitted changes.
-    pub async fn snapshot<T, E>(
-        &mut self,
-        s: Scope<'_>,
-        kind: &'static str,
-        decode: impl FnOnce(&str) -> std::result::Result<T, E>,
-    ) -> std::result::Result<Arc<T>, E>
-    where
-        T: Any + Send + Sync,
-        E: From<StoreError>,
-    {
-        if self._writer.is_some() {
-            let all = self.list_json(s, kind).await?;
-            return Ok(Arc::new(decode(&all)?));
-        }
-        let n: i64 = sqlx::query_scalar(
-            "SELECT n FROM generations WHERE account = ? AND region = ? AND kind = ?",
+    /// A kind's committed generation, and the floor below which its tombstones are gone.
+    async fn generation(&mut self, s: Scope<'_>, kind: &str) -> Result<(i64, i64)> {
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT n, floor FROM generations WHERE account = ? AND region = ? AND kind = ?",
         )
         .bind(s.account)
         .bind(s.region)
         .bind(kind)
         .fetch_optional(&mut *self.inner)
-        .await
-        .map_err(StoreError::from)?
-        .unwrap_or(0);
+        .await?;
+        Ok(row.unwrap_or((0, 0)))
+    }
+
+    /// The documents of `kind` written after generation `since`, as one JSON array, and the
+    /// ids deleted after it.
+    async fn changes_since(
+        &mut self,
+        s: Scope<'_>,
+        kind: &str,
+        since: i64,
+    ) -> Result<(Vec<String>, String)> {
+        let deleted: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM tombstones WHERE account = ? AND region = ? AND kind = ? AND rev > ?",
+        )
+        .bind(s.account)
+        .bind(s.region)
+        .bind(kind)
+        .bind(since)
+        .fetch_all(&mut *self.inner)
+        .await?;
+        let changed: Option<String> = sqlx::query_scalar(
+            "SELECT group_concat(body, ',' ORDER BY id) FROM resources \
+             WHERE account = ? AND region = ? AND kind = ? AND rev > ?",
+        )
+        .bind(s.account)
+        .bind(s.region)
+        .bind(kind)
+        .bind(since)
+        .fetch_one(&mut *self.inner)
+        .await?;
+        Ok((deleted, format!("[{}]", changed.unwrap_or_default())))
+    }
+
+    /// Every resource of `kind` as `T` decodes it. A read transaction reuses what this process
+    /// decoded before when no commit has changed the kind since, and otherwise brings it up to
+    /// date from the rows that changed (a full decode only when tombstones that old are gone).
+    /// A write transaction always decodes afresh: it may read its own uncommitted changes.
+    pub async fn snapshot<T: Snapshot>(
+        &mut self,
+        s: Scope<'_>,
+        kind: &'static str,
+    ) -> std::result::Result<Arc<T>, T::Error> {
+        if self._writer.is_some() {
+            let all = self.list_json(s, kind).await?;
+            return Ok(Arc::new(T::load(&all)?));
+        }
+        let (n, floor) = self.generation(s, kind).await?;
         let key: SnapshotKey = (
             s.account.to_string(),
             s.region.to_string(),
             kind,
             TypeId::of::<T>(),
         );
-        let hit = self
+        let cached = self
             .snapshots
             .lock()
             .expect("snapshot cache poisoned")
             .get(&key)
-            .filter(|(at, _)| *at == n)
-            .map(|(_, v)| v.clone());
-        if let Some(v) = hit.and_then(|v| v.downcast::<T>().ok()) {
-            return Ok(v);
-        }
-        let all = self.list_json(s, kind).await?;
-        let v = Arc::new(decode(&all)?);
+            .and_then(|(at, v)| Some((*at, v.clone().downcast::<T>().ok()?)));
+        let fresh = match cached {
+            Some((at, v)) if at == n => return Ok(v),
+            // A decode newer than this transaction's view: another reader got there first.
+            Some((at, _)) if at > n => {
+                let all = self.list_json(s, kind).await?;
+                return Ok(Arc::new(T::load(&all)?));
+            }
+            Some((at, v)) if at >= floor => {
+                let (deleted, changed) = self.changes_since(s, kind, at).await?;
+                let mut t = T::clone(&v);
+                t.patch(&deleted, &changed)?;
+                t
+            }
+            _ => T::load(&self.list_json(s, kind).await?)?,
+        };
+        let v = Arc::new(fresh);
         self.snapshots
             .lock()
             .expect("snapshot cache poisoned")
@@ -705,93 +824,199 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    /// Decodes the kind's array into its ids, counting how often it had to.
-    async fn ids(tx: &mut Tx, decodes: &std::sync::atomic::AtomicUsize) -> Vec<String> {
-        let v = tx
-            .snapshot(S, "vpc", |all| {
-                decodes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let docs: Vec<serde_json::Value> = serde_json::from_str(all).unwrap();
-                Ok::<_, StoreError>(
-                    docs.iter()
-                        .map(|d| d["id"].as_str().unwrap().to_string())
-                        .collect::<Vec<_>>(),
-                )
-            })
-            .await
-            .unwrap();
-        v.as_ref().clone()
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+    /// The ids of a kind, as a snapshot; counts its full decodes and patches in `LOADS` and
+    /// `PATCHES` (only the one test that reads them uses this type).
+    #[derive(Clone, Debug)]
+    struct Ids(std::collections::BTreeSet<String>);
+
+    static LOADS: AtomicUsize = AtomicUsize::new(0);
+    static PATCHES: AtomicUsize = AtomicUsize::new(0);
+
+    fn ids_of(array: &str) -> Vec<String> {
+        let docs: Vec<serde_json::Value> = serde_json::from_str(array).unwrap();
+        docs.iter()
+            .map(|d| d["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    impl Snapshot for Ids {
+        type Error = StoreError;
+        fn load(all: &str) -> Result<Self> {
+            LOADS.fetch_add(1, SeqCst);
+            Ok(Ids(ids_of(all).into_iter().collect()))
+        }
+        fn patch(&mut self, deleted: &[String], changed: &str) -> Result<()> {
+            PATCHES.fetch_add(1, SeqCst);
+            for d in deleted {
+                self.0.remove(d);
+            }
+            self.0.extend(ids_of(changed));
+            Ok(())
+        }
+    }
+
+    async fn ids(tx: &mut Tx) -> Vec<String> {
+        let v: Arc<Ids> = tx.snapshot(S, "vpc").await.unwrap();
+        v.0.iter().cloned().collect()
+    }
+
+    /// The same without counting, for tests that may run beside the counting one.
+    #[derive(Clone, Debug)]
+    struct PlainIds(std::collections::BTreeSet<String>);
+
+    impl Snapshot for PlainIds {
+        type Error = StoreError;
+        fn load(all: &str) -> Result<Self> {
+            Ok(PlainIds(ids_of(all).into_iter().collect()))
+        }
+        fn patch(&mut self, deleted: &[String], changed: &str) -> Result<()> {
+            for d in deleted {
+                self.0.remove(d);
+            }
+            self.0.extend(ids_of(changed));
+            Ok(())
+        }
+    }
+
+    async fn plain_ids(tx: &mut Tx) -> Vec<String> {
+        let v: Arc<PlainIds> = tx.snapshot(S, "vpc").await.unwrap();
+        v.0.iter().cloned().collect()
+    }
+
+    async fn write(store: &Store, ops: &[(&str, bool)]) -> Tx {
+        let mut tx = store.write().await.unwrap();
+        for (id, add) in ops {
+            if *add {
+                tx.insert(S, &rec("vpc", id, None)).await.unwrap();
+            } else {
+                assert!(tx.delete(S, id).await.unwrap());
+            }
+        }
+        tx
     }
 
     #[tokio::test]
-    async fn snapshots_are_reused_until_a_commit_changes_the_kind() {
-        use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    async fn snapshots_are_reused_and_patched_from_what_changed() {
         let store = Store::open_memory().await.unwrap();
-        let decodes = AtomicUsize::new(0);
-        let write = |ops: Vec<(&'static str, bool)>| {
-            let store = store.clone();
-            async move {
-                let mut tx = store.write().await.unwrap();
-                for (id, add) in ops {
-                    if add {
-                        tx.insert(S, &rec("vpc", id, None)).await.unwrap();
-                    } else {
-                        assert!(tx.delete(S, id).await.unwrap());
-                    }
-                }
-                tx
-            }
-        };
-        write(vec![("vpc-1", true)]).await.commit().await.unwrap();
+        let counts = || (LOADS.load(SeqCst), PATCHES.load(SeqCst));
+        write(&store, &[("vpc-1", true)])
+            .await
+            .commit()
+            .await
+            .unwrap();
         let read = || async { store.read().await.unwrap() };
-        assert_eq!(ids(&mut read().await, &decodes).await, ["vpc-1"]);
-        assert_eq!(ids(&mut read().await, &decodes).await, ["vpc-1"]);
-        assert_eq!(decodes.load(SeqCst), 1, "the second read reuses the first");
+        assert_eq!(ids(&mut read().await).await, ["vpc-1"]);
+        assert_eq!(ids(&mut read().await).await, ["vpc-1"]);
+        assert_eq!(counts(), (1, 0), "the second read reuses the first");
 
         // A write sees its own uncommitted change; once rolled back, nobody does, and the
         // snapshot stays good.
-        let mut tx = write(vec![("vpc-2", true)]).await;
-        assert_eq!(ids(&mut tx, &decodes).await, ["vpc-1", "vpc-2"]);
+        let mut tx = write(&store, &[("vpc-2", true)]).await;
+        assert_eq!(ids(&mut tx).await, ["vpc-1", "vpc-2"]);
         drop(tx);
-        assert_eq!(ids(&mut read().await, &decodes).await, ["vpc-1"]);
-        assert_eq!(decodes.load(SeqCst), 2);
+        assert_eq!(ids(&mut read().await).await, ["vpc-1"]);
+        assert_eq!(
+            counts(),
+            (2, 0),
+            "writes decode afresh; the cache is untouched"
+        );
 
-        // Other kinds and tags leave it alone; inserts and deletes of the kind do not.
+        // Other kinds leave it alone; inserts, updates and deletes of the kind are patched in.
         let mut tx = store.write().await.unwrap();
         tx.insert(S, &rec("subnet", "subnet-1", Some("vpc-1")))
             .await
             .unwrap();
         tx.commit().await.unwrap();
-        assert_eq!(ids(&mut read().await, &decodes).await, ["vpc-1"]);
-        assert_eq!(decodes.load(SeqCst), 2);
-        write(vec![("vpc-3", true)]).await.commit().await.unwrap();
-        assert_eq!(ids(&mut read().await, &decodes).await, ["vpc-1", "vpc-3"]);
-        write(vec![("vpc-1", false)]).await.commit().await.unwrap();
-        assert_eq!(ids(&mut read().await, &decodes).await, ["vpc-3"]);
+        assert_eq!(ids(&mut read().await).await, ["vpc-1"]);
+        assert_eq!(counts(), (2, 0));
+        write(&store, &[("vpc-3", true)])
+            .await
+            .commit()
+            .await
+            .unwrap();
+        assert_eq!(ids(&mut read().await).await, ["vpc-1", "vpc-3"]);
+        write(&store, &[("vpc-1", false), ("vpc-4", true)])
+            .await
+            .commit()
+            .await
+            .unwrap();
+        assert_eq!(ids(&mut read().await).await, ["vpc-3", "vpc-4"]);
+        // Deleted and made again under the same id, in one transaction and across two.
+        write(&store, &[("vpc-3", false), ("vpc-3", true)])
+            .await
+            .commit()
+            .await
+            .unwrap();
+        write(&store, &[("vpc-4", false)])
+            .await
+            .commit()
+            .await
+            .unwrap();
+        write(&store, &[("vpc-4", true)])
+            .await
+            .commit()
+            .await
+            .unwrap();
+        assert_eq!(ids(&mut read().await).await, ["vpc-3", "vpc-4"]);
+        assert_eq!(
+            counts(),
+            (2, 3),
+            "three refreshes, each a patch, no full decode"
+        );
+
+        // Reset leaves no tombstones: the next read decodes afresh.
         store.reset().await.unwrap();
-        assert!(ids(&mut read().await, &decodes).await.is_empty());
-        assert_eq!(decodes.load(SeqCst), 5);
+        assert!(ids(&mut read().await).await.is_empty());
+        assert_eq!(counts().0, 3);
+
+        // After many generations old tombstones go; a decode that old starts over, and
+        // stays right.
+        write(&store, &[("vpc-old", true)])
+            .await
+            .commit()
+            .await
+            .unwrap();
+        assert_eq!(ids(&mut read().await).await, ["vpc-old"]);
+        let loads = counts().0;
+        for i in 0..(TOMBSTONE_GENERATIONS + 3) {
+            let id = format!("vpc-x{i}");
+            write(&store, &[(id.as_str(), true)])
+                .await
+                .commit()
+                .await
+                .unwrap();
+            write(&store, &[(id.as_str(), false)])
+                .await
+                .commit()
+                .await
+                .unwrap();
+        }
+        write(&store, &[("vpc-old", false)])
+            .await
+            .commit()
+            .await
+            .unwrap();
+        assert!(ids(&mut read().await).await.is_empty());
+        assert_eq!(counts().0, loads + 1, "the floor passed the cached decode");
     }
 
     #[tokio::test]
     async fn snapshots_follow_commits_of_another_process() {
-        use std::sync::atomic::AtomicUsize;
         let dir = std::env::temp_dir().join(format!("kumori-store-gen-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         // Two stores on one file stand for two kumori processes: each has its own snapshots.
         let a = Store::open_dir(&dir).await.unwrap();
         let b = Store::open_dir(&dir).await.unwrap();
-        let decodes = AtomicUsize::new(0);
-        let mut tx = a.write().await.unwrap();
-        tx.insert(S, &rec("vpc", "vpc-1", None)).await.unwrap();
-        tx.commit().await.unwrap();
-        assert_eq!(ids(&mut b.read().await.unwrap(), &decodes).await, ["vpc-1"]);
-        let mut tx = a.write().await.unwrap();
-        tx.insert(S, &rec("vpc", "vpc-2", None)).await.unwrap();
-        tx.commit().await.unwrap();
-        assert_eq!(
-            ids(&mut b.read().await.unwrap(), &decodes).await,
-            ["vpc-1", "vpc-2"]
-        );
+        write(&a, &[("vpc-1", true)]).await.commit().await.unwrap();
+        assert_eq!(plain_ids(&mut b.read().await.unwrap()).await, ["vpc-1"]);
+        write(&a, &[("vpc-2", true), ("vpc-1", false)])
+            .await
+            .commit()
+            .await
+            .unwrap();
+        assert_eq!(plain_ids(&mut b.read().await.unwrap()).await, ["vpc-2"]);
         a.close().await;
         b.close().await;
         std::fs::remove_dir_all(&dir).unwrap();

@@ -785,10 +785,11 @@ pub async fn delete_security_group(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> 
 
 /// A group with its rules, as DescribeSecurityGroups filters it.
 struct GroupView<'a> {
-    /// Where the group sits in the snapshot, so the answer can point back at it.
-    index: usize,
+    /// The group's place in the snapshot's id order.
+    position: usize,
     group: &'a SecurityGroup,
-    rules: &'a [SgRule],
+    /// Looked into only by the `ip-permission.*` filters.
+    rules: &'a RulesByGroup,
     names: &'a HashMap<&'a str, &'a str>,
 }
 
@@ -827,8 +828,8 @@ impl Filterable for GroupView<'_> {
                 None => return g.field(name),
             },
         };
-        let rules = self.rules.iter().filter(|r| r.is_egress == egress);
-        let group_ref = |r: &&SgRule| r.referenced_group_info.clone();
+        let rules = self.rules.of(&g.group_id).filter(|r| r.is_egress == egress);
+        let group_ref = |r: &SgRule| r.referenced_group_info.clone();
         match attr {
             "cidr" => rules.filter_map(|r| r.cidr_ipv4.clone()).collect(),
             "ipv6-cidr" => rules.filter_map(|r| r.cidr_ipv6.clone()).collect(),
@@ -836,16 +837,10 @@ impl Filterable for GroupView<'_> {
             "protocol" => rules.map(|r| r.ip_protocol.clone()).collect(),
             "from-port" => rules.map(|r| r.from_port.to_string()).collect(),
             "to-port" => rules.map(|r| r.to_port.to_string()).collect(),
-            "group-id" => rules
-                .filter_map(|r| group_ref(&r))
-                .map(|x| x.group_id)
-                .collect(),
-            "user-id" => rules
-                .filter_map(|r| group_ref(&r))
-                .map(|x| x.user_id)
-                .collect(),
+            "group-id" => rules.filter_map(group_ref).map(|x| x.group_id).collect(),
+            "user-id" => rules.filter_map(group_ref).map(|x| x.user_id).collect(),
             "group-name" => rules
-                .filter_map(|r| group_ref(&r))
+                .filter_map(group_ref)
                 .filter_map(|x| self.names.get(x.group_id.as_str()).map(|n| n.to_string()))
                 .collect(),
             _ => vec![],
@@ -853,24 +848,72 @@ impl Filterable for GroupView<'_> {
     }
 }
 
-/// Every group's rules, by group id, in rule-id order: how DescribeSecurityGroups wants them.
-type RulesByGroup = HashMap<String, Vec<SgRule>>;
+/// Every rule, by group and then by rule id: how DescribeSecurityGroups wants them, kept as
+/// a shared snapshot (persistent maps, so a refresh after a rule changes costs that rule).
+#[derive(Clone, Default)]
+struct RulesByGroup {
+    /// Rule id → its group, to find a deleted rule's group.
+    group_of: imbl::OrdMap<String, String>,
+    by_group: imbl::OrdMap<String, imbl::OrdMap<String, SgRule>>,
+}
 
-fn rules_by_group(all: &str) -> Result<RulesByGroup> {
-    let rules: Vec<SgRule> = resource::decode_all(all)?;
-    let mut by_group = RulesByGroup::new();
-    for r in rules {
-        by_group.entry(r.group_id.clone()).or_default().push(r);
+impl RulesByGroup {
+    fn of(&self, group_id: &str) -> impl Iterator<Item = &SgRule> {
+        self.by_group
+            .get(group_id)
+            .into_iter()
+            .flat_map(|m| m.values())
     }
-    Ok(by_group)
+
+    fn remove(&mut self, rule_id: &str) {
+        if let Some(g) = self.group_of.remove(rule_id)
+            && let Some(rules) = self.by_group.get_mut(&g)
+        {
+            rules.remove(rule_id);
+            if rules.is_empty() {
+                self.by_group.remove(&g);
+            }
+        }
+    }
+
+    fn insert(&mut self, r: SgRule) {
+        self.remove(&r.security_group_rule_id);
+        self.group_of
+            .insert(r.security_group_rule_id.clone(), r.group_id.clone());
+        self.by_group
+            .entry(r.group_id.clone())
+            .or_default()
+            .insert(r.security_group_rule_id.clone(), r);
+    }
+}
+
+impl kumori_store::Snapshot for RulesByGroup {
+    type Error = Error;
+    fn load(all: &str) -> Result<Self> {
+        let mut out = RulesByGroup::default();
+        for r in resource::decode_all::<SgRule>(all)? {
+            out.insert(r);
+        }
+        Ok(out)
+    }
+    fn patch(&mut self, deleted: &[String], changed: &str) -> Result<()> {
+        for id in deleted {
+            self.remove(id);
+        }
+        for r in resource::decode_all::<SgRule>(changed)? {
+            self.insert(r);
+        }
+        Ok(())
+    }
 }
 
 /// One page of DescribeSecurityGroups, written straight to the wire from the snapshots it
 /// was selected from: a thousand groups never become a tree of JSON values.
 struct SecurityGroupPage {
-    groups: Arc<Vec<SecurityGroup>>,
+    groups: Arc<resource::Docs<SecurityGroup>>,
     rules: Arc<RulesByGroup>,
     tags: HashMap<String, Vec<Tag>>,
+    /// Positions, in the snapshot's id order, of the groups on the page (ascending).
     selected: Vec<usize>,
     next_token: Option<String>,
 }
@@ -894,39 +937,57 @@ impl Serialize for GroupsShown<'_> {
         use serde::ser::SerializeSeq;
         let page = self.0;
         let mut seq = s.serialize_seq(Some(page.selected.len()))?;
-        for &i in &page.selected {
-            let g = &page.groups[i];
-            let rules = page.rules.get(&g.group_id).map_or(&[][..], Vec::as_slice);
+        // Groups and rules are both in group-id order: walk them side by side instead of
+        // looking every group up.
+        let mut wanted = page.selected.iter().copied().peekable();
+        let mut by_group = page.rules.by_group.iter().peekable();
+        for (position, g) in page.groups.0.values().enumerate() {
+            match wanted.peek() {
+                None => break,
+                Some(&p) if p != position => continue,
+                Some(_) => wanted.next(),
+            };
+            while by_group
+                .peek()
+                .is_some_and(|(id, _)| id.as_str() < g.group_id.as_str())
+            {
+                by_group.next();
+            }
+            let rules: Vec<&SgRule> = match by_group.peek() {
+                Some((id, rules)) if **id == g.group_id => rules.values().collect(),
+                _ => Vec::new(),
+            };
             seq.serialize_element(&GroupShown {
                 group_id: &g.group_id,
+                ip_permissions_egress: permissions(&rules, true),
+                tags: page.tags.get(&g.group_id).map_or(&[][..], Vec::as_slice),
+                vpc_id: &g.vpc_id,
+                security_group_arn: &g.security_group_arn,
+                owner_id: &g.owner_id,
                 group_name: &g.group_name,
                 description: &g.description,
-                vpc_id: &g.vpc_id,
-                owner_id: &g.owner_id,
-                security_group_arn: &g.security_group_arn,
-                ip_permissions: permissions(rules, false),
-                ip_permissions_egress: permissions(rules, true),
-                tags: page.tags.get(&g.group_id).map_or(&[][..], Vec::as_slice),
+                ip_permissions: permissions(&rules, false),
             })?;
         }
         seq.end()
     }
 }
 
-/// A security group as EC2 shows it.
+/// A security group as EC2 shows it. Fields are in the model's member order, which is the
+/// order the XML writer finds them fastest in.
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct GroupShown<'a> {
     group_id: &'a str,
-    group_name: &'a str,
-    description: &'a str,
-    vpc_id: &'a str,
-    owner_id: &'a str,
-    security_group_arn: &'a str,
-    ip_permissions: Vec<Permission<'a>>,
     ip_permissions_egress: Vec<Permission<'a>>,
     #[serde(skip_serializing_if = "<[Tag]>::is_empty")]
     tags: &'a [Tag],
+    vpc_id: &'a str,
+    security_group_arn: &'a str,
+    owner_id: &'a str,
+    group_name: &'a str,
+    description: &'a str,
+    ip_permissions: Vec<Permission<'a>>,
 }
 
 /// Rules sharing a protocol and port range, with their peers, as EC2's `IpPermission`.
@@ -938,10 +999,10 @@ struct Permission<'a> {
     from_port: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     to_port: Option<i64>,
+    user_id_group_pairs: Vec<PeerShown<'a>>,
     ip_ranges: Vec<PeerShown<'a>>,
     ipv6_ranges: Vec<PeerShown<'a>>,
     prefix_list_ids: Vec<PeerShown<'a>>,
-    user_id_group_pairs: Vec<PeerShown<'a>>,
 }
 
 /// One peer of a permission: `IpRange`, `Ipv6Range`, `PrefixListId` or `UserIdGroupPair`,
@@ -950,24 +1011,24 @@ struct Permission<'a> {
 #[serde(rename_all = "PascalCase")]
 struct PeerShown<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     cidr_ip: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cidr_ipv6: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     prefix_list_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    group_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     user_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    description: Option<&'a str>,
+    group_id: Option<&'a str>,
 }
 
 /// A group's rules of one direction regrouped into `IpPermission`s, one per protocol and port
 /// range, in rule order.
-fn permissions(rules: &[SgRule], egress: bool) -> Vec<Permission<'_>> {
-    let mut perms: Vec<Permission<'_>> = Vec::new();
-    for r in rules.iter().filter(|r| r.is_egress == egress) {
+fn permissions<'a>(rules: &[&'a SgRule], egress: bool) -> Vec<Permission<'a>> {
+    let mut perms: Vec<Permission<'a>> = Vec::new();
+    for r in rules.iter().copied().filter(|r| r.is_egress == egress) {
         let ports = has_ports(&r.ip_protocol);
         let (from, to) = (ports.then_some(r.from_port), ports.then_some(r.to_port));
         let at = match perms
@@ -1039,10 +1100,8 @@ pub async fn describe_security_groups(ctx: &Ctx<'_>, raw: &Value) -> Result<Outp
         check_id::<SecurityGroup>(id)?;
     }
     let mut tx = ctx.store.read().await?;
-    let groups: Arc<Vec<SecurityGroup>> = resource::snapshot(ctx, &mut tx).await?;
-    let rules = tx
-        .snapshot(ctx.scope(), SgRule::KIND, rules_by_group)
-        .await?;
+    let groups: Arc<resource::Docs<SecurityGroup>> = resource::snapshot(ctx, &mut tx).await?;
+    let rules: Arc<RulesByGroup> = tx.snapshot(ctx.scope(), SgRule::KIND).await?;
     let tags = tags_by_resource(ctx, &mut tx, SecurityGroup::KIND).await?;
     let default_vpc = if req.group_names.is_empty() {
         None
@@ -1050,11 +1109,7 @@ pub async fn describe_security_groups(ctx: &Ctx<'_>, raw: &Value) -> Result<Outp
         find_default_vpc(ctx, &mut tx).await?
     };
     drop(tx);
-    if let Some(missing) = req
-        .group_ids
-        .iter()
-        .find(|id| !groups.iter().any(|g| &g.group_id == *id))
-    {
+    if let Some(missing) = req.group_ids.iter().find(|id| !groups.0.contains_key(*id)) {
         return Err(SecurityGroup::not_found(missing));
     }
     // Names only name groups of the default VPC.
@@ -1063,31 +1118,39 @@ pub async fn describe_security_groups(ctx: &Ctx<'_>, raw: &Value) -> Result<Outp
         let vpc = default_vpc.ok_or_else(no_default_vpc)?;
         for name in &req.group_names {
             let g = groups
-                .iter()
+                .0
+                .values()
                 .find(|g| g.vpc_id == vpc.vpc_id && &g.group_name == name)
                 .ok_or_else(|| not_in_default_vpc(name, &vpc.vpc_id))?;
             by_name.push(&g.group_id);
         }
     }
     dry_run(req.dry_run)?;
-    let names: HashMap<&str, &str> = groups
-        .iter()
-        .map(|g| (g.group_id.as_str(), g.group_name.as_str()))
-        .collect();
+    // Names of referenced groups: only the `*.group-name` filters need them.
+    let names: HashMap<&str, &str> = if req.filters.iter().any(|f| f.name.ends_with("group-name")) {
+        groups
+            .0
+            .values()
+            .map(|g| (g.group_id.as_str(), g.group_name.as_str()))
+            .collect()
+    } else {
+        HashMap::new()
+    };
     let none = Vec::new();
     let explicit = !req.group_ids.is_empty() || !by_name.is_empty();
     let views: Vec<GroupView> = groups
-        .iter()
+        .0
+        .values()
         .enumerate()
         .filter(|(_, g)| {
             !explicit
                 || req.group_ids.contains(&g.group_id)
                 || by_name.contains(&g.group_id.as_str())
         })
-        .map(|(index, g)| GroupView {
-            index,
+        .map(|(position, g)| GroupView {
+            position,
             group: g,
-            rules: rules.get(&g.group_id).map_or(&[][..], Vec::as_slice),
+            rules: &rules,
             names: &names,
         })
         .filter(|v| {
@@ -1104,7 +1167,7 @@ pub async fn describe_security_groups(ctx: &Ctx<'_>, raw: &Value) -> Result<Outp
         req.max_results,
         req.next_token.as_deref(),
     )?;
-    let selected = page.iter().map(|v| v.index).collect();
+    let selected = page.iter().map(|v| v.position).collect();
     drop(names);
     Ok(Output::Typed(Box::new(SecurityGroupPage {
         groups,
