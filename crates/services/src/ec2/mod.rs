@@ -9,6 +9,7 @@ pub mod eigw;
 pub mod eni;
 pub mod generic;
 pub mod igw;
+pub mod instance_types;
 pub mod keypairs;
 pub mod nacl;
 pub mod natgw;
@@ -35,8 +36,15 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<O
         return Some(Err(e));
     }
     // Large answers are written straight from typed data.
-    if op == "DescribeSecurityGroups" {
-        return Some(sg::describe_security_groups(ctx, input).await);
+    match op {
+        "DescribeSecurityGroups" => return Some(sg::describe_security_groups(ctx, input).await),
+        "DescribeInstanceTypes" => {
+            return Some(instance_types::describe_instance_types(ctx, input).await);
+        }
+        "DescribeInstanceTypeOfferings" => {
+            return Some(instance_types::describe_instance_type_offerings(ctx, input).await);
+        }
+        _ => {}
     }
     let value = match op {
         "CreateVpc" => vpc::create_vpc(ctx, input).await,

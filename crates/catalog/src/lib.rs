@@ -1,0 +1,87 @@
+//! kumori's static AWS catalogues, kept as data in the repository.
+//!
+//! EC2's instance types: `data/instance-types.json` holds one object per type whose keys are
+//! exactly the member names of botocore's EC2 `InstanceTypeInfo` shape (and its nested shapes),
+//! so `DescribeInstanceTypes` returns an object unchanged and `DescribeInstanceTypeOfferings`
+//! lists the names. The file is written by `scripts/gen_instance_types.py`, which records per
+//! family and per size where each number comes from (the EC2 User Guide's instance-type and
+//! network-interface tables, cross-checked against a `DescribeInstanceTypes` dump of the real
+//! API). Edit the script and re-run it rather than editing the JSON by hand.
+//!
+//! The catalogue is embedded at compile time and parsed once, on first use.
+
+use std::sync::LazyLock;
+
+use serde_json::Value;
+
+/// The embedded catalogue, sorted by `InstanceType` once parsed.
+static INSTANCE_TYPES: LazyLock<Vec<Value>> = LazyLock::new(|| {
+    let mut types: Vec<Value> = serde_json::from_str(include_str!("../data/instance-types.json"))
+        .expect("data/instance-types.json is a JSON array of objects");
+    types.sort_by(|a, b| name_of(a).cmp(name_of(b)));
+    types
+});
+
+fn name_of(info: &Value) -> &str {
+    info.get("InstanceType")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+/// Every instance type kumori knows, as `InstanceTypeInfo` objects sorted by `InstanceType`.
+pub fn instance_types() -> &'static [Value] {
+    &INSTANCE_TYPES
+}
+
+/// One instance type's `InstanceTypeInfo`, or `None` for a type kumori does not know.
+pub fn instance_type(name: &str) -> Option<&'static Value> {
+    let types = instance_types();
+    types
+        .binary_search_by(|info| name_of(info).cmp(name))
+        .ok()
+        .map(|index| &types[index])
+}
+
+/// Limits RunInstances/CreateNetworkInterface enforce.
+///
+/// From the type's `NetworkInfo`: `MaximumNetworkInterfaces` (across all network cards, the
+/// primary interface included), `Ipv4AddressesPerInterface` (private IPv4 addresses per
+/// interface, the primary address included) and `Ipv6AddressesPerInterface`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NetworkLimits {
+    pub max_interfaces: u32,
+    pub ipv4_per_interface: u32,
+    pub ipv6_per_interface: u32,
+}
+
+/// The network-interface and address limits of an instance type, or `None` for an unknown type.
+pub fn network_limits(name: &str) -> Option<NetworkLimits> {
+    let network = instance_type(name)?.get("NetworkInfo")?;
+    let number = |member: &str| {
+        network
+            .get(member)
+            .and_then(Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok())
+    };
+    Some(NetworkLimits {
+        max_interfaces: number("MaximumNetworkInterfaces")?,
+        ipv4_per_interface: number("Ipv4AddressesPerInterface")?,
+        ipv6_per_interface: number("Ipv6AddressesPerInterface").unwrap_or(0),
+    })
+}
+
+/// The architectures an instance type runs (`ProcessorInfo.SupportedArchitectures`, e.g.
+/// `["x86_64"]`, `["i386", "x86_64"]`, `["arm64"]`); empty for an unknown type.
+pub fn architectures(name: &str) -> Vec<&'static str> {
+    instance_type(name)
+        .and_then(|info| {
+            info.get("ProcessorInfo")?
+                .get("SupportedArchitectures")?
+                .as_array()
+        })
+        .map(|archs| archs.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests;
