@@ -457,7 +457,16 @@ resource "aws_key_pair" "deployer" {
   public_key = "%(public_key)s"
   tags       = { Team = "ops" }
 }
+data "aws_ami" "al2023" {
+  most_recent = true
+  owners      = ["amazon"]
+  filter {
+    name   = "name"
+    values = ["al2023-ami-2023.*-x86_64"]
+  }
+}
 output "key_id" { value = aws_key_pair.deployer.key_pair_id }
+output "ami" { value = data.aws_ami.al2023.name }
 output "fingerprint" { value = aws_key_pair.deployer.fingerprint }
 output "key_type" { value = aws_key_pair.deployer.key_type }
 """
@@ -475,6 +484,7 @@ def test_key_pair_imports_plans_clean_and_destroys(tf, ec2, tmp_path):
     assert key["KeyPairId"] == out["key_id"]
     assert key["KeyFingerprint"] == out["fingerprint"]
     assert out["key_type"] == "ed25519"
+    assert out["ami"] == "al2023-ami-2023.9.20261110.0-kernel-6.1-x86_64"
     assert {"Key": "Team", "Value": "ops"} in key["Tags"]
     tf.destroy()
     assert ec2.describe_key_pairs()["KeyPairs"] == []

@@ -83,5 +83,77 @@ pub fn architectures(name: &str) -> Vec<&'static str> {
         .unwrap_or_default()
 }
 
+/// The public images of every region, as templates: `data/images.json` holds each image's
+/// name, owner and what differs between images; [`public_images`] makes them per region.
+static IMAGE_TEMPLATES: LazyLock<Vec<Value>> = LazyLock::new(|| {
+    serde_json::from_str(include_str!("../data/images.json"))
+        .expect("data/images.json is a JSON array of objects")
+});
+
+/// A stable AWS-style id for a thing of `region` named `name`: the prefix and 17 lowercase hex
+/// digits (two FNV-1a hashes). The same in every build and process, different per region, as
+/// AWS's public AMI ids are.
+pub fn stable_id(prefix: &str, region: &str, name: &str) -> String {
+    let fnv = |seed: u64| {
+        let mut h = seed;
+        for b in region.bytes().chain([0]).chain(name.bytes()) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h
+    };
+    let hi = fnv(0xcbf2_9ce4_8422_2325) & 0xf;
+    let lo = fnv(0x8422_2325_cbf2_9ce4);
+    format!("{prefix}-{hi:x}{lo:016x}")
+}
+
+/// The public images (AMIs) of `region` as EC2's `Image` shape, in name order: Amazon Linux
+/// 2023 and 2, Ubuntu LTS, Debian, Windows Server, x86_64 and arm64, EBS-backed with their
+/// root snapshots, and one old paravirtual image.
+pub fn public_images(region: &str) -> Vec<Value> {
+    let mut images: Vec<Value> = IMAGE_TEMPLATES
+        .iter()
+        .map(|t| {
+            let name = t["Name"].as_str().unwrap_or_default();
+            let owner = t["OwnerId"].as_str().unwrap_or_default();
+            let hvm = t["VirtualizationType"] == "hvm";
+            let location_owner = t["ImageOwnerAlias"].as_str().unwrap_or(owner);
+            let mut image = serde_json::json!({
+                "ImageId": stable_id("ami", region, name),
+                "ImageLocation": format!("{location_owner}/{name}"),
+                "State": "available",
+                "Public": true,
+                "ImageType": "machine",
+                "RootDeviceType": "ebs",
+                "Hypervisor": "xen",
+                "EnaSupport": hvm,
+                "BlockDeviceMappings": [{
+                    "DeviceName": t["RootDeviceName"],
+                    "Ebs": {
+                        "DeleteOnTermination": true,
+                        "SnapshotId": stable_id("snap", region, name),
+                        "VolumeSize": t["VolumeSize"],
+                        "VolumeType": t["VolumeType"],
+                        "Encrypted": false,
+                    },
+                }],
+            });
+            if hvm {
+                image["SriovNetSupport"] = "simple".into();
+            } else {
+                image["KernelId"] = stable_id("aki", region, name).into();
+            }
+            for (k, v) in t.as_object().into_iter().flatten() {
+                if !matches!(k.as_str(), "_comment" | "VolumeSize" | "VolumeType") && !v.is_null() {
+                    image[k.as_str()] = v.clone();
+                }
+            }
+            image
+        })
+        .collect();
+    images.sort_by(|a, b| a["Name"].as_str().cmp(&b["Name"].as_str()));
+    images
+}
+
 #[cfg(test)]
 mod tests;

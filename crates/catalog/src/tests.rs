@@ -452,3 +452,70 @@ fn the_catalogue_is_parsed_once() {
     assert!(std::ptr::eq(instance_types(), instance_types()));
     assert!(std::ptr::eq(info("m5.large"), info("m5.large")));
 }
+
+#[test]
+fn public_images_fit_the_image_shape_and_have_stable_regional_ids() {
+    let model_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/ec2.json");
+    let model: Value =
+        serde_json::from_str(&std::fs::read_to_string(model_path).expect("read models/ec2.json"))
+            .expect("models/ec2.json is JSON");
+    let shapes = model["shapes"].as_object().expect("the model has shapes");
+    let east = public_images("us-east-1");
+    let mut problems = Vec::new();
+    for image in &east {
+        let name = image["Name"].as_str().unwrap().to_string();
+        check_shape(image, "Image", shapes, &name, &mut problems);
+    }
+    // The model's enum says `Windows`; the API answers `windows`, as AWS's documentation of
+    // `Image.Platform` says ("windows for Windows AMIs; otherwise blank").
+    problems
+        .retain(|p| !p.ends_with(r#"Platform: "windows" is not a value of enum PlatformValues"#));
+    assert!(problems.is_empty(), "{problems:#?}");
+
+    // Ids are AWS-shaped, the same on every call, and differ between regions.
+    let again = public_images("us-east-1");
+    let tokyo = public_images("ap-northeast-1");
+    for ((a, b), c) in east.iter().zip(&again).zip(&tokyo) {
+        let id = a["ImageId"].as_str().unwrap();
+        assert!(id.starts_with("ami-") && id.len() == 21, "{id}");
+        assert_eq!(a["ImageId"], b["ImageId"]);
+        assert_ne!(a["ImageId"], c["ImageId"]);
+        assert_eq!(a["Name"], c["Name"]);
+    }
+    let ids: std::collections::BTreeSet<&str> = east
+        .iter()
+        .map(|i| i["ImageId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), east.len());
+
+    // What the journeys pick from: both architectures, a Windows image, a paravirtual one.
+    let find = |prefix: &str| {
+        east.iter()
+            .find(|i| i["Name"].as_str().unwrap().starts_with(prefix))
+            .unwrap()
+    };
+    let al = find("al2023-ami-2023.9.20261110.0-kernel-6.1-arm64");
+    assert_eq!(al["Architecture"], "arm64");
+    assert_eq!(al["ImageOwnerAlias"], "amazon");
+    assert_eq!(
+        al["ImageLocation"],
+        "amazon/al2023-ami-2023.9.20261110.0-kernel-6.1-arm64"
+    );
+    assert!(
+        al["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+            .as_str()
+            .unwrap()
+            .starts_with("snap-")
+    );
+    let win = find("Windows_Server-2022");
+    assert_eq!(
+        (win["Platform"].as_str(), win["PlatformDetails"].as_str()),
+        (Some("windows"), Some("Windows"))
+    );
+    let pv = find("amzn-ami-pv");
+    assert_eq!(pv["VirtualizationType"], "paravirtual");
+    assert!(pv["KernelId"].as_str().unwrap().starts_with("aki-"));
+    let ubuntu = find("ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64");
+    assert_eq!(ubuntu["OwnerId"], "099720109477");
+    assert!(ubuntu.get("ImageOwnerAlias").is_none());
+}

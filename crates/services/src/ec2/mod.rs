@@ -9,6 +9,7 @@ pub mod eigw;
 pub mod eni;
 pub mod generic;
 pub mod igw;
+pub mod images;
 pub mod instance_types;
 pub mod keypairs;
 pub mod nacl;
@@ -142,6 +143,7 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<O
         }
         "ModifyManagedPrefixList" => prefix_list::modify_managed_prefix_list(ctx, input).await,
         "DeleteManagedPrefixList" => prefix_list::delete_managed_prefix_list(ctx, input).await,
+        "DescribeImages" => images::describe_images(ctx, input).await,
         "CreateKeyPair" => keypairs::create_key_pair(ctx, input).await,
         "ImportKeyPair" => keypairs::import_key_pair(ctx, input).await,
         "DescribeKeyPairs" => keypairs::describe_key_pairs(ctx, input).await,
@@ -174,6 +176,10 @@ pub fn not_found_for(id: &str) -> Error {
         Some("nat") => <natgw::NatGateway as generic::Ec2Resource>::not_found(id),
         Some("pcx") => <peering::VpcPeeringConnection as generic::Ec2Resource>::not_found(id),
         Some("dopt") => <dhcp::DhcpOptions as generic::Ec2Resource>::not_found(id),
+        Some("ami") => Error(AwsError::new(
+            "InvalidAMIID.NotFound",
+            format!("The image id '[{id}]' does not exist"),
+        )),
         Some("key") => <keypairs::KeyPair as generic::Ec2Resource>::not_found(id),
         _ => Error(AwsError::new(
             "InvalidID",
