@@ -17,7 +17,7 @@ use super::generic::{DescribeArgs, Ec2Resource, describe};
 use crate::resource::{self, Resource, new_id};
 use crate::{Ctx, Error, Result, input, output};
 use kumori_protocol::AwsError;
-use kumori_store::{Record, Scope, StoreError};
+use kumori_store::{Record, Scope, StoreError, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::net::Ipv4Addr;
@@ -157,6 +157,24 @@ pub async fn allocate_address(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         )));
     }
     dry_run(req.dry_run)?;
+    let public_ip = claim_public_ip(&mut tx).await?;
+    let address = Address {
+        allocation_id: new_id("eipalloc"),
+        public_ip,
+        domain: req.domain.unwrap_or_else(|| "vpc".into()),
+        public_ipv4_pool: "amazon".into(),
+        network_border_group: ctx.region.to_string(),
+        association: None,
+    };
+    resource::insert(ctx, &mut tx, &address).await?;
+    put_tags(ctx, &mut tx, &address.allocation_id, Address::KIND, &tags).await?;
+    tx.commit().await?;
+    output(&address)
+}
+
+/// Takes the pool's lowest free public address, for an Elastic IP or an instance's
+/// auto-assigned address, inside the caller's write transaction.
+pub async fn claim_public_ip(tx: &mut Tx) -> Result<String> {
     let taken: Vec<Record> = tx.list(POOL, "public-ip").await?;
     // The lowest free address: taken ones are listed in id (string) order, so check as numbers.
     let mut used: Vec<u32> = taken
@@ -190,18 +208,13 @@ pub async fn allocate_address(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         }
         other => other?,
     }
-    let address = Address {
-        allocation_id: new_id("eipalloc"),
-        public_ip,
-        domain: req.domain.unwrap_or_else(|| "vpc".into()),
-        public_ipv4_pool: "amazon".into(),
-        network_border_group: ctx.region.to_string(),
-        association: None,
-    };
-    resource::insert(ctx, &mut tx, &address).await?;
-    put_tags(ctx, &mut tx, &address.allocation_id, Address::KIND, &tags).await?;
-    tx.commit().await?;
-    output(&address)
+    Ok(public_ip)
+}
+
+/// Gives a public address back to the pool.
+pub async fn release_public_ip(tx: &mut Tx, ip: &str) -> Result<()> {
+    tx.delete(POOL, ip).await?;
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -298,19 +311,33 @@ struct AssociateAddressRequest {
 /// associated nor a private address that already has one may be given.
 pub async fn associate_address(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: AssociateAddressRequest = input(raw)?;
-    if let Some(id) = &req.instance_id {
-        return Err(Error(AwsError::new(
-            "InvalidInstanceID.NotFound",
-            format!("The instance ID '{id}' does not exist"),
-        )));
-    }
-    let Some(eni_id) = &req.network_interface_id else {
-        return Err(Error(AwsError::new(
-            "MissingParameter",
-            "Either an instance ID or a network interface ID must be specified.",
-        )));
-    };
     let mut tx = ctx.store.write().await?;
+    // An instance's address goes to its primary interface; the public address it launched
+    // with goes back to the pool.
+    let instance: Option<super::instances::Instance> = match &req.instance_id {
+        Some(id) => Some(
+            resource::lock(ctx, &mut tx, id)
+                .await?
+                .filter(|i: &super::instances::Instance| i.state != "terminated")
+                .ok_or_else(|| {
+                    Error(AwsError::new(
+                        "InvalidInstanceID.NotFound",
+                        format!("The instance ID '{id}' does not exist"),
+                    ))
+                })?,
+        ),
+        None => None,
+    };
+    let eni_id = match (&instance, &req.network_interface_id) {
+        (Some(i), _) => &i.network_interface_id,
+        (None, Some(id)) => id,
+        (None, None) => {
+            return Err(Error(AwsError::new(
+                "MissingParameter",
+                "Either an instance ID or a network interface ID must be specified.",
+            )));
+        }
+    };
     let mine: Vec<Address> = resource::list(ctx, &mut tx).await?;
     let mut address = match (&req.allocation_id, &req.public_ip) {
         (Some(id), _) => mine
@@ -429,6 +456,15 @@ pub async fn associate_address(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         instance_id: eni.attachment.as_ref().and_then(|a| a.instance_id.clone()),
     });
     resource::update(ctx, &mut tx, &address).await?;
+    if let Some(mut i) = instance
+        && let Some(ip) = i.public_ip_address.take()
+    {
+        release_public_ip(&mut tx, &ip).await?;
+        let mut nic = eni.clone();
+        nic.auto_public_ip = None;
+        resource::update(ctx, &mut tx, &nic).await?;
+        resource::update(ctx, &mut tx, &i).await?;
+    }
     tx.commit().await?;
     Ok(json!({ "AssociationId": association_id }))
 }
@@ -533,7 +569,7 @@ pub async fn release_address(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     }
     dry_run(req.dry_run)?;
     tx.delete(ctx.scope(), &address.allocation_id).await?;
-    tx.delete(POOL, &address.public_ip).await?;
+    release_public_ip(&mut tx, &address.public_ip).await?;
     tx.commit().await?;
     Ok(json!({}))
 }

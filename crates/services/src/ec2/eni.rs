@@ -46,6 +46,10 @@ pub struct NetworkInterface {
     pub groups: Vec<GroupIdentifier>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attachment: Option<EniAttachment>,
+    /// The public address an instance got at launch (not an Elastic IP); not a member of the
+    /// interface shape, so describes show it as the `Association`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_public_ip: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -236,6 +240,7 @@ fn new_interface(
         requester_managed: false,
         groups: vec![],
         attachment: None,
+        auto_public_ip: None,
     }
 }
 
@@ -295,9 +300,55 @@ async fn take_addresses(
     Ok(taken)
 }
 
+/// The groups `ids` name (see [`groups_for`]), or the VPC's default group when there are none.
+pub async fn groups_or_default(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    vpc_id: &str,
+    ids: &[String],
+) -> Result<Vec<GroupIdentifier>> {
+    let mut groups = groups_for(ctx, tx, vpc_id, ids).await?;
+    if groups.is_empty() {
+        let default: Option<SecurityGroup> = resource::children::<SecurityGroup>(ctx, tx, vpc_id)
+            .await?
+            .into_iter()
+            .find(|g| g.is_default());
+        groups.extend(default.map(|g| GroupIdentifier {
+            group_id: g.group_id,
+            group_name: g.group_name,
+        }));
+    }
+    Ok(groups)
+}
+
+/// Creates an instance's primary interface (device 0) in `subnet` (locked by the caller) on
+/// `primary` or the lowest free address, attached to `instance_id`.
+pub async fn create_for_instance(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    subnet: &mut Subnet,
+    primary: Option<Ipv4Addr>,
+    groups: Vec<GroupIdentifier>,
+    instance_id: &str,
+) -> Result<NetworkInterface> {
+    let ips = take_addresses(ctx, tx, subnet, primary, 0).await?;
+    let mut eni = new_interface(ctx, subnet, &ips, String::new());
+    eni.groups = groups;
+    eni.status = "in-use".into();
+    eni.attachment = Some(EniAttachment {
+        attachment_id: new_id("eni-attach"),
+        instance_id: Some(instance_id.to_string()),
+        device_index: 0,
+        status: "attached".into(),
+        delete_on_termination: true,
+    });
+    resource::insert(ctx, tx, &eni).await?;
+    Ok(eni)
+}
+
 /// The security groups `ids` name, as an interface in `vpc_id` holds them: they must exist,
 /// be in that VPC, and be at most five.
-async fn groups_for(
+pub async fn groups_for(
     ctx: &Ctx<'_>,
     tx: &mut Tx,
     vpc_id: &str,
@@ -402,6 +453,14 @@ pub async fn describe_network_interfaces(ctx: &Ctx<'_>, raw: &Value) -> Result<V
     let addresses: Vec<Address> = resource::list(ctx, &mut tx).await?;
     drop(tx);
     for item in &mut items {
+        // An instance's launch-time public address, unless an Elastic IP replaces it below.
+        if let Some(ip) = item["AutoPublicIp"].as_str().map(str::to_string) {
+            let shown = json!({ "IpOwnerId": "amazon", "PublicIp": ip });
+            item["Association"] = shown.clone();
+            if let Some(first) = item["PrivateIpAddresses"].get_mut(0) {
+                first["Association"] = shown;
+            }
+        }
         let eni_id = item["NetworkInterfaceId"]
             .as_str()
             .unwrap_or_default()
@@ -503,18 +562,7 @@ pub async fn create_network_interface(ctx: &Ctx<'_>, raw: &Value) -> Result<Valu
     let mut subnet: Subnet = resource::lock(ctx, &mut tx, &req.subnet_id)
         .await?
         .ok_or_else(|| super::subnet::not_found(&req.subnet_id))?;
-    let mut groups = groups_for(ctx, &mut tx, &subnet.vpc_id, &req.groups).await?;
-    if groups.is_empty() {
-        let default: Option<SecurityGroup> =
-            resource::children::<SecurityGroup>(ctx, &mut tx, &subnet.vpc_id)
-                .await?
-                .into_iter()
-                .find(|g| g.is_default());
-        groups.extend(default.map(|g| GroupIdentifier {
-            group_id: g.group_id,
-            group_name: g.group_name,
-        }));
-    }
+    let groups = groups_or_default(ctx, &mut tx, &subnet.vpc_id, &req.groups).await?;
     dry_run(req.dry_run)?;
     let mut ips = take_addresses(ctx, &mut tx, &mut subnet, primary, count as usize).await?;
     for ip in secondaries {

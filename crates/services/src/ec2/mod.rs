@@ -11,6 +11,7 @@ pub mod generic;
 pub mod igw;
 pub mod images;
 pub mod instance_types;
+pub mod instances;
 pub mod keypairs;
 pub mod nacl;
 pub mod natgw;
@@ -143,6 +144,11 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<O
         }
         "ModifyManagedPrefixList" => prefix_list::modify_managed_prefix_list(ctx, input).await,
         "DeleteManagedPrefixList" => prefix_list::delete_managed_prefix_list(ctx, input).await,
+        "RunInstances" => instances::run_instances(ctx, input).await,
+        "DescribeInstances" => instances::describe_instances(ctx, input).await,
+        "StopInstances" => instances::stop_instances(ctx, input).await,
+        "StartInstances" => instances::start_instances(ctx, input).await,
+        "TerminateInstances" => instances::terminate_instances(ctx, input).await,
         "DescribeImages" => images::describe_images(ctx, input).await,
         "CreateKeyPair" => keypairs::create_key_pair(ctx, input).await,
         "ImportKeyPair" => keypairs::import_key_pair(ctx, input).await,
@@ -179,6 +185,10 @@ pub fn not_found_for(id: &str) -> Error {
         Some("ami") => Error(AwsError::new(
             "InvalidAMIID.NotFound",
             format!("The image id '[{id}]' does not exist"),
+        )),
+        Some("i") => Error(AwsError::new(
+            "InvalidInstanceID.NotFound",
+            format!("The instance ID '{id}' does not exist"),
         )),
         Some("key") => <keypairs::KeyPair as generic::Ec2Resource>::not_found(id),
         _ => Error(AwsError::new(

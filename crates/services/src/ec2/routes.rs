@@ -775,12 +775,27 @@ async fn target(
         route.instance_id = eni.attachment.and_then(|a| a.instance_id);
         return Ok(route);
     }
-    // Instances arrive with the compute issue; until then no id names one.
+    // An instance stands for its primary interface.
     let id = req.instance_id.as_ref().expect("one target");
-    Err(Error(AwsError::new(
-        "InvalidInstanceID.NotFound",
-        format!("The instance ID '{id}' does not exist"),
-    )))
+    let found: Option<super::instances::Instance> = match id.starts_with("i-") {
+        true => resource::get(ctx, tx, id).await?,
+        false => None,
+    };
+    let instance = found.filter(|i| i.state != "terminated").ok_or_else(|| {
+        Error(AwsError::new(
+            "InvalidInstanceID.NotFound",
+            format!("The instance ID '{id}' does not exist"),
+        ))
+    })?;
+    if instance.vpc_id != table.vpc_id {
+        return Err(invalid_value(format!(
+            "route table {} and instance {id} belong to different networks",
+            table.route_table_id
+        )));
+    }
+    route.instance_id = Some(id.clone());
+    route.network_interface_id = Some(instance.network_interface_id);
+    Ok(route)
 }
 
 pub async fn create_route(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {

@@ -1,0 +1,1078 @@
+//! Instances, first slice: RunInstances, DescribeInstances, StopInstances, StartInstances,
+//! TerminateInstances.
+//!
+//! An instance is a record beside its primary network interface (device 0), which holds its
+//! private address and security groups; an address launched public comes from the same pool as
+//! Elastic IPs and is released on stop and on termination, as on AWS. Answers show the state a
+//! call starts (`pending`, `stopping`, `shutting-down`); describes show where it ends
+//! (`running`, `stopped`, `terminated`). Terminated instances stay listed. Not yet: root EBS
+//! volumes and block device mappings, launch templates, placement groups, more than one
+//! interface, instance profiles, attributes, and the metadata service.
+
+use super::addresses::{Address, claim_public_ip, release_public_ip};
+use super::common::{
+    Filter, Filterable, Tag, TagSpecification, check_filters, dry_run, invalid_value, matches,
+    paginate, put_tags, tags_by_resource,
+};
+use super::eni::{self, NetworkInterface, private_dns_name};
+use super::keypairs::KeyPair;
+use super::regions::zones;
+use super::sg::SecurityGroup;
+use super::subnet::Subnet;
+use crate::resource::{self, Resource, new_id};
+use crate::{Ctx, Error, Result, input};
+use base64::Engine;
+use kumori_protocol::AwsError;
+use kumori_store::Tx;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::net::Ipv4Addr;
+
+/// User data may be at most 16 KB, before base64.
+const USER_DATA_LIMIT: usize = 16 * 1024;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Instance {
+    pub instance_id: String,
+    pub reservation_id: String,
+    pub owner_id: String,
+    pub image_id: String,
+    pub instance_type: String,
+    pub state: String,
+    pub state_transition_reason: String,
+    pub launch_time: String,
+    pub ami_launch_index: i64,
+    pub key_name: Option<String>,
+    pub subnet_id: String,
+    pub vpc_id: String,
+    pub availability_zone: String,
+    pub private_ip_address: String,
+    pub network_interface_id: String,
+    /// The public address from the pool, while running; `public_ip_on_launch` says whether a
+    /// start gives it a new one.
+    pub public_ip_address: Option<String>,
+    pub public_ip_on_launch: bool,
+    pub architecture: String,
+    pub root_device_name: String,
+    pub virtualization_type: String,
+    pub platform: Option<String>,
+    pub platform_details: String,
+    pub usage_operation: String,
+    pub client_token: Option<String>,
+    pub user_data: Option<String>,
+    pub metadata: MetadataOptions,
+    pub disable_api_termination: bool,
+    pub disable_api_stop: bool,
+    pub shutdown_behavior: String,
+    pub monitoring: bool,
+    pub ebs_optimized: bool,
+    pub tenancy: String,
+    pub core_count: i64,
+    pub threads_per_core: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MetadataOptions {
+    pub http_tokens: String,
+    pub http_put_response_hop_limit: i64,
+    pub http_endpoint: String,
+    pub instance_metadata_tags: String,
+}
+
+impl Instance {
+    fn terminated(&self) -> bool {
+        self.state == "terminated"
+    }
+}
+
+impl Resource for Instance {
+    const KIND: &'static str = "instance";
+    fn id(&self) -> &str {
+        &self.instance_id
+    }
+    /// A live instance lives in its subnet; a terminated one only lingers in listings.
+    fn parent(&self) -> Option<&str> {
+        (!self.terminated()).then_some(self.subnet_id.as_str())
+    }
+}
+
+fn state_code(state: &str) -> i64 {
+    match state {
+        "pending" => 0,
+        "running" => 16,
+        "shutting-down" => 32,
+        "terminated" => 48,
+        "stopping" => 64,
+        _ => 80,
+    }
+}
+
+fn state_shown(state: &str) -> Value {
+    json!({ "Code": state_code(state), "Name": state })
+}
+
+/// `ec2-198-18-0-5.compute-1.amazonaws.com` in us-east-1, `….<region>.compute.amazonaws.com`
+/// elsewhere.
+fn public_dns_name(region: &str, ip: &str) -> String {
+    let host = format!("ec2-{}", ip.replace('.', "-"));
+    if region == "us-east-1" {
+        format!("{host}.compute-1.amazonaws.com")
+    } else {
+        format!("{host}.{region}.compute.amazonaws.com")
+    }
+}
+
+fn not_found(id: &str) -> Error {
+    Error(AwsError::new(
+        "InvalidInstanceID.NotFound",
+        format!("The instance ID '{id}' does not exist"),
+    ))
+}
+
+fn check_instance_id(id: &str) -> Result<()> {
+    if !id.starts_with("i-") {
+        return Err(Error(AwsError::new(
+            "InvalidInstanceID.Malformed",
+            format!("Invalid id: \"{id}\""),
+        )));
+    }
+    Ok(())
+}
+
+/// An instance as EC2 shows it, with its interface (and what addresses point at it) and tags.
+fn shown(
+    ctx: &Ctx<'_>,
+    i: &Instance,
+    eni: Option<&NetworkInterface>,
+    eip: Option<&Address>,
+    tags: &[Tag],
+    state: &str,
+) -> Value {
+    let public_ip = eip
+        .map(|a| a.public_ip.clone())
+        .or(i.public_ip_address.clone());
+    let groups: Vec<Value> = eni
+        .map(|e| {
+            e.groups
+                .iter()
+                .map(|g| json!({ "GroupId": g.group_id, "GroupName": g.group_name }))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut v = json!({
+        "InstanceId": i.instance_id,
+        "ImageId": i.image_id,
+        "State": state_shown(state),
+        "PrivateDnsName": private_dns_name(ctx.region, i.private_ip_address.parse().unwrap_or(Ipv4Addr::UNSPECIFIED)),
+        "PublicDnsName": public_ip.as_deref().map(|ip| public_dns_name(ctx.region, ip)).unwrap_or_default(),
+        "StateTransitionReason": i.state_transition_reason,
+        "AmiLaunchIndex": i.ami_launch_index,
+        "ProductCodes": [],
+        "InstanceType": i.instance_type,
+        "LaunchTime": i.launch_time,
+        "Placement": { "AvailabilityZone": i.availability_zone, "GroupName": "", "Tenancy": i.tenancy },
+        "Monitoring": { "State": if i.monitoring { "enabled" } else { "disabled" } },
+        "SubnetId": i.subnet_id,
+        "VpcId": i.vpc_id,
+        "PrivateIpAddress": i.private_ip_address,
+        "Architecture": i.architecture,
+        "RootDeviceType": "ebs",
+        "RootDeviceName": i.root_device_name,
+        "BlockDeviceMappings": [],
+        "EbsOptimized": i.ebs_optimized,
+        "EnaSupport": true,
+        "Hypervisor": "xen",
+        "VirtualizationType": i.virtualization_type,
+        "SecurityGroups": groups,
+        "SourceDestCheck": eni.is_none_or(|e| e.source_dest_check),
+        "CpuOptions": { "CoreCount": i.core_count, "ThreadsPerCore": i.threads_per_core },
+        "CapacityReservationSpecification": { "CapacityReservationPreference": "open" },
+        "HibernationOptions": { "Configured": false },
+        "MetadataOptions": {
+            "State": "applied",
+            "HttpTokens": i.metadata.http_tokens,
+            "HttpPutResponseHopLimit": i.metadata.http_put_response_hop_limit,
+            "HttpEndpoint": i.metadata.http_endpoint,
+            "HttpProtocolIpv6": "disabled",
+            "InstanceMetadataTags": i.metadata.instance_metadata_tags,
+        },
+        "EnclaveOptions": { "Enabled": false },
+        "PlatformDetails": i.platform_details,
+        "UsageOperation": i.usage_operation,
+        "UsageOperationUpdateTime": i.launch_time,
+        "PrivateDnsNameOptions": {
+            "HostnameType": "ip-name",
+            "EnableResourceNameDnsARecord": false,
+            "EnableResourceNameDnsAAAARecord": false,
+        },
+        "MaintenanceOptions": { "AutoRecovery": "default" },
+        "NetworkInterfaces": [],
+    });
+    for (k, val) in [
+        ("KeyName", i.key_name.clone()),
+        ("PublicIpAddress", public_ip.clone()),
+        ("ClientToken", i.client_token.clone()),
+        ("Platform", i.platform.clone()),
+    ] {
+        if let Some(val) = val {
+            v[k] = json!(val);
+        }
+    }
+    if let Some(e) = eni {
+        let association = public_ip.as_ref().map(|ip| {
+            json!({
+                "IpOwnerId": if eip.is_some() { ctx.account } else { "amazon" },
+                "PublicIp": ip,
+                "PublicDnsName": public_dns_name(ctx.region, ip),
+            })
+        });
+        let mut nic = json!({
+            "NetworkInterfaceId": e.network_interface_id,
+            "SubnetId": e.subnet_id,
+            "VpcId": e.vpc_id,
+            "Description": e.description,
+            "OwnerId": e.owner_id,
+            "Status": e.status,
+            "MacAddress": e.mac_address,
+            "PrivateIpAddress": e.private_ip_address,
+            "PrivateDnsName": e.private_dns_name,
+            "SourceDestCheck": e.source_dest_check,
+            "InterfaceType": e.interface_type,
+            "Groups": v["SecurityGroups"].clone(),
+            "Ipv6Addresses": [],
+            "Attachment": e.attachment.as_ref().map(|a| json!({
+                "AttachmentId": a.attachment_id,
+                "DeviceIndex": a.device_index,
+                "Status": a.status,
+                "DeleteOnTermination": a.delete_on_termination,
+                "AttachTime": i.launch_time,
+                "NetworkCardIndex": 0,
+            })),
+            "PrivateIpAddresses": e.private_ip_addresses.iter().map(|p| {
+                let mut x = json!({
+                    "PrivateIpAddress": p.private_ip_address,
+                    "PrivateDnsName": p.private_dns_name,
+                    "Primary": p.primary,
+                });
+                if p.primary && let Some(a) = &association {
+                    x["Association"] = a.clone();
+                }
+                x
+            }).collect::<Vec<_>>(),
+        });
+        if let Some(a) = association {
+            nic["Association"] = a;
+        }
+        v["NetworkInterfaces"] = json!([nic]);
+    }
+    if !tags.is_empty() {
+        v["Tags"] = json!(tags);
+    }
+    v
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PlacementIn {
+    availability_zone: Option<String>,
+    tenancy: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct MonitoringIn {
+    enabled: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct MetadataIn {
+    http_tokens: Option<String>,
+    http_put_response_hop_limit: Option<i64>,
+    http_endpoint: Option<String>,
+    instance_metadata_tags: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct NicIn {
+    device_index: Option<i64>,
+    subnet_id: Option<String>,
+    associate_public_ip_address: Option<bool>,
+    #[serde(default)]
+    groups: Vec<String>,
+    private_ip_address: Option<String>,
+    network_interface_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RunInstancesRequest {
+    image_id: Option<String>,
+    instance_type: Option<String>,
+    min_count: i64,
+    max_count: i64,
+    key_name: Option<String>,
+    subnet_id: Option<String>,
+    #[serde(default)]
+    security_group_ids: Vec<String>,
+    #[serde(default)]
+    security_groups: Vec<String>,
+    private_ip_address: Option<String>,
+    user_data: Option<String>,
+    placement: Option<PlacementIn>,
+    monitoring: Option<MonitoringIn>,
+    metadata_options: Option<MetadataIn>,
+    #[serde(default)]
+    network_interfaces: Vec<NicIn>,
+    #[serde(default)]
+    tag_specifications: Vec<TagSpecification>,
+    client_token: Option<String>,
+    disable_api_termination: Option<bool>,
+    disable_api_stop: Option<bool>,
+    instance_initiated_shutdown_behavior: Option<String>,
+    ebs_optimized: Option<bool>,
+    launch_template: Option<Value>,
+    #[serde(default)]
+    block_device_mappings: Vec<Value>,
+    dry_run: Option<bool>,
+}
+
+/// Tags for the instance and its interface from `TagSpecification`s.
+fn launch_tags(specs: &[TagSpecification]) -> Result<(Vec<Tag>, Vec<Tag>)> {
+    let mut instance = Vec::new();
+    let mut interface = Vec::new();
+    for spec in specs {
+        let tags = spec.tags.clone();
+        match spec.resource_type.as_deref() {
+            Some("instance") => instance.extend(tags),
+            Some("network-interface") => interface.extend(tags),
+            Some("volume") => {} // root volumes arrive with EBS
+            other => {
+                return Err(invalid_value(format!(
+                    "'{}' is not a valid taggable resource type for this operation.",
+                    other.unwrap_or_default()
+                )));
+            }
+        }
+    }
+    Ok((instance, interface))
+}
+
+fn metadata_options(m: Option<&MetadataIn>) -> Result<MetadataOptions> {
+    let hop = m.and_then(|m| m.http_put_response_hop_limit).unwrap_or(1);
+    if !(1..=64).contains(&hop) {
+        return Err(invalid_value(format!(
+            "The HttpPutResponseHopLimit {hop} is not valid: it must be between 1 and 64."
+        )));
+    }
+    Ok(MetadataOptions {
+        http_tokens: m
+            .and_then(|m| m.http_tokens.clone())
+            .unwrap_or_else(|| "optional".into()),
+        http_put_response_hop_limit: hop,
+        http_endpoint: m
+            .and_then(|m| m.http_endpoint.clone())
+            .unwrap_or_else(|| "enabled".into()),
+        instance_metadata_tags: m
+            .and_then(|m| m.instance_metadata_tags.clone())
+            .unwrap_or_else(|| "disabled".into()),
+    })
+}
+
+/// The subnet an instance launches into: the one named, or the default VPC's subnet in the
+/// requested zone (or the first zone).
+async fn launch_subnet(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    named: Option<&str>,
+    zone: Option<&str>,
+) -> Result<Subnet> {
+    if let Some(id) = named {
+        return resource::lock(ctx, tx, id)
+            .await?
+            .ok_or_else(|| super::subnet::not_found(id));
+    }
+    let vpc = super::default_vpc::find(ctx, tx).await?.ok_or_else(|| {
+        Error(AwsError::new(
+            "VPCIdNotSpecified",
+            "No default VPC for this user. Specify a subnet.",
+        ))
+    })?;
+    let mut subnets: Vec<Subnet> = resource::children(ctx, tx, &vpc.vpc_id).await?;
+    subnets.retain(|s| s.default_for_az);
+    subnets.sort_by(|a, b| a.availability_zone.cmp(&b.availability_zone));
+    let found = match zone {
+        Some(z) => subnets.into_iter().find(|s| s.availability_zone == z),
+        None => subnets.into_iter().next(),
+    }
+    .ok_or_else(|| {
+        Error(AwsError::new(
+            "MissingInput",
+            "No subnets found for the default VPC. Specify a subnet.",
+        ))
+    })?;
+    resource::lock(ctx, tx, &found.subnet_id.clone())
+        .await?
+        .ok_or_else(|| super::subnet::not_found(&found.subnet_id))
+}
+
+pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: RunInstancesRequest = input(raw)?;
+    if req.launch_template.is_some() || !req.block_device_mappings.is_empty() {
+        return Err(Error(AwsError::not_implemented(
+            "ec2",
+            "RunInstances with a launch template or block device mappings",
+        )));
+    }
+    if req.network_interfaces.len() > 1
+        || req
+            .network_interfaces
+            .iter()
+            .any(|n| n.network_interface_id.is_some() || n.device_index.unwrap_or(0) != 0)
+    {
+        return Err(Error(AwsError::not_implemented(
+            "ec2",
+            "RunInstances with more than a primary network interface, or an existing one",
+        )));
+    }
+    let nic = req.network_interfaces.first();
+    if req.min_count < 1 || req.max_count < req.min_count {
+        return Err(invalid_value(format!(
+            "MinCount ({}) must be at least 1 and MaxCount ({}) at least MinCount.",
+            req.min_count, req.max_count
+        )));
+    }
+    let image_id = req.image_id.clone().ok_or_else(|| {
+        Error(AwsError::new(
+            "MissingParameter",
+            "The request must contain the parameter ImageId",
+        ))
+    })?;
+    let image = kumori_catalog::public_images(ctx.region)
+        .into_iter()
+        .find(|i| i["ImageId"] == image_id.as_str())
+        .ok_or_else(|| {
+            Error(AwsError::new(
+                "InvalidAMIID.NotFound",
+                format!("The image id '[{image_id}]' does not exist"),
+            ))
+        })?;
+    // EC2's default type is m1.small, a previous generation kumori's catalogue does not carry.
+    let instance_type = req
+        .instance_type
+        .clone()
+        .unwrap_or_else(|| "m1.small".into());
+    let type_info = kumori_catalog::instance_type(&instance_type).ok_or_else(|| {
+        invalid_value(format!(
+            "The instance type '{instance_type}' is not supported (kumori's catalogue: t2-t4g, m5-m7g, c5-c6i, r5-r6i)."
+        ))
+    })?;
+    let arch = image["Architecture"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    if !kumori_catalog::architectures(&instance_type).contains(&arch.as_str()) {
+        return Err(invalid_value(format!(
+            "The architecture '{}' of the specified instance type does not match the architecture '{arch}' of the specified AMI. Specify an instance type and an AMI that have matching architectures, and try again.",
+            kumori_catalog::architectures(&instance_type).join(",")
+        )));
+    }
+    if image["VirtualizationType"] == "paravirtual" {
+        return Err(Error(AwsError::new(
+            "InvalidParameterCombination",
+            format!(
+                "Virtualization type 'paravirtual' is not supported for instance type '{instance_type}'."
+            ),
+        )));
+    }
+    let user_data = match &req.user_data {
+        None => None,
+        Some(text) => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .map_err(|_| invalid_value("Invalid BASE64 encoding of user data."))?;
+            if bytes.len() > USER_DATA_LIMIT {
+                return Err(invalid_value(format!(
+                    "User data is limited to {USER_DATA_LIMIT} bytes."
+                )));
+            }
+            Some(text.trim().to_string())
+        }
+    };
+    let metadata = metadata_options(req.metadata_options.as_ref())?;
+    let fixed_ip = req
+        .private_ip_address
+        .clone()
+        .or_else(|| nic.and_then(|n| n.private_ip_address.clone()));
+    if fixed_ip.is_some() && req.max_count > 1 {
+        return Err(Error(AwsError::new(
+            "InvalidParameterCombination",
+            "A private IP address can only be given when launching one instance.",
+        )));
+    }
+    let fixed_ip: Option<Ipv4Addr> = fixed_ip
+        .map(|t| {
+            t.parse().map_err(|_| {
+                invalid_value(format!(
+                    "Value ({t}) for parameter privateIpAddress is invalid."
+                ))
+            })
+        })
+        .transpose()?;
+    let (instance_tags, interface_tags) = launch_tags(&req.tag_specifications)?;
+    let mut tx = ctx.store.write().await?;
+    // Idempotency: the same client token answers with the same reservation.
+    if let Some(token) = &req.client_token {
+        let all: Vec<Instance> = resource::list(ctx, &mut tx).await?;
+        let mine: Vec<&Instance> = all
+            .iter()
+            .filter(|i| i.client_token.as_deref() == Some(token))
+            .collect();
+        if let Some(first) = mine.first() {
+            let reservation_id = first.reservation_id.clone();
+            drop(tx);
+            return describe_reservation(ctx, &reservation_id).await;
+        }
+    }
+    if let Some(key) = &req.key_name {
+        let keys: Vec<KeyPair> = resource::list(ctx, &mut tx).await?;
+        if !keys.iter().any(|k| &k.key_name == key) {
+            return Err(Error(AwsError::new(
+                "InvalidKeyPair.NotFound",
+                format!("The key pair '{key}' does not exist"),
+            )));
+        }
+    }
+    let zone = req
+        .placement
+        .as_ref()
+        .and_then(|p| p.availability_zone.clone());
+    if let Some(z) = &zone
+        && !zones(ctx.region).iter().any(|x| &x.name == z)
+    {
+        return Err(invalid_value(format!("Invalid availability zone: [{z}]")));
+    }
+    let subnet_named = req
+        .subnet_id
+        .clone()
+        .or_else(|| nic.and_then(|n| n.subnet_id.clone()));
+    let mut subnet = launch_subnet(ctx, &mut tx, subnet_named.as_deref(), zone.as_deref()).await?;
+    if let Some(z) = &zone
+        && &subnet.availability_zone != z
+    {
+        return Err(invalid_value(format!(
+            "The subnet {} is in {}, not in the requested zone {z}.",
+            subnet.subnet_id, subnet.availability_zone
+        )));
+    }
+    // Groups by id, or by name (names only name groups of the default VPC, or of the
+    // subnet's VPC).
+    let mut group_ids = req.security_group_ids.clone();
+    group_ids.extend(nic.map(|n| n.groups.clone()).unwrap_or_default());
+    if !req.security_groups.is_empty() {
+        let groups: Vec<SecurityGroup> = resource::children(ctx, &mut tx, &subnet.vpc_id).await?;
+        for name in &req.security_groups {
+            let g = groups
+                .iter()
+                .find(|g| &g.group_name == name)
+                .ok_or_else(|| {
+                    Error(AwsError::new(
+                        "InvalidGroup.NotFound",
+                        format!(
+                            "The security group '{name}' does not exist in VPC '{}'",
+                            subnet.vpc_id
+                        ),
+                    ))
+                })?;
+            group_ids.push(g.group_id.clone());
+        }
+    }
+    let groups = eni::groups_or_default(ctx, &mut tx, &subnet.vpc_id, &group_ids).await?;
+    let public = nic
+        .and_then(|n| n.associate_public_ip_address)
+        .unwrap_or(subnet.map_public_ip_on_launch);
+    dry_run(req.dry_run)?;
+    let cpu = &type_info["VCpuInfo"];
+    let reservation_id = new_id("r");
+    let launch_time = kumori_protocol::time::now_iso();
+    let mut launched: Vec<(Instance, NetworkInterface)> = Vec::new();
+    for index in 0..req.max_count {
+        let instance_id = new_id("i");
+        let made = eni::create_for_instance(
+            ctx,
+            &mut tx,
+            &mut subnet,
+            fixed_ip,
+            groups.clone(),
+            &instance_id,
+        )
+        .await;
+        let mut nic = match made {
+            Ok(n) => n,
+            // Launch as many as fit, as long as that is at least MinCount.
+            Err(e) if index >= req.min_count && e.0.code == "InsufficientFreeAddressesInSubnet" => {
+                break;
+            }
+            Err(e) => return Err(e),
+        };
+        let public_ip = match public {
+            true => Some(claim_public_ip(&mut tx).await?),
+            false => None,
+        };
+        nic.auto_public_ip = public_ip.clone();
+        resource::update(ctx, &mut tx, &nic).await?;
+        put_tags(
+            ctx,
+            &mut tx,
+            &nic.network_interface_id,
+            NetworkInterface::KIND,
+            &interface_tags,
+        )
+        .await?;
+        let instance = Instance {
+            instance_id,
+            reservation_id: reservation_id.clone(),
+            owner_id: ctx.account.to_string(),
+            image_id: image_id.clone(),
+            instance_type: instance_type.clone(),
+            state: "running".into(),
+            state_transition_reason: String::new(),
+            launch_time: launch_time.clone(),
+            ami_launch_index: index,
+            key_name: req.key_name.clone(),
+            subnet_id: subnet.subnet_id.clone(),
+            vpc_id: subnet.vpc_id.clone(),
+            availability_zone: subnet.availability_zone.clone(),
+            private_ip_address: nic.private_ip_address.clone(),
+            network_interface_id: nic.network_interface_id.clone(),
+            public_ip_address: public_ip,
+            public_ip_on_launch: public,
+            architecture: arch.clone(),
+            root_device_name: image["RootDeviceName"]
+                .as_str()
+                .unwrap_or("/dev/xvda")
+                .to_string(),
+            virtualization_type: "hvm".into(),
+            platform: image["Platform"].as_str().map(str::to_string),
+            platform_details: image["PlatformDetails"]
+                .as_str()
+                .unwrap_or("Linux/UNIX")
+                .to_string(),
+            usage_operation: image["UsageOperation"]
+                .as_str()
+                .unwrap_or("RunInstances")
+                .to_string(),
+            client_token: req.client_token.clone(),
+            user_data: user_data.clone(),
+            metadata: metadata.clone(),
+            disable_api_termination: req.disable_api_termination.unwrap_or(false),
+            disable_api_stop: req.disable_api_stop.unwrap_or(false),
+            shutdown_behavior: req
+                .instance_initiated_shutdown_behavior
+                .clone()
+                .unwrap_or_else(|| "stop".into()),
+            monitoring: req
+                .monitoring
+                .as_ref()
+                .and_then(|m| m.enabled)
+                .unwrap_or(false),
+            ebs_optimized: req.ebs_optimized.unwrap_or(false),
+            tenancy: req
+                .placement
+                .as_ref()
+                .and_then(|p| p.tenancy.clone())
+                .unwrap_or_else(|| "default".into()),
+            core_count: cpu["DefaultCores"].as_i64().unwrap_or(1),
+            threads_per_core: cpu["DefaultThreadsPerCore"].as_i64().unwrap_or(1),
+        };
+        resource::insert(ctx, &mut tx, &instance).await?;
+        put_tags(
+            ctx,
+            &mut tx,
+            &instance.instance_id,
+            Instance::KIND,
+            &instance_tags,
+        )
+        .await?;
+        launched.push((instance, nic));
+    }
+    tx.commit().await?;
+    let instances: Vec<Value> = launched
+        .iter()
+        .map(|(i, n)| shown(ctx, i, Some(n), None, &instance_tags, "pending"))
+        .collect();
+    Ok(json!({
+        "ReservationId": reservation_id,
+        "OwnerId": ctx.account,
+        "Groups": [],
+        "Instances": instances,
+    }))
+}
+
+/// RunInstances' answer for a reservation that already exists (a repeated client token).
+async fn describe_reservation(ctx: &Ctx<'_>, reservation_id: &str) -> Result<Value> {
+    let by_reservation = Filter {
+        name: "reservation-id".into(),
+        values: vec![reservation_id.to_string()],
+    };
+    let mut out = describe(ctx, &[], &[by_reservation], None, None).await?;
+    let reservations = out["Reservations"].take();
+    Ok(reservations.get(0).cloned().unwrap_or(Value::Null))
+}
+
+/// An instance with what the filters look at.
+struct Row<'a> {
+    i: &'a Instance,
+    eni: Option<&'a NetworkInterface>,
+    public_ip: Option<String>,
+}
+
+impl Filterable for Row<'_> {
+    const FILTERS: &'static [&'static str] = &[
+        "architecture",
+        "availability-zone",
+        "image-id",
+        "instance-id",
+        "instance-state-code",
+        "instance-state-name",
+        "instance-type",
+        "instance.group-id",
+        "instance.group-name",
+        "ip-address",
+        "key-name",
+        "launch-index",
+        "launch-time",
+        "metadata-options.http-tokens",
+        "metadata-options.http-endpoint",
+        "metadata-options.http-put-response-hop-limit",
+        "network-interface.network-interface-id",
+        "owner-id",
+        "platform",
+        "private-dns-name",
+        "private-ip-address",
+        "reservation-id",
+        "subnet-id",
+        "tenancy",
+        "vpc-id",
+    ];
+    fn field(&self, name: &str) -> Vec<String> {
+        let i = self.i;
+        let groups = || self.eni.map(|e| e.groups.clone()).unwrap_or_default();
+        match name {
+            "architecture" => vec![i.architecture.clone()],
+            "availability-zone" => vec![i.availability_zone.clone()],
+            "image-id" => vec![i.image_id.clone()],
+            "instance-id" => vec![i.instance_id.clone()],
+            "instance-state-code" => vec![state_code(&i.state).to_string()],
+            "instance-state-name" => vec![i.state.clone()],
+            "instance-type" => vec![i.instance_type.clone()],
+            "instance.group-id" => groups().into_iter().map(|g| g.group_id).collect(),
+            "instance.group-name" => groups().into_iter().map(|g| g.group_name).collect(),
+            "ip-address" => self.public_ip.clone().into_iter().collect(),
+            "key-name" => i.key_name.clone().into_iter().collect(),
+            "launch-index" => vec![i.ami_launch_index.to_string()],
+            "launch-time" => vec![i.launch_time.clone()],
+            "metadata-options.http-tokens" => vec![i.metadata.http_tokens.clone()],
+            "metadata-options.http-endpoint" => vec![i.metadata.http_endpoint.clone()],
+            "metadata-options.http-put-response-hop-limit" => {
+                vec![i.metadata.http_put_response_hop_limit.to_string()]
+            }
+            "network-interface.network-interface-id" => self
+                .eni
+                .map(|e| e.network_interface_id.clone())
+                .into_iter()
+                .collect(),
+            "owner-id" => vec![i.owner_id.clone()],
+            "platform" => i.platform.clone().into_iter().collect(),
+            "private-dns-name" => self
+                .eni
+                .map(|e| e.private_dns_name.clone())
+                .into_iter()
+                .collect(),
+            "private-ip-address" => vec![i.private_ip_address.clone()],
+            "reservation-id" => vec![i.reservation_id.clone()],
+            "subnet-id" => vec![i.subnet_id.clone()],
+            "tenancy" => vec![i.tenancy.clone()],
+            "vpc-id" => vec![i.vpc_id.clone()],
+            _ => vec![],
+        }
+    }
+}
+
+/// The reservations holding the instances that match.
+async fn describe(
+    ctx: &Ctx<'_>,
+    ids: &[String],
+    filters: &[Filter],
+    max_results: Option<i64>,
+    next_token: Option<&str>,
+) -> Result<Value> {
+    check_filters::<Row>(filters)?;
+    for id in ids {
+        check_instance_id(id)?;
+    }
+    let mut tx = ctx.store.read().await?;
+    let instances: Vec<Instance> = resource::list(ctx, &mut tx).await?;
+    let enis: Vec<NetworkInterface> = resource::list(ctx, &mut tx).await?;
+    let addresses: Vec<Address> = resource::list(ctx, &mut tx).await?;
+    let tags = tags_by_resource(ctx, &mut tx, Instance::KIND).await?;
+    drop(tx);
+    if let Some(missing) = ids
+        .iter()
+        .find(|id| !instances.iter().any(|i| &i.instance_id == *id))
+    {
+        return Err(not_found(missing));
+    }
+    let none = Vec::new();
+    let rows: Vec<(Row, Option<&Address>)> = instances
+        .iter()
+        .filter(|i| ids.is_empty() || ids.contains(&i.instance_id))
+        .map(|i| {
+            let eni = enis
+                .iter()
+                .find(|e| e.network_interface_id == i.network_interface_id);
+            let eip = addresses.iter().find(|a| {
+                a.association
+                    .as_ref()
+                    .is_some_and(|x| x.network_interface_id == i.network_interface_id)
+            });
+            let public_ip = eip
+                .map(|a| a.public_ip.clone())
+                .or(i.public_ip_address.clone());
+            (Row { i, eni, public_ip }, eip)
+        })
+        .filter(|(r, _)| matches(r, tags.get(&r.i.instance_id).unwrap_or(&none), filters))
+        .collect();
+    let (page, next) = paginate(
+        rows,
+        |(r, _)| r.i.instance_id.clone(),
+        max_results,
+        next_token,
+    )?;
+    // Reservations in the order their first instance appears.
+    let mut reservations: Vec<(String, Vec<Value>)> = Vec::new();
+    for (r, eip) in &page {
+        let v = shown(
+            ctx,
+            r.i,
+            r.eni,
+            *eip,
+            tags.get(&r.i.instance_id).unwrap_or(&none),
+            &r.i.state,
+        );
+        match reservations
+            .iter_mut()
+            .find(|(id, _)| *id == r.i.reservation_id)
+        {
+            Some((_, list)) => list.push(v),
+            None => reservations.push((r.i.reservation_id.clone(), vec![v])),
+        }
+    }
+    let reservations: Vec<Value> = reservations
+        .into_iter()
+        .map(|(id, instances)| {
+            json!({ "ReservationId": id, "OwnerId": ctx.account, "Groups": [], "Instances": instances })
+        })
+        .collect();
+    let mut out = json!({ "Reservations": reservations });
+    if let Some(t) = next {
+        out["NextToken"] = json!(t);
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DescribeInstancesRequest {
+    #[serde(default)]
+    instance_ids: Vec<String>,
+    #[serde(default)]
+    filters: Vec<Filter>,
+    max_results: Option<i64>,
+    next_token: Option<String>,
+    dry_run: Option<bool>,
+}
+
+pub async fn describe_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: DescribeInstancesRequest = input(raw)?;
+    dry_run(req.dry_run)?;
+    describe(
+        ctx,
+        &req.instance_ids,
+        &req.filters,
+        req.max_results,
+        req.next_token.as_deref(),
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct StateChangeRequest {
+    instance_ids: Vec<String>,
+    force: Option<bool>,
+    dry_run: Option<bool>,
+}
+
+/// Locks every instance named, refusing unknown ids before anything changes.
+async fn lock_all(ctx: &Ctx<'_>, tx: &mut Tx, ids: &[String]) -> Result<Vec<Instance>> {
+    let mut out = Vec::new();
+    for id in ids {
+        check_instance_id(id)?;
+        let i: Instance = resource::lock(ctx, tx, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        out.push(i);
+    }
+    Ok(out)
+}
+
+fn change(i: &Instance, previous: &str, current: &str) -> Value {
+    json!({
+        "InstanceId": i.instance_id,
+        "PreviousState": state_shown(previous),
+        "CurrentState": state_shown(current),
+    })
+}
+
+pub async fn terminate_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: StateChangeRequest = input(raw)?;
+    let mut tx = ctx.store.write().await?;
+    let instances = lock_all(ctx, &mut tx, &req.instance_ids).await?;
+    if let Some(i) = instances
+        .iter()
+        .find(|i| i.disable_api_termination && !i.terminated())
+    {
+        return Err(Error(AwsError::new(
+            "OperationNotPermitted",
+            format!(
+                "The instance '{}' may not be terminated. Modify its 'disableApiTermination' instance attribute and try again.",
+                i.instance_id
+            ),
+        )));
+    }
+    dry_run(req.dry_run)?;
+    let mut changes = Vec::new();
+    for mut i in instances {
+        let previous = i.state.clone();
+        if i.terminated() {
+            changes.push(change(&i, &previous, "terminated"));
+            continue;
+        }
+        if let Some(ip) = i.public_ip_address.take() {
+            release_public_ip(&mut tx, &ip).await?;
+        }
+        eni::remove(ctx, &mut tx, &i.network_interface_id).await?;
+        i.state = "terminated".into();
+        i.state_transition_reason = format!(
+            "User initiated ({})",
+            kumori_protocol::time::now_iso()
+                .replace('T', " ")
+                .replace(".000Z", " GMT")
+        );
+        resource::update(ctx, &mut tx, &i).await?;
+        changes.push(change(&i, &previous, "shutting-down"));
+    }
+    tx.commit().await?;
+    Ok(json!({ "TerminatingInstances": changes }))
+}
+
+pub async fn stop_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: StateChangeRequest = input(raw)?;
+    let _ = req.force;
+    let mut tx = ctx.store.write().await?;
+    let instances = lock_all(ctx, &mut tx, &req.instance_ids).await?;
+    for i in &instances {
+        if i.disable_api_stop && i.state == "running" {
+            return Err(Error(AwsError::new(
+                "OperationNotPermitted",
+                format!(
+                    "The instance '{}' may not be stopped. Modify its 'disableApiStop' instance attribute and try again.",
+                    i.instance_id
+                ),
+            )));
+        }
+        if i.terminated() {
+            return Err(Error(AwsError::new(
+                "IncorrectInstanceState",
+                format!(
+                    "This instance '{}' is not in a state from which it can be stopped.",
+                    i.instance_id
+                ),
+            )));
+        }
+    }
+    dry_run(req.dry_run)?;
+    let mut changes = Vec::new();
+    for mut i in instances {
+        let previous = i.state.clone();
+        if previous == "stopped" {
+            changes.push(change(&i, &previous, "stopped"));
+            continue;
+        }
+        // The launch-time public address goes back to the pool; an Elastic IP stays.
+        if let Some(ip) = i.public_ip_address.take() {
+            release_public_ip(&mut tx, &ip).await?;
+            set_auto_ip(ctx, &mut tx, &i.network_interface_id, None).await?;
+        }
+        i.state = "stopped".into();
+        i.state_transition_reason = "User initiated".into();
+        resource::update(ctx, &mut tx, &i).await?;
+        changes.push(change(&i, &previous, "stopping"));
+    }
+    tx.commit().await?;
+    Ok(json!({ "StoppingInstances": changes }))
+}
+
+pub async fn start_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: StateChangeRequest = input(raw)?;
+    let mut tx = ctx.store.write().await?;
+    let instances = lock_all(ctx, &mut tx, &req.instance_ids).await?;
+    if let Some(i) = instances.iter().find(|i| i.terminated()) {
+        return Err(Error(AwsError::new(
+            "IncorrectInstanceState",
+            format!(
+                "The instance '{}' is not in a state from which it can be started.",
+                i.instance_id
+            ),
+        )));
+    }
+    dry_run(req.dry_run)?;
+    let mut changes = Vec::new();
+    for mut i in instances {
+        let previous = i.state.clone();
+        if previous == "running" {
+            changes.push(change(&i, &previous, "running"));
+            continue;
+        }
+        // A new public address, unless an Elastic IP holds the interface.
+        let addresses: Vec<Address> = resource::list(ctx, &mut tx).await?;
+        let has_eip = addresses.iter().any(|a| {
+            a.association
+                .as_ref()
+                .is_some_and(|x| x.network_interface_id == i.network_interface_id)
+        });
+        if i.public_ip_on_launch && !has_eip {
+            let ip = claim_public_ip(&mut tx).await?;
+            set_auto_ip(ctx, &mut tx, &i.network_interface_id, Some(ip.clone())).await?;
+            i.public_ip_address = Some(ip);
+        }
+        i.state = "running".into();
+        i.state_transition_reason = String::new();
+        resource::update(ctx, &mut tx, &i).await?;
+        changes.push(change(&i, &previous, "pending"));
+    }
+    tx.commit().await?;
+    Ok(json!({ "StartingInstances": changes }))
+}
+
+async fn set_auto_ip(ctx: &Ctx<'_>, tx: &mut Tx, eni_id: &str, ip: Option<String>) -> Result<()> {
+    if let Some(mut e) = resource::get::<NetworkInterface>(ctx, tx, eni_id).await? {
+        e.auto_public_ip = ip;
+        resource::update(ctx, tx, &e).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,169 @@
+"""Instances, first slice: launch into a subnet or the default VPC, with a fixed address,
+groups, key pair, user data and metadata options; describe as reservations with filters;
+stop, start and terminate with AWS's address rules; errors as AWS gives them."""
+import base64
+import concurrent.futures
+
+import pytest
+from support import client, expect_error, tag_spec
+
+
+@pytest.fixture
+def ami(ec2):
+    def find(arch="x86_64"):
+        flt = [{"Name": "name", "Values": [f"al2023-ami-2023.9.20261110.0-kernel-6.1-{arch}"]}]
+        return ec2.describe_images(Owners=["amazon"], Filters=flt)["Images"][0]["ImageId"]
+    return find
+
+
+@pytest.fixture
+def net(ec2, vpc):
+    subnet = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.0.1.0/28", AvailabilityZone="us-east-1a")["Subnet"]
+    return vpc["VpcId"], subnet["SubnetId"]
+
+
+def one(ec2, instance_id):
+    (r,) = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+    (i,) = r["Instances"]
+    return i
+
+
+def test_launch_in_the_default_vpc_is_public(ec2, ami):
+    key = ec2.create_key_pair(KeyName="laptop", KeyType="ed25519")
+    user_data = base64.b64encode(b"#cloud-config\ntimezone: Asia/Tokyo\n").decode()
+    r = ec2.run_instances(
+        ImageId=ami(), InstanceType="t3.micro", MinCount=1, MaxCount=1, KeyName="laptop",
+        UserData=user_data, TagSpecifications=tag_spec("instance", Name="web"),
+        MetadataOptions={"HttpTokens": "required", "HttpPutResponseHopLimit": 2},
+    )
+    assert r["ReservationId"].startswith("r-")
+    (launched,) = r["Instances"]
+    assert launched["State"] == {"Code": 0, "Name": "pending"}
+    i = one(ec2, launched["InstanceId"])
+    assert i["State"] == {"Code": 16, "Name": "running"}
+    assert i["InstanceType"] == "t3.micro" and i["KeyName"] == "laptop" and i["Architecture"] == "x86_64"
+    (default,) = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+    assert i["VpcId"] == default["VpcId"] and i["Placement"]["AvailabilityZone"] == "us-east-1a"
+    assert i["PrivateIpAddress"] == "172.31.0.4"
+    assert i["PublicIpAddress"].startswith("198.1") and i["PublicDnsName"].endswith(".compute-1.amazonaws.com")
+    assert [g["GroupName"] for g in i["SecurityGroups"]] == ["default"]
+    assert i["MetadataOptions"]["HttpTokens"] == "required" and i["MetadataOptions"]["HttpPutResponseHopLimit"] == 2
+    assert {"Key": "Name", "Value": "web"} in i["Tags"]
+    assert i["CpuOptions"] == {"CoreCount": 1, "ThreadsPerCore": 2}
+    (nic,) = i["NetworkInterfaces"]
+    assert nic["Attachment"]["DeviceIndex"] == 0 and nic["Association"]["PublicIp"] == i["PublicIpAddress"]
+    eni = ec2.describe_network_interfaces(Filters=[{"Name": "attachment.instance-id", "Values": [i["InstanceId"]]}])["NetworkInterfaces"]
+    assert [e["NetworkInterfaceId"] for e in eni] == [nic["NetworkInterfaceId"]]
+    assert key["KeyName"] == "laptop"
+
+
+def test_fixed_address_groups_and_private_subnet(ec2, ami, net):
+    vpc_id, subnet_id = net
+    sg = ec2.create_security_group(GroupName="db", Description="db", VpcId=vpc_id)["GroupId"]
+    r = ec2.run_instances(ImageId=ami(), InstanceType="m5.large", MinCount=1, MaxCount=1,
+                          SubnetId=subnet_id, PrivateIpAddress="10.0.1.10", SecurityGroupIds=[sg])
+    i = one(ec2, r["Instances"][0]["InstanceId"])
+    assert i["PrivateIpAddress"] == "10.0.1.10" and "PublicIpAddress" not in i and i["PublicDnsName"] == ""
+    assert [g["GroupId"] for g in i["SecurityGroups"]] == [sg]
+    with expect_error("InvalidIPAddress.InUse", 400):
+        ec2.run_instances(ImageId=ami(), InstanceType="m5.large", MinCount=1, MaxCount=1, SubnetId=subnet_id, PrivateIpAddress="10.0.1.10")
+    with expect_error("DependencyViolation", 400):
+        ec2.delete_security_group(GroupId=sg)
+    with expect_error("DependencyViolation", 400):
+        ec2.delete_subnet(SubnetId=subnet_id)
+
+
+def test_count_fills_a_small_subnet_and_never_shares_an_address(endpoint, ec2, ami, net):
+    _, subnet_id = net
+    r = ec2.run_instances(ImageId=ami(), InstanceType="t3.nano", MinCount=2, MaxCount=8, SubnetId=subnet_id)
+    assert len(r["Instances"]) == 8
+    assert [i["AmiLaunchIndex"] for i in r["Instances"]] == list(range(8))
+
+    def launch(_):
+        c = client("ec2", endpoint)
+        try:
+            return len(c.run_instances(ImageId=ami(), InstanceType="t3.nano", MinCount=1, MaxCount=1, SubnetId=subnet_id)["Instances"])
+        except c.exceptions.ClientError as e:
+            return e.response["Error"]["Code"]
+
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        got = list(pool.map(launch, range(6)))
+    assert sorted(map(str, got)) == ["1", "1", "1"] + ["InsufficientFreeAddressesInSubnet"] * 3
+    ips = [i["PrivateIpAddress"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]]
+    assert len(ips) == len(set(ips)) == 11
+
+
+def test_stop_start_terminate(ec2, ami):
+    iid = ec2.run_instances(ImageId=ami(), InstanceType="t3.micro", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    before = one(ec2, iid)
+    out = ec2.stop_instances(InstanceIds=[iid])["StoppingInstances"]
+    assert out == [{"InstanceId": iid, "PreviousState": {"Code": 16, "Name": "running"}, "CurrentState": {"Code": 64, "Name": "stopping"}}]
+    stopped = one(ec2, iid)
+    assert stopped["State"]["Name"] == "stopped" and "PublicIpAddress" not in stopped
+    assert stopped["PrivateIpAddress"] == before["PrivateIpAddress"]
+    ec2.start_instances(InstanceIds=[iid])
+    started = one(ec2, iid)
+    assert started["State"]["Name"] == "running" and started["PrivateIpAddress"] == before["PrivateIpAddress"]
+    assert started["PublicIpAddress"]  # a public address again (maybe another one)
+
+    # An Elastic IP replaces the launch address and survives stop and start.
+    eip = ec2.allocate_address(Domain="vpc")
+    ec2.associate_address(AllocationId=eip["AllocationId"], InstanceId=iid)
+    assert one(ec2, iid)["PublicIpAddress"] == eip["PublicIp"]
+    ec2.stop_instances(InstanceIds=[iid])
+    ec2.start_instances(InstanceIds=[iid])
+    assert one(ec2, iid)["PublicIpAddress"] == eip["PublicIp"]
+
+    out = ec2.terminate_instances(InstanceIds=[iid])["TerminatingInstances"]
+    assert out[0]["CurrentState"]["Name"] == "shutting-down"
+    gone = one(ec2, iid)
+    assert gone["State"] == {"Code": 48, "Name": "terminated"} and gone["StateTransitionReason"].startswith("User initiated")
+    (addr,) = ec2.describe_addresses(AllocationIds=[eip["AllocationId"]])["Addresses"]
+    assert "AssociationId" not in addr, "termination lets the Elastic IP go"
+    with expect_error("IncorrectInstanceState", 400):
+        ec2.start_instances(InstanceIds=[iid])
+    names = lambda state: [i["InstanceId"] for r in ec2.describe_instances(Filters=[{"Name": "instance-state-name", "Values": [state]}])["Reservations"] for i in r["Instances"]]  # noqa: E731
+    assert iid in names("terminated") and iid not in names("running")
+
+
+def test_termination_protection(ec2, ami):
+    iid = ec2.run_instances(ImageId=ami(), InstanceType="t3.micro", MinCount=1, MaxCount=1, DisableApiTermination=True)["Instances"][0]["InstanceId"]
+    with expect_error("OperationNotPermitted", 400):
+        ec2.terminate_instances(InstanceIds=[iid])
+    assert one(ec2, iid)["State"]["Name"] == "running"
+
+
+def test_bad_launches(ec2, ami, net):
+    _, subnet_id = net
+    with expect_error("InvalidAMIID.NotFound", 400):
+        ec2.run_instances(ImageId="ami-0123456789abcdef0", InstanceType="t3.micro", MinCount=1, MaxCount=1)
+    with expect_error("InvalidParameterValue", 400):
+        ec2.run_instances(ImageId=ami("arm64"), InstanceType="t3.micro", MinCount=1, MaxCount=1)
+    with expect_error("InvalidKeyPair.NotFound", 400):
+        ec2.run_instances(ImageId=ami(), InstanceType="t3.micro", MinCount=1, MaxCount=1, KeyName="nope")
+    with expect_error("InvalidParameterValue", 400):
+        ec2.run_instances(ImageId=ami(), InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                          UserData=base64.b64encode(b"x" * 16385).decode())
+    with expect_error("InvalidParameterValue", 400):
+        ec2.run_instances(ImageId=ami(), InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                          MetadataOptions={"HttpPutResponseHopLimit": 65})
+    with expect_error("InvalidSubnetID.NotFound", 400):
+        ec2.run_instances(ImageId=ami(), InstanceType="t3.micro", MinCount=1, MaxCount=1, SubnetId="subnet-0123456789abcdef0")
+    with expect_error("InvalidInstanceID.NotFound", 400):
+        ec2.describe_instances(InstanceIds=["i-0123456789abcdef0"])
+    assert ec2.describe_instances()["Reservations"] == []
+
+
+def test_filters_and_client_token(ec2, ami):
+    a = ec2.run_instances(ImageId=ami("arm64"), InstanceType="t4g.small", MinCount=1, MaxCount=1, ClientToken="once")
+    again = ec2.run_instances(ImageId=ami("arm64"), InstanceType="t4g.small", MinCount=1, MaxCount=1, ClientToken="once")
+    assert again["ReservationId"] == a["ReservationId"]
+    ec2.run_instances(ImageId=ami(), InstanceType="t3.micro", MinCount=2, MaxCount=2)
+
+    def ids(*filters):
+        return sorted(i["InstanceId"] for r in ec2.describe_instances(Filters=[{"Name": n, "Values": v} for n, v in filters])["Reservations"] for i in r["Instances"])
+
+    assert ids(("architecture", ["arm64"])) == [a["Instances"][0]["InstanceId"]]
+    assert len(ids(("instance-type", ["t3.*"]))) == 2
+    assert len(ids(("reservation-id", [a["ReservationId"]]))) == 1
+    assert len(ec2.describe_instances()["Reservations"]) == 2
