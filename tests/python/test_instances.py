@@ -167,3 +167,50 @@ def test_filters_and_client_token(ec2, ami):
     assert len(ids(("instance-type", ["t3.*"]))) == 2
     assert len(ids(("reservation-id", [a["ReservationId"]]))) == 1
     assert len(ec2.describe_instances()["Reservations"]) == 2
+
+
+def test_attributes_groups_any_time_type_only_when_stopped(ec2, ami, net):
+    vpc_id, subnet_id = net
+    web = ec2.create_security_group(GroupName="web", Description="web", VpcId=vpc_id)["GroupId"]
+    ssh = ec2.create_security_group(GroupName="ssh", Description="ssh", VpcId=vpc_id)["GroupId"]
+    iid = ec2.run_instances(ImageId=ami(), InstanceType="t3.micro", MinCount=1, MaxCount=1, SubnetId=subnet_id,
+                            UserData="#!/bin/sh\necho hi\n")["Instances"][0]["InstanceId"]
+    # Security groups change while it runs.
+    ec2.modify_instance_attribute(InstanceId=iid, Groups=[web, ssh])
+    assert [g["GroupId"] for g in one(ec2, iid)["SecurityGroups"]] == [web, ssh]
+    got = ec2.describe_instance_attribute(InstanceId=iid, Attribute="groupSet")["Groups"]
+    assert [g["GroupId"] for g in got] == [web, ssh]
+    with expect_error("SecurityGroupsPerInterfaceLimitExceeded", 400):
+        ec2.modify_instance_attribute(InstanceId=iid, Groups=[web] * 3 + [ssh] * 3)
+    ec2.modify_instance_attribute(InstanceId=iid, SourceDestCheck={"Value": False})
+    assert one(ec2, iid)["SourceDestCheck"] is False
+    ec2.modify_instance_attribute(InstanceId=iid, DisableApiTermination={"Value": True})
+    assert ec2.describe_instance_attribute(InstanceId=iid, Attribute="disableApiTermination")["DisableApiTermination"]["Value"] is True
+    # The type and the user data only change while stopped.
+    with expect_error("IncorrectInstanceState", 400):
+        ec2.modify_instance_attribute(InstanceId=iid, InstanceType={"Value": "t3.large"})
+    with expect_error("IncorrectInstanceState", 400):
+        ec2.modify_instance_attribute(InstanceId=iid, UserData={"Value": b"#!/bin/sh\n"})
+    ec2.stop_instances(InstanceIds=[iid])
+    ec2.modify_instance_attribute(InstanceId=iid, InstanceType={"Value": "t3.large"})
+    with expect_error("InvalidParameterValue", 400):
+        ec2.modify_instance_attribute(InstanceId=iid, InstanceType={"Value": "t4g.large"})  # arm64
+    ec2.modify_instance_attribute(InstanceId=iid, UserData={"Value": b"#!/bin/sh\necho bye\n"})
+    assert one(ec2, iid)["InstanceType"] == "t3.large"
+    data = ec2.describe_instance_attribute(InstanceId=iid, Attribute="userData")["UserData"]["Value"]
+    assert base64.b64decode(data) == b"#!/bin/sh\necho bye\n"
+    with expect_error("InvalidParameterCombination", 400):
+        ec2.modify_instance_attribute(InstanceId=iid, SourceDestCheck={"Value": True}, DisableApiStop={"Value": True})
+
+
+def test_metadata_options_change(ec2, ami):
+    iid = ec2.run_instances(ImageId=ami(), InstanceType="t3.micro", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    assert one(ec2, iid)["MetadataOptions"]["HttpTokens"] == "optional"
+    out = ec2.modify_instance_metadata_options(InstanceId=iid, HttpTokens="required", HttpPutResponseHopLimit=3)
+    assert out["InstanceMetadataOptions"]["HttpTokens"] == "required"
+    m = one(ec2, iid)["MetadataOptions"]
+    assert (m["HttpTokens"], m["HttpPutResponseHopLimit"], m["HttpEndpoint"]) == ("required", 3, "enabled")
+    with expect_error("InvalidParameterValue", 400):
+        ec2.modify_instance_metadata_options(InstanceId=iid, HttpPutResponseHopLimit=0)
+    found = ec2.describe_instances(Filters=[{"Name": "metadata-options.http-tokens", "Values": ["required"]}])["Reservations"]
+    assert [i["InstanceId"] for r in found for i in r["Instances"]] == [iid]

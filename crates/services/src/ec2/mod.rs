@@ -149,6 +149,11 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<O
         "StopInstances" => instances::stop_instances(ctx, input).await,
         "StartInstances" => instances::start_instances(ctx, input).await,
         "TerminateInstances" => instances::terminate_instances(ctx, input).await,
+        "DescribeInstanceAttribute" => instances::describe_instance_attribute(ctx, input).await,
+        "ModifyInstanceAttribute" => instances::modify_instance_attribute(ctx, input).await,
+        "ModifyInstanceMetadataOptions" => {
+            instances::modify_instance_metadata_options(ctx, input).await
+        }
         "DescribeImages" => images::describe_images(ctx, input).await,
         "CreateKeyPair" => keypairs::create_key_pair(ctx, input).await,
         "ImportKeyPair" => keypairs::import_key_pair(ctx, input).await,
