@@ -19,6 +19,7 @@ use super::keypairs::KeyPair;
 use super::regions::zones;
 use super::sg::SecurityGroup;
 use super::subnet::Subnet;
+use super::volumes::Volume;
 use crate::resource::{self, Resource, new_id};
 use crate::{Ctx, Error, Result, input};
 use base64::Engine;
@@ -147,6 +148,7 @@ fn shown(
     i: &Instance,
     eni: Option<&NetworkInterface>,
     eip: Option<&Address>,
+    volumes: &[&Volume],
     tags: &[Tag],
     state: &str,
 ) -> Value {
@@ -180,7 +182,15 @@ fn shown(
         "Architecture": i.architecture,
         "RootDeviceType": "ebs",
         "RootDeviceName": i.root_device_name,
-        "BlockDeviceMappings": [],
+        "BlockDeviceMappings": volumes.iter().flat_map(|v| v.attachments.iter().filter(|a| a.instance_id == i.instance_id).map(|a| json!({
+            "DeviceName": a.device,
+            "Ebs": {
+                "AttachTime": a.attach_time,
+                "DeleteOnTermination": a.delete_on_termination,
+                "Status": "attached",
+                "VolumeId": a.volume_id,
+            },
+        }))).collect::<Vec<_>>(),
         "EbsOptimized": i.ebs_optimized,
         "EnaSupport": true,
         "Hypervisor": "xen",
@@ -336,20 +346,134 @@ struct RunInstancesRequest {
     ebs_optimized: Option<bool>,
     launch_template: Option<Value>,
     #[serde(default)]
-    block_device_mappings: Vec<Value>,
+    block_device_mappings: Vec<BdmIn>,
     dry_run: Option<bool>,
 }
 
-/// Tags for the instance and its interface from `TagSpecification`s.
-fn launch_tags(specs: &[TagSpecification]) -> Result<(Vec<Tag>, Vec<Tag>)> {
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct BdmIn {
+    device_name: Option<String>,
+    ebs: Option<EbsIn>,
+    no_device: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct EbsIn {
+    volume_size: Option<i64>,
+    volume_type: Option<String>,
+    iops: Option<i64>,
+    throughput: Option<i64>,
+    delete_on_termination: Option<bool>,
+    snapshot_id: Option<String>,
+}
+
+/// A volume to make at launch: device, (type, size, IOPS, throughput), snapshot, and
+/// whether it goes with the instance.
+type LaunchVolume = (
+    String,
+    (String, i64, Option<i64>, Option<i64>),
+    Option<String>,
+    bool,
+);
+
+/// The volumes a launch makes: the image's root volume (resized or retyped by a mapping for
+/// its device) and any further EBS mappings.
+fn launch_volumes(image: &Value, mappings: &[BdmIn]) -> Result<Vec<LaunchVolume>> {
+    let root = &image["BlockDeviceMappings"][0];
+    let root_device = root["DeviceName"]
+        .as_str()
+        .unwrap_or("/dev/xvda")
+        .to_string();
+    let snapshot = root["Ebs"]["SnapshotId"].as_str().map(str::to_string);
+    let snapshot_size = root["Ebs"]["VolumeSize"].as_i64().unwrap_or(8);
+    let mut root_spec = (
+        root["Ebs"]["VolumeType"]
+            .as_str()
+            .unwrap_or("gp2")
+            .to_string(),
+        snapshot_size,
+        None,
+        None,
+    );
+    let mut root_delete = true;
+    let mut out = Vec::new();
+    for m in mappings {
+        let device = m.device_name.clone().ok_or_else(|| {
+            Error(AwsError::new(
+                "MissingParameter",
+                "The request must contain the parameter BlockDeviceMapping.DeviceName",
+            ))
+        })?;
+        if m.no_device.is_some() {
+            continue;
+        }
+        let Some(ebs) = &m.ebs else { continue };
+        if device == root_device {
+            if let Some(size) = ebs.volume_size {
+                if size < snapshot_size {
+                    return Err(Error(AwsError::new(
+                        "InvalidBlockDeviceMapping",
+                        format!(
+                            "Volume of size {size}GB is smaller than snapshot '{}', expect size >= {snapshot_size}GB",
+                            snapshot.as_deref().unwrap_or_default()
+                        ),
+                    )));
+                }
+                root_spec.1 = size;
+            }
+            if let Some(t) = &ebs.volume_type {
+                root_spec.0 = t.clone();
+            }
+            root_spec.2 = ebs.iops;
+            root_spec.3 = ebs.throughput;
+            root_delete = ebs.delete_on_termination.unwrap_or(true);
+            continue;
+        }
+        if ebs.snapshot_id.is_some() {
+            return Err(Error(AwsError::not_implemented(
+                "ec2",
+                "block device mappings from snapshots other than the image's",
+            )));
+        }
+        let size = ebs.volume_size.ok_or_else(|| {
+            Error(AwsError::new(
+                "InvalidBlockDeviceMapping",
+                format!("The mapping for {device} needs a volume size."),
+            ))
+        })?;
+        let spec = (
+            ebs.volume_type.clone().unwrap_or_else(|| "gp2".into()),
+            size,
+            ebs.iops,
+            ebs.throughput,
+        );
+        out.push((
+            device,
+            spec,
+            None,
+            ebs.delete_on_termination.unwrap_or(true),
+        ));
+    }
+    out.insert(0, (root_device, root_spec, snapshot, root_delete));
+    for (_, (t, size, iops, tp), _, _) in &out {
+        super::volumes::check_spec(t, *size, *iops, *tp)?;
+    }
+    Ok(out)
+}
+
+/// Tags for the instance, its interface and its volumes from `TagSpecification`s.
+fn launch_tags(specs: &[TagSpecification]) -> Result<(Vec<Tag>, Vec<Tag>, Vec<Tag>)> {
     let mut instance = Vec::new();
     let mut interface = Vec::new();
+    let mut volume = Vec::new();
     for spec in specs {
         let tags = spec.tags.clone();
         match spec.resource_type.as_deref() {
             Some("instance") => instance.extend(tags),
             Some("network-interface") => interface.extend(tags),
-            Some("volume") => {} // root volumes arrive with EBS
+            Some("volume") => volume.extend(tags),
             other => {
                 return Err(invalid_value(format!(
                     "'{}' is not a valid taggable resource type for this operation.",
@@ -358,7 +482,7 @@ fn launch_tags(specs: &[TagSpecification]) -> Result<(Vec<Tag>, Vec<Tag>)> {
             }
         }
     }
-    Ok((instance, interface))
+    Ok((instance, interface, volume))
 }
 
 fn metadata_options(m: Option<&MetadataIn>) -> Result<MetadataOptions> {
@@ -421,10 +545,10 @@ async fn launch_subnet(
 
 pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: RunInstancesRequest = input(raw)?;
-    if req.launch_template.is_some() || !req.block_device_mappings.is_empty() {
+    if req.launch_template.is_some() {
         return Err(Error(AwsError::not_implemented(
             "ec2",
-            "RunInstances with a launch template or block device mappings",
+            "RunInstances with a launch template",
         )));
     }
     if req.network_interfaces.len() > 1
@@ -503,6 +627,7 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         }
     };
     let metadata = metadata_options(req.metadata_options.as_ref())?;
+    let volumes_to_make = launch_volumes(&image, &req.block_device_mappings)?;
     let fixed_ip = req
         .private_ip_address
         .clone()
@@ -522,7 +647,7 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             })
         })
         .transpose()?;
-    let (instance_tags, interface_tags) = launch_tags(&req.tag_specifications)?;
+    let (instance_tags, interface_tags, volume_tags) = launch_tags(&req.tag_specifications)?;
     let mut tx = ctx.store.write().await?;
     // Idempotency: the same client token answers with the same reservation.
     if let Some(token) = &req.client_token {
@@ -598,7 +723,7 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let cpu = &type_info["VCpuInfo"];
     let reservation_id = new_id("r");
     let launch_time = kumori_protocol::time::now_iso();
-    let mut launched: Vec<(Instance, NetworkInterface)> = Vec::new();
+    let mut launched: Vec<(Instance, NetworkInterface, Vec<Volume>)> = Vec::new();
     for index in 0..req.max_count {
         let instance_id = new_id("i");
         let made = eni::create_for_instance(
@@ -688,6 +813,23 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             core_count: cpu["DefaultCores"].as_i64().unwrap_or(1),
             threads_per_core: cpu["DefaultThreadsPerCore"].as_i64().unwrap_or(1),
         };
+        let mut volumes = Vec::new();
+        for (device, (t, size, iops, tp), snapshot, delete) in &volumes_to_make {
+            let v = super::volumes::create_attached(
+                ctx,
+                &mut tx,
+                &instance.availability_zone,
+                &instance.instance_id,
+                device,
+                (t, *size, *iops, *tp),
+                snapshot.clone(),
+                *delete,
+                &launch_time,
+            )
+            .await?;
+            put_tags(ctx, &mut tx, &v.volume_id, Volume::KIND, &volume_tags).await?;
+            volumes.push(v);
+        }
         resource::insert(ctx, &mut tx, &instance).await?;
         put_tags(
             ctx,
@@ -697,12 +839,15 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             &instance_tags,
         )
         .await?;
-        launched.push((instance, nic));
+        launched.push((instance, nic, volumes));
     }
     tx.commit().await?;
     let instances: Vec<Value> = launched
         .iter()
-        .map(|(i, n)| shown(ctx, i, Some(n), None, &instance_tags, "pending"))
+        .map(|(i, n, v)| {
+            let v: Vec<&Volume> = v.iter().collect();
+            shown(ctx, i, Some(n), None, &v, &instance_tags, "pending")
+        })
         .collect();
     Ok(json!({
         "ReservationId": reservation_id,
@@ -818,6 +963,7 @@ async fn describe(
     let instances: Vec<Instance> = resource::list(ctx, &mut tx).await?;
     let enis: Vec<NetworkInterface> = resource::list(ctx, &mut tx).await?;
     let addresses: Vec<Address> = resource::list(ctx, &mut tx).await?;
+    let volumes: Vec<Volume> = resource::list(ctx, &mut tx).await?;
     let tags = tags_by_resource(ctx, &mut tx, Instance::KIND).await?;
     drop(tx);
     if let Some(missing) = ids
@@ -855,11 +1001,20 @@ async fn describe(
     // Reservations in the order their first instance appears.
     let mut reservations: Vec<(String, Vec<Value>)> = Vec::new();
     for (r, eip) in &page {
+        let attached: Vec<&Volume> = volumes
+            .iter()
+            .filter(|v| {
+                v.attachments
+                    .iter()
+                    .any(|a| a.instance_id == r.i.instance_id)
+            })
+            .collect();
         let v = shown(
             ctx,
             r.i,
             r.eni,
             *eip,
+            &attached,
             tags.get(&r.i.instance_id).unwrap_or(&none),
             &r.i.state,
         );
@@ -966,6 +1121,7 @@ pub async fn terminate_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             release_public_ip(&mut tx, &ip).await?;
         }
         eni::remove(ctx, &mut tx, &i.network_interface_id).await?;
+        super::volumes::release_for_terminated(ctx, &mut tx, &i.instance_id).await?;
         i.state = "terminated".into();
         i.state_transition_reason = format!(
             "User initiated ({})",
@@ -1094,6 +1250,22 @@ pub async fn describe_instance_attribute(ctx: &Ctx<'_>, raw: &Value) -> Result<V
         .ok_or_else(|| not_found(&req.instance_id))?;
     let eni: Option<NetworkInterface> =
         resource::get(ctx, &mut tx, &i.network_interface_id).await?;
+    let block_devices: Vec<Value> = super::volumes::of_instance(ctx, &mut tx, &i.instance_id)
+        .await?
+        .iter()
+        .flat_map(|v| v.attachments.iter())
+        .map(|a| {
+            json!({
+                "DeviceName": a.device,
+                "Ebs": {
+                    "AttachTime": a.attach_time,
+                    "DeleteOnTermination": a.delete_on_termination,
+                    "Status": "attached",
+                    "VolumeId": a.volume_id,
+                },
+            })
+        })
+        .collect();
     drop(tx);
     dry_run(req.dry_run)?;
     let value = |v: Value| json!({ "Value": v });
@@ -1134,7 +1306,7 @@ pub async fn describe_instance_attribute(ctx: &Ctx<'_>, raw: &Value) -> Result<V
         "sriovNetSupport" => ("SriovNetSupport", value(json!("simple"))),
         "enclaveOptions" => ("EnclaveOptions", json!({ "Enabled": false })),
         "productCodes" => ("ProductCodes", json!([])),
-        "blockDeviceMapping" => ("BlockDeviceMappings", json!([])),
+        "blockDeviceMapping" => ("BlockDeviceMappings", json!(block_devices)),
         // Kernel and ramdisk ids belong to paravirtual instances, which kumori does not launch.
         "kernel" => ("KernelId", json!({})),
         _ => ("RamdiskId", json!({})),

@@ -22,6 +22,7 @@ pub mod routes;
 pub mod sg;
 pub mod subnet;
 pub mod tags;
+pub mod volumes;
 pub mod vpc;
 
 use crate::{Ctx, Error, Result};
@@ -154,6 +155,11 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<O
         "ModifyInstanceMetadataOptions" => {
             instances::modify_instance_metadata_options(ctx, input).await
         }
+        "CreateVolume" => volumes::create_volume(ctx, input).await,
+        "DescribeVolumes" => volumes::describe_volumes(ctx, input).await,
+        "AttachVolume" => volumes::attach_volume(ctx, input).await,
+        "DetachVolume" => volumes::detach_volume(ctx, input).await,
+        "DeleteVolume" => volumes::delete_volume(ctx, input).await,
         "DescribeImages" => images::describe_images(ctx, input).await,
         "CreateKeyPair" => keypairs::create_key_pair(ctx, input).await,
         "ImportKeyPair" => keypairs::import_key_pair(ctx, input).await,
@@ -195,6 +201,7 @@ pub fn not_found_for(id: &str) -> Error {
             "InvalidInstanceID.NotFound",
             format!("The instance ID '{id}' does not exist"),
         )),
+        Some("vol") => <volumes::Volume as generic::Ec2Resource>::not_found(id),
         Some("key") => <keypairs::KeyPair as generic::Ec2Resource>::not_found(id),
         _ => Error(AwsError::new(
             "InvalidID",
