@@ -214,3 +214,17 @@ def test_metadata_options_change(ec2, ami):
         ec2.modify_instance_metadata_options(InstanceId=iid, HttpPutResponseHopLimit=0)
     found = ec2.describe_instances(Filters=[{"Name": "metadata-options.http-tokens", "Values": ["required"]}])["Reservations"]
     assert [i["InstanceId"] for r in found for i in r["Instances"]] == [iid]
+
+
+def test_credit_specifications_of_burstable_types(ec2, ami):
+    t3 = ec2.run_instances(ImageId=ami(), InstanceType="t3.micro", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    t2 = ec2.run_instances(ImageId=ami(), InstanceType="t2.micro", MinCount=1, MaxCount=1,
+                           CreditSpecification={"CpuCredits": "unlimited"})["Instances"][0]["InstanceId"]
+    ec2.run_instances(ImageId=ami(), InstanceType="m5.large", MinCount=1, MaxCount=1)
+    got = {c["InstanceId"]: c["CpuCredits"] for c in ec2.describe_instance_credit_specifications()["InstanceCreditSpecifications"]}
+    assert got == {t3: "unlimited", t2: "unlimited"}
+    t2b = ec2.run_instances(ImageId=ami(), InstanceType="t2.micro", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    (spec,) = ec2.describe_instance_credit_specifications(InstanceIds=[t2b])["InstanceCreditSpecifications"]
+    assert spec["CpuCredits"] == "standard"
+    with expect_error("InvalidParameterCombination", 400):
+        ec2.run_instances(ImageId=ami(), InstanceType="m5.large", MinCount=1, MaxCount=1, CreditSpecification={"CpuCredits": "unlimited"})

@@ -488,3 +488,56 @@ def test_key_pair_imports_plans_clean_and_destroys(tf, ec2, tmp_path):
     assert {"Key": "Team", "Value": "ops"} in key["Tags"]
     tf.destroy()
     assert ec2.describe_key_pairs()["KeyPairs"] == []
+
+
+COMPUTE = """
+data "aws_ami" "al2023" {
+  most_recent = true
+  owners      = ["amazon"]
+  filter {
+    name   = "name"
+    values = ["al2023-ami-2023.*-x86_64"]
+  }
+}
+resource "aws_instance" "web" {
+  ami           = data.aws_ami.al2023.id
+  instance_type = "t3.micro"
+  user_data     = "#!/bin/sh\\necho hello\\n"
+  metadata_options {
+    http_tokens                 = "required"
+    http_put_response_hop_limit = 2
+  }
+  tags = { Name = "web" }
+}
+resource "aws_eip" "web" {
+  domain   = "vpc"
+  instance = aws_instance.web.id
+}
+resource "aws_ebs_volume" "data" {
+  availability_zone = aws_instance.web.availability_zone
+  size              = 10
+  type              = "gp3"
+}
+resource "aws_volume_attachment" "data" {
+  device_name = "/dev/sdh"
+  volume_id   = aws_ebs_volume.data.id
+  instance_id = aws_instance.web.id
+}
+output "instance" { value = aws_instance.web.id }
+output "eip" { value = aws_eip.web.public_ip }
+output "volume" { value = aws_ebs_volume.data.id }
+"""
+
+
+def test_instance_eip_and_volume_apply_plan_clean_and_destroy(tf, ec2):
+    out = tf.cycle(COMPUTE, ec2)
+    (r,) = ec2.describe_instances(InstanceIds=[out["instance"]])["Reservations"]
+    (i,) = r["Instances"]
+    assert i["State"]["Name"] == "running" and i["PublicIpAddress"] == out["eip"]
+    assert i["MetadataOptions"]["HttpTokens"] == "required"
+    assert "/dev/sdh" in {m["DeviceName"] for m in i["BlockDeviceMappings"]}
+    tf.destroy()
+    (r,) = ec2.describe_instances(InstanceIds=[out["instance"]])["Reservations"]
+    assert r["Instances"][0]["State"]["Name"] == "terminated"
+    assert ec2.describe_volumes()["Volumes"] == []
+    assert ec2.describe_addresses()["Addresses"] == []

@@ -71,6 +71,9 @@ pub struct Instance {
     pub tenancy: String,
     pub core_count: i64,
     pub threads_per_core: i64,
+    /// `standard` or `unlimited` for burstable types; none for the others.
+    #[serde(default)]
+    pub cpu_credits: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -345,9 +348,50 @@ struct RunInstancesRequest {
     instance_initiated_shutdown_behavior: Option<String>,
     ebs_optimized: Option<bool>,
     launch_template: Option<Value>,
+    credit_specification: Option<CreditIn>,
     #[serde(default)]
     block_device_mappings: Vec<BdmIn>,
     dry_run: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CreditIn {
+    cpu_credits: Option<String>,
+}
+
+/// A burstable type's CPU credit option: what was asked, else AWS's default (`standard` for
+/// t2, `unlimited` for the later families); `None` for types that do not burst.
+fn cpu_credits(
+    type_info: &Value,
+    instance_type: &str,
+    asked: Option<&str>,
+) -> Result<Option<String>> {
+    if type_info["BurstablePerformanceSupported"] != true {
+        return match asked {
+            None | Some("") => Ok(None),
+            Some(_) => Err(Error(AwsError::new(
+                "InvalidParameterCombination",
+                format!(
+                    "The instance type {instance_type} does not support a credit specification."
+                ),
+            ))),
+        };
+    }
+    match asked {
+        None | Some("") => Ok(Some(
+            if instance_type.starts_with("t2.") {
+                "standard"
+            } else {
+                "unlimited"
+            }
+            .into(),
+        )),
+        Some(c @ ("standard" | "unlimited")) => Ok(Some(c.into())),
+        Some(other) => Err(invalid_value(format!(
+            "Value ({other}) for parameter cpuCredits is invalid: standard or unlimited."
+        ))),
+    }
 }
 
 #[derive(Deserialize)]
@@ -543,8 +587,23 @@ async fn launch_subnet(
         .ok_or_else(|| super::subnet::not_found(&found.subnet_id))
 }
 
+/// Terraform sends empty strings for settings it leaves to AWS: they mean "not given".
+fn given(s: &mut Option<String>) {
+    if s.as_deref() == Some("") {
+        *s = None;
+    }
+}
+
 pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
-    let req: RunInstancesRequest = input(raw)?;
+    let mut req: RunInstancesRequest = input(raw)?;
+    given(&mut req.key_name);
+    given(&mut req.subnet_id);
+    given(&mut req.private_ip_address);
+    given(&mut req.instance_initiated_shutdown_behavior);
+    if let Some(p) = req.placement.as_mut() {
+        given(&mut p.availability_zone);
+        given(&mut p.tenancy);
+    }
     if req.launch_template.is_some() {
         return Err(Error(AwsError::not_implemented(
             "ec2",
@@ -627,6 +686,13 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         }
     };
     let metadata = metadata_options(req.metadata_options.as_ref())?;
+    let credits = cpu_credits(
+        type_info,
+        &instance_type,
+        req.credit_specification
+            .as_ref()
+            .and_then(|c| c.cpu_credits.as_deref()),
+    )?;
     let volumes_to_make = launch_volumes(&image, &req.block_device_mappings)?;
     let fixed_ip = req
         .private_ip_address
@@ -812,6 +878,7 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
                 .unwrap_or_else(|| "default".into()),
             core_count: cpu["DefaultCores"].as_i64().unwrap_or(1),
             threads_per_core: cpu["DefaultThreadsPerCore"].as_i64().unwrap_or(1),
+            cpu_credits: credits.clone(),
         };
         let mut volumes = Vec::new();
         for (device, (t, size, iops, tp), snapshot, delete) in &volumes_to_make {
@@ -1529,4 +1596,69 @@ pub async fn modify_instance_metadata_options(ctx: &Ctx<'_>, raw: &Value) -> Res
             "InstanceMetadataTags": m.instance_metadata_tags,
         },
     }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CreditSpecsRequest {
+    #[serde(default)]
+    instance_ids: Vec<String>,
+    #[serde(default)]
+    filters: Vec<Filter>,
+    max_results: Option<i64>,
+    next_token: Option<String>,
+    dry_run: Option<bool>,
+}
+
+struct CreditRow<'a>(&'a Instance);
+
+impl Filterable for CreditRow<'_> {
+    const FILTERS: &'static [&'static str] = &["instance-id"];
+    fn field(&self, name: &str) -> Vec<String> {
+        match name {
+            "instance-id" => vec![self.0.instance_id.clone()],
+            _ => vec![],
+        }
+    }
+}
+
+/// The CPU credit option of burstable instances (others have none and are not listed).
+pub async fn describe_instance_credit_specifications(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: CreditSpecsRequest = input(raw)?;
+    check_filters::<CreditRow>(&req.filters)?;
+    for id in &req.instance_ids {
+        check_instance_id(id)?;
+    }
+    let mut tx = ctx.store.read().await?;
+    let all: Vec<Instance> = resource::list(ctx, &mut tx).await?;
+    drop(tx);
+    if let Some(missing) = req
+        .instance_ids
+        .iter()
+        .find(|id| !all.iter().any(|i| &i.instance_id == *id && !i.terminated()))
+    {
+        return Err(not_found(missing));
+    }
+    dry_run(req.dry_run)?;
+    let rows: Vec<&Instance> = all
+        .iter()
+        .filter(|i| !i.terminated() && i.cpu_credits.is_some())
+        .filter(|i| req.instance_ids.is_empty() || req.instance_ids.contains(&i.instance_id))
+        .filter(|i| matches(&CreditRow(i), &[], &req.filters))
+        .collect();
+    let (page, next) = paginate(
+        rows,
+        |i| i.instance_id.clone(),
+        req.max_results,
+        req.next_token.as_deref(),
+    )?;
+    let specs: Vec<Value> = page
+        .iter()
+        .map(|i| json!({ "InstanceId": i.instance_id, "CpuCredits": i.cpu_credits }))
+        .collect();
+    Ok(super::common::page_output(
+        "InstanceCreditSpecifications",
+        specs,
+        next,
+    ))
 }

@@ -150,6 +150,9 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<O
         "StopInstances" => instances::stop_instances(ctx, input).await,
         "StartInstances" => instances::start_instances(ctx, input).await,
         "TerminateInstances" => instances::terminate_instances(ctx, input).await,
+        "DescribeInstanceCreditSpecifications" => {
+            instances::describe_instance_credit_specifications(ctx, input).await
+        }
         "DescribeInstanceAttribute" => instances::describe_instance_attribute(ctx, input).await,
         "ModifyInstanceAttribute" => instances::modify_instance_attribute(ctx, input).await,
         "ModifyInstanceMetadataOptions" => {
