@@ -236,6 +236,40 @@ pub fn matches<R: Filterable>(item: &R, tags: &[Tag], filters: &[Filter]) -> boo
     })
 }
 
+/// Filter values read from a JSON document (catalogue entries answered as they are): the
+/// texts at `path`, one per element of any list on the way.
+pub fn json_values(v: &serde_json::Value, path: &[&str], out: &mut Vec<String>) {
+    use serde_json::Value;
+    match (v, path.split_first()) {
+        (Value::Array(items), _) => items.iter().for_each(|i| json_values(i, path, out)),
+        (_, Some((head, rest))) => {
+            if let Some(next) = v.get(*head) {
+                json_values(next, rest, out);
+            }
+        }
+        (Value::String(s), None) => out.push(s.clone()),
+        (Value::Null, None) => {}
+        (other, None) => out.push(other.to_string()),
+    }
+}
+
+/// The names of a `(filter name, path)` table, as `Filterable::FILTERS` wants them.
+macro_rules! filter_names {
+    ($paths:expr) => {
+        &{
+            const N: usize = $paths.len();
+            let mut names = [""; N];
+            let mut i = 0;
+            while i < N {
+                names[i] = $paths[i].0;
+                i += 1;
+            }
+            names
+        }
+    };
+}
+pub(crate) use filter_names;
+
 /// A Describe answer: the page under `member` (`Vpcs`), and `NextToken` when there is more.
 /// Built by moving the items in: `json!` would deep-copy every one of them.
 pub fn page_output(

@@ -3,7 +3,9 @@
 //! type, answered unchanged). Every type kumori knows is offered in every zone of every region
 //! it serves.
 
-use super::common::{Filter, Filterable, check_filters, dry_run, matches, paginate};
+use super::common::{
+    Filter, Filterable, check_filters, dry_run, filter_names, json_values, matches, paginate,
+};
 use super::regions::zones;
 use crate::{Ctx, Error, Result, input};
 use kumori_protocol::{AwsError, Output};
@@ -166,37 +168,14 @@ const FILTER_PATHS: &[(&str, &[&str])] = &[
     ),
 ];
 
-const FILTER_NAMES: &[&str] = &{
-    let mut names = [""; FILTER_PATHS.len()];
-    let mut i = 0;
-    while i < FILTER_PATHS.len() {
-        names[i] = FILTER_PATHS[i].0;
-        i += 1;
-    }
-    names
-};
-
-/// The texts at `path` under `v`, lists flattened.
-fn values_at(v: &Value, path: &[&str], out: &mut Vec<String>) {
-    match (v, path.split_first()) {
-        (Value::Array(items), _) => items.iter().for_each(|i| values_at(i, path, out)),
-        (_, Some((head, rest))) => {
-            if let Some(next) = v.get(*head) {
-                values_at(next, rest, out);
-            }
-        }
-        (Value::String(s), None) => out.push(s.clone()),
-        (Value::Null, None) => {}
-        (other, None) => out.push(other.to_string()),
-    }
-}
+const FILTER_NAMES: &[&str] = filter_names!(FILTER_PATHS);
 
 impl Filterable for TypeRow {
     const FILTERS: &'static [&'static str] = FILTER_NAMES;
     fn field(&self, name: &str) -> Vec<String> {
         let mut out = Vec::new();
         if let Some((_, path)) = FILTER_PATHS.iter().find(|(n, _)| *n == name) {
-            values_at(self.0, path, &mut out);
+            json_values(self.0, path, &mut out);
         }
         out
     }
