@@ -228,3 +228,55 @@ def test_credit_specifications_of_burstable_types(ec2, ami):
     assert spec["CpuCredits"] == "standard"
     with expect_error("InvalidParameterCombination", 400):
         ec2.run_instances(ImageId=ami(), InstanceType="m5.large", MinCount=1, MaxCount=1, CreditSpecification={"CpuCredits": "unlimited"})
+
+
+def test_second_interfaces_and_secondary_addresses_within_type_limits(ec2, ami, net):
+    vpc_id, subnet_id = net
+    iid = ec2.run_instances(ImageId=ami(), InstanceType="t2.micro", MinCount=1, MaxCount=1, SubnetId=subnet_id)["Instances"][0]["InstanceId"]
+    primary = one(ec2, iid)["NetworkInterfaces"][0]["NetworkInterfaceId"]
+    # t2.micro: 2 interfaces, 2 private addresses each.
+    ec2.assign_private_ip_addresses(NetworkInterfaceId=primary, SecondaryPrivateIpAddressCount=1)
+    with expect_error("PrivateIpAddressLimitExceeded", 400):
+        ec2.assign_private_ip_addresses(NetworkInterfaceId=primary, SecondaryPrivateIpAddressCount=1)
+    second = ec2.create_network_interface(SubnetId=subnet_id)["NetworkInterface"]["NetworkInterfaceId"]
+    third = ec2.create_network_interface(SubnetId=subnet_id)["NetworkInterface"]["NetworkInterfaceId"]
+    with expect_error("InvalidParameterValue", 400):
+        ec2.attach_network_interface(NetworkInterfaceId=second, InstanceId=iid, DeviceIndex=0)
+    attachment = ec2.attach_network_interface(NetworkInterfaceId=second, InstanceId=iid, DeviceIndex=1)["AttachmentId"]
+    with expect_error("AttachmentLimitExceeded", 400):
+        ec2.attach_network_interface(NetworkInterfaceId=third, InstanceId=iid, DeviceIndex=2)
+    with expect_error("InvalidNetworkInterface.InUse", 400):
+        ec2.attach_network_interface(NetworkInterfaceId=second, InstanceId=iid, DeviceIndex=3)
+    nics = one(ec2, iid)["NetworkInterfaces"]
+    assert [n["Attachment"]["DeviceIndex"] for n in nics] == [0, 1]
+    assert len(nics[0]["PrivateIpAddresses"]) == 2
+    with expect_error("InvalidNetworkInterface.InUse", 400):
+        ec2.delete_network_interface(NetworkInterfaceId=second)
+    primary_attachment = nics[0]["Attachment"]["AttachmentId"]
+    with expect_error("OperationNotPermitted", 400):
+        ec2.detach_network_interface(AttachmentId=primary_attachment)
+    ec2.detach_network_interface(AttachmentId=attachment)
+    assert len(one(ec2, iid)["NetworkInterfaces"]) == 1
+    # Unassigning gives the address back; the primary address stays.
+    secondary = [p["PrivateIpAddress"] for p in nics[0]["PrivateIpAddresses"] if not p["Primary"]]
+    with expect_error("InvalidParameterValue", 400):
+        ec2.unassign_private_ip_addresses(NetworkInterfaceId=primary, PrivateIpAddresses=[nics[0]["PrivateIpAddress"]])
+    ec2.unassign_private_ip_addresses(NetworkInterfaceId=primary, PrivateIpAddresses=secondary)
+    assert len(one(ec2, iid)["NetworkInterfaces"][0]["PrivateIpAddresses"]) == 1
+    # An interface attached at termination is left behind, detached.
+    ec2.attach_network_interface(NetworkInterfaceId=second, InstanceId=iid, DeviceIndex=1)
+    ec2.terminate_instances(InstanceIds=[iid])
+    (left,) = ec2.describe_network_interfaces(NetworkInterfaceIds=[second])["NetworkInterfaces"]
+    assert left["Status"] == "available" and "Attachment" not in left
+
+
+def test_instance_status(ec2, ami):
+    a = ec2.run_instances(ImageId=ami(), InstanceType="t3.micro", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    b = ec2.run_instances(ImageId=ami(), InstanceType="t3.micro", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    ec2.stop_instances(InstanceIds=[b])
+    (s,) = ec2.describe_instance_status()["InstanceStatuses"]
+    assert s["InstanceId"] == a and s["InstanceStatus"]["Status"] == "ok" and s["SystemStatus"]["Details"][0]["Status"] == "passed"
+    every = {x["InstanceId"]: x["InstanceStatus"]["Status"] for x in ec2.describe_instance_status(IncludeAllInstances=True)["InstanceStatuses"]}
+    assert every == {a: "ok", b: "not-applicable"}
+    waiter = ec2.get_waiter("instance_status_ok")
+    waiter.wait(InstanceIds=[a], WaiterConfig={"Delay": 1, "MaxAttempts": 3})

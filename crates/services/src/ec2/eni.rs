@@ -733,3 +733,305 @@ pub async fn describe_network_interface_attribute(ctx: &Ctx<'_>, raw: &Value) ->
     }
     Ok(out)
 }
+
+/// The interface holding attachment `attachment_id`.
+async fn by_attachment(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    attachment_id: &str,
+) -> Result<NetworkInterface> {
+    resource::list::<NetworkInterface>(ctx, tx)
+        .await?
+        .into_iter()
+        .find(|e| {
+            e.attachment
+                .as_ref()
+                .is_some_and(|a| a.attachment_id == attachment_id)
+        })
+        .ok_or_else(|| {
+            Error(AwsError::new(
+                "InvalidAttachmentID.NotFound",
+                format!("The attachment ID '{attachment_id}' does not exist"),
+            ))
+        })
+}
+
+/// The interfaces attached to `instance_id`, by device index.
+pub async fn of_instance(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    instance_id: &str,
+) -> Result<Vec<NetworkInterface>> {
+    let mut out: Vec<NetworkInterface> = resource::list::<NetworkInterface>(ctx, tx)
+        .await?
+        .into_iter()
+        .filter(|e| {
+            e.attachment
+                .as_ref()
+                .is_some_and(|a| a.instance_id.as_deref() == Some(instance_id))
+        })
+        .collect();
+    out.sort_by_key(|e| e.attachment.as_ref().map_or(0, |a| a.device_index));
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AttachRequest {
+    network_interface_id: String,
+    instance_id: String,
+    device_index: i64,
+    dry_run: Option<bool>,
+}
+
+/// Attaches an interface to an instance of its zone and VPC, at a free device index, within
+/// the interfaces the instance type allows.
+pub async fn attach_network_interface(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: AttachRequest = input(raw)?;
+    check_id::<NetworkInterface>(&req.network_interface_id)?;
+    let mut tx = ctx.store.write().await?;
+    let mut eni: NetworkInterface = resource::lock(ctx, &mut tx, &req.network_interface_id)
+        .await?
+        .ok_or_else(|| NetworkInterface::not_found(&req.network_interface_id))?;
+    let instance: super::instances::Instance = resource::lock(ctx, &mut tx, &req.instance_id)
+        .await?
+        .filter(|i: &super::instances::Instance| i.state != "terminated")
+        .ok_or_else(|| {
+            Error(AwsError::new(
+                "InvalidInstanceID.NotFound",
+                format!("The instance ID '{}' does not exist", req.instance_id),
+            ))
+        })?;
+    if eni.attachment.is_some() || eni.requester_managed {
+        return Err(Error(AwsError::new(
+            "InvalidNetworkInterface.InUse",
+            format!("Interface: [{}] in use.", eni.network_interface_id),
+        )));
+    }
+    if eni.availability_zone != instance.availability_zone || eni.vpc_id != instance.vpc_id {
+        return Err(invalid_value(format!(
+            "The network interface {} and instance {} are not in the same availability zone and VPC.",
+            eni.network_interface_id, instance.instance_id
+        )));
+    }
+    let attached = of_instance(ctx, &mut tx, &instance.instance_id).await?;
+    if attached.iter().any(|e| {
+        e.attachment
+            .as_ref()
+            .is_some_and(|a| a.device_index == req.device_index)
+    }) {
+        return Err(invalid_value(format!(
+            "Instance '{}' already has an interface attached at device index '{}'.",
+            instance.instance_id, req.device_index
+        )));
+    }
+    if let Some(limits) = kumori_catalog::network_limits(&instance.instance_type)
+        && attached.len() as u32 >= limits.max_interfaces
+    {
+        return Err(Error(AwsError::new(
+            "AttachmentLimitExceeded",
+            format!(
+                "Interface count {} exceeds the limit for {}",
+                attached.len() + 1,
+                instance.instance_type
+            ),
+        )));
+    }
+    if let Some(limits) = kumori_catalog::network_limits(&instance.instance_type)
+        && eni.private_ip_addresses.len() as u32 > limits.ipv4_per_interface
+    {
+        return Err(Error(AwsError::new(
+            "PrivateIpAddressLimitExceeded",
+            format!(
+                "The interface has more private addresses than {} allows per interface ({}).",
+                instance.instance_type, limits.ipv4_per_interface
+            ),
+        )));
+    }
+    dry_run(req.dry_run)?;
+    let attachment_id = new_id("eni-attach");
+    eni.attachment = Some(EniAttachment {
+        attachment_id: attachment_id.clone(),
+        instance_id: Some(instance.instance_id.clone()),
+        device_index: req.device_index,
+        status: "attached".into(),
+        delete_on_termination: false,
+    });
+    eni.status = "in-use".into();
+    resource::update(ctx, &mut tx, &eni).await?;
+    tx.commit().await?;
+    Ok(json!({ "AttachmentId": attachment_id, "NetworkCardIndex": 0 }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DetachRequest {
+    attachment_id: String,
+    force: Option<bool>,
+    dry_run: Option<bool>,
+}
+
+pub async fn detach_network_interface(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: DetachRequest = input(raw)?;
+    let _ = req.force;
+    let mut tx = ctx.store.write().await?;
+    let mut eni = by_attachment(ctx, &mut tx, &req.attachment_id).await?;
+    if eni.attachment.as_ref().is_some_and(|a| a.device_index == 0) {
+        return Err(Error(AwsError::new(
+            "OperationNotPermitted",
+            "The network interface at device index 0 cannot be detached.",
+        )));
+    }
+    dry_run(req.dry_run)?;
+    eni.attachment = None;
+    eni.status = "available".into();
+    resource::update(ctx, &mut tx, &eni).await?;
+    tx.commit().await?;
+    Ok(json!({}))
+}
+
+/// Detaches the interfaces an instance leaves behind when it terminates (all but its
+/// primary, which goes with it).
+pub async fn detach_all(ctx: &Ctx<'_>, tx: &mut Tx, instance_id: &str) -> Result<()> {
+    for mut e in of_instance(ctx, tx, instance_id).await? {
+        if e.attachment.as_ref().is_some_and(|a| a.device_index != 0) {
+            e.attachment = None;
+            e.status = "available".into();
+            resource::update(ctx, tx, &e).await?;
+        }
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AssignRequest {
+    network_interface_id: String,
+    #[serde(default)]
+    private_ip_addresses: Vec<String>,
+    secondary_private_ip_address_count: Option<i64>,
+    allow_reassignment: Option<bool>,
+}
+
+/// Adds secondary private addresses: those named (free, in the subnet) or as many of the
+/// lowest free ones; an attached interface stays within its instance type's limit.
+pub async fn assign_private_ip_addresses(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: AssignRequest = input(raw)?;
+    check_id::<NetworkInterface>(&req.network_interface_id)?;
+    if req.allow_reassignment == Some(true) {
+        return Err(Error(AwsError::not_implemented(
+            "ec2",
+            "AssignPrivateIpAddresses with AllowReassignment",
+        )));
+    }
+    let count = req.secondary_private_ip_address_count.unwrap_or(0);
+    if (count > 0) != req.private_ip_addresses.is_empty() || count < 0 {
+        return Err(Error(AwsError::new(
+            "InvalidParameterCombination",
+            "Specify either PrivateIpAddresses or SecondaryPrivateIpAddressCount.",
+        )));
+    }
+    let mut tx = ctx.store.write().await?;
+    let mut eni: NetworkInterface = resource::lock(ctx, &mut tx, &req.network_interface_id)
+        .await?
+        .ok_or_else(|| NetworkInterface::not_found(&req.network_interface_id))?;
+    let adding = req.private_ip_addresses.len().max(count as usize);
+    if let Some(instance_id) = eni.attachment.as_ref().and_then(|a| a.instance_id.clone())
+        && let Some(i) =
+            resource::get::<super::instances::Instance>(ctx, &mut tx, &instance_id).await?
+        && let Some(limits) = kumori_catalog::network_limits(&i.instance_type)
+        && eni.private_ip_addresses.len() + adding > limits.ipv4_per_interface as usize
+    {
+        return Err(Error(AwsError::new(
+            "PrivateIpAddressLimitExceeded",
+            "Number of private addresses will exceed limit.",
+        )));
+    }
+    let mut subnet: Subnet = resource::lock(ctx, &mut tx, &eni.subnet_id)
+        .await?
+        .ok_or_else(|| super::subnet::not_found(&eni.subnet_id))?;
+    let mut new_ips: Vec<Ipv4Addr> = Vec::new();
+    for text in &req.private_ip_addresses {
+        let ip = parse_ip(text)?;
+        new_ips.extend(take_addresses(ctx, &mut tx, &mut subnet, Some(ip), 0).await?);
+    }
+    if count > 0 {
+        let first = take_addresses(ctx, &mut tx, &mut subnet, None, count as usize - 1).await?;
+        new_ips.extend(first);
+    }
+    for ip in &new_ips {
+        eni.private_ip_addresses.push(PrivateIp {
+            private_ip_address: ip.to_string(),
+            private_dns_name: private_dns_name(ctx.region, *ip),
+            primary: false,
+        });
+    }
+    resource::update(ctx, &mut tx, &eni).await?;
+    tx.commit().await?;
+    let assigned: Vec<Value> = new_ips
+        .iter()
+        .map(|ip| json!({ "PrivateIpAddress": ip.to_string() }))
+        .collect();
+    Ok(
+        json!({ "NetworkInterfaceId": eni.network_interface_id, "AssignedPrivateIpAddresses": assigned }),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UnassignRequest {
+    network_interface_id: String,
+    #[serde(default)]
+    private_ip_addresses: Vec<String>,
+}
+
+/// Gives secondary addresses back to the subnet, letting go of any Elastic IP on them.
+pub async fn unassign_private_ip_addresses(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: UnassignRequest = input(raw)?;
+    check_id::<NetworkInterface>(&req.network_interface_id)?;
+    let mut tx = ctx.store.write().await?;
+    let mut eni: NetworkInterface = resource::lock(ctx, &mut tx, &req.network_interface_id)
+        .await?
+        .ok_or_else(|| NetworkInterface::not_found(&req.network_interface_id))?;
+    for ip in &req.private_ip_addresses {
+        match eni
+            .private_ip_addresses
+            .iter()
+            .find(|p| &p.private_ip_address == ip)
+        {
+            None => {
+                return Err(invalid_value(format!(
+                    "Some of the specified addresses are not assigned to interface {}",
+                    eni.network_interface_id
+                )));
+            }
+            Some(p) if p.primary => {
+                return Err(invalid_value(format!(
+                    "The primary address {ip} of {} cannot be unassigned.",
+                    eni.network_interface_id
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    eni.private_ip_addresses
+        .retain(|p| !req.private_ip_addresses.contains(&p.private_ip_address));
+    for mut a in resource::list::<Address>(ctx, &mut tx).await? {
+        if a.association.as_ref().is_some_and(|x| {
+            x.network_interface_id == eni.network_interface_id
+                && req.private_ip_addresses.contains(&x.private_ip_address)
+        }) {
+            a.association = None;
+            resource::update(ctx, &mut tx, &a).await?;
+        }
+    }
+    if let Some(mut subnet) = resource::lock::<Subnet>(ctx, &mut tx, &eni.subnet_id).await? {
+        subnet.addresses_in_use = subnet
+            .addresses_in_use
+            .saturating_sub(req.private_ip_addresses.len() as u64);
+        resource::update(ctx, &mut tx, &subnet).await?;
+    }
+    resource::update(ctx, &mut tx, &eni).await?;
+    tx.commit().await?;
+    Ok(json!({}))
+}

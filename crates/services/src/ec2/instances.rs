@@ -145,11 +145,14 @@ fn check_instance_id(id: &str) -> Result<()> {
     Ok(())
 }
 
-/// An instance as EC2 shows it, with its interface (and what addresses point at it) and tags.
+/// An instance as EC2 shows it, with its interfaces (and what addresses point at the
+/// primary), volumes and tags.
+#[allow(clippy::too_many_arguments)]
 fn shown(
     ctx: &Ctx<'_>,
     i: &Instance,
     eni: Option<&NetworkInterface>,
+    others: &[&NetworkInterface],
     eip: Option<&Address>,
     volumes: &[&Volume],
     tags: &[Tag],
@@ -233,8 +236,10 @@ fn shown(
             v[k] = json!(val);
         }
     }
-    if let Some(e) = eni {
-        let association = public_ip.as_ref().map(|ip| {
+    let mut nics: Vec<Value> = Vec::new();
+    for e in eni.into_iter().chain(others.iter().copied()) {
+        let primary_nic = e.network_interface_id == i.network_interface_id;
+        let association = public_ip.as_ref().filter(|_| primary_nic).map(|ip| {
             json!({
                 "IpOwnerId": if eip.is_some() { ctx.account } else { "amazon" },
                 "PublicIp": ip,
@@ -253,7 +258,7 @@ fn shown(
             "PrivateDnsName": e.private_dns_name,
             "SourceDestCheck": e.source_dest_check,
             "InterfaceType": e.interface_type,
-            "Groups": v["SecurityGroups"].clone(),
+            "Groups": e.groups.iter().map(|g| json!({ "GroupId": g.group_id, "GroupName": g.group_name })).collect::<Vec<_>>(),
             "Ipv6Addresses": [],
             "Attachment": e.attachment.as_ref().map(|a| json!({
                 "AttachmentId": a.attachment_id,
@@ -278,8 +283,9 @@ fn shown(
         if let Some(a) = association {
             nic["Association"] = a;
         }
-        v["NetworkInterfaces"] = json!([nic]);
+        nics.push(nic);
     }
+    v["NetworkInterfaces"] = Value::Array(nics);
     if !tags.is_empty() {
         v["Tags"] = json!(tags);
     }
@@ -913,7 +919,7 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         .iter()
         .map(|(i, n, v)| {
             let v: Vec<&Volume> = v.iter().collect();
-            shown(ctx, i, Some(n), None, &v, &instance_tags, "pending")
+            shown(ctx, i, Some(n), &[], None, &v, &instance_tags, "pending")
         })
         .collect();
     Ok(json!({
@@ -1076,10 +1082,21 @@ async fn describe(
                     .any(|a| a.instance_id == r.i.instance_id)
             })
             .collect();
+        let mut others: Vec<&NetworkInterface> = enis
+            .iter()
+            .filter(|e| {
+                e.network_interface_id != r.i.network_interface_id
+                    && e.attachment
+                        .as_ref()
+                        .is_some_and(|a| a.instance_id.as_deref() == Some(r.i.instance_id.as_str()))
+            })
+            .collect();
+        others.sort_by_key(|e| e.attachment.as_ref().map_or(0, |a| a.device_index));
         let v = shown(
             ctx,
             r.i,
             r.eni,
+            &others,
             *eip,
             &attached,
             tags.get(&r.i.instance_id).unwrap_or(&none),
@@ -1188,6 +1205,7 @@ pub async fn terminate_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             release_public_ip(&mut tx, &ip).await?;
         }
         eni::remove(ctx, &mut tx, &i.network_interface_id).await?;
+        eni::detach_all(ctx, &mut tx, &i.instance_id).await?;
         super::volumes::release_for_terminated(ctx, &mut tx, &i.instance_id).await?;
         i.state = "terminated".into();
         i.state_transition_reason = format!(
@@ -1659,6 +1677,105 @@ pub async fn describe_instance_credit_specifications(ctx: &Ctx<'_>, raw: &Value)
     Ok(super::common::page_output(
         "InstanceCreditSpecifications",
         specs,
+        next,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct StatusRequest {
+    #[serde(default)]
+    instance_ids: Vec<String>,
+    #[serde(default)]
+    filters: Vec<Filter>,
+    include_all_instances: Option<bool>,
+    max_results: Option<i64>,
+    next_token: Option<String>,
+    dry_run: Option<bool>,
+}
+
+struct StatusRow<'a>(&'a Instance);
+
+impl Filterable for StatusRow<'_> {
+    const FILTERS: &'static [&'static str] = &[
+        "availability-zone",
+        "instance-state-code",
+        "instance-state-name",
+        "instance-status.reachability",
+        "instance-status.status",
+        "system-status.reachability",
+        "system-status.status",
+    ];
+    fn field(&self, name: &str) -> Vec<String> {
+        let running = self.0.state == "running";
+        match name {
+            "availability-zone" => vec![self.0.availability_zone.clone()],
+            "instance-state-code" => vec![state_code(&self.0.state).to_string()],
+            "instance-state-name" => vec![self.0.state.clone()],
+            "instance-status.reachability" | "system-status.reachability" => {
+                vec![if running { "passed" } else { "not-applicable" }.into()]
+            }
+            "instance-status.status" | "system-status.status" => {
+                vec![if running { "ok" } else { "not-applicable" }.into()]
+            }
+            _ => vec![],
+        }
+    }
+}
+
+/// Status checks: a running instance passes both; others are listed only with
+/// IncludeAllInstances, as not applicable. (kumori has no hardware to fail.)
+pub async fn describe_instance_status(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: StatusRequest = input(raw)?;
+    check_filters::<StatusRow>(&req.filters)?;
+    for id in &req.instance_ids {
+        check_instance_id(id)?;
+    }
+    let mut tx = ctx.store.read().await?;
+    let all: Vec<Instance> = resource::list(ctx, &mut tx).await?;
+    drop(tx);
+    if let Some(missing) = req
+        .instance_ids
+        .iter()
+        .find(|id| !all.iter().any(|i| &i.instance_id == *id))
+    {
+        return Err(not_found(missing));
+    }
+    dry_run(req.dry_run)?;
+    let every = req.include_all_instances == Some(true);
+    let rows: Vec<&Instance> = all
+        .iter()
+        .filter(|i| req.instance_ids.is_empty() || req.instance_ids.contains(&i.instance_id))
+        .filter(|i| every || i.state == "running")
+        .filter(|i| matches(&StatusRow(i), &[], &req.filters))
+        .collect();
+    let (page, next) = paginate(
+        rows,
+        |i| i.instance_id.clone(),
+        req.max_results,
+        req.next_token.as_deref(),
+    )?;
+    let statuses: Vec<Value> = page
+        .iter()
+        .map(|i| {
+            let (status, reach) = if i.state == "running" {
+                ("ok", "passed")
+            } else {
+                ("not-applicable", "not-applicable")
+            };
+            let check = json!({ "Status": status, "Details": [{ "Name": "reachability", "Status": reach }] });
+            json!({
+                "InstanceId": i.instance_id,
+                "AvailabilityZone": i.availability_zone,
+                "InstanceState": state_shown(&i.state),
+                "InstanceStatus": check,
+                "SystemStatus": check,
+            })
+        })
+        .collect();
+    Ok(super::common::page_output(
+        "InstanceStatuses",
+        statuses,
         next,
     ))
 }

@@ -119,6 +119,10 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<O
         "ReplaceNetworkAclAssociation" => nacl::replace_network_acl_association(ctx, input).await,
         "DescribeNetworkInterfaces" => eni::describe_network_interfaces(ctx, input).await,
         "CreateNetworkInterface" => eni::create_network_interface(ctx, input).await,
+        "AttachNetworkInterface" => eni::attach_network_interface(ctx, input).await,
+        "DetachNetworkInterface" => eni::detach_network_interface(ctx, input).await,
+        "AssignPrivateIpAddresses" => eni::assign_private_ip_addresses(ctx, input).await,
+        "UnassignPrivateIpAddresses" => eni::unassign_private_ip_addresses(ctx, input).await,
         "DeleteNetworkInterface" => eni::delete_network_interface(ctx, input).await,
         "ModifyNetworkInterfaceAttribute" => {
             eni::modify_network_interface_attribute(ctx, input).await
@@ -153,6 +157,7 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<O
         "DescribeInstanceCreditSpecifications" => {
             instances::describe_instance_credit_specifications(ctx, input).await
         }
+        "DescribeInstanceStatus" => instances::describe_instance_status(ctx, input).await,
         "DescribeInstanceAttribute" => instances::describe_instance_attribute(ctx, input).await,
         "ModifyInstanceAttribute" => instances::modify_instance_attribute(ctx, input).await,
         "ModifyInstanceMetadataOptions" => {
