@@ -27,6 +27,7 @@ use kumori_protocol::AwsError;
 use kumori_store::Tx;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 /// User data may be at most 16 KB, before base64.
@@ -1046,18 +1047,36 @@ async fn describe(
         return Err(not_found(missing));
     }
     let none = Vec::new();
+    // Indexes, so that each instance finds its parts without scanning every other's.
+    let eni_by_id: HashMap<&str, &NetworkInterface> = enis
+        .iter()
+        .map(|e| (e.network_interface_id.as_str(), e))
+        .collect();
+    let mut enis_by_instance: HashMap<&str, Vec<&NetworkInterface>> = HashMap::new();
+    for e in &enis {
+        if let Some(id) = e.attachment.as_ref().and_then(|a| a.instance_id.as_deref()) {
+            enis_by_instance.entry(id).or_default().push(e);
+        }
+    }
+    let eip_by_eni: HashMap<&str, &Address> = addresses
+        .iter()
+        .filter_map(|a| Some((a.association.as_ref()?.network_interface_id.as_str(), a)))
+        .collect();
+    let mut volumes_by_instance: HashMap<&str, Vec<&Volume>> = HashMap::new();
+    for v in &volumes {
+        for a in &v.attachments {
+            volumes_by_instance
+                .entry(a.instance_id.as_str())
+                .or_default()
+                .push(v);
+        }
+    }
     let rows: Vec<(Row, Option<&Address>)> = instances
         .iter()
         .filter(|i| ids.is_empty() || ids.contains(&i.instance_id))
         .map(|i| {
-            let eni = enis
-                .iter()
-                .find(|e| e.network_interface_id == i.network_interface_id);
-            let eip = addresses.iter().find(|a| {
-                a.association
-                    .as_ref()
-                    .is_some_and(|x| x.network_interface_id == i.network_interface_id)
-            });
+            let eni = eni_by_id.get(i.network_interface_id.as_str()).copied();
+            let eip = eip_by_eni.get(i.network_interface_id.as_str()).copied();
             let public_ip = eip
                 .map(|a| a.public_ip.clone())
                 .or(i.public_ip_address.clone());
@@ -1073,23 +1092,16 @@ async fn describe(
     )?;
     // Reservations in the order their first instance appears.
     let mut reservations: Vec<(String, Vec<Value>)> = Vec::new();
+    let mut reservation_at: HashMap<&str, usize> = HashMap::new();
     for (r, eip) in &page {
-        let attached: Vec<&Volume> = volumes
+        let id = r.i.instance_id.as_str();
+        let attached: &[&Volume] = volumes_by_instance.get(id).map_or(&[], Vec::as_slice);
+        let mut others: Vec<&NetworkInterface> = enis_by_instance
+            .get(id)
+            .map_or(&[][..], Vec::as_slice)
             .iter()
-            .filter(|v| {
-                v.attachments
-                    .iter()
-                    .any(|a| a.instance_id == r.i.instance_id)
-            })
-            .collect();
-        let mut others: Vec<&NetworkInterface> = enis
-            .iter()
-            .filter(|e| {
-                e.network_interface_id != r.i.network_interface_id
-                    && e.attachment
-                        .as_ref()
-                        .is_some_and(|a| a.instance_id.as_deref() == Some(r.i.instance_id.as_str()))
-            })
+            .copied()
+            .filter(|e| e.network_interface_id != r.i.network_interface_id)
             .collect();
         others.sort_by_key(|e| e.attachment.as_ref().map_or(0, |a| a.device_index));
         let v = shown(
@@ -1098,16 +1110,16 @@ async fn describe(
             r.eni,
             &others,
             *eip,
-            &attached,
+            attached,
             tags.get(&r.i.instance_id).unwrap_or(&none),
             &r.i.state,
         );
-        match reservations
-            .iter_mut()
-            .find(|(id, _)| *id == r.i.reservation_id)
-        {
-            Some((_, list)) => list.push(v),
-            None => reservations.push((r.i.reservation_id.clone(), vec![v])),
+        match reservation_at.get(r.i.reservation_id.as_str()) {
+            Some(&at) => reservations[at].1.push(v),
+            None => {
+                reservation_at.insert(r.i.reservation_id.as_str(), reservations.len());
+                reservations.push((r.i.reservation_id.clone(), vec![v]));
+            }
         }
     }
     let reservations: Vec<Value> = reservations
