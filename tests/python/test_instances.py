@@ -280,3 +280,25 @@ def test_instance_status(ec2, ami):
     assert every == {a: "ok", b: "not-applicable"}
     waiter = ec2.get_waiter("instance_status_ok")
     waiter.wait(InstanceIds=[a], WaiterConfig={"Delay": 1, "MaxAttempts": 3})
+
+
+@pytest.mark.skipif(__import__("shutil").which("openssl") is None, reason="needs openssl to decrypt")
+def test_windows_password_is_encrypted_for_the_key_pair(ec2, tmp_path):
+    import subprocess
+
+    key = ec2.create_key_pair(KeyName="admin")  # RSA, PEM
+    (tmp_path / "admin.pem").write_text(key["KeyMaterial"])
+    win = ec2.describe_images(Filters=[{"Name": "name", "Values": ["Windows_Server-2022-*"]}])["Images"][0]["ImageId"]
+    iid = ec2.run_instances(ImageId=win, InstanceType="t3.large", MinCount=1, MaxCount=1, KeyName="admin")["Instances"][0]["InstanceId"]
+    assert one(ec2, iid)["Platform"] == "windows"
+    data = ec2.get_password_data(InstanceId=iid)["PasswordData"]
+    assert data and ec2.get_password_data(InstanceId=iid)["PasswordData"] == data, "made once"
+    password = subprocess.run(
+        ["openssl", "pkeyutl", "-decrypt", "-inkey", str(tmp_path / "admin.pem"), "-pkeyopt", "rsa_padding_mode:pkcs1"],
+        input=base64.b64decode(data), capture_output=True, check=True,
+    ).stdout.decode()
+    assert len(password) == 32
+    # Linux instances have no password.
+    linux = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": ["al2023-ami-2023.9.20261110.0-kernel-6.1-x86_64"]}])["Images"][0]["ImageId"]
+    lid = ec2.run_instances(ImageId=linux, InstanceType="t3.micro", MinCount=1, MaxCount=1, KeyName="admin")["Instances"][0]["InstanceId"]
+    assert ec2.get_password_data(InstanceId=lid)["PasswordData"] == ""

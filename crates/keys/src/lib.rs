@@ -238,6 +238,36 @@ fn colon_hex(bytes: &[u8]) -> String {
         .join(":")
 }
 
+/// Encrypts `plaintext` for the holder of an RSA key pair, given its public key in OpenSSH
+/// form, as EC2 encrypts a Windows instance's administrator password (PKCS#1 v1.5): the
+/// holder decrypts it with the private key (`openssl pkeyutl -decrypt -inkey key.pem`).
+pub fn encrypt_for(public_openssh: &str, plaintext: &[u8]) -> Result<Vec<u8>, KeyError> {
+    let mut words = public_openssh.split_whitespace();
+    if words.next() != Some("ssh-rsa") {
+        return Err(KeyError::Unsupported(
+            "Only RSA key pairs can decrypt a password: use an RSA key pair".into(),
+        ));
+    }
+    let blob = words
+        .next()
+        .and_then(|b| STANDARD.decode(b).ok())
+        .ok_or_else(|| KeyError::Format("the stored public key is not valid".into()))?;
+    let mut r = wire::Reader::new(&blob);
+    let (Some(b"ssh-rsa"), Some(e), Some(n)) = (r.string(), r.positive_mpint(), r.positive_mpint())
+    else {
+        return Err(KeyError::Format(
+            "the stored public key is not valid".into(),
+        ));
+    };
+    let key = RsaPublicKey::new(
+        rsa::BigUint::from_bytes_be(n),
+        rsa::BigUint::from_bytes_be(e),
+    )
+    .map_err(|e| KeyError::Format(e.to_string()))?;
+    key.encrypt(&mut OsRng, rsa::Pkcs1v15Encrypt, plaintext)
+        .map_err(|e| KeyError::Format(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -75,6 +75,10 @@ pub struct Instance {
     /// `standard` or `unlimited` for burstable types; none for the others.
     #[serde(default)]
     pub cpu_credits: Option<String>,
+    /// A Windows instance's administrator password, encrypted for its key pair (base64) the
+    /// first time it is asked for; the password itself is never kept.
+    #[serde(default)]
+    pub password_data: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -886,6 +890,7 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             core_count: cpu["DefaultCores"].as_i64().unwrap_or(1),
             threads_per_core: cpu["DefaultThreadsPerCore"].as_i64().unwrap_or(1),
             cpu_credits: credits.clone(),
+            password_data: None,
         };
         let mut volumes = Vec::new();
         for (device, (t, size, iops, tp), snapshot, delete) in &volumes_to_make {
@@ -1790,4 +1795,60 @@ pub async fn describe_instance_status(ctx: &Ctx<'_>, raw: &Value) -> Result<Valu
         statuses,
         next,
     ))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PasswordRequest {
+    instance_id: String,
+    dry_run: Option<bool>,
+}
+
+/// A Windows instance's administrator password, encrypted with its RSA key pair's public key
+/// as EC2 does (PKCS#1 v1.5, base64); made once, on first request, and only the encrypted
+/// form kept. Other instances have none (an empty `PasswordData`).
+pub async fn get_password_data(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: PasswordRequest = input(raw)?;
+    check_instance_id(&req.instance_id)?;
+    let mut tx = ctx.store.write().await?;
+    let mut i: Instance = resource::lock(ctx, &mut tx, &req.instance_id)
+        .await?
+        .ok_or_else(|| not_found(&req.instance_id))?;
+    dry_run(req.dry_run)?;
+    if i.password_data.is_none()
+        && i.platform.as_deref() == Some("windows")
+        && let Some(name) = &i.key_name
+    {
+        let keys: Vec<KeyPair> = resource::list(ctx, &mut tx).await?;
+        if let Some(key) = keys
+            .iter()
+            .find(|k| &k.key_name == name && k.key_type == "rsa")
+        {
+            let password = new_password();
+            let sealed =
+                kumori_keys::encrypt_for(&key.public_key, password.as_bytes()).map_err(|e| {
+                    Error(AwsError::internal(format!(
+                        "password encryption failed: {e}"
+                    )))
+                })?;
+            i.password_data = Some(base64::engine::general_purpose::STANDARD.encode(sealed));
+            resource::update(ctx, &mut tx, &i).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(json!({
+        "InstanceId": i.instance_id,
+        "Timestamp": i.launch_time,
+        "PasswordData": i.password_data.unwrap_or_default(),
+    }))
+}
+
+/// 32 characters of letters, digits and Windows-friendly symbols.
+fn new_password() -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789!@$%&*()-=+?";
+    let mut rng = rand::rng();
+    (0..32)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect()
 }

@@ -157,6 +157,7 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<O
         "DescribeInstanceCreditSpecifications" => {
             instances::describe_instance_credit_specifications(ctx, input).await
         }
+        "GetPasswordData" => instances::get_password_data(ctx, input).await,
         "DescribeInstanceStatus" => instances::describe_instance_status(ctx, input).await,
         "DescribeInstanceAttribute" => instances::describe_instance_attribute(ctx, input).await,
         "ModifyInstanceAttribute" => instances::modify_instance_attribute(ctx, input).await,
