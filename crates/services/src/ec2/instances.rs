@@ -1661,19 +1661,7 @@ impl Filterable for CreditRow<'_> {
 pub async fn describe_instance_credit_specifications(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: CreditSpecsRequest = input(raw)?;
     check_filters::<CreditRow>(&req.filters)?;
-    for id in &req.instance_ids {
-        check_instance_id(id)?;
-    }
-    let mut tx = ctx.store.read().await?;
-    let all: Vec<Instance> = resource::list(ctx, &mut tx).await?;
-    drop(tx);
-    if let Some(missing) = req
-        .instance_ids
-        .iter()
-        .find(|id| !all.iter().any(|i| &i.instance_id == *id && !i.terminated()))
-    {
-        return Err(not_found(missing));
-    }
+    let all = every_instance(ctx, &req.instance_ids, true).await?;
     dry_run(req.dry_run)?;
     let rows: Vec<&Instance> = all
         .iter()
@@ -1745,19 +1733,7 @@ impl Filterable for StatusRow<'_> {
 pub async fn describe_instance_status(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: StatusRequest = input(raw)?;
     check_filters::<StatusRow>(&req.filters)?;
-    for id in &req.instance_ids {
-        check_instance_id(id)?;
-    }
-    let mut tx = ctx.store.read().await?;
-    let all: Vec<Instance> = resource::list(ctx, &mut tx).await?;
-    drop(tx);
-    if let Some(missing) = req
-        .instance_ids
-        .iter()
-        .find(|id| !all.iter().any(|i| &i.instance_id == *id))
-    {
-        return Err(not_found(missing));
-    }
+    let all = every_instance(ctx, &req.instance_ids, false).await?;
     dry_run(req.dry_run)?;
     let every = req.include_all_instances == Some(true);
     let rows: Vec<&Instance> = all
@@ -1851,4 +1827,22 @@ fn new_password() -> String {
     (0..32)
         .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
         .collect()
+}
+
+/// Every instance of the region, after checking that each id in `ids` is well formed and
+/// names one (a live one, when `live`).
+async fn every_instance(ctx: &Ctx<'_>, ids: &[String], live: bool) -> Result<Vec<Instance>> {
+    for id in ids {
+        check_instance_id(id)?;
+    }
+    let mut tx = ctx.store.read().await?;
+    let all: Vec<Instance> = resource::list(ctx, &mut tx).await?;
+    drop(tx);
+    if let Some(missing) = ids.iter().find(|id| {
+        !all.iter()
+            .any(|i| &i.instance_id == *id && !(live && i.terminated()))
+    }) {
+        return Err(not_found(missing));
+    }
+    Ok(all)
 }
