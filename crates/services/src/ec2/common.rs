@@ -23,7 +23,7 @@ pub struct TagPattern {
     pub value: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct TagSpecification {
     pub resource_type: Option<String>,

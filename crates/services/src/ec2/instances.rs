@@ -433,27 +433,55 @@ type LaunchVolume = (
     bool,
 );
 
-/// The volumes a launch makes: the image's root volume (resized or retyped by a mapping for
-/// its device) and any further EBS mappings.
-fn launch_volumes(image: &Value, mappings: &[BdmIn]) -> Result<Vec<LaunchVolume>> {
-    let root = &image["BlockDeviceMappings"][0];
-    let root_device = root["DeviceName"]
+/// A volume to make at launch, with the smallest size its snapshot allows.
+struct Planned {
+    volume: LaunchVolume,
+    min_size: i64,
+}
+
+/// The volumes a launch makes: the image's (root first), each resized, retyped or left out
+/// by a request mapping for its device, then the request's further EBS mappings, empty or
+/// from a snapshot (`snapshot_sizes` holds the size of each snapshot the request names).
+fn launch_volumes(
+    image: &Value,
+    mappings: &[BdmIn],
+    snapshot_sizes: &HashMap<String, i64>,
+) -> Result<Vec<LaunchVolume>> {
+    let root_device = image["RootDeviceName"]
         .as_str()
+        .or(image["BlockDeviceMappings"][0]["DeviceName"].as_str())
         .unwrap_or("/dev/xvda")
         .to_string();
-    let snapshot = root["Ebs"]["SnapshotId"].as_str().map(str::to_string);
-    let snapshot_size = root["Ebs"]["VolumeSize"].as_i64().unwrap_or(8);
-    let mut root_spec = (
-        root["Ebs"]["VolumeType"]
-            .as_str()
-            .unwrap_or("gp2")
-            .to_string(),
-        snapshot_size,
-        None,
-        None,
-    );
-    let mut root_delete = true;
-    let mut out = Vec::new();
+    let mut planned: Vec<Planned> = Vec::new();
+    for m in image["BlockDeviceMappings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let (Some(device), Some(ebs)) = (m["DeviceName"].as_str(), m.get("Ebs")) else {
+            continue;
+        };
+        let size = ebs["VolumeSize"].as_i64().unwrap_or(8);
+        planned.push(Planned {
+            volume: (
+                device.to_string(),
+                (
+                    ebs["VolumeType"].as_str().unwrap_or("gp2").to_string(),
+                    size,
+                    ebs["Iops"].as_i64().filter(|_| ebs["VolumeType"] != "gp2"),
+                    ebs["Throughput"].as_i64(),
+                ),
+                ebs["SnapshotId"].as_str().map(str::to_string),
+                ebs["DeleteOnTermination"].as_bool().unwrap_or(true),
+            ),
+            min_size: if ebs["SnapshotId"].is_string() {
+                size
+            } else {
+                1
+            },
+        });
+    }
+    planned.sort_by_key(|p| p.volume.0 != root_device);
     for m in mappings {
         let device = m.device_name.clone().ok_or_else(|| {
             Error(AwsError::new(
@@ -462,56 +490,84 @@ fn launch_volumes(image: &Value, mappings: &[BdmIn]) -> Result<Vec<LaunchVolume>
             ))
         })?;
         if m.no_device.is_some() {
+            if device == root_device {
+                return Err(Error(AwsError::new(
+                    "InvalidBlockDeviceMapping",
+                    format!("The root device {device} cannot be left out of a launch."),
+                )));
+            }
+            planned.retain(|p| p.volume.0 != device);
             continue;
         }
         let Some(ebs) = &m.ebs else { continue };
-        if device == root_device {
-            if let Some(size) = ebs.volume_size {
-                if size < snapshot_size {
-                    return Err(Error(AwsError::new(
-                        "InvalidBlockDeviceMapping",
-                        format!(
-                            "Volume of size {size}GB is smaller than snapshot '{}', expect size >= {snapshot_size}GB",
-                            snapshot.as_deref().unwrap_or_default()
-                        ),
-                    )));
+        let at = match planned.iter().position(|p| p.volume.0 == device) {
+            Some(at) if ebs.snapshot_id.is_none() => at,
+            found => {
+                // A new volume, or one the request replaces with another snapshot.
+                if let Some(at) = found {
+                    planned.remove(at);
                 }
-                root_spec.1 = size;
+                let min_size = match &ebs.snapshot_id {
+                    Some(id) => *snapshot_sizes.get(id).ok_or_else(|| {
+                        Error(AwsError::new(
+                            "InvalidSnapshot.NotFound",
+                            format!("The snapshot '{id}' does not exist."),
+                        ))
+                    })?,
+                    None => 1,
+                };
+                let size = match (ebs.volume_size, &ebs.snapshot_id) {
+                    (Some(s), _) => s,
+                    (None, Some(_)) => min_size,
+                    (None, None) => {
+                        return Err(Error(AwsError::new(
+                            "InvalidBlockDeviceMapping",
+                            format!("The mapping for {device} needs a volume size."),
+                        )));
+                    }
+                };
+                planned.push(Planned {
+                    volume: (
+                        device.clone(),
+                        ("gp2".into(), size, None, None),
+                        ebs.snapshot_id.clone(),
+                        true,
+                    ),
+                    min_size,
+                });
+                planned.len() - 1
             }
-            if let Some(t) = &ebs.volume_type {
-                root_spec.0 = t.clone();
+        };
+        let p = &mut planned[at];
+        if let Some(size) = ebs.volume_size {
+            if size < p.min_size {
+                return Err(Error(AwsError::new(
+                    "InvalidBlockDeviceMapping",
+                    format!(
+                        "Volume of size {size}GB is smaller than snapshot '{}', expect size >= {}GB",
+                        p.volume.2.as_deref().unwrap_or_default(),
+                        p.min_size
+                    ),
+                )));
             }
-            root_spec.2 = ebs.iops;
-            root_spec.3 = ebs.throughput;
-            root_delete = ebs.delete_on_termination.unwrap_or(true);
-            continue;
+            p.volume.1.1 = size;
         }
-        if ebs.snapshot_id.is_some() {
-            return Err(Error(AwsError::not_implemented(
-                "ec2",
-                "block device mappings from snapshots other than the image's",
-            )));
+        if let Some(t) = &ebs.volume_type {
+            p.volume.1.0 = t.clone();
+            p.volume.1.2 = None;
+            p.volume.1.3 = None;
         }
-        let size = ebs.volume_size.ok_or_else(|| {
-            Error(AwsError::new(
-                "InvalidBlockDeviceMapping",
-                format!("The mapping for {device} needs a volume size."),
-            ))
-        })?;
-        let spec = (
-            ebs.volume_type.clone().unwrap_or_else(|| "gp2".into()),
-            size,
-            ebs.iops,
-            ebs.throughput,
-        );
-        out.push((
-            device,
-            spec,
-            None,
-            ebs.delete_on_termination.unwrap_or(true),
-        ));
+        if ebs.iops.is_some() {
+            p.volume.1.2 = ebs.iops;
+        }
+        if ebs.throughput.is_some() {
+            p.volume.1.3 = ebs.throughput;
+        }
+        if let Some(d) = ebs.delete_on_termination {
+            p.volume.3 = d;
+        }
     }
-    out.insert(0, (root_device, root_spec, snapshot, root_delete));
+    let out: Vec<LaunchVolume> = planned.into_iter().map(|p| p.volume).collect();
     for (_, (t, size, iops, tp), _, _) in &out {
         super::volumes::check_spec(t, *size, *iops, *tp)?;
     }
@@ -645,15 +701,10 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             "The request must contain the parameter ImageId",
         ))
     })?;
-    let image = kumori_catalog::public_images(ctx.region)
-        .into_iter()
-        .find(|i| i["ImageId"] == image_id.as_str())
-        .ok_or_else(|| {
-            Error(AwsError::new(
-                "InvalidAMIID.NotFound",
-                format!("The image id '[{image_id}]' does not exist"),
-            ))
-        })?;
+    let image = {
+        let mut tx = ctx.store.read().await?;
+        super::images::find(ctx, &mut tx, &image_id).await?
+    };
     // EC2's default type is m1.small, a previous generation kumori's catalogue does not carry.
     let instance_type = req
         .instance_type
@@ -704,7 +755,17 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             .as_ref()
             .and_then(|c| c.cpu_credits.as_deref()),
     )?;
-    let volumes_to_make = launch_volumes(&image, &req.block_device_mappings)?;
+    let mut snapshot_sizes = HashMap::new();
+    {
+        let mut tx = ctx.store.read().await?;
+        for m in &req.block_device_mappings {
+            if let Some(id) = m.ebs.as_ref().and_then(|e| e.snapshot_id.as_ref()) {
+                let size = super::snapshots::restorable_size(ctx, &mut tx, id).await?;
+                snapshot_sizes.insert(id.clone(), size);
+            }
+        }
+    }
+    let volumes_to_make = launch_volumes(&image, &req.block_device_mappings, &snapshot_sizes)?;
     let fixed_ip = req
         .private_ip_address
         .clone()

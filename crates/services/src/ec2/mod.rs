@@ -20,6 +20,7 @@ pub mod prefix_list;
 pub mod regions;
 pub mod routes;
 pub mod sg;
+pub mod snapshots;
 pub mod subnet;
 pub mod tags;
 pub mod volumes;
@@ -170,6 +171,19 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<O
         "DetachVolume" => volumes::detach_volume(ctx, input).await,
         "DeleteVolume" => volumes::delete_volume(ctx, input).await,
         "DescribeImages" => images::describe_images(ctx, input).await,
+        "CreateImage" => images::create_image(ctx, input).await,
+        "CopyImage" => images::copy_image(ctx, input).await,
+        "DeregisterImage" => images::deregister_image(ctx, input).await,
+        "DescribeImageAttribute" => images::describe_image_attribute(ctx, input).await,
+        "ModifyImageAttribute" => images::modify_image_attribute(ctx, input).await,
+        "ResetImageAttribute" => images::reset_image_attribute(ctx, input).await,
+        "CreateSnapshot" => snapshots::create_snapshot(ctx, input).await,
+        "CopySnapshot" => snapshots::copy_snapshot(ctx, input).await,
+        "DeleteSnapshot" => snapshots::delete_snapshot(ctx, input).await,
+        "DescribeSnapshots" => snapshots::describe_snapshots(ctx, input).await,
+        "DescribeSnapshotAttribute" => snapshots::describe_snapshot_attribute(ctx, input).await,
+        "ModifySnapshotAttribute" => snapshots::modify_snapshot_attribute(ctx, input).await,
+        "ResetSnapshotAttribute" => snapshots::reset_snapshot_attribute(ctx, input).await,
         "CreateKeyPair" => keypairs::create_key_pair(ctx, input).await,
         "ImportKeyPair" => keypairs::import_key_pair(ctx, input).await,
         "DescribeKeyPairs" => keypairs::describe_key_pairs(ctx, input).await,
@@ -210,6 +224,7 @@ pub fn not_found_for(id: &str) -> Error {
             "InvalidInstanceID.NotFound",
             format!("The instance ID '{id}' does not exist"),
         )),
+        Some("snap") => <snapshots::Snapshot as generic::Ec2Resource>::not_found(id),
         Some("vol") => <volumes::Volume as generic::Ec2Resource>::not_found(id),
         Some("key") => <keypairs::KeyPair as generic::Ec2Resource>::not_found(id),
         _ => Error(AwsError::new(

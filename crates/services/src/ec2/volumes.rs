@@ -4,8 +4,8 @@
 //! A volume lives in one zone and attaches to instances of that zone at a device name no other
 //! volume of the instance uses. Size, IOPS and throughput are checked per volume type as AWS
 //! documents them. Answers show the state a call starts (`creating`, `attaching`,
-//! `detaching`); describes show where it ends. Snapshots are not modelled yet: a volume may
-//! name only a public image's root snapshot.
+//! `detaching`); describes show where it ends. A volume may start from one of the account's
+//! snapshots or from a public image's root snapshot.
 
 use super::common::{
     Filter, Filterable, TagSpecification, dry_run, invalid_value, put_tags, tags_from_specs,
@@ -284,27 +284,12 @@ pub async fn create_volume(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             format!("The zone '{zone}' does not exist."),
         )));
     }
-    // A snapshot can only be a public image's root snapshot for now.
     let snapshot_size = match &req.snapshot_id {
         None => None,
-        Some(id) => Some(
-            kumori_catalog::public_images(ctx.region)
-                .iter()
-                .flat_map(|i| {
-                    i["BlockDeviceMappings"]
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default()
-                })
-                .find(|m| m["Ebs"]["SnapshotId"] == id.as_str())
-                .and_then(|m| m["Ebs"]["VolumeSize"].as_i64())
-                .ok_or_else(|| {
-                    Error(AwsError::new(
-                        "InvalidSnapshot.NotFound",
-                        format!("The snapshot '{id}' does not exist."),
-                    ))
-                })?,
-        ),
+        Some(id) => {
+            let mut tx = ctx.store.read().await?;
+            Some(super::snapshots::restorable_size(ctx, &mut tx, id).await?)
+        }
     };
     let size = match (req.size, snapshot_size) {
         (Some(s), Some(min)) if s < min => {
