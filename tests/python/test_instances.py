@@ -257,6 +257,13 @@ def test_second_interfaces_and_secondary_addresses_within_type_limits(ec2, ami, 
         ec2.detach_network_interface(AttachmentId=primary_attachment)
     ec2.detach_network_interface(AttachmentId=attachment)
     assert len(one(ec2, iid)["NetworkInterfaces"]) == 1
+    # The interface shows its last attachment as detached (what a tool waiting on the detach
+    # polls for, by attachment id), and the attachment id is spent.
+    by_attachment = [{"Name": "attachment.attachment-id", "Values": [attachment]}]
+    (gone,) = ec2.describe_network_interfaces(Filters=by_attachment)["NetworkInterfaces"]
+    assert (gone["Status"], gone["Attachment"]["Status"]) == ("available", "detached")
+    with expect_error("InvalidAttachmentID.NotFound", 400):
+        ec2.detach_network_interface(AttachmentId=attachment)
     # Unassigning gives the address back; the primary address stays.
     secondary = [p["PrivateIpAddress"] for p in nics[0]["PrivateIpAddresses"] if not p["Primary"]]
     with expect_error("InvalidParameterValue", 400):
@@ -267,7 +274,13 @@ def test_second_interfaces_and_secondary_addresses_within_type_limits(ec2, ami, 
     ec2.attach_network_interface(NetworkInterfaceId=second, InstanceId=iid, DeviceIndex=1)
     ec2.terminate_instances(InstanceIds=[iid])
     (left,) = ec2.describe_network_interfaces(NetworkInterfaceIds=[second])["NetworkInterfaces"]
-    assert left["Status"] == "available" and "Attachment" not in left
+    assert left["Status"] == "available" and left["Attachment"]["Status"] == "detached"
+    # Attaching again replaces the detached record.
+    iid2 = ec2.run_instances(ImageId=ami(), InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                             SubnetId=left["SubnetId"])["Instances"][0]["InstanceId"]
+    ec2.attach_network_interface(NetworkInterfaceId=second, InstanceId=iid2, DeviceIndex=1)
+    (again,) = ec2.describe_network_interfaces(NetworkInterfaceIds=[second])["NetworkInterfaces"]
+    assert (again["Attachment"]["Status"], again["Attachment"]["InstanceId"]) == ("attached", iid2)
 
 
 def test_instance_status(ec2, ami):

@@ -541,3 +541,104 @@ def test_instance_eip_and_volume_apply_plan_clean_and_destroy(tf, ec2):
     assert r["Instances"][0]["State"]["Name"] == "terminated"
     assert ec2.describe_volumes()["Volumes"] == []
     assert ec2.describe_addresses()["Addresses"] == []
+
+
+TEMPLATES = """
+data "aws_ami" "al2023" {
+  most_recent = true
+  owners      = ["amazon"]
+  filter {
+    name   = "name"
+    values = ["al2023-ami-2023.*-x86_64"]
+  }
+}
+resource "aws_vpc" "main" {
+  cidr_block = "10.20.0.0/16"
+}
+resource "aws_subnet" "app" {
+  vpc_id            = aws_vpc.main.id
+  cidr_block        = "10.20.1.0/24"
+  availability_zone = "us-east-1a"
+}
+resource "aws_security_group" "app" {
+  name   = "app"
+  vpc_id = aws_vpc.main.id
+}
+resource "aws_launch_template" "app" {
+  name                   = "app"
+  description            = "app servers"
+  image_id               = data.aws_ami.al2023.id
+  instance_type          = "t3.micro"
+  vpc_security_group_ids = [aws_security_group.app.id]
+  user_data              = base64encode("#!/bin/sh\\necho app\\n")
+  update_default_version = true
+  metadata_options {
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = 1
+    instance_metadata_tags      = "enabled"
+  }
+  block_device_mappings {
+    device_name = "/dev/xvda"
+    ebs {
+      volume_size = 16
+      volume_type = "gp3"
+    }
+  }
+  # Volume tags, not instance tags: instance tags from a template would show as drift
+  # against the aws_instance's own `tags`, as they do against AWS.
+  tag_specifications {
+    resource_type = "volume"
+    tags          = { Tier = "app" }
+  }
+  tags = { Team = "platform" }
+}
+resource "aws_instance" "app" {
+  subnet_id = aws_subnet.app.id
+  launch_template {
+    id      = aws_launch_template.app.id
+    version = aws_launch_template.app.latest_version
+  }
+  tags = { Name = "app-1" }
+  # The provider re-hashes its own hash of user data that came from a template and plans a
+  # change each time, against AWS too (hashicorp/terraform-provider-aws#30825).
+  lifecycle {
+    ignore_changes = [user_data]
+  }
+}
+resource "aws_network_interface" "extra" {
+  subnet_id       = aws_subnet.app.id
+  security_groups = [aws_security_group.app.id]
+  attachment {
+    instance     = aws_instance.app.id
+    device_index = 1
+  }
+}
+resource "aws_ami_from_instance" "golden" {
+  name               = "app-golden"
+  source_instance_id = aws_instance.app.id
+}
+output "template" { value = aws_launch_template.app.id }
+output "instance" { value = aws_instance.app.id }
+output "eni" { value = aws_network_interface.extra.id }
+output "ami" { value = aws_ami_from_instance.golden.id }
+"""
+
+
+def test_launch_template_instance_interface_and_image(tf, ec2):
+    before = inventory(ec2)
+    out = tf.cycle(TEMPLATES, ec2)
+    (i,) = ec2.describe_instances(InstanceIds=[out["instance"]])["Reservations"][0]["Instances"]
+    assert i["InstanceType"] == "t3.micro" and i["MetadataOptions"]["HttpTokens"] == "required"
+    tags = {t["Key"]: t["Value"] for t in i["Tags"]}
+    assert tags["aws:ec2launchtemplate:id"] == out["template"] and tags["Name"] == "app-1"
+    root = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [out["instance"]]}])["Volumes"][0]
+    assert {"Key": "Tier", "Value": "app"} in root["Tags"] and root["Size"] == 16
+    assert {n["NetworkInterfaceId"]: n["Attachment"]["DeviceIndex"] for n in i["NetworkInterfaces"]}[out["eni"]] == 1
+    (img,) = ec2.describe_images(ImageIds=[out["ami"]])["Images"]
+    assert img["SourceInstanceId"] == out["instance"] and img["BlockDeviceMappings"][0]["Ebs"]["VolumeSize"] == 16
+    tf.destroy()
+    assert ec2.describe_images(Owners=["self"])["Images"] == []
+    assert ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"] == []
+    assert ec2.describe_launch_templates()["LaunchTemplates"] == []
+    assert inventory(ec2) == before

@@ -50,6 +50,14 @@ pub struct NetworkInterface {
     /// interface shape, so describes show it as the `Association`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_public_ip: Option<String>,
+    /// The attachment an interface last had, kept after a detach so that describes show it
+    /// as `detached` (what tools waiting on a detach look for) until the next attach.
+    #[serde(
+        default,
+        rename = "KumoriLastAttachment",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub last_attachment: Option<EniAttachment>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -95,6 +103,12 @@ impl Ec2Resource for NetworkInterface {
     /// The interface shape calls its tags `TagSet`.
     fn shown(&self, tags: &[Tag]) -> Result<Value> {
         let mut v = output(self)?;
+        if let Some(o) = v.as_object_mut() {
+            o.remove("KumoriLastAttachment");
+        }
+        if let (None, Some(last)) = (&self.attachment, &self.last_attachment) {
+            v["Attachment"] = output(last)?;
+        }
         if !tags.is_empty() {
             v["TagSet"] = output(&tags)?;
         }
@@ -138,12 +152,21 @@ impl Filterable for NetworkInterface {
         match name {
             "addresses.private-ip-address" => ips.map(|p| p.private_ip_address.clone()).collect(),
             "addresses.primary" => ips.map(|p| p.primary.to_string()).collect(),
-            "attachment.attachment-id" => a.map(|x| x.attachment_id.clone()).into_iter().collect(),
+            // A detached interface still answers to its last attachment, as `detached`.
+            "attachment.attachment-id" => a
+                .or(self.last_attachment.as_ref())
+                .map(|x| x.attachment_id.clone())
+                .into_iter()
+                .collect(),
             "attachment.device-index" => {
                 a.map(|x| x.device_index.to_string()).into_iter().collect()
             }
             "attachment.instance-id" => a.and_then(|x| x.instance_id.clone()).into_iter().collect(),
-            "attachment.status" => a.map(|x| x.status.clone()).into_iter().collect(),
+            "attachment.status" => a
+                .or(self.last_attachment.as_ref())
+                .map(|x| x.status.clone())
+                .into_iter()
+                .collect(),
             "availability-zone" => vec![self.availability_zone.clone()],
             "description" => vec![self.description.clone()],
             "group-id" => self.groups.iter().map(|g| g.group_id.clone()).collect(),
@@ -241,6 +264,7 @@ fn new_interface(
         groups: vec![],
         attachment: None,
         auto_public_ip: None,
+        last_attachment: None,
     }
 }
 
@@ -850,6 +874,7 @@ pub async fn attach_network_interface(ctx: &Ctx<'_>, raw: &Value) -> Result<Valu
     }
     dry_run(req.dry_run)?;
     let attachment_id = new_id("eni-attach");
+    eni.last_attachment = None;
     eni.attachment = Some(EniAttachment {
         attachment_id: attachment_id.clone(),
         instance_id: Some(instance.instance_id.clone()),
@@ -883,7 +908,10 @@ pub async fn detach_network_interface(ctx: &Ctx<'_>, raw: &Value) -> Result<Valu
         )));
     }
     dry_run(req.dry_run)?;
-    eni.attachment = None;
+    eni.last_attachment = eni.attachment.take().map(|mut a| {
+        a.status = "detached".into();
+        a
+    });
     eni.status = "available".into();
     resource::update(ctx, &mut tx, &eni).await?;
     tx.commit().await?;
@@ -895,7 +923,10 @@ pub async fn detach_network_interface(ctx: &Ctx<'_>, raw: &Value) -> Result<Valu
 pub async fn detach_all(ctx: &Ctx<'_>, tx: &mut Tx, instance_id: &str) -> Result<()> {
     for mut e in of_instance(ctx, tx, instance_id).await? {
         if e.attachment.as_ref().is_some_and(|a| a.device_index != 0) {
-            e.attachment = None;
+            e.last_attachment = e.attachment.take().map(|mut a| {
+                a.status = "detached".into();
+                a
+            });
             e.status = "available".into();
             resource::update(ctx, tx, &e).await?;
         }

@@ -358,7 +358,6 @@ struct RunInstancesRequest {
     disable_api_stop: Option<bool>,
     instance_initiated_shutdown_behavior: Option<String>,
     ebs_optimized: Option<bool>,
-    launch_template: Option<Value>,
     credit_specification: Option<CreditIn>,
     #[serde(default)]
     block_device_mappings: Vec<BdmIn>,
@@ -661,7 +660,43 @@ fn given(s: &mut Option<String>) {
     }
 }
 
+/// A RunInstances request with its launch template's data filled in: members the request
+/// gives win, whole, except tags, which merge; with the template's id and version number.
+async fn with_template(ctx: &Ctx<'_>, raw: &Value) -> Result<(Value, Option<(String, i64)>)> {
+    let Some(spec) = raw.get("LaunchTemplate") else {
+        return Ok((raw.clone(), None));
+    };
+    let mut tx = ctx.store.read().await?;
+    let (mut data, id, version) =
+        super::launch_templates::data_for_launch(ctx, &mut tx, spec).await?;
+    drop(tx);
+    if let Some(o) = data.as_object_mut() {
+        // The one member the two shapes spell differently.
+        if let Some(r) = o.remove("RamDiskId") {
+            o.insert("RamdiskId".into(), r);
+        }
+        for (k, v) in raw.as_object().into_iter().flatten() {
+            match k.as_str() {
+                "LaunchTemplate" => {}
+                // Tags merge: the request's win over the template's for the same key.
+                "TagSpecifications" => {
+                    let mut specs = o.remove(k).and_then(|t| t.as_array().cloned());
+                    let mut all = specs.take().unwrap_or_default();
+                    all.extend(v.as_array().cloned().unwrap_or_default());
+                    o.insert(k.clone(), Value::Array(all));
+                }
+                _ => {
+                    o.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    }
+    Ok((data, Some((id, version))))
+}
+
 pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let (raw, template) = with_template(ctx, raw).await?;
+    let raw = &raw;
     let mut req: RunInstancesRequest = input(raw)?;
     given(&mut req.key_name);
     given(&mut req.subnet_id);
@@ -670,12 +705,6 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     if let Some(p) = req.placement.as_mut() {
         given(&mut p.availability_zone);
         given(&mut p.tenancy);
-    }
-    if req.launch_template.is_some() {
-        return Err(Error(AwsError::not_implemented(
-            "ec2",
-            "RunInstances with a launch template",
-        )));
     }
     if req.network_interfaces.len() > 1
         || req
@@ -785,7 +814,18 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             })
         })
         .transpose()?;
-    let (instance_tags, interface_tags, volume_tags) = launch_tags(&req.tag_specifications)?;
+    let (mut instance_tags, interface_tags, volume_tags) = launch_tags(&req.tag_specifications)?;
+    // AWS marks an instance launched from a template with the template and version.
+    if let Some((id, version)) = &template {
+        instance_tags.push(Tag {
+            key: "aws:ec2launchtemplate:id".into(),
+            value: id.clone(),
+        });
+        instance_tags.push(Tag {
+            key: "aws:ec2launchtemplate:version".into(),
+            value: version.to_string(),
+        });
+    }
     let mut tx = ctx.store.write().await?;
     // Idempotency: the same client token answers with the same reservation.
     if let Some(token) = &req.client_token {

@@ -13,6 +13,7 @@ pub mod images;
 pub mod instance_types;
 pub mod instances;
 pub mod keypairs;
+pub mod launch_templates;
 pub mod nacl;
 pub mod natgw;
 pub mod peering;
@@ -184,6 +185,20 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<O
         "DescribeSnapshotAttribute" => snapshots::describe_snapshot_attribute(ctx, input).await,
         "ModifySnapshotAttribute" => snapshots::modify_snapshot_attribute(ctx, input).await,
         "ResetSnapshotAttribute" => snapshots::reset_snapshot_attribute(ctx, input).await,
+        "CreateLaunchTemplate" => launch_templates::create_launch_template(ctx, input).await,
+        "CreateLaunchTemplateVersion" => {
+            launch_templates::create_launch_template_version(ctx, input).await
+        }
+        "ModifyLaunchTemplate" => launch_templates::modify_launch_template(ctx, input).await,
+        "DeleteLaunchTemplate" => launch_templates::delete_launch_template(ctx, input).await,
+        "DeleteLaunchTemplateVersions" => {
+            launch_templates::delete_launch_template_versions(ctx, input).await
+        }
+        "DescribeLaunchTemplates" => launch_templates::describe_launch_templates(ctx, input).await,
+        "DescribeLaunchTemplateVersions" => {
+            launch_templates::describe_launch_template_versions(ctx, input).await
+        }
+        "GetLaunchTemplateData" => launch_templates::get_launch_template_data(ctx, input).await,
         "CreateKeyPair" => keypairs::create_key_pair(ctx, input).await,
         "ImportKeyPair" => keypairs::import_key_pair(ctx, input).await,
         "DescribeKeyPairs" => keypairs::describe_key_pairs(ctx, input).await,
@@ -224,6 +239,7 @@ pub fn not_found_for(id: &str) -> Error {
             "InvalidInstanceID.NotFound",
             format!("The instance ID '{id}' does not exist"),
         )),
+        Some("lt") => launch_templates::id_not_found(id),
         Some("snap") => <snapshots::Snapshot as generic::Ec2Resource>::not_found(id),
         Some("vol") => <volumes::Volume as generic::Ec2Resource>::not_found(id),
         Some("key") => <keypairs::KeyPair as generic::Ec2Resource>::not_found(id),
