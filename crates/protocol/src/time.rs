@@ -14,6 +14,20 @@ pub fn later_iso(seconds: i64) -> String {
     iso(OffsetDateTime::now_utc() + time::Duration::seconds(seconds))
 }
 
+/// A Unix time to the second, as IMDS and STS write expiries: `2026-11-23T16:00:00Z`.
+pub fn iso_at_unix(secs: u64) -> String {
+    let t = OffsetDateTime::from_unix_timestamp(secs as i64).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        t.month() as u8,
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
 pub fn iso(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     format!(

@@ -7,7 +7,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use kumori_protocol::{HttpRequest, decode, encode_error, encode_output, new_request_id};
 pub use kumori_services::Limits;
 use kumori_services::{Ctx, dispatch};
@@ -47,6 +47,7 @@ pub fn router(store: Store, config: Config) -> Router {
         .route("/_localstack/health", get(health))
         .route("/_kumori/reset", post(reset))
         .route("/moto-api/reset", post(reset))
+        .route("/_kumori/imds/{*rest}", any(imds))
         .fallback(aws)
         .with_state(app)
 }
@@ -91,6 +92,61 @@ async fn reset(State(app): State<Arc<App>>) -> Response {
             StatusCode::INTERNAL_SERVER_ERROR,
             serde_json::json!({ "error": e.to_string() }),
         ),
+    }
+}
+
+/// The metadata service of one instance: `/_kumori/imds/<instance-id>/latest/…`.
+async fn imds(
+    State(app): State<Arc<App>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let rest = uri.path().trim_start_matches("/_kumori/imds/");
+    let (instance_id, path) = match rest.find('/') {
+        Some(at) => (&rest[..at], &rest[at..]),
+        None => (rest, "/"),
+    };
+    let req = kumori_services::imds::ImdsRequest {
+        method: method.as_str(),
+        path,
+        headers: headers
+            .iter()
+            .filter_map(|(n, v)| {
+                Some((
+                    n.as_str().to_ascii_lowercase(),
+                    v.to_str().ok()?.to_string(),
+                ))
+            })
+            .collect(),
+    };
+    let ctx = Ctx {
+        store: &app.store,
+        account: &app.config.account_id,
+        region: &app.config.default_region,
+        limits: &app.config.limits,
+    };
+    match kumori_services::imds::handle(&ctx, instance_id, &req).await {
+        Ok(r) => {
+            let mut out = Response::new(Body::from(r.body));
+            *out.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK);
+            let h = out.headers_mut();
+            h.insert("content-type", HeaderValue::from_static("text/plain"));
+            h.insert("server", HeaderValue::from_static("EC2ws"));
+            for (name, value) in r.headers {
+                if let (Ok(n), Ok(v)) = (
+                    axum::http::HeaderName::from_bytes(name.as_bytes()),
+                    HeaderValue::from_str(&value),
+                ) {
+                    h.insert(n, v);
+                }
+            }
+            out
+        }
+        Err(e) => {
+            tracing::error!("metadata service: {}", e.0);
+            (StatusCode::INTERNAL_SERVER_ERROR, e.0.to_string()).into_response()
+        }
     }
 }
 

@@ -4,6 +4,8 @@
 //! layer does all the wire work on either side.
 
 pub mod ec2;
+pub mod iam;
+pub mod imds;
 pub mod resource;
 pub mod sts;
 
@@ -76,6 +78,9 @@ pub async fn dispatch(ctx: &Ctx<'_>, call: &Call) -> std::result::Result<Output,
     let op = call.operation.name.as_str();
     let result = match call.service() {
         "ec2" => ec2::dispatch(ctx, op, &call.input).await,
+        "iam" => iam::dispatch(ctx, op, &call.input)
+            .await
+            .map(|r| r.map(Output::from)),
         "sts" => sts::dispatch(ctx, op, &call.input)
             .await
             .map(|r| r.map(Output::from)),

@@ -79,6 +79,17 @@ pub struct Instance {
     /// first time it is asked for; the password itself is never kept.
     #[serde(default)]
     pub password_data: Option<String>,
+    /// The IAM instance profile the instance runs with, whose role's credentials its
+    /// metadata service hands out.
+    #[serde(default)]
+    pub iam_instance_profile: Option<IamProfileRef>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct IamProfileRef {
+    pub arn: String,
+    pub id: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -231,6 +242,9 @@ fn shown(
         "MaintenanceOptions": { "AutoRecovery": "default" },
         "NetworkInterfaces": [],
     });
+    if let Some(p) = &i.iam_instance_profile {
+        v["IamInstanceProfile"] = json!({ "Arn": p.arn, "Id": p.id });
+    }
     for (k, val) in [
         ("KeyName", i.key_name.clone()),
         ("PublicIpAddress", public_ip.clone()),
@@ -361,7 +375,46 @@ struct RunInstancesRequest {
     credit_specification: Option<CreditIn>,
     #[serde(default)]
     block_device_mappings: Vec<BdmIn>,
+    iam_instance_profile: Option<IamProfileIn>,
     dry_run: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct IamProfileIn {
+    arn: Option<String>,
+    name: Option<String>,
+}
+
+/// The instance profile a launch names, by ARN or name, as IAM holds it.
+async fn launch_profile(
+    ctx: &Ctx<'_>,
+    given: Option<&IamProfileIn>,
+) -> Result<Option<IamProfileRef>> {
+    let Some(given) = given else { return Ok(None) };
+    let (arn, name) = (
+        given.arn.as_deref().filter(|a| !a.is_empty()),
+        given.name.as_deref().filter(|n| !n.is_empty()),
+    );
+    if arn.is_none() && name.is_none() {
+        return Ok(None);
+    }
+    let mut tx = ctx.store.read().await?;
+    match crate::iam::instance_profile(ctx, &mut tx, arn, name).await? {
+        Some((p, _)) => Ok(Some(IamProfileRef {
+            arn: p.arn,
+            id: p.instance_profile_id,
+        })),
+        None => Err(invalid_value(match arn {
+            Some(a) => format!(
+                "Value ({a}) for parameter iamInstanceProfile.arn is invalid. Invalid IAM Instance Profile ARN"
+            ),
+            None => format!(
+                "Value ({}) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name",
+                name.unwrap_or_default()
+            ),
+        })),
+    }
 }
 
 #[derive(Deserialize)]
@@ -777,6 +830,7 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         }
     };
     let metadata = metadata_options(req.metadata_options.as_ref())?;
+    let profile = launch_profile(ctx, req.iam_instance_profile.as_ref()).await?;
     let credits = cpu_credits(
         type_info,
         &instance_type,
@@ -992,6 +1046,7 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             threads_per_core: cpu["DefaultThreadsPerCore"].as_i64().unwrap_or(1),
             cpu_credits: credits.clone(),
             password_data: None,
+            iam_instance_profile: profile.clone(),
         };
         let mut volumes = Vec::new();
         for (device, (t, size, iops, tp), snapshot, delete) in &volumes_to_make {

@@ -102,6 +102,11 @@ pub struct Zone {
     pub id: String,
 }
 
+/// Every region kumori knows, by name.
+pub fn region_names() -> impl Iterator<Item = &'static str> {
+    REGIONS.iter().map(|(r, _)| *r)
+}
+
 /// The zones of `region`, in name order; empty for a region kumori does not know.
 pub fn zones(region: &str) -> Vec<Zone> {
     REGIONS

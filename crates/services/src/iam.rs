@@ -1,0 +1,578 @@
+//! AWS IAM, the part instances need: roles with trust policies and instance profiles.
+//! Users, groups, policies and their evaluation come with the identity issue.
+//!
+//! IAM is global: its entities live in the account under the region `global`. Names are
+//! unique per account without regard to case, as IAM's are, so the store's id is the
+//! lowercased name under a kind prefix (`role/web`).
+
+use crate::{Ctx, Error, Result, input, output};
+use kumori_protocol::AwsError;
+use kumori_store::{Record, Scope, Tx};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// The region IAM's entities are kept under.
+pub const GLOBAL: &str = "global";
+
+/// A role may be in at most this many instance profiles' worth of places; an instance
+/// profile holds at most one role.
+const ROLES_PER_PROFILE: usize = 1;
+
+pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<Value>> {
+    let ctx = &Ctx {
+        region: GLOBAL,
+        ..*ctx
+    };
+    Some(match op {
+        "CreateRole" => create_role(ctx, input).await,
+        "GetRole" => get_role(ctx, input).await,
+        "ListRoles" => list_roles(ctx, input).await,
+        "DeleteRole" => delete_role(ctx, input).await,
+        "CreateInstanceProfile" => create_instance_profile(ctx, input).await,
+        "GetInstanceProfile" => get_instance_profile(ctx, input).await,
+        "ListInstanceProfiles" => list_instance_profiles(ctx, input).await,
+        "ListInstanceProfilesForRole" => list_instance_profiles_for_role(ctx, input).await,
+        "DeleteInstanceProfile" => delete_instance_profile(ctx, input).await,
+        "AddRoleToInstanceProfile" => add_role_to_instance_profile(ctx, input).await,
+        "RemoveRoleFromInstanceProfile" => remove_role_from_instance_profile(ctx, input).await,
+        _ => return None,
+    })
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Role {
+    pub path: String,
+    pub role_name: String,
+    pub role_id: String,
+    pub arn: String,
+    pub create_date: String,
+    /// The trust policy as given (IAM shows it URL-encoded).
+    pub assume_role_policy_document: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub max_session_duration: i64,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InstanceProfile {
+    pub path: String,
+    pub instance_profile_name: String,
+    pub instance_profile_id: String,
+    pub arn: String,
+    pub create_date: String,
+    /// Names of its roles (at most one).
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+const ROLE: &str = "iam-role";
+const PROFILE: &str = "iam-instance-profile";
+
+fn key(kind: &str, name: &str) -> String {
+    format!("{kind}/{}", name.to_lowercase())
+}
+
+fn scope<'a>(ctx: &'a Ctx<'_>) -> Scope<'a> {
+    Scope {
+        account: ctx.account,
+        region: GLOBAL,
+    }
+}
+
+/// IAM's unique ids: a four-letter prefix naming the kind and 17 uppercase letters and digits.
+fn unique_id(prefix: &str) -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut rng = rand::rng();
+    let tail: String = (0..17)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!("{prefix}{tail}")
+}
+
+fn no_such(kind: &str, name: &str) -> Error {
+    Error(
+        AwsError::new(
+            "NoSuchEntity",
+            format!("The {kind} with name {name} cannot be found."),
+        )
+        .with_status(404),
+    )
+}
+
+fn conflict(code: &str, message: String) -> Error {
+    Error(AwsError::new(code, message).with_status(409))
+}
+
+fn validation(message: String) -> Error {
+    Error(AwsError::new("ValidationError", message))
+}
+
+fn check_name(what: &str, name: &str) -> Result<()> {
+    let ok = |c: char| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c);
+    if name.is_empty() || name.len() > 64 || !name.chars().all(ok) {
+        return Err(validation(format!(
+            "The specified value for {what} is invalid. It must contain only alphanumeric characters and/or the following: +=,.@_-"
+        )));
+    }
+    Ok(())
+}
+
+fn check_path(path: &str) -> Result<()> {
+    if !path.starts_with('/') || !path.ends_with('/') || path.len() > 512 {
+        return Err(validation(
+            "The specified value for path is invalid. It must begin and end with / and contain only alphanumeric characters and/or / characters.".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// IAM shows policy documents URL-encoded (RFC 3986); the SDKs decode them.
+fn url_encoded(doc: &str) -> String {
+    const KEEP: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    utf8_percent_encode(doc, KEEP).to_string()
+}
+
+fn role_shown(r: &Role) -> Result<Value> {
+    let mut v = json!({
+        "Path": r.path,
+        "RoleName": r.role_name,
+        "RoleId": r.role_id,
+        "Arn": r.arn,
+        "CreateDate": r.create_date,
+        "AssumeRolePolicyDocument": url_encoded(&r.assume_role_policy_document),
+        "MaxSessionDuration": r.max_session_duration,
+        "RoleLastUsed": {},
+    });
+    if let Some(d) = &r.description {
+        v["Description"] = json!(d);
+    }
+    if !r.tags.is_empty() {
+        v["Tags"] = output(&r.tags)?;
+    }
+    Ok(v)
+}
+
+async fn get<T: for<'de> Deserialize<'de>>(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    kind: &str,
+    name: &str,
+    lock: bool,
+) -> Result<Option<T>> {
+    let id = key(kind, name);
+    let rec = if lock {
+        tx.lock(scope(ctx), &id).await?
+    } else {
+        tx.get(scope(ctx), &id).await?
+    };
+    match rec {
+        Some(r) if r.kind == kind => Ok(Some(
+            serde_json::from_str(&r.body).map_err(|e| Error(AwsError::internal(e.to_string())))?,
+        )),
+        _ => Ok(None),
+    }
+}
+
+async fn all<T: for<'de> Deserialize<'de>>(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    kind: &str,
+) -> Result<Vec<T>> {
+    serde_json::from_str(&tx.list_json(scope(ctx), kind).await?)
+        .map_err(|e| Error(AwsError::internal(e.to_string())))
+}
+
+fn record<T: Serialize>(kind: &str, name: &str, v: &T) -> Result<Record> {
+    Ok(Record {
+        kind: kind.into(),
+        id: key(kind, name),
+        parent: None,
+        body: serde_json::to_string(v).map_err(|e| Error(AwsError::internal(e.to_string())))?,
+    })
+}
+
+/// The role an instance profile holds, looked up by the profile's ARN or name, for EC2:
+/// the profile, and its role if it has one.
+pub async fn instance_profile(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    arn: Option<&str>,
+    name: Option<&str>,
+) -> Result<Option<(InstanceProfile, Option<Role>)>> {
+    let ctx = &Ctx {
+        region: GLOBAL,
+        ..*ctx
+    };
+    let name = match (arn, name) {
+        (Some(arn), _) => match arn.rsplit_once('/') {
+            Some((_, n)) => n.to_string(),
+            None => return Ok(None),
+        },
+        (None, Some(n)) => n.to_string(),
+        (None, None) => return Ok(None),
+    };
+    let Some(p) = get::<InstanceProfile>(ctx, tx, PROFILE, &name, false).await? else {
+        return Ok(None);
+    };
+    if arn.is_some_and(|a| a != p.arn) {
+        return Ok(None);
+    }
+    let role = match p.roles.first() {
+        Some(r) => get::<Role>(ctx, tx, ROLE, r, false).await?,
+        None => None,
+    };
+    Ok(Some((p, role)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CreateRoleRequest {
+    role_name: String,
+    assume_role_policy_document: String,
+    path: Option<String>,
+    description: Option<String>,
+    max_session_duration: Option<i64>,
+    #[serde(default)]
+    tags: Vec<Tag>,
+}
+
+pub async fn create_role(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: CreateRoleRequest = input(raw)?;
+    check_name("roleName", &req.role_name)?;
+    let path = req.path.unwrap_or_else(|| "/".into());
+    check_path(&path)?;
+    if serde_json::from_str::<Value>(&req.assume_role_policy_document)
+        .map(|v| !v.is_object())
+        .unwrap_or(true)
+    {
+        return Err(Error(AwsError::new(
+            "MalformedPolicyDocument",
+            "This policy contains invalid Json",
+        )));
+    }
+    let max = req.max_session_duration.unwrap_or(3600);
+    if !(3600..=43200).contains(&max) {
+        return Err(validation(format!(
+            "The requested MaxSessionDuration ({max}) must be between 3600 and 43200 seconds."
+        )));
+    }
+    let mut tx = ctx.store.write().await?;
+    if get::<Role>(ctx, &mut tx, ROLE, &req.role_name, true)
+        .await?
+        .is_some()
+    {
+        return Err(conflict(
+            "EntityAlreadyExists",
+            format!("Role with name {} already exists.", req.role_name),
+        ));
+    }
+    let role = Role {
+        arn: format!(
+            "arn:{}:iam::{}:role{path}{}",
+            crate::resource::partition(ctx.region),
+            ctx.account,
+            req.role_name
+        ),
+        path,
+        role_id: unique_id("AROA"),
+        create_date: kumori_protocol::time::now_iso(),
+        assume_role_policy_document: req.assume_role_policy_document,
+        description: req.description,
+        max_session_duration: max,
+        tags: req.tags,
+        role_name: req.role_name,
+    };
+    tx.insert(scope(ctx), &record(ROLE, &role.role_name, &role)?)
+        .await?;
+    tx.commit().await?;
+    Ok(json!({ "Role": role_shown(&role)? }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RoleNameRequest {
+    role_name: String,
+}
+
+pub async fn get_role(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: RoleNameRequest = input(raw)?;
+    let mut tx = ctx.store.read().await?;
+    let role: Role = get(ctx, &mut tx, ROLE, &req.role_name, false)
+        .await?
+        .ok_or_else(|| no_such("role", &req.role_name))?;
+    Ok(json!({ "Role": role_shown(&role)? }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListRequest {
+    path_prefix: Option<String>,
+    marker: Option<String>,
+    max_items: Option<i64>,
+}
+
+/// One page of `items` (by name) as IAM's List calls give it: `IsTruncated` and `Marker`.
+fn page(mut items: Vec<(String, Value)>, req: &ListRequest, member: &str) -> Value {
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    let start = req.marker.as_ref().map_or(0, |m| {
+        items.iter().position(|(k, _)| k > m).unwrap_or(items.len())
+    });
+    let max = req.max_items.unwrap_or(100).clamp(1, 1000) as usize;
+    let rest = &items[start..];
+    let shown: Vec<Value> = rest.iter().take(max).map(|(_, v)| v.clone()).collect();
+    let mut out = json!({ member: shown, "IsTruncated": rest.len() > max });
+    if rest.len() > max {
+        out["Marker"] = json!(rest[max - 1].0);
+    }
+    out
+}
+
+pub async fn list_roles(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: ListRequest = input(raw)?;
+    let mut tx = ctx.store.read().await?;
+    let roles: Vec<Role> = all(ctx, &mut tx, ROLE).await?;
+    let prefix = req.path_prefix.clone().unwrap_or_else(|| "/".into());
+    let items = roles
+        .iter()
+        .filter(|r| r.path.starts_with(&prefix))
+        .map(|r| Ok((r.role_name.to_lowercase(), role_shown(r)?)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(page(items, &req, "Roles"))
+}
+
+pub async fn delete_role(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: RoleNameRequest = input(raw)?;
+    let mut tx = ctx.store.write().await?;
+    let role: Role = get(ctx, &mut tx, ROLE, &req.role_name, true)
+        .await?
+        .ok_or_else(|| no_such("role", &req.role_name))?;
+    let profiles: Vec<InstanceProfile> = all(ctx, &mut tx, PROFILE).await?;
+    if profiles.iter().any(|p| {
+        p.roles
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(&role.role_name))
+    }) {
+        return Err(conflict(
+            "DeleteConflict",
+            "Cannot delete entity, must remove roles from instance profile first.".into(),
+        ));
+    }
+    tx.delete(scope(ctx), &key(ROLE, &role.role_name)).await?;
+    tx.commit().await?;
+    Ok(json!({}))
+}
+
+async fn profile_shown(ctx: &Ctx<'_>, tx: &mut Tx, p: &InstanceProfile) -> Result<Value> {
+    let mut roles = Vec::new();
+    for name in &p.roles {
+        if let Some(r) = get::<Role>(ctx, tx, ROLE, name, false).await? {
+            roles.push(role_shown(&r)?);
+        }
+    }
+    let mut v = json!({
+        "Path": p.path,
+        "InstanceProfileName": p.instance_profile_name,
+        "InstanceProfileId": p.instance_profile_id,
+        "Arn": p.arn,
+        "CreateDate": p.create_date,
+        "Roles": roles,
+    });
+    if !p.tags.is_empty() {
+        v["Tags"] = output(&p.tags)?;
+    }
+    Ok(v)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CreateProfileRequest {
+    instance_profile_name: String,
+    path: Option<String>,
+    #[serde(default)]
+    tags: Vec<Tag>,
+}
+
+pub async fn create_instance_profile(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: CreateProfileRequest = input(raw)?;
+    check_name("instanceProfileName", &req.instance_profile_name)?;
+    let path = req.path.unwrap_or_else(|| "/".into());
+    check_path(&path)?;
+    let mut tx = ctx.store.write().await?;
+    if get::<InstanceProfile>(ctx, &mut tx, PROFILE, &req.instance_profile_name, true)
+        .await?
+        .is_some()
+    {
+        return Err(conflict(
+            "EntityAlreadyExists",
+            format!(
+                "Instance Profile {} already exists.",
+                req.instance_profile_name
+            ),
+        ));
+    }
+    let p = InstanceProfile {
+        arn: format!(
+            "arn:{}:iam::{}:instance-profile{path}{}",
+            crate::resource::partition(ctx.region),
+            ctx.account,
+            req.instance_profile_name
+        ),
+        path,
+        instance_profile_id: unique_id("AIPA"),
+        create_date: kumori_protocol::time::now_iso(),
+        roles: vec![],
+        tags: req.tags,
+        instance_profile_name: req.instance_profile_name,
+    };
+    tx.insert(scope(ctx), &record(PROFILE, &p.instance_profile_name, &p)?)
+        .await?;
+    let shown = profile_shown(ctx, &mut tx, &p).await?;
+    tx.commit().await?;
+    Ok(json!({ "InstanceProfile": shown }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ProfileNameRequest {
+    instance_profile_name: String,
+}
+
+pub async fn get_instance_profile(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: ProfileNameRequest = input(raw)?;
+    let mut tx = ctx.store.read().await?;
+    let p: InstanceProfile = get(ctx, &mut tx, PROFILE, &req.instance_profile_name, false)
+        .await?
+        .ok_or_else(|| no_such("instance profile", &req.instance_profile_name))?;
+    Ok(json!({ "InstanceProfile": profile_shown(ctx, &mut tx, &p).await? }))
+}
+
+pub async fn list_instance_profiles(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: ListRequest = input(raw)?;
+    let mut tx = ctx.store.read().await?;
+    let profiles: Vec<InstanceProfile> = all(ctx, &mut tx, PROFILE).await?;
+    let prefix = req.path_prefix.clone().unwrap_or_else(|| "/".into());
+    let mut items = Vec::new();
+    for p in profiles.iter().filter(|p| p.path.starts_with(&prefix)) {
+        items.push((
+            p.instance_profile_name.to_lowercase(),
+            profile_shown(ctx, &mut tx, p).await?,
+        ));
+    }
+    Ok(page(items, &req, "InstanceProfiles"))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ForRoleRequest {
+    role_name: String,
+    marker: Option<String>,
+    max_items: Option<i64>,
+}
+
+pub async fn list_instance_profiles_for_role(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: ForRoleRequest = input(raw)?;
+    let mut tx = ctx.store.read().await?;
+    get::<Role>(ctx, &mut tx, ROLE, &req.role_name, false)
+        .await?
+        .ok_or_else(|| no_such("role", &req.role_name))?;
+    let profiles: Vec<InstanceProfile> = all(ctx, &mut tx, PROFILE).await?;
+    let mut items = Vec::new();
+    for p in profiles.iter().filter(|p| {
+        p.roles
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(&req.role_name))
+    }) {
+        items.push((
+            p.instance_profile_name.to_lowercase(),
+            profile_shown(ctx, &mut tx, p).await?,
+        ));
+    }
+    let list = ListRequest {
+        path_prefix: None,
+        marker: req.marker,
+        max_items: req.max_items,
+    };
+    Ok(page(items, &list, "InstanceProfiles"))
+}
+
+pub async fn delete_instance_profile(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: ProfileNameRequest = input(raw)?;
+    let mut tx = ctx.store.write().await?;
+    let p: InstanceProfile = get(ctx, &mut tx, PROFILE, &req.instance_profile_name, true)
+        .await?
+        .ok_or_else(|| no_such("instance profile", &req.instance_profile_name))?;
+    if !p.roles.is_empty() {
+        return Err(conflict(
+            "DeleteConflict",
+            "Cannot delete entity, must remove roles from instance profile first.".into(),
+        ));
+    }
+    tx.delete(scope(ctx), &key(PROFILE, &p.instance_profile_name))
+        .await?;
+    tx.commit().await?;
+    Ok(json!({}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ProfileRoleRequest {
+    instance_profile_name: String,
+    role_name: String,
+}
+
+pub async fn add_role_to_instance_profile(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: ProfileRoleRequest = input(raw)?;
+    let mut tx = ctx.store.write().await?;
+    let mut p: InstanceProfile = get(ctx, &mut tx, PROFILE, &req.instance_profile_name, true)
+        .await?
+        .ok_or_else(|| no_such("instance profile", &req.instance_profile_name))?;
+    let role: Role = get(ctx, &mut tx, ROLE, &req.role_name, false)
+        .await?
+        .ok_or_else(|| no_such("role", &req.role_name))?;
+    if p.roles.len() >= ROLES_PER_PROFILE {
+        return Err(conflict(
+            "LimitExceeded",
+            "Cannot exceed quota for InstanceSessionsPerInstanceProfile: 1".into(),
+        ));
+    }
+    p.roles.push(role.role_name);
+    tx.update(scope(ctx), &record(PROFILE, &p.instance_profile_name, &p)?)
+        .await?;
+    tx.commit().await?;
+    Ok(json!({}))
+}
+
+pub async fn remove_role_from_instance_profile(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: ProfileRoleRequest = input(raw)?;
+    let mut tx = ctx.store.write().await?;
+    let mut p: InstanceProfile = get(ctx, &mut tx, PROFILE, &req.instance_profile_name, true)
+        .await?
+        .ok_or_else(|| no_such("instance profile", &req.instance_profile_name))?;
+    let before = p.roles.len();
+    p.roles.retain(|r| !r.eq_ignore_ascii_case(&req.role_name));
+    if p.roles.len() == before {
+        return Err(no_such("role", &req.role_name));
+    }
+    tx.update(scope(ctx), &record(PROFILE, &p.instance_profile_name, &p)?)
+        .await?;
+    tx.commit().await?;
+    Ok(json!({}))
+}
