@@ -289,7 +289,7 @@ fn answer(tree: &BTreeMap<String, String>, path: &str) -> ImdsResponse {
 /// Every path the instance's metadata service answers, with its value.
 async fn tree(ctx: &Ctx<'_>, i: &Instance) -> Result<BTreeMap<String, String>> {
     let described =
-        crate::ec2::instances::describe_instances(ctx, &json!({ "InstanceIds": [i.instance_id] }))
+        crate::ec2::instances::describe_value(ctx, std::slice::from_ref(&i.instance_id), &[])
             .await?;
     let shown = &described["Reservations"][0]["Instances"][0];
     let mut tx = ctx.store.read().await?;

@@ -14,7 +14,8 @@ use super::common::{
     Filter, Filterable, Tag, TagSpecification, check_filters, dry_run, invalid_value, matches,
     paginate, put_tags, tags_by_resource,
 };
-use super::eni::{self, NetworkInterface, private_dns_name};
+use super::eni::{self, NetworkInterface};
+use super::instance_view::{InstanceOut, Parts, instance_out, state_code};
 use super::keypairs::KeyPair;
 use super::regions::zones;
 use super::sg::SecurityGroup;
@@ -23,12 +24,13 @@ use super::volumes::Volume;
 use crate::resource::{self, Resource, new_id};
 use crate::{Ctx, Error, Result, input};
 use base64::Engine;
-use kumori_protocol::AwsError;
+use kumori_protocol::{AwsError, Output};
 use kumori_store::Tx;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 /// User data may be at most 16 KB, before base64.
 const USER_DATA_LIMIT: usize = 16 * 1024;
@@ -118,30 +120,8 @@ impl Resource for Instance {
     }
 }
 
-fn state_code(state: &str) -> i64 {
-    match state {
-        "pending" => 0,
-        "running" => 16,
-        "shutting-down" => 32,
-        "terminated" => 48,
-        "stopping" => 64,
-        _ => 80,
-    }
-}
-
 fn state_shown(state: &str) -> Value {
     json!({ "Code": state_code(state), "Name": state })
-}
-
-/// `ec2-198-18-0-5.compute-1.amazonaws.com` in us-east-1, `….<region>.compute.amazonaws.com`
-/// elsewhere.
-fn public_dns_name(region: &str, ip: &str) -> String {
-    let host = format!("ec2-{}", ip.replace('.', "-"));
-    if region == "us-east-1" {
-        format!("{host}.compute-1.amazonaws.com")
-    } else {
-        format!("{host}.{region}.compute.amazonaws.com")
-    }
 }
 
 fn not_found(id: &str) -> Error {
@@ -162,7 +142,7 @@ fn check_instance_id(id: &str) -> Result<()> {
 }
 
 /// An instance as EC2 shows it, with its interfaces (and what addresses point at the
-/// primary), volumes and tags.
+/// primary), volumes and tags ([`instance_view`](super::instance_view)).
 #[allow(clippy::too_many_arguments)]
 fn shown(
     ctx: &Ctx<'_>,
@@ -174,141 +154,17 @@ fn shown(
     tags: &[Tag],
     state: &str,
 ) -> Value {
-    let public_ip = eip
-        .map(|a| a.public_ip.clone())
-        .or(i.public_ip_address.clone());
-    let groups: Vec<Value> = eni
-        .map(|e| {
-            e.groups
-                .iter()
-                .map(|g| json!({ "GroupId": g.group_id, "GroupName": g.group_name }))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut v = json!({
-        "InstanceId": i.instance_id,
-        "ImageId": i.image_id,
-        "State": state_shown(state),
-        "PrivateDnsName": private_dns_name(ctx.region, i.private_ip_address.parse().unwrap_or(Ipv4Addr::UNSPECIFIED)),
-        "PublicDnsName": public_ip.as_deref().map(|ip| public_dns_name(ctx.region, ip)).unwrap_or_default(),
-        "StateTransitionReason": i.state_transition_reason,
-        "AmiLaunchIndex": i.ami_launch_index,
-        "ProductCodes": [],
-        "InstanceType": i.instance_type,
-        "LaunchTime": i.launch_time,
-        "Placement": { "AvailabilityZone": i.availability_zone, "GroupName": "", "Tenancy": i.tenancy },
-        "Monitoring": { "State": if i.monitoring { "enabled" } else { "disabled" } },
-        "SubnetId": i.subnet_id,
-        "VpcId": i.vpc_id,
-        "PrivateIpAddress": i.private_ip_address,
-        "Architecture": i.architecture,
-        "RootDeviceType": "ebs",
-        "RootDeviceName": i.root_device_name,
-        "BlockDeviceMappings": volumes.iter().flat_map(|v| v.attachments.iter().filter(|a| a.instance_id == i.instance_id).map(|a| json!({
-            "DeviceName": a.device,
-            "Ebs": {
-                "AttachTime": a.attach_time,
-                "DeleteOnTermination": a.delete_on_termination,
-                "Status": "attached",
-                "VolumeId": a.volume_id,
-            },
-        }))).collect::<Vec<_>>(),
-        "EbsOptimized": i.ebs_optimized,
-        "EnaSupport": true,
-        "Hypervisor": "xen",
-        "VirtualizationType": i.virtualization_type,
-        "SecurityGroups": groups,
-        "SourceDestCheck": eni.is_none_or(|e| e.source_dest_check),
-        "CpuOptions": { "CoreCount": i.core_count, "ThreadsPerCore": i.threads_per_core },
-        "CapacityReservationSpecification": { "CapacityReservationPreference": "open" },
-        "HibernationOptions": { "Configured": false },
-        "MetadataOptions": {
-            "State": "applied",
-            "HttpTokens": i.metadata.http_tokens,
-            "HttpPutResponseHopLimit": i.metadata.http_put_response_hop_limit,
-            "HttpEndpoint": i.metadata.http_endpoint,
-            "HttpProtocolIpv6": "disabled",
-            "InstanceMetadataTags": i.metadata.instance_metadata_tags,
-        },
-        "EnclaveOptions": { "Enabled": false },
-        "PlatformDetails": i.platform_details,
-        "UsageOperation": i.usage_operation,
-        "UsageOperationUpdateTime": i.launch_time,
-        "PrivateDnsNameOptions": {
-            "HostnameType": "ip-name",
-            "EnableResourceNameDnsARecord": false,
-            "EnableResourceNameDnsAAAARecord": false,
-        },
-        "MaintenanceOptions": { "AutoRecovery": "default" },
-        "NetworkInterfaces": [],
-    });
-    if let Some(p) = &i.iam_instance_profile {
-        v["IamInstanceProfile"] = json!({ "Arn": p.arn, "Id": p.id });
-    }
-    for (k, val) in [
-        ("KeyName", i.key_name.clone()),
-        ("PublicIpAddress", public_ip.clone()),
-        ("ClientToken", i.client_token.clone()),
-        ("Platform", i.platform.clone()),
-    ] {
-        if let Some(val) = val {
-            v[k] = json!(val);
-        }
-    }
-    let mut nics: Vec<Value> = Vec::new();
-    for e in eni.into_iter().chain(others.iter().copied()) {
-        let primary_nic = e.network_interface_id == i.network_interface_id;
-        let association = public_ip.as_ref().filter(|_| primary_nic).map(|ip| {
-            json!({
-                "IpOwnerId": if eip.is_some() { ctx.account } else { "amazon" },
-                "PublicIp": ip,
-                "PublicDnsName": public_dns_name(ctx.region, ip),
-            })
-        });
-        let mut nic = json!({
-            "NetworkInterfaceId": e.network_interface_id,
-            "SubnetId": e.subnet_id,
-            "VpcId": e.vpc_id,
-            "Description": e.description,
-            "OwnerId": e.owner_id,
-            "Status": e.status,
-            "MacAddress": e.mac_address,
-            "PrivateIpAddress": e.private_ip_address,
-            "PrivateDnsName": e.private_dns_name,
-            "SourceDestCheck": e.source_dest_check,
-            "InterfaceType": e.interface_type,
-            "Groups": e.groups.iter().map(|g| json!({ "GroupId": g.group_id, "GroupName": g.group_name })).collect::<Vec<_>>(),
-            "Ipv6Addresses": [],
-            "Attachment": e.attachment.as_ref().map(|a| json!({
-                "AttachmentId": a.attachment_id,
-                "DeviceIndex": a.device_index,
-                "Status": a.status,
-                "DeleteOnTermination": a.delete_on_termination,
-                "AttachTime": i.launch_time,
-                "NetworkCardIndex": 0,
-            })),
-            "PrivateIpAddresses": e.private_ip_addresses.iter().map(|p| {
-                let mut x = json!({
-                    "PrivateIpAddress": p.private_ip_address,
-                    "PrivateDnsName": p.private_dns_name,
-                    "Primary": p.primary,
-                });
-                if p.primary && let Some(a) = &association {
-                    x["Association"] = a.clone();
-                }
-                x
-            }).collect::<Vec<_>>(),
-        });
-        if let Some(a) = association {
-            nic["Association"] = a;
-        }
-        nics.push(nic);
-    }
-    v["NetworkInterfaces"] = Value::Array(nics);
-    if !tags.is_empty() {
-        v["Tags"] = json!(tags);
-    }
-    v
+    let parts = Parts {
+        region: ctx.region,
+        account: ctx.account,
+        eni,
+        others: others.to_vec(),
+        eip,
+        volumes,
+        tags,
+        state,
+    };
+    serde_json::to_value(instance_out(i, &parts)).unwrap_or(Value::Null)
 }
 
 #[derive(Deserialize)]
@@ -1098,7 +954,7 @@ async fn describe_reservation(ctx: &Ctx<'_>, reservation_id: &str) -> Result<Val
         name: "reservation-id".into(),
         values: vec![reservation_id.to_string()],
     };
-    let mut out = describe(ctx, &[], &[by_reservation], None, None).await?;
+    let mut out = describe_value(ctx, &[], &[by_reservation]).await?;
     let reservations = out["Reservations"].take();
     Ok(reservations.get(0).cloned().unwrap_or(Value::Null))
 }
@@ -1182,6 +1038,109 @@ impl Filterable for Row<'_> {
     }
 }
 
+/// One page of DescribeInstances, written straight to the wire from the snapshots it was
+/// selected from.
+pub struct InstancesPage {
+    instances: Arc<resource::Docs<Instance>>,
+    enis: Arc<resource::Docs<NetworkInterface>>,
+    addresses: Arc<resource::Docs<Address>>,
+    volumes: Arc<resource::Docs<Volume>>,
+    tags: HashMap<String, Vec<Tag>>,
+    /// Each reservation on the page with its instances' ids, in page order.
+    reservations: Vec<(String, Vec<String>)>,
+    /// Interface id to the allocation id of the Elastic IP on it.
+    eip_by_eni: HashMap<String, String>,
+    volumes_by_instance: HashMap<String, Vec<String>>,
+    /// Interfaces other than the primary, by instance, in device order.
+    others_by_instance: HashMap<String, Vec<String>>,
+    region: String,
+    account: String,
+    next_token: Option<String>,
+}
+
+impl Serialize for InstancesPage {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = s.serialize_struct("DescribeInstancesResult", 2)?;
+        if let Some(t) = &self.next_token {
+            out.serialize_field("NextToken", t)?;
+        }
+        out.serialize_field("Reservations", &ReservationsShown(self))?;
+        out.end()
+    }
+}
+
+struct ReservationsShown<'p>(&'p InstancesPage);
+
+impl Serialize for ReservationsShown<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeSeq, SerializeStruct};
+        struct Reservation<'p>(&'p InstancesPage, &'p str, &'p [String]);
+        impl Serialize for Reservation<'_> {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                let mut r = s.serialize_struct("Reservation", 4)?;
+                r.serialize_field("ReservationId", self.1)?;
+                r.serialize_field("OwnerId", &self.0.account)?;
+                r.serialize_field("Groups", &[] as &[()])?;
+                r.serialize_field("Instances", &InstancesShown(self.0, self.2))?;
+                r.end()
+            }
+        }
+        let mut seq = s.serialize_seq(Some(self.0.reservations.len()))?;
+        for (id, instances) in &self.0.reservations {
+            seq.serialize_element(&Reservation(self.0, id, instances))?;
+        }
+        seq.end()
+    }
+}
+
+struct InstancesShown<'p>(&'p InstancesPage, &'p [String]);
+
+impl Serialize for InstancesShown<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let page = self.0;
+        let mut seq = s.serialize_seq(Some(self.1.len()))?;
+        for id in self.1 {
+            let Some(i) = page.instances.0.get(id) else {
+                continue;
+            };
+            let volumes: Vec<&Volume> = page
+                .volumes_by_instance
+                .get(id)
+                .into_iter()
+                .flatten()
+                .filter_map(|v| page.volumes.0.get(v))
+                .collect();
+            let parts = Parts {
+                region: &page.region,
+                account: &page.account,
+                eni: page.enis.0.get(&i.network_interface_id),
+                others: page
+                    .others_by_instance
+                    .get(id)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|e| page.enis.0.get(e))
+                    .collect(),
+                eip: page
+                    .eip_by_eni
+                    .get(&i.network_interface_id)
+                    .and_then(|a| page.addresses.0.get(a)),
+                volumes: &volumes,
+                tags: page.tags.get(id).map_or(&[][..], Vec::as_slice),
+                state: &i.state,
+            };
+            let out: InstanceOut = instance_out(i, &parts);
+            seq.serialize_element(&out)?;
+        }
+        seq.end()
+    }
+}
+
 /// The reservations holding the instances that match.
 async fn describe(
     ctx: &Ctx<'_>,
@@ -1189,111 +1148,115 @@ async fn describe(
     filters: &[Filter],
     max_results: Option<i64>,
     next_token: Option<&str>,
-) -> Result<Value> {
+) -> Result<InstancesPage> {
     check_filters::<Row>(filters)?;
     for id in ids {
         check_instance_id(id)?;
     }
     let mut tx = ctx.store.read().await?;
-    let instances: Vec<Instance> = resource::list(ctx, &mut tx).await?;
-    let enis: Vec<NetworkInterface> = resource::list(ctx, &mut tx).await?;
-    let addresses: Vec<Address> = resource::list(ctx, &mut tx).await?;
-    let volumes: Vec<Volume> = resource::list(ctx, &mut tx).await?;
+    let instances: Arc<resource::Docs<Instance>> = resource::snapshot(ctx, &mut tx).await?;
+    let enis: Arc<resource::Docs<NetworkInterface>> = resource::snapshot(ctx, &mut tx).await?;
+    let addresses: Arc<resource::Docs<Address>> = resource::snapshot(ctx, &mut tx).await?;
+    let volumes: Arc<resource::Docs<Volume>> = resource::snapshot(ctx, &mut tx).await?;
     let tags = tags_by_resource(ctx, &mut tx, Instance::KIND).await?;
     drop(tx);
-    if let Some(missing) = ids
-        .iter()
-        .find(|id| !instances.iter().any(|i| &i.instance_id == *id))
-    {
+    if let Some(missing) = ids.iter().find(|id| !instances.0.contains_key(*id)) {
         return Err(not_found(missing));
     }
     let none = Vec::new();
-    // Indexes, so that each instance finds its parts without scanning every other's.
-    let eni_by_id: HashMap<&str, &NetworkInterface> = enis
-        .iter()
-        .map(|e| (e.network_interface_id.as_str(), e))
+    let eip_by_eni: HashMap<String, String> = addresses
+        .0
+        .values()
+        .filter_map(|a| {
+            Some((
+                a.association.as_ref()?.network_interface_id.clone(),
+                a.allocation_id.clone(),
+            ))
+        })
         .collect();
-    let mut enis_by_instance: HashMap<&str, Vec<&NetworkInterface>> = HashMap::new();
-    for e in &enis {
-        if let Some(id) = e.attachment.as_ref().and_then(|a| a.instance_id.as_deref()) {
-            enis_by_instance.entry(id).or_default().push(e);
-        }
-    }
-    let eip_by_eni: HashMap<&str, &Address> = addresses
-        .iter()
-        .filter_map(|a| Some((a.association.as_ref()?.network_interface_id.as_str(), a)))
-        .collect();
-    let mut volumes_by_instance: HashMap<&str, Vec<&Volume>> = HashMap::new();
-    for v in &volumes {
-        for a in &v.attachments {
-            volumes_by_instance
-                .entry(a.instance_id.as_str())
-                .or_default()
-                .push(v);
-        }
-    }
-    let rows: Vec<(Row, Option<&Address>)> = instances
-        .iter()
+    let rows: Vec<Row> = instances
+        .0
+        .values()
         .filter(|i| ids.is_empty() || ids.contains(&i.instance_id))
         .map(|i| {
-            let eni = eni_by_id.get(i.network_interface_id.as_str()).copied();
-            let eip = eip_by_eni.get(i.network_interface_id.as_str()).copied();
-            let public_ip = eip
+            let eni = enis.0.get(&i.network_interface_id);
+            let public_ip = eip_by_eni
+                .get(&i.network_interface_id)
+                .and_then(|a| addresses.0.get(a))
                 .map(|a| a.public_ip.clone())
                 .or(i.public_ip_address.clone());
-            (Row { i, eni, public_ip }, eip)
+            Row { i, eni, public_ip }
         })
-        .filter(|(r, _)| matches(r, tags.get(&r.i.instance_id).unwrap_or(&none), filters))
+        .filter(|r| matches(r, tags.get(&r.i.instance_id).unwrap_or(&none), filters))
         .collect();
-    let (page, next) = paginate(
-        rows,
-        |(r, _)| r.i.instance_id.clone(),
-        max_results,
-        next_token,
-    )?;
+    let (page, next) = paginate(rows, |r| r.i.instance_id.clone(), max_results, next_token)?;
     // Reservations in the order their first instance appears.
-    let mut reservations: Vec<(String, Vec<Value>)> = Vec::new();
+    let mut reservations: Vec<(String, Vec<String>)> = Vec::new();
     let mut reservation_at: HashMap<&str, usize> = HashMap::new();
-    for (r, eip) in &page {
-        let id = r.i.instance_id.as_str();
-        let attached: &[&Volume] = volumes_by_instance.get(id).map_or(&[], Vec::as_slice);
-        let mut others: Vec<&NetworkInterface> = enis_by_instance
-            .get(id)
-            .map_or(&[][..], Vec::as_slice)
-            .iter()
-            .copied()
-            .filter(|e| e.network_interface_id != r.i.network_interface_id)
-            .collect();
-        others.sort_by_key(|e| e.attachment.as_ref().map_or(0, |a| a.device_index));
-        let v = shown(
-            ctx,
-            r.i,
-            r.eni,
-            &others,
-            *eip,
-            attached,
-            tags.get(&r.i.instance_id).unwrap_or(&none),
-            &r.i.state,
-        );
+    let on_page: std::collections::HashSet<&str> =
+        page.iter().map(|r| r.i.instance_id.as_str()).collect();
+    for r in &page {
+        let id = r.i.instance_id.clone();
         match reservation_at.get(r.i.reservation_id.as_str()) {
-            Some(&at) => reservations[at].1.push(v),
+            Some(&at) => reservations[at].1.push(id),
             None => {
                 reservation_at.insert(r.i.reservation_id.as_str(), reservations.len());
-                reservations.push((r.i.reservation_id.clone(), vec![v]));
+                reservations.push((r.i.reservation_id.clone(), vec![id]));
             }
         }
     }
-    let reservations: Vec<Value> = reservations
+    let mut volumes_by_instance: HashMap<String, Vec<String>> = HashMap::new();
+    for v in volumes.0.values() {
+        for a in &v.attachments {
+            if on_page.contains(a.instance_id.as_str()) {
+                volumes_by_instance
+                    .entry(a.instance_id.clone())
+                    .or_default()
+                    .push(v.volume_id.clone());
+            }
+        }
+    }
+    let mut others: HashMap<String, Vec<(i64, String)>> = HashMap::new();
+    for e in enis.0.values() {
+        if let Some(a) = &e.attachment
+            && a.device_index != 0
+            && let Some(id) = a.instance_id.as_deref()
+            && on_page.contains(id)
+        {
+            others
+                .entry(id.to_string())
+                .or_default()
+                .push((a.device_index, e.network_interface_id.clone()));
+        }
+    }
+    let others_by_instance = others
         .into_iter()
-        .map(|(id, instances)| {
-            json!({ "ReservationId": id, "OwnerId": ctx.account, "Groups": [], "Instances": instances })
+        .map(|(k, mut v)| {
+            v.sort();
+            (k, v.into_iter().map(|(_, e)| e).collect())
         })
         .collect();
-    let mut out = json!({ "Reservations": reservations });
-    if let Some(t) = next {
-        out["NextToken"] = json!(t);
-    }
-    Ok(out)
+    drop(page);
+    Ok(InstancesPage {
+        reservations,
+        eip_by_eni,
+        volumes_by_instance,
+        others_by_instance,
+        tags,
+        instances,
+        enis,
+        addresses,
+        volumes,
+        region: ctx.region.to_string(),
+        account: ctx.account.to_string(),
+        next_token: next,
+    })
+}
+
+/// Instances as DescribeInstances shows them, as JSON (for answers other than the describe).
+pub async fn describe_value(ctx: &Ctx<'_>, ids: &[String], filters: &[Filter]) -> Result<Value> {
+    let page = describe(ctx, ids, filters, None, None).await?;
+    crate::output(&page)
 }
 
 #[derive(Deserialize)]
@@ -1308,17 +1271,18 @@ struct DescribeInstancesRequest {
     dry_run: Option<bool>,
 }
 
-pub async fn describe_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+pub async fn describe_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Output> {
     let req: DescribeInstancesRequest = input(raw)?;
     dry_run(req.dry_run)?;
-    describe(
+    let page = describe(
         ctx,
         &req.instance_ids,
         &req.filters,
         req.max_results,
         req.next_token.as_deref(),
     )
-    .await
+    .await?;
+    Ok(Output::Typed(Box::new(page)))
 }
 
 #[derive(Deserialize)]

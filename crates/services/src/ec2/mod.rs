@@ -11,6 +11,7 @@ pub mod generic;
 pub mod igw;
 pub mod images;
 pub mod instance_types;
+pub mod instance_view;
 pub mod instances;
 pub mod keypairs;
 pub mod launch_templates;
@@ -43,6 +44,7 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<O
     // Large answers are written straight from typed data.
     match op {
         "DescribeSecurityGroups" => return Some(sg::describe_security_groups(ctx, input).await),
+        "DescribeInstances" => return Some(instances::describe_instances(ctx, input).await),
         "DescribeInstanceTypes" => {
             return Some(instance_types::describe_instance_types(ctx, input).await);
         }
@@ -152,7 +154,6 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<O
         "ModifyManagedPrefixList" => prefix_list::modify_managed_prefix_list(ctx, input).await,
         "DeleteManagedPrefixList" => prefix_list::delete_managed_prefix_list(ctx, input).await,
         "RunInstances" => instances::run_instances(ctx, input).await,
-        "DescribeInstances" => instances::describe_instances(ctx, input).await,
         "StopInstances" => instances::stop_instances(ctx, input).await,
         "StartInstances" => instances::start_instances(ctx, input).await,
         "TerminateInstances" => instances::terminate_instances(ctx, input).await,
