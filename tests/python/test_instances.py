@@ -315,3 +315,37 @@ def test_windows_password_is_encrypted_for_the_key_pair(ec2, tmp_path):
     linux = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": ["al2023-ami-2023.9.20261110.0-kernel-6.1-x86_64"]}])["Images"][0]["ImageId"]
     lid = ec2.run_instances(ImageId=linux, InstanceType="t3.micro", MinCount=1, MaxCount=1, KeyName="admin")["Instances"][0]["InstanceId"]
     assert ec2.get_password_data(InstanceId=lid)["PasswordData"] == ""
+
+
+def test_every_documented_filter_kind(ec2, ami):
+    """Common filters come from the record; the rest from the instance as shown."""
+    a = ec2.run_instances(ImageId=ami(), InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                          Monitoring={"Enabled": True},
+                          InstanceInitiatedShutdownBehavior="terminate")["Instances"][0]
+    b = ec2.run_instances(ImageId=ami(), InstanceType="t3.small", MinCount=1, MaxCount=1)["Instances"][0]
+    ec2.stop_instances(InstanceIds=[b["InstanceId"]])
+
+    def ids(name, *values):
+        got = ec2.describe_instances(Filters=[{"Name": name, "Values": list(values)}])["Reservations"]
+        return sorted(i["InstanceId"] for r in got for i in r["Instances"])
+
+    a_id, b_id = a["InstanceId"], b["InstanceId"]
+    a_shown = one(ec2, a_id)
+    root_volume = a_shown["BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
+    assert ids("block-device-mapping.volume-id", root_volume) == [a_id]
+    assert ids("monitoring-state", "enabled") == [a_id]
+    assert ids("network-interface.mac-address", a_shown["NetworkInterfaces"][0]["MacAddress"]) == [a_id]
+    assert ids("dns-name", a_shown["PublicDnsName"]) == [a_id]
+    assert ids("instance-initiated-shutdown-behavior", "terminate") == [a_id]
+    assert ids("state-reason-code", "Client.UserInitiatedShutdown") == [b_id]
+    assert ids("root-device-name", "/dev/xvda") == sorted([a_id, b_id])
+    assert ids("availability-zone-id", "use1-az6") == sorted([a_id, b_id])  # us-east-1a
+    assert ids("network-interface.addresses.private-ip-address", a["PrivateIpAddress"]) == [a_id]
+    assert ids("spot-instance-request-id", "*") == []
+    assert ids("virtualization-type", "hvm") == sorted([a_id, b_id])
+    stopped = one(ec2, b_id)
+    assert stopped["StateReason"] == {"Code": "Client.UserInitiatedShutdown",
+                                      "Message": "Client.UserInitiatedShutdown: User initiated shutdown"}
+    assert "StateReason" not in a_shown
+    with expect_error("InvalidParameterValue", 400):
+        ec2.describe_instances(Filters=[{"Name": "no-such-filter", "Values": ["x"]}])

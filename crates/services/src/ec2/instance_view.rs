@@ -84,6 +84,8 @@ pub struct InstanceOut<'a> {
     root_device_type: &'static str,
     security_groups: &'a [GroupIdentifier],
     source_dest_check: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state_reason: Option<StateReasonOut>,
     #[serde(skip_serializing_if = "<[Tag]>::is_empty")]
     tags: &'a [Tag],
     virtualization_type: &'a str,
@@ -197,6 +199,28 @@ struct PrivateIpOut<'a> {
     primary: bool,
     private_dns_name: &'a str,
     private_ip_address: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct StateReasonOut {
+    code: &'static str,
+    message: &'static str,
+}
+
+/// Why an instance is in a state other than running, as EC2 says it.
+fn state_reason(state: &str) -> Option<StateReasonOut> {
+    match state {
+        "pending" => Some(StateReasonOut {
+            code: "pending",
+            message: "pending",
+        }),
+        "stopping" | "stopped" | "shutting-down" | "terminated" => Some(StateReasonOut {
+            code: "Client.UserInitiatedShutdown",
+            message: "Client.UserInitiatedShutdown: User initiated shutdown",
+        }),
+        _ => None,
+    }
 }
 
 #[derive(Serialize)]
@@ -364,6 +388,7 @@ pub fn instance_out<'a>(i: &'a Instance, parts: &Parts<'a>) -> InstanceOut<'a> {
         root_device_type: "ebs",
         security_groups: parts.eni.map_or(&[][..], |e| e.groups.as_slice()),
         source_dest_check: parts.eni.is_none_or(|e| e.source_dest_check),
+        state_reason: state_reason(parts.state),
         tags: parts.tags,
         virtualization_type: &i.virtualization_type,
         cpu_options: CpuOut {
