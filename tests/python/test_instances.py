@@ -349,3 +349,21 @@ def test_every_documented_filter_kind(ec2, ami):
     assert "StateReason" not in a_shown
     with expect_error("InvalidParameterValue", 400):
         ec2.describe_instances(Filters=[{"Name": "no-such-filter", "Values": ["x"]}])
+
+
+def test_reboot_and_monitoring(ec2, ami):
+    i = ec2.run_instances(ImageId=ami(), InstanceType="t3.micro", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    before = one(ec2, i)
+    ec2.reboot_instances(InstanceIds=[i])
+    after = one(ec2, i)
+    assert after["State"]["Name"] == "running" and after["PublicIpAddress"] == before["PublicIpAddress"]
+    out = ec2.monitor_instances(InstanceIds=[i])["InstanceMonitorings"]
+    assert out == [{"InstanceId": i, "Monitoring": {"State": "pending"}}]
+    assert one(ec2, i)["Monitoring"]["State"] == "enabled"
+    ec2.unmonitor_instances(InstanceIds=[i])
+    assert one(ec2, i)["Monitoring"]["State"] == "disabled"
+    ec2.stop_instances(InstanceIds=[i])
+    with expect_error("IncorrectInstanceState", 400):
+        ec2.reboot_instances(InstanceIds=[i])
+    with expect_error("InvalidInstanceID.NotFound", 400):
+        ec2.reboot_instances(InstanceIds=["i-0123456789abcdef0"])

@@ -82,3 +82,25 @@ def test_instances_launch_with_their_root_volume(ec2, ami):
     assert devices["/dev/xvda"]["VolumeId"] not in left
     assert left[devices["/dev/sdf"]["VolumeId"]]["State"] == "available"
     assert left[extra]["State"] == "available" and left[extra]["Attachments"] == []
+
+
+def test_modify_volume_grows_and_retypes(ec2):
+    v = ec2.create_volume(AvailabilityZone="us-east-1a", Size=20, VolumeType="gp2")["VolumeId"]
+    m = ec2.modify_volume(VolumeId=v, Size=50, VolumeType="gp3", Iops=4000)["VolumeModification"]
+    assert m["ModificationState"] == "modifying"
+    assert (m["OriginalSize"], m["OriginalVolumeType"], m["TargetSize"], m["TargetVolumeType"], m["TargetIops"]) == (20, "gp2", 50, "gp3", 4000)
+    (shown,) = ec2.describe_volumes(VolumeIds=[v])["Volumes"]
+    assert (shown["Size"], shown["VolumeType"], shown["Iops"], shown["Throughput"]) == (50, "gp3", 4000, 125)
+    (done,) = ec2.describe_volumes_modifications(VolumeIds=[v])["VolumesModifications"]
+    assert (done["ModificationState"], done["Progress"], done["TargetSize"]) == ("completed", 100, 50)
+    assert ec2.describe_volumes_modifications(Filters=[{"Name": "target-volume-type", "Values": ["gp3"]}])["VolumesModifications"][0]["VolumeId"] == v
+    with expect_error("InvalidParameterValue", 400):
+        ec2.modify_volume(VolumeId=v, Size=10)  # volumes only grow
+    with expect_error("InvalidParameterValue", 400):
+        ec2.modify_volume(VolumeId=v, Size=50)  # no change at all
+    with expect_error("InvalidParameterValue", 400):
+        ec2.modify_volume(VolumeId=v, Iops=40000)  # beyond gp3's 16,000
+    with expect_error("InvalidVolume.NotFound", 400):
+        ec2.modify_volume(VolumeId="vol-0123456789abcdef0", Size=100)
+    ec2.delete_volume(VolumeId=v)
+    assert ec2.describe_volumes_modifications()["VolumesModifications"] == []

@@ -1761,6 +1761,67 @@ pub async fn stop_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     Ok(json!({ "StoppingInstances": changes }))
 }
 
+/// RebootInstances: a running instance restarts in place and keeps everything (addresses
+/// included); anything not running cannot be rebooted.
+pub async fn reboot_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: StateChangeRequest = input(raw)?;
+    let mut tx = ctx.store.write().await?;
+    let instances = lock_all(ctx, &mut tx, &req.instance_ids).await?;
+    drop(tx);
+    if let Some(i) = instances.iter().find(|i| i.state != "running") {
+        return Err(Error(AwsError::new(
+            "IncorrectInstanceState",
+            format!(
+                "The instance '{}' is not in a state from which it can be rebooted.",
+                i.instance_id
+            ),
+        )));
+    }
+    dry_run(req.dry_run)?;
+    Ok(json!({}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct MonitorRequest {
+    instance_ids: Vec<String>,
+    dry_run: Option<bool>,
+}
+
+/// MonitorInstances and UnmonitorInstances: detailed monitoring on or off. The answer shows
+/// where the change starts (`pending`, `disabling`); describes show where it ends.
+async fn set_monitoring(ctx: &Ctx<'_>, raw: &Value, on: bool) -> Result<Value> {
+    let req: MonitorRequest = input(raw)?;
+    let mut tx = ctx.store.write().await?;
+    let instances = lock_all(ctx, &mut tx, &req.instance_ids).await?;
+    if let Some(i) = instances.iter().find(|i| i.terminated()) {
+        return Err(Error(AwsError::new(
+            "IncorrectInstanceState",
+            format!("The instance '{}' is terminated.", i.instance_id),
+        )));
+    }
+    dry_run(req.dry_run)?;
+    let mut out = Vec::new();
+    for mut i in instances {
+        i.monitoring = on;
+        resource::update(ctx, &mut tx, &i).await?;
+        out.push(json!({
+            "InstanceId": i.instance_id,
+            "Monitoring": { "State": if on { "pending" } else { "disabling" } },
+        }));
+    }
+    tx.commit().await?;
+    Ok(json!({ "InstanceMonitorings": out }))
+}
+
+pub async fn monitor_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    set_monitoring(ctx, raw, true).await
+}
+
+pub async fn unmonitor_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    set_monitoring(ctx, raw, false).await
+}
+
 pub async fn start_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: StateChangeRequest = input(raw)?;
     let mut tx = ctx.store.write().await?;

@@ -157,6 +157,9 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<O
         "StopInstances" => instances::stop_instances(ctx, input).await,
         "StartInstances" => instances::start_instances(ctx, input).await,
         "TerminateInstances" => instances::terminate_instances(ctx, input).await,
+        "RebootInstances" => instances::reboot_instances(ctx, input).await,
+        "MonitorInstances" => instances::monitor_instances(ctx, input).await,
+        "UnmonitorInstances" => instances::unmonitor_instances(ctx, input).await,
         "DescribeInstanceCreditSpecifications" => {
             instances::describe_instance_credit_specifications(ctx, input).await
         }
@@ -172,6 +175,8 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<O
         "AttachVolume" => volumes::attach_volume(ctx, input).await,
         "DetachVolume" => volumes::detach_volume(ctx, input).await,
         "DeleteVolume" => volumes::delete_volume(ctx, input).await,
+        "ModifyVolume" => volumes::modify_volume(ctx, input).await,
+        "DescribeVolumesModifications" => volumes::describe_volumes_modifications(ctx, input).await,
         "DescribeImages" => images::describe_images(ctx, input).await,
         "CreateImage" => images::create_image(ctx, input).await,
         "CopyImage" => images::copy_image(ctx, input).await,
