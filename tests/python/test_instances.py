@@ -367,3 +367,43 @@ def test_reboot_and_monitoring(ec2, ami):
         ec2.reboot_instances(InstanceIds=[i])
     with expect_error("InvalidInstanceID.NotFound", 400):
         ec2.reboot_instances(InstanceIds=["i-0123456789abcdef0"])
+
+
+def test_launch_with_several_interfaces(ec2, ami, vpc):
+    a = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.0.1.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+    a2 = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.0.2.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+    b = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.0.3.0/24", AvailabilityZone="us-east-1b")["Subnet"]["SubnetId"]
+    run = lambda **kw: ec2.run_instances(ImageId=ami(), MinCount=1, MaxCount=1, **{"InstanceType": "t3.micro", **kw})  # noqa: E731
+    # Two new interfaces in two subnets of one zone; both go with the instance.
+    i = run(NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": a}, {"DeviceIndex": 1, "SubnetId": a2}])["Instances"][0]
+    nics = sorted(one(ec2, i["InstanceId"])["NetworkInterfaces"], key=lambda n: n["Attachment"]["DeviceIndex"])
+    assert [(n["Attachment"]["DeviceIndex"], n["SubnetId"]) for n in nics] == [(0, a), (1, a2)]
+    assert all(n["Attachment"]["DeleteOnTermination"] for n in nics)
+    ec2.terminate_instances(InstanceIds=[i["InstanceId"]])
+    ids = [n["NetworkInterfaceId"] for n in nics]
+    assert ec2.describe_network_interfaces(Filters=[{"Name": "network-interface-id", "Values": ids}])["NetworkInterfaces"] == []
+    # Existing interfaces, as primary and second: they stay when the instance goes.
+    p = ec2.create_network_interface(SubnetId=a, PrivateIpAddress="10.0.1.50")["NetworkInterface"]["NetworkInterfaceId"]
+    q = ec2.create_network_interface(SubnetId=a2)["NetworkInterface"]["NetworkInterfaceId"]
+    j = run(NetworkInterfaces=[{"DeviceIndex": 0, "NetworkInterfaceId": p}, {"DeviceIndex": 1, "NetworkInterfaceId": q}])["Instances"][0]
+    assert (j["PrivateIpAddress"], j["SubnetId"]) == ("10.0.1.50", a)
+    with expect_error("InvalidNetworkInterface.InUse", 400):
+        run(NetworkInterfaces=[{"DeviceIndex": 0, "NetworkInterfaceId": p}])
+    ec2.terminate_instances(InstanceIds=[j["InstanceId"]])
+    left = ec2.describe_network_interfaces(NetworkInterfaceIds=[p, q])["NetworkInterfaces"]
+    assert [n["Status"] for n in left] == ["available", "available"]
+    # What EC2 refuses.
+    for bad, code in (
+        (dict(NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": a}, {"DeviceIndex": 0, "SubnetId": a2}]), "InvalidParameterValue"),
+        (dict(NetworkInterfaces=[{"DeviceIndex": 1, "SubnetId": a}]), "InvalidParameterValue"),
+        (dict(NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": a, "AssociatePublicIpAddress": True},
+                                 {"DeviceIndex": 1, "SubnetId": a2}]), "InvalidParameterCombination"),
+        (dict(SubnetId=a, NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": a}]), "InvalidParameterCombination"),
+        (dict(NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": a}, {"DeviceIndex": 1, "SubnetId": b}]), "InvalidParameterValue"),
+        (dict(NetworkInterfaces=[{"DeviceIndex": d, "SubnetId": a} for d in range(3)]), "InvalidParameterValue"),
+    ):
+        with expect_error(code, 400):
+            run(**bad)
+    with expect_error("InvalidParameterCombination", 400):
+        ec2.run_instances(ImageId=ami(), InstanceType="t3.micro", MinCount=2, MaxCount=2,
+                          NetworkInterfaces=[{"DeviceIndex": 0, "NetworkInterfaceId": p}])

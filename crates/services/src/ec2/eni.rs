@@ -355,6 +355,22 @@ pub async fn create_for_instance(
     groups: Vec<GroupIdentifier>,
     instance_id: &str,
 ) -> Result<NetworkInterface> {
+    create_attached(ctx, tx, subnet, primary, groups, instance_id, 0, true).await
+}
+
+/// A new interface attached to a launching instance at `device_index` (inside the
+/// caller's transaction).
+#[allow(clippy::too_many_arguments)]
+pub async fn create_attached(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    subnet: &mut Subnet,
+    primary: Option<Ipv4Addr>,
+    groups: Vec<GroupIdentifier>,
+    instance_id: &str,
+    device_index: i64,
+    delete_on_termination: bool,
+) -> Result<NetworkInterface> {
     let ips = take_addresses(ctx, tx, subnet, primary, 0).await?;
     let mut eni = new_interface(ctx, subnet, &ips, String::new());
     eni.groups = groups;
@@ -362,11 +378,43 @@ pub async fn create_for_instance(
     eni.attachment = Some(EniAttachment {
         attachment_id: new_id("eni-attach"),
         instance_id: Some(instance_id.to_string()),
-        device_index: 0,
+        device_index,
         status: "attached".into(),
-        delete_on_termination: true,
+        delete_on_termination,
     });
     resource::insert(ctx, tx, &eni).await?;
+    Ok(eni)
+}
+
+/// Attaches an existing, available interface to a launching instance at `device_index`
+/// (inside the caller's transaction).
+pub async fn attach_at_launch(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    eni_id: &str,
+    instance_id: &str,
+    device_index: i64,
+    delete_on_termination: bool,
+) -> Result<NetworkInterface> {
+    let mut eni: NetworkInterface = resource::lock(ctx, tx, eni_id)
+        .await?
+        .ok_or_else(|| NetworkInterface::not_found(eni_id))?;
+    if eni.attachment.is_some() || eni.requester_managed {
+        return Err(Error(AwsError::new(
+            "InvalidNetworkInterface.InUse",
+            format!("Interface: [{eni_id}] in use."),
+        )));
+    }
+    eni.last_attachment = None;
+    eni.status = "in-use".into();
+    eni.attachment = Some(EniAttachment {
+        attachment_id: new_id("eni-attach"),
+        instance_id: Some(instance_id.to_string()),
+        device_index,
+        status: "attached".into(),
+        delete_on_termination,
+    });
+    resource::update(ctx, tx, &eni).await?;
     Ok(eni)
 }
 
@@ -918,11 +966,19 @@ pub async fn detach_network_interface(ctx: &Ctx<'_>, raw: &Value) -> Result<Valu
     Ok(json!({}))
 }
 
-/// Detaches the interfaces an instance leaves behind when it terminates (all but its
-/// primary, which goes with it).
+/// At termination: interfaces marked to go with the instance (the ones a launch made, by
+/// default) go, the others are detached and left behind.
 pub async fn detach_all(ctx: &Ctx<'_>, tx: &mut Tx, instance_id: &str) -> Result<()> {
     for mut e in of_instance(ctx, tx, instance_id).await? {
-        if e.attachment.as_ref().is_some_and(|a| a.device_index != 0) {
+        // Interfaces made to go with the instance go with it.
+        if e.attachment
+            .as_ref()
+            .is_some_and(|a| a.delete_on_termination)
+        {
+            remove(ctx, tx, &e.network_interface_id).await?;
+            continue;
+        }
+        if e.attachment.is_some() {
             e.last_attachment = e.attachment.take().map(|mut a| {
                 a.status = "detached".into();
                 a

@@ -199,6 +199,69 @@ struct NicIn {
     groups: Vec<String>,
     private_ip_address: Option<String>,
     network_interface_id: Option<String>,
+    delete_on_termination: Option<bool>,
+}
+
+/// The interfaces a launch asks for, checked as EC2 checks them: device indexes unique and
+/// one of them 0, no public address asked for with several, no instance-level subnet or
+/// groups beside them, existing interfaces only for a single instance, and no more than
+/// the type allows. Returns them with their device indexes, the primary first.
+fn launch_interfaces<'r>(
+    req: &'r RunInstancesRequest,
+    max_interfaces: Option<u32>,
+    instance_type: &str,
+) -> Result<Vec<(i64, &'r NicIn)>> {
+    let mut specs: Vec<(i64, &NicIn)> = req
+        .network_interfaces
+        .iter()
+        .enumerate()
+        .map(|(n, s)| (s.device_index.unwrap_or(n as i64), s))
+        .collect();
+    if specs.is_empty() {
+        return Ok(specs);
+    }
+    specs.sort_by_key(|(d, _)| *d);
+    if specs.windows(2).any(|w| w[0].0 == w[1].0) {
+        return Err(invalid_value(
+            "Each network interface requires a unique device index.",
+        ));
+    }
+    if specs[0].0 != 0 {
+        return Err(invalid_value(
+            "When specifying network interfaces, you must include a device at index 0.",
+        ));
+    }
+    let combination = |m: &str| Err(Error(AwsError::new("InvalidParameterCombination", m)));
+    if specs.len() > 1
+        && specs
+            .iter()
+            .any(|(_, s)| s.associate_public_ip_address == Some(true))
+    {
+        return combination(
+            "The associatePublicIPAddress parameter cannot be specified when launching with multiple network interfaces.",
+        );
+    }
+    if req.subnet_id.is_some()
+        || !req.security_group_ids.is_empty()
+        || !req.security_groups.is_empty()
+    {
+        return combination(
+            "Network interfaces and an instance-level subnet ID or security groups may not be specified on the same request",
+        );
+    }
+    if req.max_count > 1 && specs.iter().any(|(_, s)| s.network_interface_id.is_some()) {
+        return combination(
+            "An existing network interface can only be given when launching one instance.",
+        );
+    }
+    if let Some(max) = max_interfaces
+        && specs.len() as u32 > max
+    {
+        return Err(invalid_value(format!(
+            "The instance type {instance_type} supports at most {max} network interfaces."
+        )));
+    }
+    Ok(specs)
 }
 
 #[derive(Deserialize)]
@@ -615,18 +678,6 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         given(&mut p.availability_zone);
         given(&mut p.tenancy);
     }
-    if req.network_interfaces.len() > 1
-        || req
-            .network_interfaces
-            .iter()
-            .any(|n| n.network_interface_id.is_some() || n.device_index.unwrap_or(0) != 0)
-    {
-        return Err(Error(AwsError::not_implemented(
-            "ec2",
-            "RunInstances with more than a primary network interface, or an existing one",
-        )));
-    }
-    let nic = req.network_interfaces.first();
     if req.min_count < 1 || req.max_count < req.min_count {
         return Err(invalid_value(format!(
             "MinCount ({}) must be at least 1 and MaxCount ({}) at least MinCount.",
@@ -653,6 +704,12 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             "The instance type '{instance_type}' is not supported (kumori's catalogue: t2-t4g, m5-m7g, c5-c6i, r5-r6i)."
         ))
     })?;
+    let nic_specs = launch_interfaces(
+        &req,
+        kumori_catalog::network_limits(&instance_type).map(|l| l.max_interfaces),
+        &instance_type,
+    )?;
+    let nic = nic_specs.first().map(|(_, s)| *s);
     let arch = image["Architecture"]
         .as_str()
         .unwrap_or_default()
@@ -768,10 +825,22 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     {
         return Err(invalid_value(format!("Invalid availability zone: [{z}]")));
     }
+    // An existing primary interface brings its subnet and groups.
+    let existing_primary: Option<NetworkInterface> = match nic
+        .and_then(|n| n.network_interface_id.as_ref())
+    {
+        Some(id) => Some(
+            resource::get::<NetworkInterface>(ctx, &mut tx, id)
+                .await?
+                .ok_or_else(|| <NetworkInterface as super::generic::Ec2Resource>::not_found(id))?,
+        ),
+        None => None,
+    };
     let subnet_named = req
         .subnet_id
         .clone()
-        .or_else(|| nic.and_then(|n| n.subnet_id.clone()));
+        .or_else(|| nic.and_then(|n| n.subnet_id.clone()))
+        .or_else(|| existing_primary.as_ref().map(|e| e.subnet_id.clone()));
     let mut subnet = launch_subnet(ctx, &mut tx, subnet_named.as_deref(), zone.as_deref()).await?;
     if let Some(z) = &zone
         && &subnet.availability_zone != z
@@ -804,25 +873,75 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         }
     }
     let groups = eni::groups_or_default(ctx, &mut tx, &subnet.vpc_id, &group_ids).await?;
-    let public = nic
-        .and_then(|n| n.associate_public_ip_address)
-        .unwrap_or(subnet.map_public_ip_on_launch);
+    // A public address goes only to a new primary interface of a launch with one interface.
+    let public = existing_primary.is_none()
+        && nic_specs.len() <= 1
+        && nic
+            .and_then(|n| n.associate_public_ip_address)
+            .unwrap_or(subnet.map_public_ip_on_launch);
+    // Further interfaces: their subnets (the primary's by default, in its zone) and groups.
+    let mut secondaries = Vec::new();
+    for (device, spec) in nic_specs.iter().skip(1) {
+        if spec.network_interface_id.is_some() {
+            secondaries.push((*device, *spec, None, Vec::new()));
+            continue;
+        }
+        let subnet_id = spec
+            .subnet_id
+            .clone()
+            .unwrap_or_else(|| subnet.subnet_id.clone());
+        let other: Subnet = resource::get(ctx, &mut tx, &subnet_id)
+            .await?
+            .ok_or_else(|| super::subnet::not_found(&subnet_id))?;
+        if other.availability_zone != subnet.availability_zone {
+            return Err(invalid_value(format!(
+                "The subnet {subnet_id} of the interface at device index {device} is not in the instance's zone {}.",
+                subnet.availability_zone
+            )));
+        }
+        let groups = eni::groups_or_default(ctx, &mut tx, &other.vpc_id, &spec.groups).await?;
+        secondaries.push((*device, *spec, Some(subnet_id), groups));
+    }
     dry_run(req.dry_run)?;
     let cpu = &type_info["VCpuInfo"];
     let reservation_id = new_id("r");
     let launch_time = kumori_protocol::time::now_iso();
-    let mut launched: Vec<(Instance, NetworkInterface, Vec<Volume>)> = Vec::new();
+    #[allow(clippy::type_complexity)]
+    let mut launched: Vec<(
+        Instance,
+        NetworkInterface,
+        Vec<NetworkInterface>,
+        Vec<Volume>,
+    )> = Vec::new();
     for index in 0..req.max_count {
         let instance_id = new_id("i");
-        let made = eni::create_for_instance(
-            ctx,
-            &mut tx,
-            &mut subnet,
-            fixed_ip,
-            groups.clone(),
-            &instance_id,
-        )
-        .await;
+        let delete_primary = nic.and_then(|n| n.delete_on_termination);
+        let made = match &existing_primary {
+            Some(e) => {
+                eni::attach_at_launch(
+                    ctx,
+                    &mut tx,
+                    &e.network_interface_id,
+                    &instance_id,
+                    0,
+                    delete_primary.unwrap_or(false),
+                )
+                .await
+            }
+            None => {
+                eni::create_attached(
+                    ctx,
+                    &mut tx,
+                    &mut subnet,
+                    fixed_ip,
+                    groups.clone(),
+                    &instance_id,
+                    0,
+                    delete_primary.unwrap_or(true),
+                )
+                .await
+            }
+        };
         let mut nic = match made {
             Ok(n) => n,
             // Launch as many as fit, as long as that is at least MinCount.
@@ -904,6 +1023,62 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             password_data: None,
             iam_instance_profile: profile.clone(),
         };
+        let mut extra = Vec::new();
+        for (device, spec, subnet_id, groups) in &secondaries {
+            let delete = spec.delete_on_termination;
+            let e = match (&spec.network_interface_id, subnet_id) {
+                (Some(id), _) => {
+                    eni::attach_at_launch(
+                        ctx,
+                        &mut tx,
+                        id,
+                        &instance.instance_id,
+                        *device,
+                        delete.unwrap_or(false),
+                    )
+                    .await?
+                }
+                (None, Some(sid)) if *sid == subnet.subnet_id => {
+                    eni::create_attached(
+                        ctx,
+                        &mut tx,
+                        &mut subnet,
+                        None,
+                        groups.clone(),
+                        &instance.instance_id,
+                        *device,
+                        delete.unwrap_or(true),
+                    )
+                    .await?
+                }
+                (None, sid) => {
+                    let sid = sid.clone().unwrap_or_default();
+                    let mut other: Subnet = resource::lock(ctx, &mut tx, &sid)
+                        .await?
+                        .ok_or_else(|| super::subnet::not_found(&sid))?;
+                    eni::create_attached(
+                        ctx,
+                        &mut tx,
+                        &mut other,
+                        None,
+                        groups.clone(),
+                        &instance.instance_id,
+                        *device,
+                        delete.unwrap_or(true),
+                    )
+                    .await?
+                }
+            };
+            put_tags(
+                ctx,
+                &mut tx,
+                &e.network_interface_id,
+                NetworkInterface::KIND,
+                &interface_tags,
+            )
+            .await?;
+            extra.push(e);
+        }
         let mut volumes = Vec::new();
         for (device, (t, size, iops, tp), snapshot, delete) in &volumes_to_make {
             let v = super::volumes::create_attached(
@@ -930,14 +1105,15 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             &instance_tags,
         )
         .await?;
-        launched.push((instance, nic, volumes));
+        launched.push((instance, nic, extra, volumes));
     }
     tx.commit().await?;
     let instances: Vec<Value> = launched
         .iter()
-        .map(|(i, n, v)| {
+        .map(|(i, n, extra, v)| {
             let v: Vec<&Volume> = v.iter().collect();
-            shown(ctx, i, Some(n), &[], None, &v, &instance_tags, "pending")
+            let extra: Vec<&NetworkInterface> = extra.iter().collect();
+            shown(ctx, i, Some(n), &extra, None, &v, &instance_tags, "pending")
         })
         .collect();
     Ok(json!({
@@ -1697,7 +1873,6 @@ pub async fn terminate_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         if let Some(ip) = i.public_ip_address.take() {
             release_public_ip(&mut tx, &ip).await?;
         }
-        eni::remove(ctx, &mut tx, &i.network_interface_id).await?;
         eni::detach_all(ctx, &mut tx, &i.instance_id).await?;
         super::volumes::release_for_terminated(ctx, &mut tx, &i.instance_id).await?;
         i.state = "terminated".into();
