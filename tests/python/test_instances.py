@@ -407,3 +407,25 @@ def test_launch_with_several_interfaces(ec2, ami, vpc):
     with expect_error("InvalidParameterCombination", 400):
         ec2.run_instances(ImageId=ami(), InstanceType="t3.micro", MinCount=2, MaxCount=2,
                           NetworkInterfaces=[{"DeviceIndex": 0, "NetworkInterfaceId": p}])
+
+
+def test_cpu_hibernation_and_enclave_options(ec2, ami):
+    run = lambda itype, **kw: ec2.run_instances(ImageId=ami(), InstanceType=itype, MinCount=1, MaxCount=1, **kw)["Instances"][0]  # noqa: E731
+    i = run("m5.xlarge", CpuOptions={"CoreCount": 2, "ThreadsPerCore": 1}, EnclaveOptions={"Enabled": True})
+    shown = one(ec2, i["InstanceId"])
+    assert shown["CpuOptions"] == {"CoreCount": 2, "ThreadsPerCore": 1}
+    assert shown["EnclaveOptions"] == {"Enabled": True}
+    h = run("t3.micro", HibernationOptions={"Configured": True},
+            BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"Encrypted": True}}])
+    assert one(ec2, h["InstanceId"])["HibernationOptions"] == {"Configured": True}
+    root = one(ec2, h["InstanceId"])["BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
+    assert ec2.describe_volumes(VolumeIds=[root])["Volumes"][0]["Encrypted"] is True
+    with expect_error("InvalidParameterValue", 400):
+        run("t3.micro", CpuOptions={"CoreCount": 4, "ThreadsPerCore": 2})
+    with expect_error("UnsupportedHibernationConfiguration", 400):
+        run("t3.micro", HibernationOptions={"Configured": True})  # root not encrypted
+    with expect_error("UnsupportedOperation", 400):
+        run("t3.micro", EnclaveOptions={"Enabled": True})
+    with expect_error("InvalidParameterCombination", 400):
+        run("m5.xlarge", EnclaveOptions={"Enabled": True}, HibernationOptions={"Configured": True},
+            BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"Encrypted": True}}])

@@ -398,7 +398,9 @@ pub fn instance_out<'a>(i: &'a Instance, parts: &Parts<'a>) -> InstanceOut<'a> {
         capacity_reservation_specification: ReservationPreference {
             capacity_reservation_preference: "open",
         },
-        hibernation_options: Configured { configured: false },
+        hibernation_options: Configured {
+            configured: i.hibernation,
+        },
         metadata_options: MetadataOut {
             state: "applied",
             http_tokens: &i.metadata.http_tokens,
@@ -407,7 +409,7 @@ pub fn instance_out<'a>(i: &'a Instance, parts: &Parts<'a>) -> InstanceOut<'a> {
             http_protocol_ipv6: "disabled",
             instance_metadata_tags: &i.metadata.instance_metadata_tags,
         },
-        enclave_options: Enabled { enabled: false },
+        enclave_options: Enabled { enabled: i.enclave },
         platform_details: &i.platform_details,
         usage_operation: &i.usage_operation,
         usage_operation_update_time: &i.launch_time,

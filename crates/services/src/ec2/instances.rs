@@ -85,6 +85,12 @@ pub struct Instance {
     /// metadata service hands out.
     #[serde(default)]
     pub iam_instance_profile: Option<IamProfileRef>,
+    /// Whether the instance was launched able to hibernate.
+    #[serde(default)]
+    pub hibernation: bool,
+    /// Whether Nitro Enclaves are enabled.
+    #[serde(default)]
+    pub enclave: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -295,6 +301,9 @@ struct RunInstancesRequest {
     #[serde(default)]
     block_device_mappings: Vec<BdmIn>,
     iam_instance_profile: Option<IamProfileIn>,
+    cpu_options: Option<CpuOptionsIn>,
+    hibernation_options: Option<HibernationIn>,
+    enclave_options: Option<EnclaveIn>,
     dry_run: Option<bool>,
 }
 
@@ -393,6 +402,57 @@ struct EbsIn {
     throughput: Option<i64>,
     delete_on_termination: Option<bool>,
     snapshot_id: Option<String>,
+    encrypted: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CpuOptionsIn {
+    core_count: Option<i64>,
+    threads_per_core: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct HibernationIn {
+    configured: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct EnclaveIn {
+    enabled: Option<bool>,
+}
+
+/// Cores and threads per core, checked against the type's valid values; the type's
+/// defaults where not given.
+fn cpu_options(
+    type_info: &Value,
+    instance_type: &str,
+    given: Option<&CpuOptionsIn>,
+) -> Result<(i64, i64)> {
+    let cpu = &type_info["VCpuInfo"];
+    let valid = |member: &str| -> Vec<i64> {
+        cpu[member]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_i64).collect())
+            .unwrap_or_default()
+    };
+    let cores = given
+        .and_then(|c| c.core_count)
+        .unwrap_or(cpu["DefaultCores"].as_i64().unwrap_or(1));
+    let threads = given
+        .and_then(|c| c.threads_per_core)
+        .unwrap_or(cpu["DefaultThreadsPerCore"].as_i64().unwrap_or(1));
+    let (valid_cores, valid_threads) = (valid("ValidCores"), valid("ValidThreadsPerCore"));
+    if (!valid_cores.is_empty() && !valid_cores.contains(&cores))
+        || (!valid_threads.is_empty() && !valid_threads.contains(&threads))
+    {
+        return Err(invalid_value(format!(
+            "CPU options are not valid for instance type {instance_type}: the core count must be one of {valid_cores:?} and the threads per core one of {valid_threads:?}."
+        )));
+    }
+    Ok((cores, threads))
 }
 
 /// A volume to make at launch: device, (type, size, IOPS, throughput), snapshot, and
@@ -744,6 +804,50 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     };
     let metadata = metadata_options(req.metadata_options.as_ref())?;
     let profile = launch_profile(ctx, req.iam_instance_profile.as_ref()).await?;
+    let (core_count, threads_per_core) =
+        cpu_options(type_info, &instance_type, req.cpu_options.as_ref())?;
+    let hibernation = req
+        .hibernation_options
+        .as_ref()
+        .and_then(|h| h.configured)
+        .unwrap_or(false);
+    let enclave = req
+        .enclave_options
+        .as_ref()
+        .and_then(|e| e.enabled)
+        .unwrap_or(false);
+    if hibernation && enclave {
+        return Err(Error(AwsError::new(
+            "InvalidParameterCombination",
+            "An instance cannot be enabled for both hibernation and Nitro Enclaves.",
+        )));
+    }
+    if enclave && type_info["NitroEnclavesSupport"] != "supported" {
+        return Err(Error(AwsError::new(
+            "UnsupportedOperation",
+            format!("Nitro Enclaves are not supported by instance type {instance_type}."),
+        )));
+    }
+    if hibernation {
+        let memory_gib = type_info["MemoryInfo"]["SizeInMiB"].as_i64().unwrap_or(0) / 1024;
+        if type_info["HibernationSupported"] != true || memory_gib > 150 {
+            return Err(Error(AwsError::new(
+                "UnsupportedHibernationConfiguration",
+                format!("Hibernation is not supported by instance type {instance_type}."),
+            )));
+        }
+        let root = image["RootDeviceName"].as_str().unwrap_or("/dev/xvda");
+        let root_encrypted = req.block_device_mappings.iter().any(|m| {
+            m.device_name.as_deref() == Some(root)
+                && m.ebs.as_ref().and_then(|e| e.encrypted) == Some(true)
+        });
+        if !root_encrypted {
+            return Err(Error(AwsError::new(
+                "UnsupportedHibernationConfiguration",
+                "For hibernation, the root device volume must be encrypted: give its block device mapping Encrypted=true.",
+            )));
+        }
+    }
     let credits = cpu_credits(
         type_info,
         &instance_type,
@@ -762,6 +866,24 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         }
     }
     let volumes_to_make = launch_volumes(&image, &req.block_device_mappings, &snapshot_sizes)?;
+    // Devices whose volumes are encrypted: by the request, or by the image's snapshot.
+    let mut encrypted_devices: std::collections::HashSet<String> = req
+        .block_device_mappings
+        .iter()
+        .filter(|m| m.ebs.as_ref().and_then(|e| e.encrypted) == Some(true))
+        .filter_map(|m| m.device_name.clone())
+        .collect();
+    for m in image["BlockDeviceMappings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        if m["Ebs"]["Encrypted"] == true
+            && let Some(d) = m["DeviceName"].as_str()
+        {
+            encrypted_devices.insert(d.to_string());
+        }
+    }
     let fixed_ip = req
         .private_ip_address
         .clone()
@@ -903,7 +1025,6 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         secondaries.push((*device, *spec, Some(subnet_id), groups));
     }
     dry_run(req.dry_run)?;
-    let cpu = &type_info["VCpuInfo"];
     let reservation_id = new_id("r");
     let launch_time = kumori_protocol::time::now_iso();
     #[allow(clippy::type_complexity)]
@@ -1017,11 +1138,13 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
                 .as_ref()
                 .and_then(|p| p.tenancy.clone())
                 .unwrap_or_else(|| "default".into()),
-            core_count: cpu["DefaultCores"].as_i64().unwrap_or(1),
-            threads_per_core: cpu["DefaultThreadsPerCore"].as_i64().unwrap_or(1),
+            core_count,
+            threads_per_core,
             cpu_credits: credits.clone(),
             password_data: None,
             iam_instance_profile: profile.clone(),
+            hibernation,
+            enclave,
         };
         let mut extra = Vec::new();
         for (device, spec, subnet_id, groups) in &secondaries {
@@ -1081,7 +1204,7 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         }
         let mut volumes = Vec::new();
         for (device, (t, size, iops, tp), snapshot, delete) in &volumes_to_make {
-            let v = super::volumes::create_attached(
+            let mut v = super::volumes::create_attached(
                 ctx,
                 &mut tx,
                 &instance.availability_zone,
@@ -1093,6 +1216,10 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
                 &launch_time,
             )
             .await?;
+            if encrypted_devices.contains(device) {
+                v.encrypted = true;
+                resource::update(ctx, &mut tx, &v).await?;
+            }
             put_tags(ctx, &mut tx, &v.volume_id, Volume::KIND, &volume_tags).await?;
             volumes.push(v);
         }

@@ -736,6 +736,8 @@ pub async fn get_launch_template_data(ctx: &Ctx<'_>, raw: &Value) -> Result<Valu
         "InstanceInitiatedShutdownBehavior": i.shutdown_behavior,
         "EbsOptimized": i.ebs_optimized,
         "CpuOptions": { "CoreCount": i.core_count, "ThreadsPerCore": i.threads_per_core },
+        "HibernationOptions": { "Configured": i.hibernation },
+        "EnclaveOptions": { "Enabled": i.enclave },
         "MetadataOptions": {
             "HttpTokens": i.metadata.http_tokens,
             "HttpPutResponseHopLimit": i.metadata.http_put_response_hop_limit,
