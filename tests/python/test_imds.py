@@ -169,3 +169,32 @@ def test_roles_and_instance_profiles(iam, ec2, ami):
     iam.delete_instance_profile(InstanceProfileName="app")
     iam.delete_role(RoleName="app")
     assert [r["RoleName"] for r in iam.list_roles()["Roles"]] == ["other"]
+
+
+def test_instance_profile_associations(endpoint, ec2, iam, ami):
+    iam.create_role(RoleName="r1", AssumeRolePolicyDocument=TRUST)
+    iam.create_role(RoleName="r2", AssumeRolePolicyDocument=TRUST)
+    for p, r in (("p1", "r1"), ("p2", "r2")):
+        iam.create_instance_profile(InstanceProfileName=p)
+        iam.add_role_to_instance_profile(InstanceProfileName=p, RoleName=r)
+    (i,) = ec2.run_instances(ImageId=ami, InstanceType="t3.micro", MinCount=1, MaxCount=1)["Instances"]
+    iid = i["InstanceId"]
+    a = ec2.associate_iam_instance_profile(InstanceId=iid, IamInstanceProfile={"Name": "p1"})["IamInstanceProfileAssociation"]
+    assert a["AssociationId"].startswith("iip-assoc-") and a["State"] == "associating"
+    with expect_error("IncorrectState", 400):
+        ec2.associate_iam_instance_profile(InstanceId=iid, IamInstanceProfile={"Name": "p2"})
+    (listed,) = ec2.describe_iam_instance_profile_associations(Filters=[{"Name": "instance-id", "Values": [iid]}])["IamInstanceProfileAssociations"]
+    assert (listed["AssociationId"], listed["State"]) == (a["AssociationId"], "associated")
+    # The metadata service follows the association: role credentials of the current role.
+    fetcher = InstanceMetadataFetcher(timeout=5, num_attempts=1, base_url=base(endpoint, iid), env={})
+    assert fetcher.retrieve_iam_role_credentials()["role_name"] == "r1"
+    b = ec2.replace_iam_instance_profile_association(AssociationId=a["AssociationId"], IamInstanceProfile={"Name": "p2"})["IamInstanceProfileAssociation"]
+    assert b["AssociationId"] != a["AssociationId"]
+    assert fetcher.retrieve_iam_role_credentials()["role_name"] == "r2"
+    with expect_error("InvalidAssociationID.NotFound", 400):
+        ec2.disassociate_iam_instance_profile(AssociationId=a["AssociationId"])
+    ec2.disassociate_iam_instance_profile(AssociationId=b["AssociationId"])
+    assert ec2.describe_iam_instance_profile_associations()["IamInstanceProfileAssociations"] == []
+    assert "IamInstanceProfile" not in ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    with expect_error("InvalidParameterValue", 400):
+        ec2.associate_iam_instance_profile(InstanceId=iid, IamInstanceProfile={"Name": "missing"})

@@ -429,3 +429,41 @@ def test_cpu_hibernation_and_enclave_options(ec2, ami):
     with expect_error("InvalidParameterCombination", 400):
         run("m5.xlarge", EnclaveOptions={"Enabled": True}, HibernationOptions={"Configured": True},
             BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"Encrypted": True}}])
+
+
+def test_placement_groups(ec2, ami):
+    cluster = ec2.create_placement_group(GroupName="hpc", Strategy="cluster", TagSpecifications=tag_spec("placement-group", Team="hpc"))
+    assert cluster["PlacementGroup"]["GroupId"].startswith("pg-") and cluster["PlacementGroup"]["State"] == "available"
+    ec2.create_placement_group(GroupName="kafka", Strategy="partition", PartitionCount=3)
+    ec2.create_placement_group(GroupName="spread", Strategy="spread")
+    with expect_error("InvalidPlacementGroup.Duplicate", 400):
+        ec2.create_placement_group(GroupName="hpc", Strategy="cluster")
+    with expect_error("InvalidParameterValue", 400):
+        ec2.create_placement_group(GroupName="wide", Strategy="partition", PartitionCount=8)
+    with expect_error("InvalidParameterCombination", 400):
+        ec2.create_placement_group(GroupName="odd", Strategy="cluster", PartitionCount=2)
+    groups = {g["GroupName"]: g for g in ec2.describe_placement_groups()["PlacementGroups"]}
+    assert (groups["kafka"]["PartitionCount"], groups["spread"]["SpreadLevel"]) == (3, "rack")
+    assert [g["GroupName"] for g in ec2.describe_placement_groups(Filters=[{"Name": "strategy", "Values": ["partition"]}])["PlacementGroups"]] == ["kafka"]
+    # Instances land in a group, and a partition.
+    run = lambda **kw: ec2.run_instances(ImageId=ami(), InstanceType="m5.large", **kw)["Instances"]  # noqa: E731
+    (i,) = run(MinCount=1, MaxCount=1, Placement={"GroupName": "hpc"})
+    assert one(ec2, i["InstanceId"])["Placement"]["GroupName"] == "hpc"
+    (k,) = run(MinCount=1, MaxCount=1, Placement={"GroupName": "kafka", "PartitionNumber": 2})
+    assert one(ec2, k["InstanceId"])["Placement"]["PartitionNumber"] == 2
+    assert [x["InstanceId"] for r in ec2.describe_instances(Filters=[{"Name": "placement-group-name", "Values": ["hpc"]}])["Reservations"] for x in r["Instances"]] == [i["InstanceId"]]
+    with expect_error("InvalidParameterValue", 400):
+        run(MinCount=1, MaxCount=1, Placement={"GroupName": "kafka", "PartitionNumber": 4})
+    with expect_error("InvalidPlacementGroup.Unknown", 400):
+        run(MinCount=1, MaxCount=1, Placement={"GroupName": "nowhere"})
+    # A spread group holds seven instances per zone.
+    run(MinCount=7, MaxCount=7, Placement={"GroupName": "spread", "AvailabilityZone": "us-east-1a"})
+    with expect_error("InsufficientInstanceCapacity", 400):
+        run(MinCount=1, MaxCount=1, Placement={"GroupName": "spread", "AvailabilityZone": "us-east-1a"})
+    # A group with instances cannot go until they do.
+    with expect_error("InvalidPlacementGroup.InUse", 400):
+        ec2.delete_placement_group(GroupName="hpc")
+    ec2.terminate_instances(InstanceIds=[i["InstanceId"]])
+    ec2.delete_placement_group(GroupName="hpc")
+    with expect_error("InvalidPlacementGroup.Unknown", 400):
+        ec2.describe_placement_groups(GroupNames=["hpc"])

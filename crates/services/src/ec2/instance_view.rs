@@ -277,7 +277,9 @@ struct Maintenance {
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct PlacementOut<'a> {
-    group_name: &'static str,
+    group_name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    partition_number: Option<i64>,
     tenancy: &'a str,
     availability_zone: &'a str,
 }
@@ -440,7 +442,8 @@ pub fn instance_out<'a>(i: &'a Instance, parts: &Parts<'a>) -> InstanceOut<'a> {
         instance_type: &i.instance_type,
         launch_time: &i.launch_time,
         placement: PlacementOut {
-            group_name: "",
+            group_name: i.placement_group.as_deref().unwrap_or_default(),
+            partition_number: i.partition_number,
             tenancy: &i.tenancy,
             availability_zone: &i.availability_zone,
         },

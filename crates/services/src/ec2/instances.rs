@@ -91,6 +91,11 @@ pub struct Instance {
     /// Whether Nitro Enclaves are enabled.
     #[serde(default)]
     pub enclave: bool,
+    /// The placement group (by name) and partition the instance was launched into.
+    #[serde(default)]
+    pub placement_group: Option<String>,
+    #[serde(default)]
+    pub partition_number: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -98,6 +103,11 @@ pub struct Instance {
 pub struct IamProfileRef {
     pub arn: String,
     pub id: String,
+    /// The association (`iip-assoc-…`) that put the profile on the instance.
+    #[serde(default)]
+    pub association_id: String,
+    #[serde(default)]
+    pub associated_at: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -178,6 +188,9 @@ fn shown(
 struct PlacementIn {
     availability_zone: Option<String>,
     tenancy: Option<String>,
+    group_name: Option<String>,
+    group_id: Option<String>,
+    partition_number: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -309,13 +322,14 @@ struct RunInstancesRequest {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct IamProfileIn {
+pub struct IamProfileIn {
     arn: Option<String>,
     name: Option<String>,
 }
 
-/// The instance profile a launch names, by ARN or name, as IAM holds it.
-async fn launch_profile(
+/// The instance profile a launch or an association names, by ARN or name, as IAM holds it,
+/// with a new association id.
+pub async fn launch_profile(
     ctx: &Ctx<'_>,
     given: Option<&IamProfileIn>,
 ) -> Result<Option<IamProfileRef>> {
@@ -332,6 +346,8 @@ async fn launch_profile(
         Some((p, _)) => Ok(Some(IamProfileRef {
             arn: p.arn,
             id: p.instance_profile_id,
+            association_id: new_id("iip-assoc"),
+            associated_at: kumori_protocol::time::now_iso(),
         })),
         None => Err(invalid_value(match arn {
             Some(a) => format!(
@@ -737,6 +753,8 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     if let Some(p) = req.placement.as_mut() {
         given(&mut p.availability_zone);
         given(&mut p.tenancy);
+        given(&mut p.group_name);
+        given(&mut p.group_id);
     }
     if req.min_count < 1 || req.max_count < req.min_count {
         return Err(invalid_value(format!(
@@ -995,6 +1013,17 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         }
     }
     let groups = eni::groups_or_default(ctx, &mut tx, &subnet.vpc_id, &group_ids).await?;
+    let placement = req.placement.as_ref();
+    let group = super::placement_groups::for_launch(
+        ctx,
+        &mut tx,
+        placement.and_then(|p| p.group_name.as_deref()),
+        placement.and_then(|p| p.group_id.as_deref()),
+        placement.and_then(|p| p.partition_number),
+        &subnet.availability_zone,
+        req.max_count,
+    )
+    .await?;
     // A public address goes only to a new primary interface of a launch with one interface.
     let public = existing_primary.is_none()
         && nic_specs.len() <= 1
@@ -1145,6 +1174,15 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             iam_instance_profile: profile.clone(),
             hibernation,
             enclave,
+            placement_group: group.as_ref().map(|g| g.group_name.clone()),
+            partition_number: group.as_ref().and_then(|g| {
+                (g.strategy == "partition").then(|| {
+                    placement
+                        .and_then(|p| p.partition_number)
+                        // Unnamed partitions are dealt out in turn.
+                        .unwrap_or(1 + index % g.partition_count.unwrap_or(1))
+                })
+            }),
         };
         let mut extra = Vec::new();
         for (device, spec, subnet_id, groups) in &secondaries {

@@ -18,7 +18,9 @@ pub mod launch_templates;
 pub mod nacl;
 pub mod natgw;
 pub mod peering;
+pub mod placement_groups;
 pub mod prefix_list;
+pub mod profile_associations;
 pub mod regions;
 pub mod routes;
 pub mod sg;
@@ -153,6 +155,21 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<O
         }
         "ModifyManagedPrefixList" => prefix_list::modify_managed_prefix_list(ctx, input).await,
         "DeleteManagedPrefixList" => prefix_list::delete_managed_prefix_list(ctx, input).await,
+        "AssociateIamInstanceProfile" => {
+            profile_associations::associate_iam_instance_profile(ctx, input).await
+        }
+        "ReplaceIamInstanceProfileAssociation" => {
+            profile_associations::replace_iam_instance_profile_association(ctx, input).await
+        }
+        "DisassociateIamInstanceProfile" => {
+            profile_associations::disassociate_iam_instance_profile(ctx, input).await
+        }
+        "DescribeIamInstanceProfileAssociations" => {
+            profile_associations::describe_iam_instance_profile_associations(ctx, input).await
+        }
+        "CreatePlacementGroup" => placement_groups::create_placement_group(ctx, input).await,
+        "DescribePlacementGroups" => placement_groups::describe_placement_groups(ctx, input).await,
+        "DeletePlacementGroup" => placement_groups::delete_placement_group(ctx, input).await,
         "RunInstances" => instances::run_instances(ctx, input).await,
         "StopInstances" => instances::stop_instances(ctx, input).await,
         "StartInstances" => instances::start_instances(ctx, input).await,
@@ -246,6 +263,10 @@ pub fn not_found_for(id: &str) -> Error {
             format!("The instance ID '{id}' does not exist"),
         )),
         Some("lt") => launch_templates::id_not_found(id),
+        Some("pg") => Error(AwsError::new(
+            "InvalidPlacementGroup.Unknown",
+            format!("The Placement Group '{id}' is unknown."),
+        )),
         Some("snap") => <snapshots::Snapshot as generic::Ec2Resource>::not_found(id),
         Some("vol") => <volumes::Volume as generic::Ec2Resource>::not_found(id),
         Some("key") => <keypairs::KeyPair as generic::Ec2Resource>::not_found(id),
