@@ -198,3 +198,28 @@ def test_instance_profile_associations(endpoint, ec2, iam, ami):
     assert "IamInstanceProfile" not in ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
     with expect_error("InvalidParameterValue", 400):
         ec2.associate_iam_instance_profile(InstanceId=iid, IamInstanceProfile={"Name": "missing"})
+
+
+def test_cli_takes_its_credentials_from_the_metadata_service(endpoint, web, tmp_path):
+    import os
+    import subprocess
+    import sys
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT": base(endpoint, web["InstanceId"]),
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_MAX_ATTEMPTS": "1",
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+    cli = lambda *a: subprocess.run([sys.executable, "-m", "awscli", *a], env=env, capture_output=True, text=True, timeout=60)  # noqa: E731
+    listed = cli("configure", "list")
+    assert listed.returncode == 0, listed.stderr
+    key_line = next(line for line in listed.stdout.splitlines() if line.strip().startswith("access_key"))
+    assert "iam-role" in key_line
+    fetched = InstanceMetadataFetcher(timeout=5, num_attempts=1, base_url=base(endpoint, web["InstanceId"]), env={})
+    assert key_line.split()[1].endswith(fetched.retrieve_iam_role_credentials()["access_key"][-4:])
+    out = cli("ec2", "describe-instances", "--endpoint-url", endpoint, "--instance-ids", web["InstanceId"])
+    assert out.returncode == 0, out.stderr
