@@ -1,0 +1,15 @@
+//! Reachability: who can reach whom in a snapshot of the VPC model, and exactly why not.
+//!
+//! - `model`: the snapshot (plain data, ids as AWS names them).
+//! - `rules`: security groups, network ACLs and route tables, each deciding one packet.
+//! - `trace`: the reference evaluator, which walks one concrete packet there and back and
+//!   explains a drop with AWS's Reachability Analyzer codes.
+//!
+//! No I/O anywhere: the services layer builds a `Network` from stored resources.
+
+pub mod model;
+pub mod rules;
+pub mod trace;
+
+#[cfg(test)]
+mod journeys;
