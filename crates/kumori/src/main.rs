@@ -44,6 +44,76 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         eip_quota: usize,
     },
+    /// Whether one end reaches another, hop by hop, and what blocks it: e.g.
+    /// `kumori reach --from 203.0.113.5 --to i-0abc… --port 22`.
+    Reach {
+        /// An instance id, an interface id, or an address (an address on the internet, or
+        /// a private one).
+        #[arg(long)]
+        from: String,
+        /// An instance id, an interface id, or an address.
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        port: u16,
+        /// tcp, udp or icmp.
+        #[arg(long, default_value = "tcp")]
+        protocol: String,
+        #[arg(long, env = "KUMORI_DEFAULT_REGION", default_value = "us-east-1")]
+        region: String,
+        #[arg(long, env = "KUMORI_ACCOUNT_ID", default_value = "000000000000")]
+        account_id: String,
+        /// The state a running kumori keeps (default: the per-user data directory).
+        #[arg(long, env = "KUMORI_STATE_DIR")]
+        state_dir: Option<PathBuf>,
+    },
+}
+
+fn state_dir_or_default(state_dir: Option<PathBuf>) -> Result<PathBuf, String> {
+    match state_dir {
+        Some(d) => Ok(d),
+        None => Ok(dirs::data_dir()
+            .ok_or("no per-user data directory; pass --state-dir")?
+            .join("kumori")),
+    }
+}
+
+/// `kumori reach`: reads the store a server keeps (SQLite lets it read beside the server)
+/// and prints the verdict; exits 0 when reachable, 1 when not.
+async fn reach(
+    from: String,
+    to: String,
+    port: u16,
+    protocol: String,
+    region: String,
+    account_id: String,
+    state_dir: Option<PathBuf>,
+) -> Result<bool, String> {
+    use kumori_services::reach::{reach, render};
+    let protocol = match protocol.to_ascii_lowercase().as_str() {
+        "tcp" => kumori_net::reach::model::Protocol::Tcp,
+        "udp" => kumori_net::reach::model::Protocol::Udp,
+        "icmp" => kumori_net::reach::model::Protocol::Icmp,
+        other => {
+            return Err(format!(
+                "--protocol must be tcp, udp or icmp, not '{other}'"
+            ));
+        }
+    };
+    let dir = state_dir_or_default(state_dir)?;
+    let store = Store::open_dir(&dir).await.map_err(|e| e.to_string())?;
+    let limits = Limits::default();
+    let ctx = kumori_services::Ctx {
+        store: &store,
+        account: &account_id,
+        region: &region,
+        limits: &limits,
+    };
+    let verdict = reach(&ctx, &from, &to, protocol, port)
+        .await
+        .map_err(|e| format!("{}: {}", e.0.code, e.0.message))?;
+    print!("{}", render(&verdict, &from, &to, protocol, port));
+    Ok(verdict.reachable)
 }
 
 fn main() -> std::process::ExitCode {
@@ -69,6 +139,21 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
+    if let Command::Reach {
+        from,
+        to,
+        port,
+        protocol,
+        region,
+        account_id,
+        state_dir,
+    } = cli.command
+    {
+        return match reach(from, to, port, protocol, region, account_id, state_dir).await? {
+            true => Ok(()),
+            false => Err("not reachable".into()),
+        };
+    }
     let Command::Serve {
         host,
         port,
@@ -78,7 +163,10 @@ async fn run(cli: Cli) -> Result<(), String> {
         default_region,
         vpc_quota,
         eip_quota,
-    } = cli.command;
+    } = cli.command
+    else {
+        unreachable!("reach returned above");
+    };
     if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!(
             "--account-id must be 12 digits, not '{account_id}'"

@@ -6,6 +6,7 @@
 pub mod ec2;
 pub mod iam;
 pub mod imds;
+pub mod reach;
 pub mod resource;
 pub mod sts;
 

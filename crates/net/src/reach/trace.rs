@@ -469,6 +469,13 @@ impl<'n> Walk<'n> {
                         ..translated
                     };
                     self.hop(g, HopKind::InternetGateway, out);
+                    self.back.push((
+                        Back::Untranslate {
+                            component: g.clone(),
+                            kind: HopKind::InternetGateway,
+                        },
+                        translated.reply(),
+                    ));
                     return self.internet_or_public(out, depth);
                 }
                 let nat_vpc = self.net.subnets[&nat.subnet_id].vpc_id.clone();

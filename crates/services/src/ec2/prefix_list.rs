@@ -53,6 +53,10 @@ impl ManagedPrefixList {
     fn entries(&self) -> &[Entry] {
         self.versions.last().map_or(&[], Vec::as_slice)
     }
+    /// The entries of the current version.
+    pub fn current_entries(&self) -> &[Entry] {
+        self.entries()
+    }
 }
 
 impl Resource for ManagedPrefixList {
