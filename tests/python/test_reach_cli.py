@@ -1,9 +1,9 @@
-"""`kumori reach` on the classic layout a learner builds: it reads the state a running
-kumori keeps and answers who can reach whom, hop by hop, and what blocks the rest."""
+"""Reachability on the classic layout a learner builds: `kumori reach`, which reads the state a
+running kumori keeps, and AWS's Reachability Analyzer API through boto3 and the aws CLI."""
 import subprocess
 
 import pytest
-from support import client, kumori_bin
+from support import client, expect_error, kumori_bin
 
 
 @pytest.fixture
@@ -40,6 +40,7 @@ def layout(spawn, tmp_path):
         NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": subnet, "Groups": [group], "AssociatePublicIpAddress": public_ip}],
     )["Instances"][0]["InstanceId"]
     return {
+        "ec2": ec2,
         "state": tmp_path / "state",
         "bastion": run(public, bastion_sg, True),
         "web": run(private, web_sg, False),
@@ -79,3 +80,69 @@ def test_the_journeys_of_the_classic_layout(layout):
 def test_unknown_names_are_refused(layout):
     bad = reach(layout, "i-0123456789abcdef0", layout["web"], 22)
     assert bad.returncode == 1 and "InvalidInstanceID.NotFound" in bad.stderr
+
+
+def analyse(ec2, **path):
+    p = ec2.create_network_insights_path(**path)["NetworkInsightsPath"]
+    started = ec2.start_network_insights_analysis(NetworkInsightsPathId=p["NetworkInsightsPathId"])["NetworkInsightsAnalysis"]
+    assert started["Status"] == "running"
+    (a,) = ec2.describe_network_insights_analyses(NetworkInsightsAnalysisIds=[started["NetworkInsightsAnalysisId"]])["NetworkInsightsAnalyses"]
+    assert a["Status"] == "succeeded"
+    return p, a
+
+
+def test_reachability_analyzer_api(layout):
+    ec2 = layout["ec2"]
+    # Internet (through the gateway) to the bastion on SSH: found, hop by hop, both ways.
+    p, a = analyse(ec2, Source=layout["igw"], Destination=layout["bastion"], Protocol="tcp",
+                   FilterAtSource={"SourceAddress": "203.0.113.5", "DestinationPortRange": {"FromPort": 22, "ToPort": 22}})
+    assert p["SourceArn"].endswith(f":internet-gateway/{layout['igw']}") and p["Protocol"] == "tcp"
+    assert a["NetworkPathFound"] is True and a["Explanations"] == []
+    forward = [c["Component"]["Id"] for c in a["ForwardPathComponents"]]
+    assert forward[0] == layout["igw"]
+    acl = next(c for c in a["ForwardPathComponents"] if "AclRule" in c)
+    assert acl["AclRule"]["RuleAction"] == "allow" and acl["AclRule"]["Egress"] is False
+    sg = next(c for c in a["ForwardPathComponents"] if "SecurityGroupRule" in c)
+    assert sg["SecurityGroupRule"]["Cidr"] == "203.0.113.5/32" and sg["SecurityGroupRule"]["PortRange"] == {"From": 22, "To": 22}
+    eni = a["ForwardPathComponents"][-1]
+    assert eni["AttachedTo"]["Id"] == layout["bastion"]
+    assert any("RouteTableRoute" in c for c in a["ReturnPathComponents"])
+    # From another address the security group stops it, and says so.
+    _, a = analyse(ec2, Source=layout["igw"], Destination=layout["bastion"], Protocol="tcp",
+                   SourceIp="198.51.100.7", DestinationPort=22)
+    assert a["NetworkPathFound"] is False
+    (e,) = a["Explanations"]
+    assert (e["ExplanationCode"], e["Direction"]) == ("ENI_SG_RULES_MISMATCH", "ingress")
+    assert e["SecurityGroups"][0]["Id"] and e["NetworkInterface"]["Id"].startswith("eni-")
+    # With no port given, some port of the bastion is open to the internet: SSH.
+    _, a = analyse(ec2, Source=layout["igw"], Destination=layout["bastion"], Protocol="tcp")
+    assert a["NetworkPathFound"] is True
+    # The database is not reachable from the bastion on 3306; the web tier is.
+    _, a = analyse(ec2, Source=layout["bastion"], Destination=layout["db"], Protocol="tcp", DestinationPort=3306)
+    assert a["NetworkPathFound"] is False and a["Explanations"][0]["ExplanationCode"] == "ENI_SG_RULES_MISMATCH"
+    _, a = analyse(ec2, Source=layout["web"], Destination=layout["db"], Protocol="tcp", DestinationPort=3306)
+    assert a["NetworkPathFound"] is True
+    # The web server reaches the internet through the NAT gateway.
+    p, a = analyse(ec2, Source=layout["web"], Destination=layout["igw"], Protocol="tcp", DestinationPort=443)
+    assert a["NetworkPathFound"] is True
+    assert layout["nat"] in [c["Component"]["Id"] for c in a["ForwardPathComponents"]]
+    # Listing, filters, and the order of deletion.
+    assert [x["NetworkInsightsPathId"] for x in ec2.describe_network_insights_paths(
+        Filters=[{"Name": "destination", "Values": [layout["igw"]]}])["NetworkInsightsPaths"]] == [p["NetworkInsightsPathId"]]
+    found = ec2.describe_network_insights_analyses(NetworkInsightsPathId=p["NetworkInsightsPathId"],
+                                                   Filters=[{"Name": "path-found", "Values": ["true"]}])["NetworkInsightsAnalyses"]
+    assert [x["NetworkInsightsAnalysisId"] for x in found] == [a["NetworkInsightsAnalysisId"]]
+    with expect_error("AnalysisExistsForNetworkInsightsPath", 400):
+        ec2.delete_network_insights_path(NetworkInsightsPathId=p["NetworkInsightsPathId"])
+    ec2.delete_network_insights_analysis(NetworkInsightsAnalysisId=a["NetworkInsightsAnalysisId"])
+    ec2.delete_network_insights_path(NetworkInsightsPathId=p["NetworkInsightsPathId"])
+    with expect_error("InvalidNetworkInsightsPathId.NotFound", 400):
+        ec2.start_network_insights_analysis(NetworkInsightsPathId=p["NetworkInsightsPathId"])
+    # What a path needs.
+    with expect_error("MissingParameter", 400):
+        ec2.create_network_insights_path(Source=layout["bastion"], Protocol="tcp")
+    with expect_error("InvalidParameterCombination", 400):
+        ec2.create_network_insights_path(Source=layout["bastion"], Destination=layout["web"], Protocol="tcp",
+                                         DestinationPort=22, FilterAtSource={"SourceAddress": "10.0.1.5"})
+    with expect_error("InvalidInstanceID.NotFound", 400):
+        ec2.create_network_insights_path(Source="i-0123456789abcdef0", Destination=layout["web"], Protocol="tcp")

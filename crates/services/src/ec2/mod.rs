@@ -17,6 +17,7 @@ pub mod keypairs;
 pub mod launch_templates;
 pub mod nacl;
 pub mod natgw;
+pub mod network_insights;
 pub mod peering;
 pub mod placement_groups;
 pub mod prefix_list;
@@ -166,6 +167,24 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<O
         }
         "DescribeIamInstanceProfileAssociations" => {
             profile_associations::describe_iam_instance_profile_associations(ctx, input).await
+        }
+        "CreateNetworkInsightsPath" => {
+            network_insights::create_network_insights_path(ctx, input).await
+        }
+        "DescribeNetworkInsightsPaths" => {
+            network_insights::describe_network_insights_paths(ctx, input).await
+        }
+        "DeleteNetworkInsightsPath" => {
+            network_insights::delete_network_insights_path(ctx, input).await
+        }
+        "StartNetworkInsightsAnalysis" => {
+            network_insights::start_network_insights_analysis(ctx, input).await
+        }
+        "DescribeNetworkInsightsAnalyses" => {
+            network_insights::describe_network_insights_analyses(ctx, input).await
+        }
+        "DeleteNetworkInsightsAnalysis" => {
+            network_insights::delete_network_insights_analysis(ctx, input).await
         }
         "CreatePlacementGroup" => placement_groups::create_placement_group(ctx, input).await,
         "DescribePlacementGroups" => placement_groups::describe_placement_groups(ctx, input).await,
