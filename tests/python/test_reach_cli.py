@@ -41,6 +41,7 @@ def layout(spawn, tmp_path):
     )["Instances"][0]["InstanceId"]
     return {
         "ec2": ec2,
+        "endpoint": srv.endpoint,
         "state": tmp_path / "state",
         "bastion": run(public, bastion_sg, True),
         "web": run(private, web_sg, False),
@@ -146,3 +147,25 @@ def test_reachability_analyzer_api(layout):
                                          DestinationPort=22, FilterAtSource={"SourceAddress": "10.0.1.5"})
     with expect_error("InvalidInstanceID.NotFound", 400):
         ec2.create_network_insights_path(Source="i-0123456789abcdef0", Destination=layout["web"], Protocol="tcp")
+
+
+def test_the_cli_asks_the_analyzer_too(layout, tmp_path):
+    import json
+    import os
+    import sys
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "AWS_ACCESS_KEY_ID": "test",
+           "AWS_SECRET_ACCESS_KEY": "test", "AWS_EC2_METADATA_DISABLED": "true",
+           "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}
+    cli = lambda *a: subprocess.run([sys.executable, "-m", "awscli", *a, "--endpoint-url", layout["endpoint"],  # noqa: E731
+                                     "--region", "us-east-1", "--output", "json"], env=env, capture_output=True, text=True, timeout=60)
+    made = cli("ec2", "create-network-insights-path", "--source", layout["bastion"], "--destination", layout["web"],
+               "--protocol", "tcp", "--destination-port", "22")
+    assert made.returncode == 0, made.stderr
+    path = json.loads(made.stdout)["NetworkInsightsPath"]
+    assert path["Protocol"] == "tcp"
+    started = cli("ec2", "start-network-insights-analysis", "--network-insights-path-id", path["NetworkInsightsPathId"])
+    assert started.returncode == 0, started.stderr
+    analysis_id = json.loads(started.stdout)["NetworkInsightsAnalysis"]["NetworkInsightsAnalysisId"]
+    shown = cli("ec2", "describe-network-insights-analyses", "--network-insights-analysis-ids", analysis_id)
+    (a,) = json.loads(shown.stdout)["NetworkInsightsAnalyses"]
+    assert a["NetworkPathFound"] is True and a["Status"] == "succeeded"
