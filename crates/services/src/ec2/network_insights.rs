@@ -21,7 +21,6 @@ use kumori_net::reach::trace::{Endpoint, Hop, HopKind, Verdict, trace};
 use kumori_protocol::AwsError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -364,30 +363,11 @@ pub async fn delete_network_insights_path(ctx: &Ctx<'_>, raw: &Value) -> Result<
     Ok(json!({ "NetworkInsightsPathId": p.network_insights_path_id }))
 }
 
-/// Ports at which some rule's verdict changes: one per span stands for the span.
+/// One port per span over which no rule changes its verdict (`kumori-net`'s classes), the
+/// ports people ask about first, so that a reachable one is reported when several are.
 fn candidate_ports(net: &Network) -> Vec<u16> {
-    let mut ports: BTreeSet<u16> = [0u16, 1, 1024, 65535].into_iter().collect();
-    let mut add = |from: u16, to: u16| {
-        ports.insert(from);
-        ports.insert(to);
-        if let Some(next) = to.checked_add(1) {
-            ports.insert(next);
-        }
-    };
-    for g in net.security_groups.values() {
-        for r in g.ingress.iter().chain(&g.egress) {
-            add(r.ports.from, r.ports.to);
-        }
-    }
-    for a in net.network_acls.values() {
-        for r in a.ingress.iter().chain(&a.egress) {
-            add(r.ports.from, r.ports.to);
-        }
-    }
-    // Ports people ask about first, so that a reachable one is reported when several are.
     let mut out: Vec<u16> = vec![22, 443, 80, 3306];
-    out.extend(ports);
-    out.dedup();
+    out.extend(kumori_net::reach::classes::port_spans(net));
     out
 }
 
