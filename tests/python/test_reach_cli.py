@@ -169,3 +169,17 @@ def test_the_cli_asks_the_analyzer_too(layout, tmp_path):
     shown = cli("ec2", "describe-network-insights-analyses", "--network-insights-analysis-ids", analysis_id)
     (a,) = json.loads(shown.stdout)["NetworkInsightsAnalyses"]
     assert a["NetworkPathFound"] is True and a["Status"] == "succeeded"
+
+
+def test_audit_flags_exposures(layout):
+    run = lambda: subprocess.run([str(kumori_bin()), "audit", "--state-dir", str(layout["state"])],  # noqa: E731
+                                 capture_output=True, text=True, timeout=30)
+    clean = run()
+    # The layout as built is clean: every group is in use, nothing open to the world.
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    ec2 = layout["ec2"]
+    ec2.authorize_security_group_ingress(GroupId=layout["db_sg"], IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 3306, "ToPort": 3306, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    flagged = run()
+    assert flagged.returncode == 1
+    assert "OPEN_DATABASE_PORT" in flagged.stdout and layout["db_sg"] in flagged.stdout

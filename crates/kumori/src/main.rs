@@ -67,6 +67,45 @@ enum Command {
         #[arg(long, env = "KUMORI_STATE_DIR")]
         state_dir: Option<PathBuf>,
     },
+    /// Exposures a reviewer would flag in a region's networks: admin and database ports
+    /// open to the internet, internet-reachable interfaces in subnets without a default
+    /// route to a gateway, shadowed network ACL entries, unused security groups.
+    Audit {
+        #[arg(long, env = "KUMORI_DEFAULT_REGION", default_value = "us-east-1")]
+        region: String,
+        #[arg(long, env = "KUMORI_ACCOUNT_ID", default_value = "000000000000")]
+        account_id: String,
+        /// The state a running kumori keeps (default: the per-user data directory).
+        #[arg(long, env = "KUMORI_STATE_DIR")]
+        state_dir: Option<PathBuf>,
+    },
+}
+
+/// `kumori audit`: one line per finding; exits 0 when there is none, 1 otherwise.
+async fn audit(
+    region: String,
+    account_id: String,
+    state_dir: Option<PathBuf>,
+) -> Result<bool, String> {
+    let dir = state_dir_or_default(state_dir)?;
+    let store = Store::open_dir(&dir).await.map_err(|e| e.to_string())?;
+    let limits = Limits::default();
+    let ctx = kumori_services::Ctx {
+        store: &store,
+        account: &account_id,
+        region: &region,
+        limits: &limits,
+    };
+    let findings = kumori_services::reach::audit(&ctx)
+        .await
+        .map_err(|e| format!("{}: {}", e.0.code, e.0.message))?;
+    if findings.is_empty() {
+        println!("no findings in {region}");
+    }
+    for f in &findings {
+        println!("{:<42} {:<24} {}", f.code, f.component, f.message);
+    }
+    Ok(findings.is_empty())
 }
 
 fn state_dir_or_default(state_dir: Option<PathBuf>) -> Result<PathBuf, String> {
@@ -154,6 +193,17 @@ async fn run(cli: Cli) -> Result<(), String> {
             false => Err("not reachable".into()),
         };
     }
+    if let Command::Audit {
+        region,
+        account_id,
+        state_dir,
+    } = cli.command
+    {
+        return match audit(region, account_id, state_dir).await? {
+            true => Ok(()),
+            false => Err("findings above".into()),
+        };
+    }
     let Command::Serve {
         host,
         port,
@@ -165,7 +215,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         eip_quota,
     } = cli.command
     else {
-        unreachable!("reach returned above");
+        unreachable!("reach and audit returned above");
     };
     if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!(

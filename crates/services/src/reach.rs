@@ -462,3 +462,8 @@ pub fn render(v: &Verdict, from: &str, to: &str, protocol: m::Protocol, port: u1
     }
     out
 }
+
+/// The findings of `kumori-net`'s audit over the caller's region.
+pub async fn audit(ctx: &Ctx<'_>) -> Result<Vec<kumori_net::reach::audit::Finding>> {
+    Ok(kumori_net::reach::audit::audit(&snapshot(ctx).await?))
+}

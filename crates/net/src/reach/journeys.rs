@@ -629,3 +629,62 @@ fn an_appliance_forwards_only_with_its_source_dest_check_off() {
     assert_eq!(blocked_by(&v).0, "IGW_PUBLIC_IP_ASSOCIATION_FOR_EGRESS");
     assert!(passes(&v, "eni-natinst"));
 }
+
+#[test]
+fn audit_flags_what_a_reviewer_would() {
+    use super::audit::audit;
+    let mut n = classic();
+    assert!(audit(&n).is_empty(), "{:#?}", audit(&n));
+    // SSH and MySQL open to the world, an unused group, a shadowed ACL entry, and a public
+    // interface in the private subnet made reachable by a narrow route to the gateway.
+    n.security_groups
+        .get_mut("sg-web")
+        .unwrap()
+        .ingress
+        .push(SgRule {
+            id: "sgr-world".into(),
+            protocol: ProtocolMatch::Number(6),
+            ports: Ports { from: 0, to: 65535 },
+            peer: Peer::Cidr(net("0.0.0.0/0")),
+        });
+    n.security_groups
+        .insert("sg-lonely".into(), group("sg-lonely", "vpc-1", vec![]));
+    n.network_acls
+        .get_mut("acl-1")
+        .unwrap()
+        .ingress
+        .push(AclRule {
+            number: 200,
+            protocol: ProtocolMatch::Number(6),
+            ports: Ports::one(22),
+            cidr: net("203.0.113.0/24"),
+            allow: false,
+        });
+    n.interfaces.get_mut("eni-web").unwrap().public_ip = Some(ip("198.18.0.77"));
+    n.route_tables
+        .get_mut("rtb-private")
+        .unwrap()
+        .routes
+        .push(route(
+            "203.0.113.0/24",
+            Target::InternetGateway("igw-1".into()),
+        ));
+    let found: Vec<(&str, String)> = audit(&n)
+        .into_iter()
+        .map(|f| (f.code, f.component))
+        .collect();
+    for expected in [
+        ("OPEN_ADMIN_PORT", "sg-web"),
+        ("OPEN_DATABASE_PORT", "sg-web"),
+        ("UNUSED_SECURITY_GROUP", "sg-lonely"),
+        ("SHADOWED_ACL_ENTRY", "acl-1"),
+        ("INTERNET_REACHABLE_WITHOUT_DEFAULT_ROUTE", "eni-web"),
+    ] {
+        assert!(
+            found
+                .iter()
+                .any(|(c, id)| *c == expected.0 && id == expected.1),
+            "missing {expected:?} in {found:?}"
+        );
+    }
+}

@@ -2,12 +2,14 @@
 //!
 //! - `model`: the snapshot (plain data, ids as AWS names them).
 //! - `rules`: security groups, network ACLs and route tables, each deciding one packet.
+//! - `audit`: exposures a reviewer would flag.
 //! - `classes`: port spans over which no rule changes its mind, so one port stands for each.
 //! - `trace`: the reference evaluator, which walks one concrete packet there and back and
 //!   explains a drop with AWS's Reachability Analyzer codes.
 //!
 //! No I/O anywhere: the services layer builds a `Network` from stored resources.
 
+pub mod audit;
 pub mod classes;
 pub mod model;
 pub mod rules;
