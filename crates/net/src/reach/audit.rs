@@ -4,8 +4,9 @@
 //! and security groups that nothing uses.
 
 use super::classes::port_spans;
+use super::index::Index;
 use super::model::{AclRule, Network, Peer, Protocol, ProtocolMatch, Target};
-use super::trace::{Endpoint, trace};
+use super::trace::{Endpoint, trace_in};
 use std::net::Ipv4Addr;
 
 /// Ports an administrator logs in on.
@@ -116,6 +117,7 @@ pub fn audit(net: &Network) -> Vec<Finding> {
     // Interfaces with a public address in a subnet without a default route to an internet
     // gateway ("private" by the usual reading) that the internet reaches anyway.
     let spans = port_spans(net);
+    let ix = Index::new(net);
     let sources: Vec<Ipv4Addr> = {
         let mut s: Vec<Ipv4Addr> = net
             .security_groups
@@ -150,8 +152,8 @@ pub fn audit(net: &Network) -> Vec<Finding> {
         }
         let reached = sources.iter().find_map(|s| {
             spans.iter().find_map(|p| {
-                trace(
-                    net,
+                trace_in(
+                    &ix,
                     &Endpoint::Address(*s),
                     &Endpoint::Interface(e.id.clone()),
                     Protocol::Tcp,

@@ -11,6 +11,7 @@
 
 pub mod audit;
 pub mod classes;
+pub mod index;
 pub mod model;
 pub mod rules;
 pub mod trace;

@@ -2,7 +2,8 @@
 //! (allow-only, any rule of any group on the interface), network ACLs (ordered, first match
 //! decides) and route tables (longest prefix wins).
 
-use super::model::{AclRule, Network, Peer, Protocol, Route, RouteTable, SgRule};
+use super::index::Index;
+use super::model::{AclRule, Peer, Protocol, Route, RouteTable, SgRule};
 use std::net::Ipv4Addr;
 
 /// Which way a rule faces, from the interface's or subnet's side.
@@ -24,7 +25,7 @@ impl Direction {
 /// Whether security-group rule `r` lets a packet of `protocol` to `port` through with
 /// `peer` on the far side (the source going in, the destination going out).
 pub fn sg_rule_matches(
-    net: &Network,
+    ix: &Index<'_>,
     r: &SgRule,
     protocol: Protocol,
     port: u16,
@@ -40,16 +41,13 @@ pub fn sg_rule_matches(
         Peer::Cidr(c) => c.contains(&peer),
         Peer::PrefixList(_, entries) => entries.iter().any(|c| c.contains(&peer)),
         // A group names the private addresses of the interfaces that carry it.
-        Peer::Group(g) => net
-            .interfaces
-            .values()
-            .any(|e| e.groups.contains(g) && e.private_ips.contains(&peer)),
+        Peer::Group(g) => ix.in_group(g, peer),
     }
 }
 
 /// The first rule (group id, rule) among `groups` that lets the packet through, if any.
 pub fn sg_allows<'n>(
-    net: &'n Network,
+    ix: &Index<'n>,
     groups: &[String],
     direction: Direction,
     protocol: Protocol,
@@ -57,7 +55,7 @@ pub fn sg_allows<'n>(
     peer: Ipv4Addr,
 ) -> Option<(&'n str, &'n SgRule)> {
     for g in groups {
-        let Some(group) = net.security_groups.get(g) else {
+        let Some(group) = ix.net.security_groups.get(g) else {
             continue;
         };
         let rules = match direction {
@@ -66,7 +64,7 @@ pub fn sg_allows<'n>(
         };
         if let Some(r) = rules
             .iter()
-            .find(|r| sg_rule_matches(net, r, protocol, port, peer))
+            .find(|r| sg_rule_matches(ix, r, protocol, port, peer))
         {
             return Some((group.id.as_str(), r));
         }

@@ -15,6 +15,7 @@
 //! crossed is asked again for the reply, whose destination port is the client's ephemeral
 //! port; and a subnet reached through a gateway needs a route back through it.
 
+use super::index::Index;
 use super::model::{EPHEMERAL_PORT, Interface, Network, Owner, Protocol, Route, Target};
 use super::rules::{Direction, acl_decides, route_for, sg_allows};
 use std::net::Ipv4Addr;
@@ -116,8 +117,9 @@ enum Back {
     Untranslate { component: String, kind: HopKind },
 }
 
-struct Walk<'n> {
+struct Walk<'n, 'i> {
     net: &'n Network,
+    ix: &'i Index<'n>,
     forward: Vec<Hop>,
     back: Vec<(Back, Header)>,
 }
@@ -138,7 +140,7 @@ fn explain(
     }
 }
 
-impl<'n> Walk<'n> {
+impl<'n> Walk<'n, '_> {
     fn hop(&mut self, component: &str, kind: HopKind, header: Header) {
         self.forward.push(Hop {
             component: component.to_string(),
@@ -150,7 +152,7 @@ impl<'n> Walk<'n> {
     /// The packet leaves interface `e` through its security groups.
     fn sg_egress(&mut self, e: &Interface, h: Header) -> Step<()> {
         match sg_allows(
-            self.net,
+            self.ix,
             &e.groups,
             Direction::Egress,
             h.protocol,
@@ -187,7 +189,7 @@ impl<'n> Walk<'n> {
     /// The packet reaches interface `e` through its security groups.
     fn sg_ingress(&mut self, e: &Interface, h: Header) -> Step<()> {
         match sg_allows(
-            self.net,
+            self.ix,
             &e.groups,
             Direction::Ingress,
             h.protocol,
@@ -340,7 +342,7 @@ impl<'n> Walk<'n> {
         let subnet = &self.net.subnets[&e.subnet_id];
         // Within a subnet nothing but the groups stands between two interfaces.
         if subnet.cidr.contains(&h.destination)
-            && let Some(d) = self.net.interface_at(&e.vpc_id, h.destination)
+            && let Some(d) = self.ix.interface_at(&e.vpc_id, h.destination)
         {
             self.route(&e.subnet_id, h)?;
             return self.deliver(d, h, &e.subnet_id);
@@ -362,7 +364,7 @@ impl<'n> Walk<'n> {
     ) -> Step<Arrival<'n>> {
         match &route.target {
             Target::Local => {
-                let Some(d) = self.net.interface_at(vpc_id, h.destination) else {
+                let Some(d) = self.ix.interface_at(vpc_id, h.destination) else {
                     return Err(explain(
                         "UNKNOWN_DESTINATION",
                         vpc_id,
@@ -513,7 +515,7 @@ impl<'n> Walk<'n> {
                     ));
                 }
                 self.hop(p, HopKind::Peering, h);
-                let Some(d) = self.net.interface_at(&peer_vpc, h.destination) else {
+                let Some(d) = self.ix.interface_at(&peer_vpc, h.destination) else {
                     return Err(explain(
                         "UNKNOWN_DESTINATION",
                         &peer_vpc,
@@ -571,7 +573,7 @@ impl<'n> Walk<'n> {
     /// The packet is on the internet side of a gateway: it has arrived, unless it is
     /// addressed to a public address of an interface (another VPC's, say).
     fn internet_or_public(&mut self, h: Header, _depth: usize) -> Step<Arrival<'n>> {
-        match self.net.interface_with_public(h.destination) {
+        match self.ix.interface_with_public(h.destination) {
             Some(d) => self.arrive_from_internet(d, h),
             None => {
                 self.hop("internet", HopKind::Internet, h);
@@ -582,7 +584,7 @@ impl<'n> Walk<'n> {
 
     /// A packet from the internet to public address `h.destination` of interface `d`.
     fn arrive_from_internet(&mut self, d: &'n Interface, h: Header) -> Step<Arrival<'n>> {
-        let Some(g) = self.net.gateway_of(&d.vpc_id) else {
+        let Some(g) = self.ix.gateway_of(&d.vpc_id) else {
             return Err(explain(
                 "IGW_PRIVATE_IP_ASSOCIATION_FOR_INGRESS",
                 &d.vpc_id,
@@ -734,8 +736,20 @@ pub fn trace(
     protocol: Protocol,
     port: u16,
 ) -> Verdict {
+    trace_in(&Index::new(net), from, to, protocol, port)
+}
+
+/// [`trace`] over an index built once, for callers that ask many questions of one snapshot.
+pub fn trace_in(
+    ix: &Index<'_>,
+    from: &Endpoint,
+    to: &Endpoint,
+    protocol: Protocol,
+    port: u16,
+) -> Verdict {
     let mut walk = Walk {
-        net,
+        net: ix.net,
+        ix,
         forward: Vec::new(),
         back: Vec::new(),
     };
@@ -757,7 +771,7 @@ pub fn trace(
 }
 
 fn run(
-    walk: &mut Walk<'_>,
+    walk: &mut Walk<'_, '_>,
     from: &Endpoint,
     to: &Endpoint,
     protocol: Protocol,
@@ -807,7 +821,7 @@ fn run(
             // From the internet: to an interface's public address.
             let d = match to {
                 Endpoint::Interface(id) => net.interfaces.get(id).ok_or_else(|| missing(id))?,
-                Endpoint::Address(ip) => net.interface_with_public(*ip).ok_or_else(|| {
+                Endpoint::Address(ip) => walk.ix.interface_with_public(*ip).ok_or_else(|| {
                     explain(
                         "IGW_PRIVATE_IP_ASSOCIATION_FOR_INGRESS",
                         &ip.to_string(),

@@ -15,9 +15,10 @@ use super::common::{
 };
 use crate::resource::{self, Resource, arn, new_id};
 use crate::{Ctx, Error, Result, input, output};
+use kumori_net::reach::index::Index;
 use kumori_net::reach::model::{Network, Owner, Peer, Protocol, ProtocolMatch, Target};
 use kumori_net::reach::rules::Direction;
-use kumori_net::reach::trace::{Endpoint, Hop, HopKind, Verdict, trace};
+use kumori_net::reach::trace::{Endpoint, Hop, HopKind, Verdict, trace_in};
 use kumori_protocol::AwsError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -456,10 +457,11 @@ fn analyse(net: &Network, p: &NetworkInsightsPath, resolved: &[(String, String)]
         Some(d) => interface_of(d),
         None => Endpoint::Address(destination_address.unwrap_or(Ipv4Addr::UNSPECIFIED)),
     };
+    let ix = Index::new(net);
     let mut first: Option<Verdict> = None;
     for s in &sources {
         for port in &ports {
-            let v = trace(net, s, &destination, protocol, *port);
+            let v = trace_in(&ix, s, &destination, protocol, *port);
             if v.reachable {
                 return v;
             }
