@@ -183,3 +183,42 @@ def test_audit_flags_exposures(layout):
     flagged = run()
     assert flagged.returncode == 1
     assert "OPEN_DATABASE_PORT" in flagged.stdout and layout["db_sg"] in flagged.stdout
+
+
+def test_network_access_analyzer_finds_ssh_from_the_internet(layout):
+    ec2 = layout["ec2"]
+    internet_ssh = [{"Source": {"ResourceStatement": {"ResourceTypes": ["AWS::EC2::InternetGateway"]}},
+                     "Destination": {"PacketHeaderStatement": {"DestinationPorts": ["22"], "Protocols": ["tcp"]}}}]
+
+    def findings(match, exclude=()):
+        made = ec2.create_network_insights_access_scope(MatchPaths=match, ExcludePaths=list(exclude))
+        scope = made["NetworkInsightsAccessScope"]["NetworkInsightsAccessScopeId"]
+        assert made["NetworkInsightsAccessScopeContent"]["MatchPaths"] == match
+        started = ec2.start_network_insights_access_scope_analysis(NetworkInsightsAccessScopeId=scope)
+        analysis = started["NetworkInsightsAccessScopeAnalysis"]
+        assert analysis["Status"] == "running"
+        (done,) = ec2.describe_network_insights_access_scope_analyses(
+            NetworkInsightsAccessScopeAnalysisIds=[analysis["NetworkInsightsAccessScopeAnalysisId"]])["NetworkInsightsAccessScopeAnalyses"]
+        assert done["Status"] == "succeeded" and done["AnalyzedEniCount"] >= 3
+        got = ec2.get_network_insights_access_scope_analysis_findings(
+            NetworkInsightsAccessScopeAnalysisId=analysis["NetworkInsightsAccessScopeAnalysisId"])
+        return done["FindingsFound"], got["AnalysisFindings"]
+
+    # Every path from the internet to any interface on tcp/22: the bastion, only.
+    found, items = findings(internet_ssh)
+    assert found == "true" and len(items) == 1
+    components = items[0]["FindingComponents"]
+    assert components[0]["Component"]["Id"] == layout["igw"]
+    assert components[-1]["AttachedTo"]["Id"] == layout["bastion"]
+    # Excluding the bastion leaves nothing.
+    found, items = findings(internet_ssh, [{"Destination": {"ResourceStatement": {"Resources": [layout["bastion"]]}}}])
+    assert (found, items) == ("false", [])
+    # The web tier reaches the internet, but only through the NAT gateway.
+    web_out = [{"Source": {"ResourceStatement": {"Resources": [layout["web"]]}},
+                "Destination": {"ResourceStatement": {"ResourceTypes": ["AWS::EC2::InternetGateway"]}}}]
+    found, items = findings(web_out)
+    assert found == "true" and layout["nat"] in [c["Component"]["Id"] for c in items[0]["FindingComponents"]]
+    found, _ = findings(web_out, [{"ThroughResources": [{"ResourceStatement": {"ResourceTypes": ["AWS::EC2::NatGateway"]}}]}])
+    assert found == "false"
+    with expect_error("InvalidNetworkInsightsAccessScopeId.NotFound", 400):
+        ec2.start_network_insights_access_scope_analysis(NetworkInsightsAccessScopeId="nis-0123456789abcdef0")

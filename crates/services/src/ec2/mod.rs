@@ -1,6 +1,7 @@
 //! Amazon EC2: the operations kumori implements so far. Every other EC2 operation is still
 //! recognised by the protocol layer and answered `NotImplemented`.
 
+pub mod access_scopes;
 pub mod addresses;
 pub mod common;
 pub mod default_vpc;
@@ -167,6 +168,30 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<O
         }
         "DescribeIamInstanceProfileAssociations" => {
             profile_associations::describe_iam_instance_profile_associations(ctx, input).await
+        }
+        "CreateNetworkInsightsAccessScope" => {
+            access_scopes::create_network_insights_access_scope(ctx, input).await
+        }
+        "GetNetworkInsightsAccessScopeContent" => {
+            access_scopes::get_network_insights_access_scope_content(ctx, input).await
+        }
+        "DescribeNetworkInsightsAccessScopes" => {
+            access_scopes::describe_network_insights_access_scopes(ctx, input).await
+        }
+        "DeleteNetworkInsightsAccessScope" => {
+            access_scopes::delete_network_insights_access_scope(ctx, input).await
+        }
+        "StartNetworkInsightsAccessScopeAnalysis" => {
+            access_scopes::start_network_insights_access_scope_analysis(ctx, input).await
+        }
+        "DescribeNetworkInsightsAccessScopeAnalyses" => {
+            access_scopes::describe_network_insights_access_scope_analyses(ctx, input).await
+        }
+        "GetNetworkInsightsAccessScopeAnalysisFindings" => {
+            access_scopes::get_network_insights_access_scope_analysis_findings(ctx, input).await
+        }
+        "DeleteNetworkInsightsAccessScopeAnalysis" => {
+            access_scopes::delete_network_insights_access_scope_analysis(ctx, input).await
         }
         "CreateNetworkInsightsPath" => {
             network_insights::create_network_insights_path(ctx, input).await

@@ -105,7 +105,7 @@ fn component_arn(ctx: &Ctx<'_>, id: &str) -> String {
     arn("ec2", ctx.region, ctx.account, &format!("{kind}/{id}"))
 }
 
-fn component(ctx: &Ctx<'_>, id: &str) -> Value {
+pub(crate) fn component(ctx: &Ctx<'_>, id: &str) -> Value {
     json!({ "Id": id, "Arn": component_arn(ctx, id) })
 }
 
@@ -373,7 +373,7 @@ fn candidate_ports(net: &Network) -> Vec<u16> {
 }
 
 /// Internet addresses at which some rule's verdict changes, public ones only.
-fn candidate_sources(net: &Network) -> Vec<Ipv4Addr> {
+pub(crate) fn candidate_sources(net: &Network) -> Vec<Ipv4Addr> {
     let private = |ip: &Ipv4Addr| ip.is_private() || ip.is_loopback() || ip.is_unspecified();
     let mut out: Vec<Ipv4Addr> = Vec::new();
     let mut push = |ip: Ipv4Addr| {
@@ -487,7 +487,7 @@ fn header(h: &kumori_net::reach::trace::Header) -> Value {
 }
 
 /// The hops as AWS's `PathComponent`s, with the rule, route or translation each applied.
-fn components(ctx: &Ctx<'_>, net: &Network, hops: &[Hop]) -> Vec<Value> {
+pub(crate) fn components(ctx: &Ctx<'_>, net: &Network, hops: &[Hop]) -> Vec<Value> {
     let protocol_name = |m: ProtocolMatch| match m {
         ProtocolMatch::All => "all".to_string(),
         ProtocolMatch::Number(6) => "tcp".into(),
