@@ -87,8 +87,7 @@ async fn audit(
     account_id: String,
     state_dir: Option<PathBuf>,
 ) -> Result<bool, String> {
-    let dir = state_dir_or_default(state_dir)?;
-    let store = Store::open_dir(&dir).await.map_err(|e| e.to_string())?;
+    let store = open_state(state_dir).await?;
     let limits = Limits::default();
     let ctx = kumori_services::Ctx {
         store: &store,
@@ -117,6 +116,12 @@ fn state_dir_or_default(state_dir: Option<PathBuf>) -> Result<PathBuf, String> {
     }
 }
 
+/// The store a server keeps, opened beside it for `reach` and `audit`.
+async fn open_state(state_dir: Option<PathBuf>) -> Result<Store, String> {
+    let dir = state_dir_or_default(state_dir)?;
+    Store::open_dir(&dir).await.map_err(|e| e.to_string())
+}
+
 /// `kumori reach`: reads the store a server keeps (SQLite lets it read beside the server)
 /// and prints the verdict; exits 0 when reachable, 1 when not.
 async fn reach(
@@ -139,8 +144,7 @@ async fn reach(
             ));
         }
     };
-    let dir = state_dir_or_default(state_dir)?;
-    let store = Store::open_dir(&dir).await.map_err(|e| e.to_string())?;
+    let store = open_state(state_dir).await?;
     let limits = Limits::default();
     let ctx = kumori_services::Ctx {
         store: &store,
@@ -223,17 +227,10 @@ async fn run(cli: Cli) -> Result<(), String> {
         ));
     }
     let store = if ephemeral {
-        Store::open_memory().await
+        Store::open_memory().await.map_err(|e| e.to_string())?
     } else {
-        let dir = match state_dir {
-            Some(d) => d,
-            None => dirs::data_dir()
-                .ok_or("no per-user data directory; pass --state-dir")?
-                .join("kumori"),
-        };
-        Store::open_dir(&dir).await
-    }
-    .map_err(|e| e.to_string())?;
+        open_state(state_dir).await?
+    };
     let addr: SocketAddr = format!("{host}:{port}")
         .parse()
         .map_err(|e| format!("bad --host/--port {host}:{port}: {e}"))?;

@@ -107,10 +107,11 @@ pub struct Verdict {
 /// What the reply must get through on the way back, noted as the packet goes.
 #[derive(Debug, Clone)]
 enum Back {
-    /// The ACL of `subnet`, the reply going out (toward the original sender).
-    AclEgress { subnet: String },
-    /// The ACL of `subnet`, the reply coming in.
-    AclIngress { subnet: String },
+    /// The ACL of `subnet`, crossed by the reply going out or coming in.
+    Acl {
+        subnet: String,
+        direction: Direction,
+    },
     /// `subnet` must route the reply (to `to`) through `via`.
     Route { subnet: String, via: Target },
     /// A translation undone on the way back.
@@ -251,12 +252,12 @@ impl<'n> Walk<'n, '_> {
                     },
                     h,
                 );
-                let back = match direction {
-                    Direction::Egress => Back::AclIngress {
-                        subnet: subnet_id.to_string(),
-                    },
-                    Direction::Ingress => Back::AclEgress {
-                        subnet: subnet_id.to_string(),
+                // The reply crosses this ACL the other way.
+                let back = Back::Acl {
+                    subnet: subnet_id.to_string(),
+                    direction: match direction {
+                        Direction::Egress => Direction::Ingress,
+                        Direction::Ingress => Direction::Egress,
                     },
                 };
                 self.back.push((back, h.reply()));
@@ -638,12 +639,7 @@ impl<'n> Walk<'n, '_> {
         let back = std::mem::take(&mut self.back);
         for (b, reply) in back.into_iter().rev() {
             match b {
-                Back::AclEgress { .. } | Back::AclIngress { .. } => {
-                    let (subnet, direction) = match b {
-                        Back::AclEgress { subnet } => (subnet, Direction::Egress),
-                        Back::AclIngress { subnet } => (subnet, Direction::Ingress),
-                        _ => unreachable!("matched above"),
-                    };
+                Back::Acl { subnet, direction } => {
                     let acl_id = self.net.subnets[&subnet].network_acl_id.clone();
                     let acl = self.net.network_acls.get(&acl_id);
                     let (rules, peer) = match direction {

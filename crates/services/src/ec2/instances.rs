@@ -728,8 +728,10 @@ async fn with_template(ctx: &Ctx<'_>, raw: &Value) -> Result<(Value, Option<(Str
                 "LaunchTemplate" => {}
                 // Tags merge: the request's win over the template's for the same key.
                 "TagSpecifications" => {
-                    let mut specs = o.remove(k).and_then(|t| t.as_array().cloned());
-                    let mut all = specs.take().unwrap_or_default();
+                    let mut all = o
+                        .remove(k)
+                        .and_then(|t| t.as_array().cloned())
+                        .unwrap_or_default();
                     all.extend(v.as_array().cloned().unwrap_or_default());
                     o.insert(k.clone(), Value::Array(all));
                 }
