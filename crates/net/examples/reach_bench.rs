@@ -281,28 +281,9 @@ fn main() {
         if median <= 1000.0 { "met" } else { "MISSED" }
     );
 
-    // Internet -> every interface on tcp/22, from every class of internet address the rules
-    // tell apart (the first address of each public block a rule names, and one no rule names).
-    let mut sources: Vec<Ipv4Addr> = network
-        .security_groups
-        .values()
-        .flat_map(|g| g.ingress.iter())
-        .filter_map(|r| match &r.peer {
-            Peer::Cidr(c) => Some(*c),
-            _ => None,
-        })
-        .chain(
-            network
-                .network_acls
-                .values()
-                .flat_map(|a| a.ingress.iter().map(|r| r.cidr)),
-        )
-        .map(|c| c.network())
-        .filter(|ip| !ip.is_private())
-        .collect();
-    sources.push(Ipv4Addr::new(198, 51, 100, 1));
-    sources.sort();
-    sources.dedup();
+    // Internet -> every interface on tcp/22, from one address of every span of internet
+    // addresses the rules tell apart.
+    let sources = kumori_net::reach::classes::internet_representatives(&network);
     let t = Instant::now();
     let mut open = 0;
     for id in &ids {

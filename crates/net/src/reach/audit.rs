@@ -3,11 +3,10 @@
 //! a gateway, network ACL entries that can never match because an earlier one always does,
 //! and security groups that nothing uses.
 
-use super::classes::port_spans;
+use super::classes::{internet_representatives, port_spans};
 use super::index::Index;
 use super::model::{AclRule, Network, Peer, Protocol, ProtocolMatch, Target};
 use super::trace::{Endpoint, trace_in};
-use std::net::Ipv4Addr;
 
 /// Ports an administrator logs in on.
 pub const ADMIN_PORTS: &[(u16, &str)] = &[(22, "SSH"), (3389, "RDP")];
@@ -118,21 +117,7 @@ pub fn audit(net: &Network) -> Vec<Finding> {
     // gateway ("private" by the usual reading) that the internet reaches anyway.
     let spans = port_spans(net);
     let ix = Index::new(net);
-    let sources: Vec<Ipv4Addr> = {
-        let mut s: Vec<Ipv4Addr> = net
-            .security_groups
-            .values()
-            .flat_map(|g| g.ingress.iter())
-            .filter_map(|r| match &r.peer {
-                Peer::Cidr(c) if !c.network().is_private() => Some(c.network()),
-                _ => None,
-            })
-            .collect();
-        s.push(Ipv4Addr::new(198, 51, 100, 1));
-        s.sort();
-        s.dedup();
-        s
-    };
+    let sources = internet_representatives(net);
     for e in net.interfaces.values().filter(|e| e.public_ip.is_some()) {
         let Some(subnet) = net.subnets.get(&e.subnet_id) else {
             continue;

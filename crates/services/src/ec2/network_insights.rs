@@ -372,29 +372,9 @@ fn candidate_ports(net: &Network) -> Vec<u16> {
     out
 }
 
-/// Internet addresses at which some rule's verdict changes, public ones only.
+/// One internet address per span of addresses no rule tells apart (`kumori-net`'s classes).
 pub(crate) fn candidate_sources(net: &Network) -> Vec<Ipv4Addr> {
-    let private = |ip: &Ipv4Addr| ip.is_private() || ip.is_loopback() || ip.is_unspecified();
-    let mut out: Vec<Ipv4Addr> = Vec::new();
-    let mut push = |ip: Ipv4Addr| {
-        if !private(&ip) && !out.contains(&ip) {
-            out.push(ip);
-        }
-    };
-    for g in net.security_groups.values() {
-        for r in &g.ingress {
-            if let Peer::Cidr(c) = &r.peer {
-                push(c.network());
-            }
-        }
-    }
-    for a in net.network_acls.values() {
-        for r in &a.ingress {
-            push(r.cidr.network());
-        }
-    }
-    push("198.51.100.1".parse().expect("an address"));
-    out
+    kumori_net::reach::classes::internet_representatives(net)
 }
 
 /// The verdict for a path: every open choice (port, internet address) tried until one
