@@ -374,16 +374,30 @@ pub async fn create_attached(
     let ips = take_addresses(ctx, tx, subnet, primary, 0).await?;
     let mut eni = new_interface(ctx, subnet, &ips, String::new());
     eni.groups = groups;
+    attach(&mut eni, instance_id, device_index, delete_on_termination);
+    resource::insert(ctx, tx, &eni).await?;
+    Ok(eni)
+}
+
+/// Attaches `eni` to `instance_id` at `device_index`: a new attachment id, `in-use`, and
+/// no detached record left. Returns the attachment id.
+fn attach(
+    eni: &mut NetworkInterface,
+    instance_id: &str,
+    device_index: i64,
+    delete_on_termination: bool,
+) -> String {
+    let attachment_id = new_id("eni-attach");
+    eni.last_attachment = None;
     eni.status = "in-use".into();
     eni.attachment = Some(EniAttachment {
-        attachment_id: new_id("eni-attach"),
+        attachment_id: attachment_id.clone(),
         instance_id: Some(instance_id.to_string()),
         device_index,
         status: "attached".into(),
         delete_on_termination,
     });
-    resource::insert(ctx, tx, &eni).await?;
-    Ok(eni)
+    attachment_id
 }
 
 /// Attaches an existing, available interface to a launching instance at `device_index`
@@ -405,15 +419,7 @@ pub async fn attach_at_launch(
             format!("Interface: [{eni_id}] in use."),
         )));
     }
-    eni.last_attachment = None;
-    eni.status = "in-use".into();
-    eni.attachment = Some(EniAttachment {
-        attachment_id: new_id("eni-attach"),
-        instance_id: Some(instance_id.to_string()),
-        device_index,
-        status: "attached".into(),
-        delete_on_termination,
-    });
+    attach(&mut eni, instance_id, device_index, delete_on_termination);
     resource::update(ctx, tx, &eni).await?;
     Ok(eni)
 }
@@ -921,16 +927,7 @@ pub async fn attach_network_interface(ctx: &Ctx<'_>, raw: &Value) -> Result<Valu
         )));
     }
     dry_run(req.dry_run)?;
-    let attachment_id = new_id("eni-attach");
-    eni.last_attachment = None;
-    eni.attachment = Some(EniAttachment {
-        attachment_id: attachment_id.clone(),
-        instance_id: Some(instance.instance_id.clone()),
-        device_index: req.device_index,
-        status: "attached".into(),
-        delete_on_termination: false,
-    });
-    eni.status = "in-use".into();
+    let attachment_id = attach(&mut eni, &instance.instance_id, req.device_index, false);
     resource::update(ctx, &mut tx, &eni).await?;
     tx.commit().await?;
     Ok(json!({ "AttachmentId": attachment_id, "NetworkCardIndex": 0 }))
