@@ -431,6 +431,14 @@ impl<'n> Walk<'n, '_> {
                         format!("NAT gateway {n} does not exist."),
                     ));
                 };
+                if depth > 8 {
+                    return Err(explain(
+                        "NO_PATH",
+                        n,
+                        None,
+                        "The path loops through NAT gateways.".into(),
+                    ));
+                }
                 if !self.net.in_vpc(vpc_id, h.source) {
                     return Err(explain(
                         "NGW_REQUIRES_SOURCE_IN_VPC",
