@@ -53,9 +53,10 @@ def layout(spawn, tmp_path):
     }
 
 
-def reach(layout, frm, to, port):
+def reach(layout, frm, to, port=None):
     return subprocess.run(
-        [str(kumori_bin()), "reach", "--state-dir", str(layout["state"]), "--from", frm, "--to", to, "--port", str(port)],
+        [str(kumori_bin()), "reach", "--state-dir", str(layout["state"]), "--from", frm, "--to", to,
+         *(["--port", str(port)] if port is not None else [])],
         capture_output=True, text=True, timeout=30,
     )
 
@@ -69,6 +70,8 @@ def test_the_journeys_of_the_classic_layout(layout):
     private = reach(layout, "203.0.113.5", layout["web"], 22)
     assert private.returncode == 1 and "IGW_PRIVATE_IP_ASSOCIATION_FOR_INGRESS" in private.stdout
     assert "bastion" in private.stdout  # the message says what would open it
+    # ... and names the bastion that is the way round.
+    assert "another way" in private.stdout and layout["bastion"] in private.stdout, private.stdout
     hop = reach(layout, layout["bastion"], layout["web"], 22)
     assert hop.returncode == 0, hop.stdout
     out = reach(layout, layout["web"], "93.184.216.34", 443)
@@ -76,6 +79,21 @@ def test_the_journeys_of_the_classic_layout(layout):
     assert reach(layout, layout["web"], layout["db"], 3306).returncode == 0
     denied = reach(layout, layout["bastion"], layout["db"], 3306)
     assert denied.returncode == 1 and layout["db_sg"] in denied.stdout
+
+
+def test_every_port_at_once(layout):
+    # Without a port: which ports are open from "my IP" to the bastion, and what stops the rest.
+    mine = reach(layout, "203.0.113.5", layout["bastion"])
+    assert mine.returncode == 0 and mine.stdout.startswith("REACHABLE"), mine.stdout + mine.stderr
+    lines = mine.stdout.splitlines()
+    assert "  open      22" in lines
+    blocked = next(line for line in lines if line.startswith("  blocked"))
+    assert "0-21, 23-65535" in blocked and "ENI_SG_RULES_MISMATCH (ingress)" in blocked
+    # The bastion reaches no port of the database; the web tier only MySQL.
+    none = reach(layout, layout["bastion"], layout["db"])
+    assert none.returncode == 1 and "  open      none" in none.stdout.splitlines(), none.stdout
+    web = reach(layout, layout["web"], layout["db"])
+    assert web.returncode == 0 and "  open      3306" in web.stdout.splitlines(), web.stdout
 
 
 def test_unknown_names_are_refused(layout):

@@ -54,8 +54,9 @@ enum Command {
         /// An instance id, an interface id, or an address.
         #[arg(long)]
         to: String,
+        /// The destination port; without it, every port's verdict.
         #[arg(long)]
-        port: u16,
+        port: Option<u16>,
         /// tcp, udp or icmp.
         #[arg(long, default_value = "tcp")]
         protocol: String,
@@ -123,17 +124,18 @@ async fn open_state(state_dir: Option<PathBuf>) -> Result<Store, String> {
 }
 
 /// `kumori reach`: reads the store a server keeps (SQLite lets it read beside the server)
-/// and prints the verdict; exits 0 when reachable, 1 when not.
+/// and prints the verdict; exits 0 when reachable (on some port, when none is given), 1
+/// when not.
 async fn reach(
     from: String,
     to: String,
-    port: u16,
+    port: Option<u16>,
     protocol: String,
     region: String,
     account_id: String,
     state_dir: Option<PathBuf>,
 ) -> Result<bool, String> {
-    use kumori_services::reach::{reach, render};
+    use kumori_services::reach::{reach, render, render_ports};
     let protocol = match protocol.to_ascii_lowercase().as_str() {
         "tcp" => kumori_net::reach::model::Protocol::Tcp,
         "udp" => kumori_net::reach::model::Protocol::Udp,
@@ -152,11 +154,30 @@ async fn reach(
         region: &region,
         limits: &limits,
     };
-    let verdict = reach(&ctx, &from, &to, protocol, port)
+    let answer = reach(&ctx, &from, &to, protocol, port)
         .await
         .map_err(|e| format!("{}: {}", e.0.code, e.0.message))?;
-    print!("{}", render(&verdict, &from, &to, protocol, port));
-    Ok(verdict.reachable)
+    let reachable = match (&answer.verdict, port) {
+        (Some(v), Some(port)) => {
+            print!("{}", render(v, &from, &to, protocol, port));
+            v.reachable
+        }
+        _ => {
+            let open = !answer.ports.reachable.is_empty();
+            println!(
+                "{}  {from} -> {to} {}",
+                if open {
+                    "REACHABLE    "
+                } else {
+                    "NOT REACHABLE"
+                },
+                protocol.name()
+            );
+            open
+        }
+    };
+    print!("{}", render_ports(&answer, protocol));
+    Ok(reachable)
 }
 
 fn main() -> std::process::ExitCode {

@@ -1,7 +1,7 @@
 //! Reachability over what the store holds: builds `kumori-net`'s snapshot of one account and
 //! region from the EC2 resources, resolves what a person names (an instance, an interface,
-//! an address) and asks the reference evaluator. Used by `kumori reach`; the Reachability
-//! Analyzer API will use it too.
+//! an address) and asks the engine and the reference evaluator. Used by `kumori reach` and
+//! `kumori audit`; the Reachability Analyzer APIs build the same snapshot.
 
 use crate::ec2::addresses::Address;
 use crate::ec2::eni::NetworkInterface;
@@ -18,8 +18,11 @@ use crate::ec2::vpc::Vpc;
 use crate::resource;
 use crate::{Ctx, Error, Result};
 use ipnet::Ipv4Net;
+use kumori_net::reach::engine::{self, PortVerdicts};
+use kumori_net::reach::index::Index;
 use kumori_net::reach::model::{self as m, Network, Owner, Peer, Ports, ProtocolMatch, Target};
-use kumori_net::reach::trace::{Endpoint, Verdict, trace};
+use kumori_net::reach::portset::PortSet;
+use kumori_net::reach::trace::{Endpoint, Verdict, trace_in};
 use kumori_protocol::AwsError;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -366,18 +369,103 @@ pub async fn endpoint(ctx: &Ctx<'_>, name: &str) -> Result<Endpoint> {
     )))
 }
 
-/// Whether `from` reaches `to` with `protocol` on `port`, and why.
+/// A host to go through: its interface, its instance and the address to jump to.
+pub struct JumpHost {
+    pub interface: String,
+    pub instance: Option<String>,
+    pub address: Option<Ipv4Addr>,
+}
+
+/// What `kumori reach` answers: the verdict for one port (when one is asked), the verdict
+/// for every port, and the interfaces a blocked path could go through instead.
+pub struct Answer {
+    pub verdict: Option<Verdict>,
+    pub ports: PortVerdicts,
+    pub jump_hosts: Vec<JumpHost>,
+}
+
+/// Whether `from` reaches `to` with `protocol` (on `port`, or on any port), and why.
 pub async fn reach(
     ctx: &Ctx<'_>,
     from: &str,
     to: &str,
     protocol: m::Protocol,
-    port: u16,
-) -> Result<Verdict> {
+    port: Option<u16>,
+) -> Result<Answer> {
     let from = endpoint(ctx, from).await?;
     let to = endpoint(ctx, to).await?;
     let net = snapshot(ctx).await?;
-    Ok(trace(&net, &from, &to, protocol, port))
+    let ix = Index::new(&net);
+    let verdict = port.map(|p| trace_in(&ix, &from, &to, protocol, p));
+    let ports = engine::ports(&ix, &from, &to, protocol);
+    let jump_hosts = match (&verdict, port) {
+        (Some(v), Some(p)) if !v.reachable => engine::jump_hosts(&ix, &from, &to, protocol, p)
+            .into_iter()
+            .map(|e| JumpHost {
+                interface: e.id.clone(),
+                instance: kumori_net::reach::trace::instance_of(e).map(str::to_string),
+                address: e.public_ip.or(e.private_ips.first().copied()),
+            })
+            .collect(),
+        _ => vec![],
+    };
+    Ok(Answer {
+        verdict,
+        ports,
+        jump_hosts,
+    })
+}
+
+/// Every port's verdict as a person reads it: the open ports, then each blocked range with
+/// the component that stops it.
+pub fn render_ports(a: &Answer, protocol: m::Protocol) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    if protocol == m::Protocol::Icmp {
+        let _ = match a.ports.at(0) {
+            Ok(()) => writeln!(out, "icmp: reachable"),
+            Err(s) => writeln!(out, "icmp: blocked at {}: {}", s.component, s.code),
+        };
+        return out;
+    }
+    let _ = writeln!(out, "every {} port:", protocol.name());
+    let _ = writeln!(out, "  open      {}", a.ports.reachable);
+    // One line per component and reason, however many ranges it stops.
+    let mut merged: Vec<(PortSet, &engine::Stop)> = Vec::new();
+    for (set, stop) in &a.ports.blocked {
+        match merged.iter_mut().find(|(_, s)| *s == stop) {
+            Some((m, _)) => *m = m.union(set),
+            None => merged.push((set.clone(), stop)),
+        }
+    }
+    for (set, stop) in merged {
+        let direction = stop
+            .direction
+            .map(|d| format!(" ({})", d.name()))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  blocked   {set}  at {}: {}{direction}",
+            stop.component, stop.code
+        );
+    }
+    if !a.jump_hosts.is_empty() {
+        let _ = writeln!(
+            out,
+            "another way: through a host that takes SSH from the source and reaches the destination:"
+        );
+        for j in &a.jump_hosts {
+            let name = match &j.instance {
+                Some(i) => format!("{i} ({})", j.interface),
+                None => j.interface.clone(),
+            };
+            let _ = match j.address {
+                Some(ip) => writeln!(out, "  {name}: ssh -J <user>@{ip} ..."),
+                None => writeln!(out, "  {name}"),
+            };
+        }
+    }
+    out
 }
 
 /// A verdict as a person reads it: the answer, the hops there and back, and for a blocked

@@ -3,10 +3,12 @@
 //! a gateway, network ACL entries that can never match because an earlier one always does,
 //! and security groups that nothing uses.
 
-use super::classes::{internet_representatives, port_spans};
+use super::classes::internet_representatives;
+use super::engine::ports;
 use super::index::Index;
 use super::model::{AclRule, Network, Peer, Protocol, ProtocolMatch, Target};
-use super::trace::{Endpoint, trace_in};
+use super::portset::PortSet;
+use super::trace::Endpoint;
 
 /// Ports an administrator logs in on.
 pub const ADMIN_PORTS: &[(u16, &str)] = &[(22, "SSH"), (3389, "RDP")];
@@ -115,7 +117,6 @@ pub fn audit(net: &Network) -> Vec<Finding> {
     }
     // Interfaces with a public address in a subnet without a default route to an internet
     // gateway ("private" by the usual reading) that the internet reaches anyway.
-    let spans = port_spans(net);
     let ix = Index::new(net);
     let sources = internet_representatives(net);
     for e in net.interfaces.values().filter(|e| e.public_ip.is_some()) {
@@ -135,18 +136,11 @@ pub fn audit(net: &Network) -> Vec<Finding> {
         if default_to_gateway {
             continue;
         }
+        let to = Endpoint::Interface(e.id.clone());
         let reached = sources.iter().find_map(|s| {
-            spans.iter().find_map(|p| {
-                trace_in(
-                    &ix,
-                    &Endpoint::Address(*s),
-                    &Endpoint::Interface(e.id.clone()),
-                    Protocol::Tcp,
-                    *p,
-                )
-                .reachable
-                .then_some((*s, *p))
-            })
+            let from = Endpoint::Address(*s);
+            let port = ports(&ix, &from, &to, Protocol::Tcp).open_port(&PortSet::all())?;
+            Some((*s, port))
         });
         if let Some((source, port)) = reached {
             out.push(Finding {

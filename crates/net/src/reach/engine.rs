@@ -48,6 +48,22 @@ impl PortVerdicts {
     }
 }
 
+/// Ports people ask about first; when several ports get through, an answer names one of
+/// these before the lowest.
+pub const USUAL_PORTS: &[u16] = &[22, 443, 80, 3389, 3306, 5432];
+
+impl PortVerdicts {
+    /// A port of `within` that gets through, the usual ones first.
+    pub fn open_port(&self, within: &PortSet) -> Option<u16> {
+        let open = self.reachable.intersect(within);
+        USUAL_PORTS
+            .iter()
+            .copied()
+            .find(|p| open.contains(*p))
+            .or(open.first())
+    }
+}
+
 /// Every port of `protocol` from `from` to `to`, there and back.
 pub fn ports(ix: &Index<'_>, from: &Endpoint, to: &Endpoint, protocol: Protocol) -> PortVerdicts {
     let mut s = Sweep {
@@ -507,4 +523,28 @@ impl<'n> Sweep<'n, '_> {
             }
         }
     }
+}
+
+/// Interfaces that offer a way round a path: `from` reaches them on SSH (tcp/22) and they
+/// reach `to` with `protocol` on `port` — the bastion to jump through when the direct
+/// path is blocked.
+pub fn jump_hosts<'n>(
+    ix: &Index<'n>,
+    from: &Endpoint,
+    to: &Endpoint,
+    protocol: Protocol,
+    port: u16,
+) -> Vec<&'n Interface> {
+    use super::trace::trace_in;
+    ix.net
+        .interfaces
+        .values()
+        .filter(|b| {
+            let hop = Endpoint::Interface(b.id.clone());
+            &hop != from
+                && &hop != to
+                && trace_in(ix, from, &hop, Protocol::Tcp, 22).reachable
+                && trace_in(ix, &hop, to, protocol, port).reachable
+        })
+        .collect()
 }

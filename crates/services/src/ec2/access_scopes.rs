@@ -18,9 +18,10 @@ use super::common::{
 use super::network_insights::{candidate_sources, components};
 use crate::resource::{self, Resource, arn, new_id};
 use crate::{Ctx, Error, Result, input, output};
-use kumori_net::reach::classes::port_spans;
+use kumori_net::reach::engine;
 use kumori_net::reach::index::Index;
-use kumori_net::reach::model::{Interface, Network, Owner, Protocol};
+use kumori_net::reach::model::{Interface, Network, Owner, Ports, Protocol};
+use kumori_net::reach::portset::PortSet;
 use kumori_net::reach::trace::{Endpoint, Verdict, trace_in};
 use kumori_protocol::AwsError;
 use serde::{Deserialize, Serialize};
@@ -324,13 +325,13 @@ fn end(net: &Network, statement: &Value) -> End {
 }
 
 /// Ports a packet header statement allows ("22", "1024-65535"); all when it names none.
-fn ports_of(header: &Value, spans: &[u16]) -> Vec<u16> {
+/// The destination ports a packet-header statement names (all of them when it names none).
+fn ports_of(header: &Value) -> PortSet {
     let given = strings(&header["DestinationPorts"]);
     if given.is_empty() {
-        return spans.to_vec();
+        return PortSet::all();
     }
-    let mut out = Vec::new();
-    for g in given {
+    given.iter().fold(PortSet::empty(), |set, g| {
         let (from, to) = match g.split_once('-') {
             Some((a, b)) => (
                 a.trim().parse().unwrap_or(0),
@@ -341,10 +342,8 @@ fn ports_of(header: &Value, spans: &[u16]) -> Vec<u16> {
                 (p, p)
             }
         };
-        out.push(from);
-        out.extend(spans.iter().copied().filter(|p| *p > from && *p <= to));
-    }
-    out
+        set.union(&PortSet::range(Ports { from, to }))
+    })
 }
 
 fn protocols_of(header: &Value) -> Vec<Protocol> {
@@ -417,7 +416,6 @@ pub async fn start_network_insights_access_scope_analysis(
     dry_run(req.dry_run)?;
     let net = crate::reach::snapshot(ctx).await?;
     let ix = Index::new(&net);
-    let spans: Vec<u16> = port_spans(&net).into_iter().collect();
     let internet_sources = candidate_sources(&net);
     let all_interfaces: Vec<String> = net.interfaces.keys().cloned().collect();
     let excludes = scope.exclude_paths.as_array().cloned().unwrap_or_default();
@@ -460,7 +458,7 @@ pub async fn start_network_insights_access_scope_analysis(
                 .map(Endpoint::Interface)
                 .collect(),
         };
-        let ports = ports_of(&header, &spans);
+        let ports = ports_of(&header);
         let protocols = protocols_of(&header);
         for to in &destinations {
             // Internet sources are classes of one source: a finding per destination.
@@ -474,11 +472,11 @@ pub async fn start_network_insights_access_scope_analysis(
                 if seen.contains(&key) {
                     continue;
                 }
+                // The engine decides every port in one walk; the reference traces the
+                // one that gets through for the finding's components.
                 let hit = protocols.iter().find_map(|p| {
-                    ports.iter().find_map(|port| {
-                        let v = trace_in(&ix, from, to, *p, *port);
-                        v.reachable.then_some(v)
-                    })
+                    let port = engine::ports(&ix, from, to, *p).open_port(&ports)?;
+                    Some(trace_in(&ix, from, to, *p, port))
                 });
                 let Some(v) = hit else { continue };
                 if excludes.iter().any(|x| excluded(&net, x, from, to, &v)) {

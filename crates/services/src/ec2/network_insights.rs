@@ -15,8 +15,10 @@ use super::common::{
 };
 use crate::resource::{self, Resource, arn, new_id};
 use crate::{Ctx, Error, Result, input, output};
+use kumori_net::reach::engine::{self, USUAL_PORTS};
 use kumori_net::reach::index::Index;
 use kumori_net::reach::model::{Network, Owner, Peer, Protocol, ProtocolMatch, Target};
+use kumori_net::reach::portset::PortSet;
 use kumori_net::reach::rules::Direction;
 use kumori_net::reach::trace::{Endpoint, Hop, HopKind, Verdict, trace_in};
 use kumori_protocol::AwsError;
@@ -364,14 +366,6 @@ pub async fn delete_network_insights_path(ctx: &Ctx<'_>, raw: &Value) -> Result<
     Ok(json!({ "NetworkInsightsPathId": p.network_insights_path_id }))
 }
 
-/// One port per span over which no rule changes its verdict (`kumori-net`'s classes), the
-/// ports people ask about first, so that a reachable one is reported when several are.
-fn candidate_ports(net: &Network) -> Vec<u16> {
-    let mut out: Vec<u16> = vec![22, 443, 80, 3306];
-    out.extend(kumori_net::reach::classes::port_spans(net));
-    out
-}
-
 /// One internet address per span of addresses no rule tells apart (`kumori-net`'s classes).
 pub(crate) fn candidate_sources(net: &Network) -> Vec<Ipv4Addr> {
     kumori_net::reach::classes::internet_representatives(net)
@@ -390,15 +384,11 @@ fn analyse(net: &Network, p: &NetworkInsightsPath, resolved: &[(String, String)]
             .and_then(|f| f["DestinationPortRange"]["FromPort"].as_u64())
             .map(|p| p as u16)
     };
-    let ports: Vec<u16> = match p
+    let given: Option<u16> = p
         .destination_port
         .map(|x| x as u16)
         .or(filter_port(&p.filter_at_source))
-        .or(filter_port(&p.filter_at_destination))
-    {
-        Some(port) => vec![port],
-        None => candidate_ports(net),
-    };
+        .or(filter_port(&p.filter_at_destination));
     let address = |s: Option<&str>| s.and_then(|a| a.parse::<Ipv4Addr>().ok());
     let source_address = address(p.source_ip.as_deref()).or(address(
         p.filter_at_source
@@ -440,13 +430,22 @@ fn analyse(net: &Network, p: &NetworkInsightsPath, resolved: &[(String, String)]
     let ix = Index::new(net);
     let mut first: Option<Verdict> = None;
     for s in &sources {
-        for port in &ports {
-            let v = trace_in(&ix, s, &destination, protocol, *port);
-            if v.reachable {
-                return v;
+        // With no port given, the engine finds one that gets through (if any) in one walk;
+        // the reference then traces it for the hops.
+        let port = match given {
+            Some(port) => port,
+            None => {
+                match engine::ports(&ix, s, &destination, protocol).open_port(&PortSet::all()) {
+                    Some(port) => port,
+                    None => USUAL_PORTS[0],
+                }
             }
-            first.get_or_insert(v);
+        };
+        let v = trace_in(&ix, s, &destination, protocol, port);
+        if v.reachable {
+            return v;
         }
+        first.get_or_insert(v);
     }
     first.unwrap_or(Verdict {
         reachable: false,
