@@ -366,7 +366,7 @@ impl<'n> Sweep<'n, '_> {
                     return Err(self.halt(stop("BAD_STATE_ATTACHMENT", &g, None)));
                 }
                 let public = sender
-                    .filter(|s| s.private_ips.first() == Some(&a.src))
+                    .filter(|s| s.private_ips.first() == Some(&a.src) || !s.source_dest_check)
                     .and_then(|s| s.public_ip);
                 match public {
                     Some(p) => self.internet_side(Addrs { src: p, dst: a.dst }),

@@ -622,12 +622,26 @@ fn an_appliance_forwards_only_with_its_source_dest_check_off() {
         Protocol::Tcp,
         443,
     );
-    // The instance forwards the packet, but it still carries the web server's private
-    // source, which the internet gateway cannot map: a NAT instance must translate, which
-    // kumori does not model yet, so the gateway refuses it as AWS's would an untranslated
-    // private source.
-    assert_eq!(blocked_by(&v).0, "IGW_PUBLIC_IP_ASSOCIATION_FOR_EGRESS");
+    // The NAT instance forwards the packet and translates it to its own address, which the
+    // internet gateway maps to its public one; the reply comes back the same way.
+    assert!(v.reachable, "{:?}", v.explanations);
     assert!(passes(&v, "eni-natinst"));
+    let out = v
+        .forward
+        .iter()
+        .find(|h| h.kind == HopKind::InternetGateway)
+        .unwrap();
+    assert_eq!(out.header.source, ip("198.18.0.20"));
+    // Without a public address of its own, the NAT instance cannot take it out.
+    n.interfaces.get_mut("eni-natinst").unwrap().public_ip = None;
+    let v = trace(
+        &n,
+        &from_eni("eni-web"),
+        &addr("93.184.216.34"),
+        Protocol::Tcp,
+        443,
+    );
+    assert_eq!(blocked_by(&v).0, "IGW_PUBLIC_IP_ASSOCIATION_FOR_EGRESS");
 }
 
 #[test]

@@ -393,9 +393,10 @@ impl<'n> Walk<'n, '_> {
                     ));
                 }
                 // The gateway maps a private address to its public one; without one the
-                // packet cannot leave.
+                // packet cannot leave. An instance forwarding with its check off is a NAT
+                // instance: it translates what it forwards to its own address first.
                 let public = sender
-                    .filter(|s| s.private_ips.first() == Some(&h.source))
+                    .filter(|s| s.private_ips.first() == Some(&h.source) || !s.source_dest_check)
                     .and_then(|s| s.public_ip);
                 let Some(public) = public else {
                     return Err(explain(
