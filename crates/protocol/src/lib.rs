@@ -10,6 +10,7 @@ pub mod model;
 pub mod query;
 pub mod rest;
 pub mod routing;
+pub mod sigv4;
 pub mod time;
 pub mod xml;
 pub mod xml_typed;
