@@ -58,8 +58,8 @@ def spawn(tmp_path):
         pytest.skip("needs to start its own kumori (KUMORI_ENDPOINT is set)")
     started: list[KumoriServer] = []
 
-    def _spawn(state_dir=None, extra_args=None) -> KumoriServer:
-        srv = KumoriServer(state_dir=state_dir, extra_args=extra_args).start()
+    def _spawn(state_dir=None, extra_args=None, env=None) -> KumoriServer:
+        srv = KumoriServer(state_dir=state_dir, extra_args=extra_args, env=env).start()
         started.append(srv)
         return srv
 

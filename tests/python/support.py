@@ -72,9 +72,11 @@ class KumoriServer:
     blocks on a full pipe); `output()` gives them for failure messages.
     """
 
-    def __init__(self, state_dir: Path | None = None, extra_args: list[str] | None = None):
+    def __init__(self, state_dir: Path | None = None, extra_args: list[str] | None = None,
+                 env: dict[str, str] | None = None):
         self.state_dir = state_dir
         self.extra_args = list(extra_args or [])
+        self.env = env
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
         self._log: list[str] = []
@@ -103,6 +105,7 @@ class KumoriServer:
             stderr=subprocess.STDOUT,
             text=True,
             errors="replace",
+            env={**os.environ, **self.env} if self.env else None,
         )
         threading.Thread(target=self._drain, args=(self.proc,), daemon=True).start()
         if not self._ready.wait(timeout):
@@ -163,7 +166,8 @@ _SESSION = boto3.session.Session()
 _SESSION_LOCK = threading.Lock()
 
 
-def client(service: str, endpoint: str, region: str = "us-east-1", *, validate: bool = True, **config):
+def client(service: str, endpoint: str, region: str = "us-east-1", *, validate: bool = True,
+           key: str = ACCESS_KEY, secret: str = SECRET_KEY, token: str | None = None, **config):
     """A boto3 client for `service` on the test server.
 
     Retries are off so a test sees exactly what the server answered; `validate=False` lets
@@ -183,8 +187,9 @@ def client(service: str, endpoint: str, region: str = "us-east-1", *, validate: 
             service,
             endpoint_url=endpoint,
             region_name=region,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
+            aws_session_token=token,
             config=cfg,
         )
 

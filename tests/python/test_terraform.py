@@ -57,6 +57,7 @@ provider "aws" {
   skip_metadata_api_check     = true
   endpoints {
     ec2 = "%(endpoint)s"
+    iam = "%(endpoint)s"
     sts = "%(endpoint)s"
   }
 }
@@ -642,3 +643,83 @@ def test_launch_template_instance_interface_and_image(tf, ec2):
     assert ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"] == []
     assert ec2.describe_launch_templates()["LaunchTemplates"] == []
     assert inventory(ec2) == before
+
+
+IDENTITY = """
+resource "aws_iam_group" "developers" {
+  name = "developers"
+  path = "/teams/"
+}
+resource "aws_iam_user" "dev" {
+  name = "developer1"
+  tags = { Team = "net" }
+}
+resource "aws_iam_group_membership" "devs" {
+  name  = "devs"
+  users = [aws_iam_user.dev.name]
+  group = aws_iam_group.developers.name
+}
+resource "aws_iam_group_policy_attachment" "ec2" {
+  group      = aws_iam_group.developers.name
+  policy_arn = "arn:aws:iam::aws:policy/AmazonEC2FullAccess"
+}
+resource "aws_iam_policy" "read" {
+  name        = "read-vpcs"
+  description = "reads VPCs"
+  policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = [{ Effect = "Allow", Action = ["ec2:DescribeVpcs"], Resource = "*" }]
+  })
+}
+resource "aws_iam_role" "web" {
+  name = "web"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "ec2.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+    }]
+  })
+}
+resource "aws_iam_role_policy" "inline" {
+  name = "inline"
+  role = aws_iam_role.web.id
+  policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = [{ Effect = "Allow", Action = "s3:GetObject", Resource = "arn:aws:s3:::assets/*" }]
+  })
+}
+resource "aws_iam_role_policy_attachment" "read" {
+  role       = aws_iam_role.web.name
+  policy_arn = aws_iam_policy.read.arn
+}
+resource "aws_iam_instance_profile" "web" {
+  name = "web"
+  role = aws_iam_role.web.name
+}
+resource "aws_iam_access_key" "dev" {
+  user = aws_iam_user.dev.name
+}
+output "user_arn" { value = aws_iam_user.dev.arn }
+output "policy_arn" { value = aws_iam_policy.read.arn }
+output "key_id" { value = aws_iam_access_key.dev.id }
+output "profile_arn" { value = aws_iam_instance_profile.web.arn }
+"""
+
+
+def test_identity_resources_apply_plan_clean_and_destroy(tf, ec2, endpoint):
+    out = tf.cycle(IDENTITY, ec2)
+    iam = client("iam", endpoint)
+    assert out["user_arn"] == "arn:aws:iam::000000000000:user/developer1"
+    assert [u["UserName"] for u in iam.get_group(GroupName="developers")["Users"]] == ["developer1"]
+    assert [k["AccessKeyId"] for k in iam.list_access_keys(UserName="developer1")["AccessKeyMetadata"]] == [out["key_id"]]
+    attached = {a["PolicyArn"] for a in iam.list_attached_role_policies(RoleName="web")["AttachedPolicies"]}
+    assert attached == {out["policy_arn"]}
+    assert iam.list_role_policies(RoleName="web")["PolicyNames"] == ["inline"]
+    assert iam.get_instance_profile(InstanceProfileName="web")["InstanceProfile"]["Roles"][0]["RoleName"] == "web"
+    tf.destroy()
+    assert iam.list_users()["Users"] == []
+    assert iam.list_groups()["Groups"] == []
+    assert iam.list_roles()["Roles"] == []
+    assert iam.list_policies(Scope="Local")["Policies"] == []

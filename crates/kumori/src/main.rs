@@ -43,6 +43,10 @@ enum Command {
         /// Elastic IPs allowed per region (AWS's default quota is 5).
         #[arg(long, default_value_t = 5)]
         eip_quota: usize,
+        /// What is checked of each request: `off` (any key works), `verify` (SigV4
+        /// signatures against IAM's keys) or `enforce` (signatures and IAM policies).
+        #[arg(long, env = "KUMORI_AUTH", default_value = "off")]
+        auth: kumori_server::Mode,
     },
     /// Whether one end reaches another, hop by hop, and what blocks it: e.g.
     /// `kumori reach --from 203.0.113.5 --to i-0abc… --port 22`.
@@ -95,6 +99,7 @@ async fn audit(
         account: &account_id,
         region: &region,
         limits: &limits,
+        caller: None,
     };
     let findings = kumori_services::reach::audit(&ctx)
         .await
@@ -153,6 +158,7 @@ async fn reach(
         account: &account_id,
         region: &region,
         limits: &limits,
+        caller: None,
     };
     let answer = reach(&ctx, &from, &to, protocol, port)
         .await
@@ -238,6 +244,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         default_region,
         vpc_quota,
         eip_quota,
+        auth,
     } = cli.command
     else {
         unreachable!("reach and audit returned above");
@@ -263,25 +270,69 @@ async fn run(cli: Cli) -> Result<(), String> {
         Some(p) => println!("kumori: state in {} (sqlite)", p.display()),
         None => println!("kumori: state in memory (--ephemeral: nothing is kept)"),
     }
+    if auth != kumori_server::Mode::Off {
+        root_credential(&store, &account_id).await?;
+    }
     println!("kumori: listening on http://{local}");
     let app = router(
         store.clone(),
         Config {
-            account_id,
+            account_id: account_id.clone(),
             default_region,
             limits: Limits {
                 vpcs_per_region: vpc_quota,
                 addresses_per_region: eip_quota,
                 ..Limits::default()
             },
+            auth,
         },
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
-        .await
-        .map_err(|e| e.to_string())?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await
+    .map_err(|e| e.to_string())?;
     store.close().await;
     Ok(())
+}
+
+/// With authentication on, the account needs a root key: the one the environment gives
+/// (`KUMORI_ROOT_ACCESS_KEY_ID`, `KUMORI_ROOT_SECRET_ACCESS_KEY`), or one made on first
+/// start and printed once.
+async fn root_credential(store: &Store, account: &str) -> Result<(), String> {
+    let given = match (
+        std::env::var("KUMORI_ROOT_ACCESS_KEY_ID"),
+        std::env::var("KUMORI_ROOT_SECRET_ACCESS_KEY"),
+    ) {
+        (Ok(id), Ok(secret)) => Some((id, secret)),
+        (Err(_), Err(_)) => None,
+        _ => {
+            return Err(
+                "set both KUMORI_ROOT_ACCESS_KEY_ID and KUMORI_ROOT_SECRET_ACCESS_KEY, or neither"
+                    .into(),
+            );
+        }
+    };
+    let limits = Limits::default();
+    let ctx = kumori_services::Ctx {
+        store,
+        account,
+        region: "us-east-1",
+        limits: &limits,
+        caller: None,
+    };
+    match kumori_services::auth::ensure_root_key(&ctx, given).await {
+        Ok(Some((id, secret))) => {
+            println!("kumori: root credentials for account {account} (shown once, keep them):");
+            println!("kumori:   AWS_ACCESS_KEY_ID={id}");
+            println!("kumori:   AWS_SECRET_ACCESS_KEY={secret}");
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(e) => Err(format!("{}: {}", e.0.code, e.0.message)),
+    }
 }
 
 /// Ctrl-C or SIGTERM: finish in-flight requests, then close the store cleanly.

@@ -10,8 +10,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use kumori_protocol::{HttpRequest, decode, encode_error, encode_output, new_request_id};
 pub use kumori_services::Limits;
-use kumori_services::{Ctx, dispatch};
+pub use kumori_services::auth::Mode;
+use kumori_services::auth::{Identity, expired_token, identify, signature_error, unknown_key};
+use kumori_services::{Caller, Ctx, dispatch};
 use kumori_store::Store;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// Settings of one running kumori.
@@ -22,6 +25,8 @@ pub struct Config {
     /// Region of requests that name none (unsigned, no AWS host name).
     pub default_region: String,
     pub limits: Limits,
+    /// What is checked of each request's credentials.
+    pub auth: Mode,
 }
 
 impl Default for Config {
@@ -30,6 +35,7 @@ impl Default for Config {
             account_id: "000000000000".into(),
             default_region: "us-east-1".into(),
             limits: Limits::default(),
+            auth: Mode::Off,
         }
     }
 }
@@ -125,6 +131,7 @@ async fn imds(
         account: &app.config.account_id,
         region: &app.config.default_region,
         limits: &app.config.limits,
+        caller: None,
     };
     match kumori_services::imds::handle(&ctx, instance_id, &req).await {
         Ok(r) => {
@@ -155,6 +162,7 @@ async fn aws(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<SocketAddr>>>,
     body: Bytes,
 ) -> Response {
     let request_id = new_request_id();
@@ -166,21 +174,73 @@ async fn aws(
         body: &body,
     };
     let resp = match decode(&req, &app.config.default_region) {
+        // AWS checks who is asking before what is asked: a tampered request is a bad
+        // signature, not an unknown action.
+        Err(failure) if app.config.auth != Mode::Off => {
+            let ctx = Ctx {
+                store: &app.store,
+                account: &app.config.account_id,
+                region: &app.config.default_region,
+                limits: &app.config.limits,
+                caller: None,
+            };
+            let service = failure.model.map_or("ec2", |m| m.service);
+            let region = app.config.default_region.clone();
+            match authenticate(&app, &ctx, &req, service, &region, None).await {
+                Err(err) => encode_error(failure.model, &err, &request_id),
+                Ok(_) => encode_error(failure.model, &failure.error, &request_id),
+            }
+        }
         Err(failure) => encode_error(failure.model, &failure.error, &request_id),
         Ok(call) => {
-            let ctx = Ctx {
+            let base = Ctx {
                 store: &app.store,
                 account: &app.config.account_id,
                 region: &call.region,
                 limits: &app.config.limits,
+                caller: None,
             };
-            match dispatch(&ctx, &call).await {
-                Ok(output) => encode_output(&call, &output, &request_id),
-                Err(err) => {
-                    if err.status >= 500 && err.status != 501 {
-                        tracing::error!(operation = %call.operation.name, "{err}");
+            match authenticate(
+                &app,
+                &base,
+                &req,
+                call.service(),
+                &call.region,
+                call.access_key.as_deref(),
+            )
+            .await
+            {
+                Err(err) => encode_error(Some(call.model), &err, &request_id),
+                Ok(identity) => {
+                    let caller: Option<Caller> = identity.as_ref().map(|i| i.caller.clone());
+                    let ctx = Ctx {
+                        caller: caller.as_ref(),
+                        ..base
+                    };
+                    let allowed = match (&identity, app.config.auth) {
+                        (Some(i), Mode::Enforce) => {
+                            kumori_services::authz::authorize(
+                                &ctx,
+                                i,
+                                &call,
+                                peer.map(|p| p.0.0.ip()),
+                            )
+                            .await
+                        }
+                        _ => Ok(()),
+                    };
+                    match allowed {
+                        Err(err) => encode_error(Some(call.model), &err, &request_id),
+                        Ok(()) => match dispatch(&ctx, &call).await {
+                            Ok(output) => encode_output(&call, &output, &request_id),
+                            Err(err) => {
+                                if err.status >= 500 && err.status != 501 {
+                                    tracing::error!(operation = %call.operation.name, "{err}");
+                                }
+                                encode_error(Some(call.model), &err, &request_id)
+                            }
+                        },
                     }
-                    encode_error(Some(call.model), &err, &request_id)
                 }
             }
         }
@@ -196,4 +256,47 @@ async fn aws(
         }
     }
     out
+}
+
+/// Who sent `req`, as far as the deployment's mode checks: with authentication off, the
+/// owner of a key IAM knows (unverified); otherwise the signature must hold for a key IAM
+/// knows, active, with its session token, before it expires.
+async fn authenticate(
+    app: &App,
+    ctx: &Ctx<'_>,
+    req: &HttpRequest<'_>,
+    service: &str,
+    region: &str,
+    access_key: Option<&str>,
+) -> Result<Option<Identity>, kumori_protocol::AwsError> {
+    let internal = |e: kumori_services::Error| e.0;
+    if app.config.auth == Mode::Off {
+        return match access_key {
+            Some(k) => Ok(identify(ctx, k).await.map_err(internal)?),
+            None => Ok(None),
+        };
+    }
+    let sig = kumori_protocol::sigv4::parse(req).map_err(|e| signature_error(service, &e))?;
+    let Some(mut identity) = identify(ctx, &sig.access_key).await.map_err(internal)? else {
+        return Err(unknown_key(service));
+    };
+    if !identity.active || identity.session_token.as_deref() != sig.session_token.as_deref() {
+        return Err(unknown_key(service));
+    }
+    let now = time::OffsetDateTime::now_utc();
+    if identity
+        .expires_at
+        .is_some_and(|e| (e as i64) < now.unix_timestamp())
+    {
+        return Err(expired_token(service));
+    }
+    kumori_protocol::sigv4::verify(req, &sig, &identity.secret, now, service == "s3")
+        .map_err(|e| signature_error(service, &e))?;
+    identity.caller.verified = true;
+    if !identity.caller.temporary {
+        kumori_services::iam::access_keys::note_use(ctx, &sig.access_key, service, region)
+            .await
+            .map_err(internal)?;
+    }
+    Ok(Some(identity))
 }

@@ -88,7 +88,7 @@ const CREDENTIAL_RENEW_BEFORE: u64 = 3600;
 
 const SECRET_KIND: &str = "kumori-secret";
 const TOKEN_KEY_ID: &str = "imds-token-key";
-const CREDENTIAL_KIND: &str = "sts-credential";
+use crate::sts::CREDENTIAL_KIND;
 
 /// Where IMDS keeps its key and the credentials it hands out: the account's global scope.
 fn global<'a>(ctx: &'a Ctx<'_>) -> Scope<'a> {

@@ -3,6 +3,8 @@
 //! on typed resources in one store transaction, and return the output value; the protocol
 //! layer does all the wire work on either side.
 
+pub mod auth;
+pub mod authz;
 pub mod ec2;
 pub mod iam;
 pub mod imds;
@@ -14,12 +16,40 @@ use kumori_protocol::{AwsError, Call, Output};
 use kumori_store::{Scope, Store, StoreError};
 use serde_json::Value;
 
-/// What every handler may use: the store, where the call lands, and the quotas in force.
+/// What every handler may use: the store, where the call lands, the quotas in force and
+/// who is calling.
 pub struct Ctx<'a> {
     pub store: &'a Store,
     pub account: &'a str,
     pub region: &'a str,
     pub limits: &'a Limits,
+    /// The caller as IAM knows it; `None` is the account's root (kumori's own tools, and
+    /// requests whose key IAM does not know while authentication is off).
+    pub caller: Option<&'a Caller>,
+}
+
+/// Which kind of IAM identity made a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    Root,
+    User { name: String },
+    AssumedRole { role: String, session: String },
+}
+
+/// Who made a request: the identity its access key belongs to.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub account: String,
+    pub principal: Principal,
+    /// `arn:aws:iam::…:user/…`, `arn:aws:sts::…:assumed-role/…/…` or `arn:aws:iam::…:root`.
+    pub arn: String,
+    /// `AIDA…` for a user, `AROA…:session` for a role session, the account id for root.
+    pub user_id: String,
+    pub access_key: String,
+    /// Temporary credentials (from STS or the metadata service).
+    pub temporary: bool,
+    /// Whether the request's signature was checked (authentication on).
+    pub verified: bool,
 }
 
 /// Service quotas, with AWS's defaults; a deployment may raise or lower them.

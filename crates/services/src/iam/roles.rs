@@ -1,29 +1,22 @@
-//! AWS IAM, the part instances need: roles with trust policies and instance profiles.
-//! Users, groups, policies and their evaluation come with the identity issue.
-//!
-//! IAM is global: its entities live in the account under the region `global`. Names are
-//! unique per account without regard to case, as IAM's are, so the store's id is the
-//! lowercased name under a kind prefix (`role/web`).
+//! IAM roles with their trust policies, and the instance profiles that carry them to EC2.
 
+use super::{
+    ListRequest, Tag, all, check_name, check_path, conflict, get, key, no_such, page, record,
+    scope, unique_id, url_encoded, validation,
+};
 use crate::{Ctx, Error, Result, input, output};
 use kumori_protocol::AwsError;
-use kumori_store::{Record, Scope, Tx};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use kumori_store::Tx;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-/// The region IAM's entities are kept under.
-pub const GLOBAL: &str = "global";
-
-/// A role may be in at most this many instance profiles' worth of places; an instance
-/// profile holds at most one role.
+/// An instance profile holds at most one role.
 const ROLES_PER_PROFILE: usize = 1;
 
+pub(crate) const ROLE: &str = "iam-role";
+pub(crate) const PROFILE: &str = "iam-instance-profile";
+
 pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<Value>> {
-    let ctx = &Ctx {
-        region: GLOBAL,
-        ..*ctx
-    };
     Some(match op {
         "CreateRole" => create_role(ctx, input).await,
         "GetRole" => get_role(ctx, input).await,
@@ -42,13 +35,6 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<V
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct Tag {
-    pub key: String,
-    pub value: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
 pub struct Role {
     pub path: String,
     pub role_name: String,
@@ -62,6 +48,12 @@ pub struct Role {
     pub max_session_duration: i64,
     #[serde(default)]
     pub tags: Vec<Tag>,
+    #[serde(default)]
+    pub permissions_boundary: Option<String>,
+    #[serde(default)]
+    pub inline_policies: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub attached_policies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -78,79 +70,7 @@ pub struct InstanceProfile {
     pub tags: Vec<Tag>,
 }
 
-const ROLE: &str = "iam-role";
-const PROFILE: &str = "iam-instance-profile";
-
-fn key(kind: &str, name: &str) -> String {
-    format!("{kind}/{}", name.to_lowercase())
-}
-
-fn scope<'a>(ctx: &'a Ctx<'_>) -> Scope<'a> {
-    Scope {
-        account: ctx.account,
-        region: GLOBAL,
-    }
-}
-
-/// IAM's unique ids: a four-letter prefix naming the kind and 17 uppercase letters and digits.
-fn unique_id(prefix: &str) -> String {
-    use rand::Rng;
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut rng = rand::rng();
-    let tail: String = (0..17)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect();
-    format!("{prefix}{tail}")
-}
-
-fn no_such(kind: &str, name: &str) -> Error {
-    Error(
-        AwsError::new(
-            "NoSuchEntity",
-            format!("The {kind} with name {name} cannot be found."),
-        )
-        .with_status(404),
-    )
-}
-
-fn conflict(code: &str, message: String) -> Error {
-    Error(AwsError::new(code, message).with_status(409))
-}
-
-fn validation(message: String) -> Error {
-    Error(AwsError::new("ValidationError", message))
-}
-
-fn check_name(what: &str, name: &str) -> Result<()> {
-    let ok = |c: char| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c);
-    if name.is_empty() || name.len() > 64 || !name.chars().all(ok) {
-        return Err(validation(format!(
-            "The specified value for {what} is invalid. It must contain only alphanumeric characters and/or the following: +=,.@_-"
-        )));
-    }
-    Ok(())
-}
-
-fn check_path(path: &str) -> Result<()> {
-    if !path.starts_with('/') || !path.ends_with('/') || path.len() > 512 {
-        return Err(validation(
-            "The specified value for path is invalid. It must begin and end with / and contain only alphanumeric characters and/or / characters.".into(),
-        ));
-    }
-    Ok(())
-}
-
-/// IAM shows policy documents URL-encoded (RFC 3986); the SDKs decode them.
-fn url_encoded(doc: &str) -> String {
-    const KEEP: &AsciiSet = &NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'.')
-        .remove(b'_')
-        .remove(b'~');
-    utf8_percent_encode(doc, KEEP).to_string()
-}
-
-fn role_shown(r: &Role) -> Result<Value> {
+pub(crate) fn role_shown(r: &Role) -> Result<Value> {
     let mut v = json!({
         "Path": r.path,
         "RoleName": r.role_name,
@@ -161,6 +81,12 @@ fn role_shown(r: &Role) -> Result<Value> {
         "MaxSessionDuration": r.max_session_duration,
         "RoleLastUsed": {},
     });
+    if let Some(b) = &r.permissions_boundary {
+        v["PermissionsBoundary"] = json!({
+            "PermissionsBoundaryType": "Policy",
+            "PermissionsBoundaryArn": b,
+        });
+    }
     if let Some(d) = &r.description {
         v["Description"] = json!(d);
     }
@@ -168,45 +94,6 @@ fn role_shown(r: &Role) -> Result<Value> {
         v["Tags"] = output(&r.tags)?;
     }
     Ok(v)
-}
-
-async fn get<T: for<'de> Deserialize<'de>>(
-    ctx: &Ctx<'_>,
-    tx: &mut Tx,
-    kind: &str,
-    name: &str,
-    lock: bool,
-) -> Result<Option<T>> {
-    let id = key(kind, name);
-    let rec = if lock {
-        tx.lock(scope(ctx), &id).await?
-    } else {
-        tx.get(scope(ctx), &id).await?
-    };
-    match rec {
-        Some(r) if r.kind == kind => Ok(Some(
-            serde_json::from_str(&r.body).map_err(|e| Error(AwsError::internal(e.to_string())))?,
-        )),
-        _ => Ok(None),
-    }
-}
-
-async fn all<T: for<'de> Deserialize<'de>>(
-    ctx: &Ctx<'_>,
-    tx: &mut Tx,
-    kind: &str,
-) -> Result<Vec<T>> {
-    serde_json::from_str(&tx.list_json(scope(ctx), kind).await?)
-        .map_err(|e| Error(AwsError::internal(e.to_string())))
-}
-
-fn record<T: Serialize>(kind: &str, name: &str, v: &T) -> Result<Record> {
-    Ok(Record {
-        kind: kind.into(),
-        id: key(kind, name),
-        parent: None,
-        body: serde_json::to_string(v).map_err(|e| Error(AwsError::internal(e.to_string())))?,
-    })
 }
 
 /// The role an instance profile holds, looked up by the profile's ARN or name, for EC2:
@@ -218,7 +105,7 @@ pub async fn instance_profile(
     name: Option<&str>,
 ) -> Result<Option<(InstanceProfile, Option<Role>)>> {
     let ctx = &Ctx {
-        region: GLOBAL,
+        region: super::GLOBAL,
         ..*ctx
     };
     let name = match (arn, name) {
@@ -298,6 +185,9 @@ pub async fn create_role(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         description: req.description,
         max_session_duration: max,
         tags: req.tags,
+        permissions_boundary: None,
+        inline_policies: Default::default(),
+        attached_policies: vec![],
         role_name: req.role_name,
     };
     tx.insert(scope(ctx), &record(ROLE, &role.role_name, &role)?)
@@ -319,30 +209,6 @@ pub async fn get_role(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         .await?
         .ok_or_else(|| no_such("role", &req.role_name))?;
     Ok(json!({ "Role": role_shown(&role)? }))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ListRequest {
-    path_prefix: Option<String>,
-    marker: Option<String>,
-    max_items: Option<i64>,
-}
-
-/// One page of `items` (by name) as IAM's List calls give it: `IsTruncated` and `Marker`.
-fn page(mut items: Vec<(String, Value)>, req: &ListRequest, member: &str) -> Value {
-    items.sort_by(|a, b| a.0.cmp(&b.0));
-    let start = req.marker.as_ref().map_or(0, |m| {
-        items.iter().position(|(k, _)| k > m).unwrap_or(items.len())
-    });
-    let max = req.max_items.unwrap_or(100).clamp(1, 1000) as usize;
-    let rest = &items[start..];
-    let shown: Vec<Value> = rest.iter().take(max).map(|(_, v)| v.clone()).collect();
-    let mut out = json!({ member: shown, "IsTruncated": rest.len() > max });
-    if rest.len() > max {
-        out["Marker"] = json!(rest[max - 1].0);
-    }
-    out
 }
 
 pub async fn list_roles(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
@@ -373,6 +239,18 @@ pub async fn delete_role(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         return Err(conflict(
             "DeleteConflict",
             "Cannot delete entity, must remove roles from instance profile first.".into(),
+        ));
+    }
+    if !role.inline_policies.is_empty() {
+        return Err(conflict(
+            "DeleteConflict",
+            "Cannot delete entity, must delete policies first.".into(),
+        ));
+    }
+    if !role.attached_policies.is_empty() {
+        return Err(conflict(
+            "DeleteConflict",
+            "Cannot delete entity, must detach all policies first.".into(),
         ));
     }
     tx.delete(scope(ctx), &key(ROLE, &role.role_name)).await?;

@@ -1,0 +1,453 @@
+//! Authorization in `--auth enforce`: the caller's policies (its own, its groups', its
+//! permissions boundary, its session's) evaluated by `kumori-policy` for the action, each
+//! resource ARN and the condition keys AWS puts in the request context. A denial is
+//! answered as the service answers it: EC2's `UnauthorizedOperation` with an encoded
+//! message that STS's DecodeAuthorizationMessage explains, `AccessDenied` elsewhere.
+
+use crate::auth::Identity;
+use crate::iam::groups::{GROUP, Group};
+use crate::iam::roles::{ROLE, Role};
+use crate::iam::users::{USER, User};
+use crate::iam::{GLOBAL, get};
+use crate::{Caller, Ctx, Principal, Result};
+use kumori_policy::{Decision, Evaluation, Policy, PolicyKind, PolicySets, Request};
+use kumori_protocol::{AwsError, Call};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Compiled policies by text and kind.
+type Cache = Mutex<HashMap<(String, PolicyKind), Arc<Policy>>>;
+
+/// Compiled policies by their text: the same document always compiles the same, so the
+/// cache needs no invalidation and is safe across processes sharing a store.
+fn compiled(doc: &str, kind: PolicyKind) -> Option<Arc<Policy>> {
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let key = (doc.to_string(), kind);
+    if let Some(p) = cache.lock().ok()?.get(&key) {
+        return Some(p.clone());
+    }
+    let p = Arc::new(Policy::parse(doc, kind).ok()?);
+    let mut c = cache.lock().ok()?;
+    if c.len() > 10_000 {
+        c.clear();
+    }
+    c.insert(key, p.clone());
+    Some(p)
+}
+
+/// One policy that decides, with the name and kind SimulatePrincipalPolicy reports it by.
+pub struct Named {
+    pub id: String,
+    /// `user`, `group`, `role` (inline), `aws-managed` or `user-managed`.
+    pub source: &'static str,
+    pub policy: Arc<Policy>,
+}
+
+/// The policies that decide for a principal.
+#[derive(Default)]
+pub struct Policies {
+    pub identity: Vec<Named>,
+    pub boundary: Option<Named>,
+    pub session: Vec<Named>,
+}
+
+fn managed_source(arn: &str) -> &'static str {
+    if arn.contains(":iam::aws:policy/") {
+        "aws-managed"
+    } else {
+        "user-managed"
+    }
+}
+
+/// (name, source, document) of a managed policy, if it exists.
+async fn managed(
+    ctx: &Ctx<'_>,
+    tx: &mut kumori_store::Tx,
+    arn: &str,
+) -> Result<Option<(String, &'static str, String)>> {
+    Ok(crate::iam::policies::find(ctx, tx, arn)
+        .await?
+        .map(|m| (m.name().to_string(), managed_source(arn), m.document())))
+}
+
+/// Where a principal's policies come from.
+pub enum Source<'a> {
+    Principal(&'a Principal),
+    Group(&'a str),
+}
+
+/// Everything that applies to a principal (or a group), plus `session` policies.
+pub async fn policies_of(
+    ctx: &Ctx<'_>,
+    source: Source<'_>,
+    session: &[String],
+) -> Result<Policies> {
+    let ctx = &Ctx {
+        region: GLOBAL,
+        ..*ctx
+    };
+    let mut tx = ctx.store.read().await?;
+    let mut identity: Vec<(String, &'static str, String)> = Vec::new();
+    let mut boundary: Option<(String, &'static str, String)> = None;
+    let mut groups: Vec<String> = Vec::new();
+    match source {
+        Source::Principal(Principal::Root) => {}
+        Source::Group(g) => groups.push(g.to_string()),
+        Source::Principal(Principal::User { name }) => {
+            if let Some(u) = get::<User>(ctx, &mut tx, USER, name, false).await? {
+                for (n, d) in &u.inline_policies {
+                    identity.push((n.clone(), "user", d.clone()));
+                }
+                for arn in &u.attached_policies {
+                    identity.extend(managed(ctx, &mut tx, arn).await?);
+                }
+                groups = u.groups.clone();
+                if let Some(b) = &u.permissions_boundary {
+                    boundary = managed(ctx, &mut tx, b).await?;
+                }
+            }
+        }
+        Source::Principal(Principal::AssumedRole { role, .. }) => {
+            if let Some(r) = get::<Role>(ctx, &mut tx, ROLE, role, false).await? {
+                for (n, d) in &r.inline_policies {
+                    identity.push((n.clone(), "role", d.clone()));
+                }
+                for arn in &r.attached_policies {
+                    identity.extend(managed(ctx, &mut tx, arn).await?);
+                }
+                if let Some(b) = &r.permissions_boundary {
+                    boundary = managed(ctx, &mut tx, b).await?;
+                }
+            }
+        }
+    }
+    for g in &groups {
+        if let Some(g) = get::<Group>(ctx, &mut tx, GROUP, g, false).await? {
+            for (n, d) in &g.inline_policies {
+                identity.push((n.clone(), "group", d.clone()));
+            }
+            for arn in &g.attached_policies {
+                identity.extend(managed(ctx, &mut tx, arn).await?);
+            }
+        }
+    }
+    let compile = |(id, source, d): (String, &'static str, String)| {
+        compiled(&d, PolicyKind::Identity).map(|policy| Named { id, source, policy })
+    };
+    Ok(Policies {
+        identity: identity.into_iter().filter_map(compile).collect(),
+        boundary: boundary.and_then(compile),
+        session: session
+            .iter()
+            .enumerate()
+            .filter_map(|(i, d)| compile((format!("session-policy-{}", i + 1), "none", d.clone())))
+            .collect(),
+    })
+}
+
+/// Evaluates `req` against `p` as AWS does.
+pub fn evaluate(req: &Request, p: &Policies) -> Evaluation {
+    let mut sets = PolicySets::new();
+    for n in &p.identity {
+        sets = sets.with_identity(&n.id, &n.policy);
+    }
+    if let Some(n) = &p.boundary {
+        sets = sets.with_boundary(&n.id, &n.policy);
+    }
+    for n in &p.session {
+        sets = sets.with_session(&n.id, &n.policy);
+    }
+    kumori_policy::evaluate(req, &sets)
+}
+
+/// Compiles an identity policy document (cached); `None` if it does not parse.
+pub fn compile_identity(doc: &str) -> Option<Arc<Policy>> {
+    compiled(doc, PolicyKind::Identity)
+}
+
+pub(crate) fn principal_of(c: &Caller) -> kumori_policy::Principal {
+    match &c.principal {
+        Principal::Root => kumori_policy::Principal::root(&c.account),
+        Principal::User { .. } => kumori_policy::Principal::user(c.arn.clone()),
+        Principal::AssumedRole { role, .. } => {
+            let role_arn = format!("arn:aws:iam::{}:role/{role}", c.account);
+            kumori_policy::Principal::assumed_role(c.arn.clone(), role_arn)
+        }
+    }
+}
+
+/// Whether `role`'s trust policy lets `caller` assume it.
+pub fn trust_allows(role: &Role, caller: &Caller) -> bool {
+    let Some(trust) = compiled(&role.assume_role_policy_document, PolicyKind::Trust) else {
+        return false;
+    };
+    let req = Request::new("sts:AssumeRole", role.arn.clone())
+        .with_principal(principal_of(caller))
+        .with_principal_keys();
+    kumori_policy::trust_allows(&trust, &req).decision == Decision::Allowed
+}
+
+/// The IAM prefix of a service's actions.
+fn action_prefix(call: &Call) -> &'static str {
+    match call.service() {
+        "elbv2" => "elasticloadbalancing",
+        s => s,
+    }
+}
+
+fn arn(ctx: &Ctx<'_>, service: &str, region: &str, resource: &str) -> String {
+    format!(
+        "arn:{}:{service}:{region}:{}:{resource}",
+        crate::resource::partition(ctx.region),
+        ctx.account
+    )
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x.as_str().map(str::to_string))
+        .collect()
+}
+
+/// The resource ARNs AWS authorizes `call` against (`*` for actions on no particular one).
+fn resources(ctx: &Ctx<'_>, caller: &Caller, call: &Call) -> Vec<String> {
+    let op = call.operation.name.as_str();
+    let input = &call.input;
+    let s = |k: &str| input[k].as_str().map(str::to_string);
+    match call.service() {
+        "iam" => {
+            let iam = |r: String| arn(ctx, "iam", "", &r);
+            let path = s("Path").unwrap_or_else(|| "/".into());
+            if let Some(a) = s("PolicyArn") {
+                return vec![a];
+            }
+            if op == "CreatePolicy" {
+                return vec![iam(format!(
+                    "policy{path}{}",
+                    s("PolicyName").unwrap_or_default()
+                ))];
+            }
+            if op.contains("Group")
+                && let Some(g) = s("GroupName")
+            {
+                return vec![iam(format!("group{path}{g}"))];
+            }
+            if op.contains("InstanceProfile")
+                && let Some(p) = s("InstanceProfileName")
+            {
+                return vec![iam(format!("instance-profile{path}{p}"))];
+            }
+            if let Some(r) = s("RoleName") {
+                return vec![iam(format!("role{path}{r}"))];
+            }
+            let user = s("UserName").or(match &caller.principal {
+                Principal::User { name }
+                    if op.contains("AccessKey")
+                        || op.contains("LoginProfile")
+                        || op == "GetUser" =>
+                {
+                    Some(name.clone())
+                }
+                _ => None,
+            });
+            match user {
+                Some(u) => vec![iam(format!("user{path}{u}"))],
+                None => vec!["*".into()],
+            }
+        }
+        "sts" => match s("RoleArn") {
+            Some(r) => vec![r],
+            None => vec!["*".into()],
+        },
+        "ec2" => {
+            let region = call.region.as_str();
+            let ec2 = |r: String| arn(ctx, "ec2", region, &r);
+            if op.starts_with("Describe") || op.starts_with("Get") && op != "GetPasswordData" {
+                return vec!["*".into()];
+            }
+            if op == "RunInstances" {
+                let mut out = vec![ec2("instance/*".into())];
+                if let Some(image) = s("ImageId") {
+                    out.push(format!(
+                        "arn:{}:ec2:{region}::image/{image}",
+                        crate::resource::partition(ctx.region)
+                    ));
+                }
+                return out;
+            }
+            let instances = strings(&input["InstanceIds"]);
+            if !instances.is_empty() {
+                return instances
+                    .iter()
+                    .map(|i| ec2(format!("instance/{i}")))
+                    .collect();
+            }
+            if let Some(i) = s("InstanceId") {
+                return vec![ec2(format!("instance/{i}"))];
+            }
+            for (member, kind) in [
+                ("VolumeId", "volume"),
+                ("SubnetId", "subnet"),
+                ("GroupId", "security-group"),
+                ("VpcId", "vpc"),
+                ("KeyName", "key-pair"),
+                ("NetworkInterfaceId", "network-interface"),
+                ("RouteTableId", "route-table"),
+                ("NetworkAclId", "network-acl"),
+                ("InternetGatewayId", "internet-gateway"),
+                ("NatGatewayId", "natgateway"),
+                ("AllocationId", "elastic-ip"),
+                ("SnapshotId", "snapshot"),
+            ] {
+                if let Some(id) = s(member) {
+                    return vec![ec2(format!("{kind}/{id}"))];
+                }
+            }
+            vec!["*".into()]
+        }
+        _ => vec!["*".into()],
+    }
+}
+
+fn now_iso_and_epoch() -> (String, String) {
+    let now = time::OffsetDateTime::now_utc();
+    (
+        now.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        now.unix_timestamp().to_string(),
+    )
+}
+
+/// The request context: the global keys every request carries, and the service's own.
+pub fn context(caller: &Caller, call: &Call, source_ip: Option<IpAddr>) -> Request {
+    let (now, epoch) = now_iso_and_epoch();
+    let mut r = Request::new(
+        format!("{}:{}", action_prefix(call), call.operation.name),
+        "*",
+    )
+    .with_principal(principal_of(caller))
+    .with_principal_keys()
+    .with_context("aws:RequestedRegion", call.region.clone())
+    .with_context("aws:CurrentTime", now)
+    .with_context("aws:EpochTime", epoch)
+    .with_context("aws:SecureTransport", "false")
+    .with_context("aws:userid", caller.user_id.clone());
+    if let Some(ip) = source_ip {
+        r.insert_context("aws:SourceIp", ip.to_string());
+    }
+    if caller.temporary {
+        r.insert_context("aws:MultiFactorAuthPresent", "false");
+    }
+    if call.service() == "ec2" {
+        r.insert_context("ec2:Region", call.region.clone());
+        if matches!(
+            call.operation.name.as_str(),
+            "RunInstances" | "ModifyInstanceMetadataOptions"
+        ) {
+            let tokens = call.input["MetadataOptions"]["HttpTokens"]
+                .as_str()
+                .or(call.input["HttpTokens"].as_str())
+                .unwrap_or("optional");
+            r.insert_context("ec2:MetadataHttpTokens", tokens);
+        }
+    }
+    r
+}
+
+fn denial_reason(e: &Evaluation) -> &'static str {
+    match e.decision {
+        Decision::ExplicitDeny => "with an explicit deny in an identity-based policy",
+        _ => "because no identity-based policy allows the",
+    }
+}
+
+/// The decoded form of an EC2 authorization failure (what DecodeAuthorizationMessage shows).
+fn decoded_message(caller: &Caller, req: &Request, e: &Evaluation) -> Value {
+    let items = |vals: &[String]| json!({ "items": vals.iter().map(|v| json!({ "value": v })).collect::<Vec<_>>() });
+    json!({
+        "allowed": false,
+        "explicitDeny": e.decision == Decision::ExplicitDeny,
+        "matchedStatements": { "items": e.matched.iter().map(|m| json!({
+            "statementId": m.sid.clone().unwrap_or_default(),
+            "effect": if e.decision == Decision::ExplicitDeny { "DENY" } else { "ALLOW" },
+            "sourcePolicyId": m.policy_id,
+        })).collect::<Vec<_>>() },
+        "failures": { "items": [] },
+        "context": {
+            "principal": { "id": caller.user_id, "arn": caller.arn },
+            "action": req.action,
+            "resource": req.resource,
+            "conditions": { "items": req.context.iter().map(|(k, v)| json!({
+                "key": k, "values": items(v),
+            })).collect::<Vec<_>>() },
+        },
+    })
+}
+
+fn denied(caller: &Caller, call: &Call, req: &Request, e: &Evaluation) -> AwsError {
+    let action = &req.action;
+    let reason = match e.decision {
+        Decision::ExplicitDeny => denial_reason(e).to_string(),
+        _ => format!("{} {action} action", denial_reason(e)),
+    };
+    let on = if req.resource == "*" {
+        String::new()
+    } else {
+        format!(" on resource: {}", req.resource)
+    };
+    let core = format!(
+        "User: {} is not authorized to perform: {action}{on} {reason}",
+        caller.arn
+    );
+    if call.service() == "ec2" {
+        let mut message = format!("You are not authorized to perform this operation. {core}");
+        if req.resource != "*" {
+            message.push_str(&format!(
+                ". Encoded authorization failure message: {}",
+                crate::sts::encode_authorization_message(&decoded_message(caller, req, e))
+            ));
+        }
+        AwsError::new("UnauthorizedOperation", message).with_status(403)
+    } else {
+        AwsError::new("AccessDenied", core).with_status(403)
+    }
+}
+
+/// Whether `identity` may make `call`; the error to answer if not.
+pub async fn authorize(
+    ctx: &Ctx<'_>,
+    identity: &Identity,
+    call: &Call,
+    source_ip: Option<IpAddr>,
+) -> std::result::Result<(), AwsError> {
+    let caller = &identity.caller;
+    if caller.principal == Principal::Root {
+        return Ok(());
+    }
+    // Asking who one is needs no permission, even under an explicit deny.
+    if call.service() == "sts" && call.operation.name == "GetCallerIdentity" {
+        return Ok(());
+    }
+    let policies = policies_of(
+        ctx,
+        Source::Principal(&caller.principal),
+        &identity.session_policies,
+    )
+    .await
+    .map_err(|e| e.0)?;
+    let base = context(caller, call, source_ip);
+    for resource in resources(ctx, caller, call) {
+        let mut req = base.clone();
+        req.resource = resource;
+        let e = evaluate(&req, &policies);
+        if e.decision != Decision::Allowed {
+            return Err(denied(caller, call, &req, &e));
+        }
+    }
+    Ok(())
+}

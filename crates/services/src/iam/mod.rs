@@ -1,0 +1,193 @@
+//! AWS IAM: users, groups, roles, access keys, managed and inline policies, instance
+//! profiles and the account's settings, one file per kind of entity.
+//!
+//! IAM is global: its entities live in the account under the region `global`. Names are
+//! unique per account without regard to case, as IAM's are, so the store's id is the
+//! lowercased name under a kind prefix (`iam-user/alice`); access keys are kept under their
+//! own ids, so that a request's key finds its owner in one lookup.
+
+pub mod access_keys;
+pub mod account;
+pub mod groups;
+pub mod managed;
+pub mod policies;
+pub mod roles;
+pub mod simulate;
+pub mod users;
+
+pub use roles::{InstanceProfile, Role, instance_profile};
+
+use crate::{Ctx, Error, Result};
+use kumori_protocol::AwsError;
+use kumori_store::{Record, Scope, Tx};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// The region IAM's entities are kept under.
+pub const GLOBAL: &str = "global";
+
+pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<Value>> {
+    let ctx = &Ctx {
+        region: GLOBAL,
+        ..*ctx
+    };
+    if let Some(r) = users::dispatch(ctx, op, input).await {
+        return Some(r);
+    }
+    if let Some(r) = access_keys::dispatch(ctx, op, input).await {
+        return Some(r);
+    }
+    if let Some(r) = groups::dispatch(ctx, op, input).await {
+        return Some(r);
+    }
+    if let Some(r) = policies::dispatch(ctx, op, input).await {
+        return Some(r);
+    }
+    if let Some(r) = account::dispatch(ctx, op, input).await {
+        return Some(r);
+    }
+    if let Some(r) = simulate::dispatch(ctx, op, input).await {
+        return Some(r);
+    }
+    roles::dispatch(ctx, op, input).await
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+pub(crate) fn key(kind: &str, name: &str) -> String {
+    format!("{kind}/{}", name.to_lowercase())
+}
+
+pub(crate) fn scope<'a>(ctx: &'a Ctx<'_>) -> Scope<'a> {
+    Scope {
+        account: ctx.account,
+        region: GLOBAL,
+    }
+}
+
+/// IAM's unique ids: a four-letter prefix naming the kind and 17 uppercase letters and digits.
+pub(crate) fn unique_id(prefix: &str) -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut rng = rand::rng();
+    let tail: String = (0..17)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!("{prefix}{tail}")
+}
+
+pub(crate) fn no_such(kind: &str, name: &str) -> Error {
+    Error(
+        AwsError::new(
+            "NoSuchEntity",
+            format!("The {kind} with name {name} cannot be found."),
+        )
+        .with_status(404),
+    )
+}
+
+pub(crate) fn conflict(code: &str, message: String) -> Error {
+    Error(AwsError::new(code, message).with_status(409))
+}
+
+pub(crate) fn validation(message: String) -> Error {
+    Error(AwsError::new("ValidationError", message))
+}
+
+pub(crate) fn check_name(what: &str, name: &str) -> Result<()> {
+    let ok = |c: char| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c);
+    if name.is_empty() || name.len() > 64 || !name.chars().all(ok) {
+        return Err(validation(format!(
+            "The specified value for {what} is invalid. It must contain only alphanumeric characters and/or the following: +=,.@_-"
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_path(path: &str) -> Result<()> {
+    if !path.starts_with('/') || !path.ends_with('/') || path.len() > 512 {
+        return Err(validation(
+            "The specified value for path is invalid. It must begin and end with / and contain only alphanumeric characters and/or / characters.".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// IAM shows policy documents URL-encoded (RFC 3986); the SDKs decode them.
+pub(crate) fn url_encoded(doc: &str) -> String {
+    const KEEP: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    utf8_percent_encode(doc, KEEP).to_string()
+}
+
+pub(crate) async fn get<T: for<'de> Deserialize<'de>>(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    kind: &str,
+    name: &str,
+    lock: bool,
+) -> Result<Option<T>> {
+    let id = key(kind, name);
+    let rec = if lock {
+        tx.lock(scope(ctx), &id).await?
+    } else {
+        tx.get(scope(ctx), &id).await?
+    };
+    match rec {
+        Some(r) if r.kind == kind => Ok(Some(
+            serde_json::from_str(&r.body).map_err(|e| Error(AwsError::internal(e.to_string())))?,
+        )),
+        _ => Ok(None),
+    }
+}
+
+pub(crate) async fn all<T: for<'de> Deserialize<'de>>(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    kind: &str,
+) -> Result<Vec<T>> {
+    serde_json::from_str(&tx.list_json(scope(ctx), kind).await?)
+        .map_err(|e| Error(AwsError::internal(e.to_string())))
+}
+
+pub(crate) fn record<T: Serialize>(kind: &str, name: &str, v: &T) -> Result<Record> {
+    Ok(Record {
+        kind: kind.into(),
+        id: key(kind, name),
+        parent: None,
+        body: serde_json::to_string(v).map_err(|e| Error(AwsError::internal(e.to_string())))?,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct ListRequest {
+    pub path_prefix: Option<String>,
+    pub marker: Option<String>,
+    pub max_items: Option<i64>,
+}
+
+/// One page of `items` (by name) as IAM's List calls give it: `IsTruncated` and `Marker`.
+pub(crate) fn page(mut items: Vec<(String, Value)>, req: &ListRequest, member: &str) -> Value {
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    let start = req.marker.as_ref().map_or(0, |m| {
+        items.iter().position(|(k, _)| k > m).unwrap_or(items.len())
+    });
+    let max = req.max_items.unwrap_or(100).clamp(1, 1000) as usize;
+    let rest = &items[start..];
+    let shown: Vec<Value> = rest.iter().take(max).map(|(_, v)| v.clone()).collect();
+    let mut out = json!({ member: shown, "IsTruncated": rest.len() > max });
+    if rest.len() > max {
+        out["Marker"] = json!(rest[max - 1].0);
+    }
+    out
+}
