@@ -267,3 +267,63 @@ def test_auth_off_still_names_known_keys(spawn):
     me = client("sts", srv.endpoint, key=k["AccessKeyId"], secret="anything").get_caller_identity()
     assert me["Arn"].endswith(":user/alice")
     assert client("sts", srv.endpoint).get_caller_identity()["Arn"].endswith(":root")
+
+
+def test_conditions_on_source_ip_region_and_resource_tags(enforced):
+    iam = as_root("iam", enforced)
+    iam.create_user(UserName="owner")
+    k = iam.create_access_key(UserName="owner")["AccessKey"]
+    iam.put_user_policy(UserName="owner", PolicyName="scoped", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "ec2:Describe*", "Resource": "*",
+             "Condition": {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}},
+            {"Effect": "Allow", "Action": "ec2:StopInstances", "Resource": "*",
+             "Condition": {"StringEquals": {"ec2:ResourceTag/Owner": "${aws:username}"}}},
+            {"Effect": "Deny", "Action": "*", "Resource": "*",
+             "Condition": {"NotIpAddress": {"aws:SourceIp": ["127.0.0.0/8", "::1/128"]}}},
+        ]}))
+    ec2_root = as_root("ec2", enforced)
+    ami = ec2_root.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    mine, theirs = [ec2_root.run_instances(
+        ImageId=ami, InstanceType="t3.micro", MinCount=1, MaxCount=1,
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Owner", "Value": owner}]}],
+    )["Instances"][0]["InstanceId"] for owner in ("owner", "someone-else")]
+    ec2 = client("ec2", enforced.endpoint, key=k["AccessKeyId"], secret=k["SecretAccessKey"])
+    assert ec2.describe_instances()["Reservations"]
+    with expect_error("UnauthorizedOperation", 403):
+        client("ec2", enforced.endpoint, "eu-west-1", key=k["AccessKeyId"], secret=k["SecretAccessKey"]).describe_instances()
+    assert ec2.stop_instances(InstanceIds=[mine])["StoppingInstances"][0]["InstanceId"] == mine
+    with expect_error("UnauthorizedOperation", 403) as e:
+        ec2.stop_instances(InstanceIds=[theirs])
+    assert f"instance/{theirs}" in e.value.response["Error"]["Message"]
+
+
+def test_a_presigned_url_is_checked_too(enforced):
+    sts = as_root("sts", enforced)
+    url = sts.generate_presigned_url("get_caller_identity", ExpiresIn=60, HttpMethod="GET")
+    assert "X-Amz-Signature=" in url
+    with urllib.request.urlopen(url, timeout=10) as r:
+        assert r.status == 200 and b":root</Arn>" in r.read()
+    tampered = url.replace("X-Amz-Expires=60", "X-Amz-Expires=6000")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(tampered, timeout=10)
+    assert e.value.code == 403 and b"SignatureDoesNotMatch" in e.value.read()
+
+
+def test_trust_policies_are_checked_as_iam_does(enforced):
+    iam = as_root("iam", enforced)
+    no_principal = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole"}]}
+    with expect_error("MalformedPolicyDocument", 400):
+        iam.create_role(RoleName="bad", AssumeRolePolicyDocument=json.dumps(no_principal))
+    ok = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+          "Principal": {"Service": "ec2.amazonaws.com"}}]}
+    iam.create_role(RoleName="good", AssumeRolePolicyDocument=json.dumps(ok))
+    with expect_error("MalformedPolicyDocument", 400):
+        iam.update_assume_role_policy(RoleName="good", PolicyDocument=json.dumps(no_principal))
+    account = as_root("sts", enforced).get_caller_identity()["Account"]
+    root_may = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                "Principal": {"AWS": f"arn:aws:iam::{account}:root"}}]}
+    iam.update_assume_role_policy(RoleName="good", PolicyDocument=json.dumps(root_may))
+    got = as_root("sts", enforced).assume_role(RoleArn=f"arn:aws:iam::{account}:role/good", RoleSessionName="ses")
+    assert got["AssumedRoleUser"]["Arn"].endswith("assumed-role/good/ses")

@@ -418,6 +418,19 @@ fn denied(caller: &Caller, call: &Call, req: &Request, e: &Evaluation) -> AwsErr
     }
 }
 
+async fn resource_tags(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<Vec<kumori_store::TagRow>> {
+    let mut tx = ctx.store.read().await?;
+    Ok(tx
+        .tags_of(
+            kumori_store::Scope {
+                account: ctx.account,
+                region,
+            },
+            id,
+        )
+        .await?)
+}
+
 /// Whether `identity` may make `call`; the error to answer if not.
 pub async fn authorize(
     ctx: &Ctx<'_>,
@@ -443,6 +456,21 @@ pub async fn authorize(
     let base = context(caller, call, source_ip);
     for resource in resources(ctx, caller, call) {
         let mut req = base.clone();
+        // The tags of the resource acted on: `ec2:ResourceTag/<key>` and `aws:ResourceTag/…`.
+        if call.service() == "ec2"
+            && let Some(id) = resource
+                .rsplit('/')
+                .next()
+                .filter(|id| *id != "*" && resource.contains('/'))
+        {
+            for t in resource_tags(ctx, &call.region, id)
+                .await
+                .map_err(|e| e.0)?
+            {
+                req.insert_context(&format!("ec2:ResourceTag/{}", t.key), t.value.clone());
+                req.insert_context(&format!("aws:ResourceTag/{}", t.key), t.value);
+            }
+        }
         req.resource = resource;
         let e = evaluate(&req, &policies);
         if e.decision != Decision::Allowed {

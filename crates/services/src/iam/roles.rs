@@ -29,6 +29,14 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<V
         "DeleteInstanceProfile" => delete_instance_profile(ctx, input).await,
         "AddRoleToInstanceProfile" => add_role_to_instance_profile(ctx, input).await,
         "RemoveRoleFromInstanceProfile" => remove_role_from_instance_profile(ctx, input).await,
+        "UpdateAssumeRolePolicy" => update_assume_role_policy(ctx, input).await,
+        "UpdateRole" => update_role(ctx, input).await,
+        "UpdateRoleDescription" => update_role_description(ctx, input).await,
+        "TagRole" => tag_role(ctx, input).await,
+        "UntagRole" => untag_role(ctx, input).await,
+        "ListRoleTags" => list_role_tags(ctx, input).await,
+        "PutRolePermissionsBoundary" => put_role_permissions_boundary(ctx, input).await,
+        "DeleteRolePermissionsBoundary" => delete_role_permissions_boundary(ctx, input).await,
         _ => return None,
     })
 }
@@ -146,15 +154,7 @@ pub async fn create_role(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     check_name("roleName", &req.role_name)?;
     let path = req.path.unwrap_or_else(|| "/".into());
     check_path(&path)?;
-    if serde_json::from_str::<Value>(&req.assume_role_policy_document)
-        .map(|v| !v.is_object())
-        .unwrap_or(true)
-    {
-        return Err(Error(AwsError::new(
-            "MalformedPolicyDocument",
-            "This policy contains invalid Json",
-        )));
-    }
+    check_trust(&req.assume_role_policy_document)?;
     let max = req.max_session_duration.unwrap_or(3600);
     if !(3600..=43200).contains(&max) {
         return Err(validation(format!(
@@ -452,5 +452,138 @@ pub async fn remove_role_from_instance_profile(ctx: &Ctx<'_>, raw: &Value) -> Re
     tx.update(scope(ctx), &record(PROFILE, &p.instance_profile_name, &p)?)
         .await?;
     tx.commit().await?;
+    Ok(json!({}))
+}
+
+/// A trust policy must name who may assume the role, as IAM checks it.
+fn check_trust(doc: &str) -> Result<()> {
+    kumori_policy::Policy::parse(doc, kumori_policy::PolicyKind::Trust)
+        .map(|_| ())
+        .map_err(|e| Error(AwsError::new("MalformedPolicyDocument", e.to_string())))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RoleChangeRequest {
+    role_name: String,
+    policy_document: Option<String>,
+    description: Option<String>,
+    max_session_duration: Option<i64>,
+    permissions_boundary: Option<String>,
+    #[serde(default)]
+    tags: Vec<Tag>,
+    #[serde(default)]
+    tag_keys: Vec<String>,
+}
+
+/// Loads role `name` for a change, applies `f`, stores it.
+async fn change_role(
+    ctx: &Ctx<'_>,
+    name: &str,
+    f: impl FnOnce(&mut Role) -> Result<()>,
+) -> Result<Role> {
+    let mut tx = ctx.store.write().await?;
+    let mut role: Role = get(ctx, &mut tx, ROLE, name, true)
+        .await?
+        .ok_or_else(|| no_such("role", name))?;
+    f(&mut role)?;
+    if let Some(b) = &role.permissions_boundary {
+        super::users::check_boundary(ctx, &mut tx, b).await?;
+    }
+    tx.update(scope(ctx), &record(ROLE, &role.role_name, &role)?)
+        .await?;
+    tx.commit().await?;
+    Ok(role)
+}
+
+pub async fn update_assume_role_policy(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: RoleChangeRequest = input(raw)?;
+    let doc = req.policy_document.unwrap_or_default();
+    check_trust(&doc)?;
+    change_role(ctx, &req.role_name, |r| {
+        r.assume_role_policy_document = doc;
+        Ok(())
+    })
+    .await?;
+    Ok(json!({}))
+}
+
+pub async fn update_role(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: RoleChangeRequest = input(raw)?;
+    if let Some(max) = req.max_session_duration
+        && !(3600..=43200).contains(&max)
+    {
+        return Err(validation(format!(
+            "The requested MaxSessionDuration ({max}) must be between 3600 and 43200 seconds."
+        )));
+    }
+    change_role(ctx, &req.role_name, |r| {
+        if let Some(d) = req.description {
+            r.description = Some(d);
+        }
+        if let Some(m) = req.max_session_duration {
+            r.max_session_duration = m;
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(json!({}))
+}
+
+pub async fn update_role_description(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: RoleChangeRequest = input(raw)?;
+    let role = change_role(ctx, &req.role_name, |r| {
+        r.description = req.description;
+        Ok(())
+    })
+    .await?;
+    Ok(json!({ "Role": role_shown(&role)? }))
+}
+
+pub async fn tag_role(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: RoleChangeRequest = input(raw)?;
+    change_role(ctx, &req.role_name, |r| {
+        super::users::merge_tags(&mut r.tags, req.tags)
+    })
+    .await?;
+    Ok(json!({}))
+}
+
+pub async fn untag_role(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: RoleChangeRequest = input(raw)?;
+    change_role(ctx, &req.role_name, |r| {
+        r.tags.retain(|t| !req.tag_keys.contains(&t.key));
+        Ok(())
+    })
+    .await?;
+    Ok(json!({}))
+}
+
+pub async fn list_role_tags(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: RoleChangeRequest = input(raw)?;
+    let mut tx = ctx.store.read().await?;
+    let role: Role = get(ctx, &mut tx, ROLE, &req.role_name, false)
+        .await?
+        .ok_or_else(|| no_such("role", &req.role_name))?;
+    Ok(json!({ "Tags": output(&role.tags)?, "IsTruncated": false }))
+}
+
+pub async fn put_role_permissions_boundary(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: RoleChangeRequest = input(raw)?;
+    change_role(ctx, &req.role_name, |r| {
+        r.permissions_boundary = req.permissions_boundary;
+        Ok(())
+    })
+    .await?;
+    Ok(json!({}))
+}
+
+pub async fn delete_role_permissions_boundary(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: RoleChangeRequest = input(raw)?;
+    change_role(ctx, &req.role_name, |r| {
+        r.permissions_boundary = None;
+        Ok(())
+    })
+    .await?;
     Ok(json!({}))
 }
