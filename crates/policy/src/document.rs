@@ -36,6 +36,7 @@ use crate::glob::{ArnPattern, Glob};
 use crate::json::{self, Json, LineIndex, Position, Spanned};
 use crate::principal::PrincipalSpec;
 use crate::variables::Template;
+use std::collections::HashMap;
 
 /// The policy language version, from the `Version` element.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -154,16 +155,55 @@ impl Statement {
 }
 
 /// `Action` or `NotAction`, compiled to case-insensitive globs.
+///
+/// Patterns are filed under their vendor (`ec2` of `ec2:Describe*`) when it has no wildcard,
+/// so a request meets only its own vendor's patterns: ReadOnlyAccess lists some 3,000
+/// actions across hundreds of vendors, of which an `ec2:` request needs a handful.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ActionBlock {
     negated: bool,
     any: bool,
-    patterns: Vec<Glob>,
+    by_vendor: HashMap<String, Vec<Glob>>,
+    /// Patterns whose vendor part has a wildcard (`*:Get*`).
+    other: Vec<Glob>,
 }
 
 impl ActionBlock {
+    fn new(negated: bool, actions: &[&str]) -> Self {
+        let mut by_vendor: HashMap<String, Vec<Glob>> = HashMap::new();
+        let mut other = Vec::new();
+        for a in actions {
+            let glob = Glob::new_ignore_ascii_case(a);
+            match a.split_once(':') {
+                Some((vendor, _)) if !vendor.contains(['*', '?']) => by_vendor
+                    .entry(vendor.to_ascii_lowercase())
+                    .or_default()
+                    .push(glob),
+                _ => other.push(glob),
+            }
+        }
+        ActionBlock {
+            negated,
+            any: actions.contains(&"*"),
+            by_vendor,
+            other,
+        }
+    }
+
     pub fn matches(&self, action: &str) -> bool {
-        (self.any || self.patterns.iter().any(|g| g.is_match(action))) != self.negated
+        if self.any {
+            return !self.negated;
+        }
+        let own = action.split_once(':').and_then(|(vendor, _)| {
+            if vendor.bytes().any(|b| b.is_ascii_uppercase()) {
+                self.by_vendor.get(&vendor.to_ascii_lowercase())
+            } else {
+                self.by_vendor.get(vendor)
+            }
+        });
+        let hit = own.is_some_and(|v| v.iter().any(|g| g.is_match(action)))
+            || self.other.iter().any(|g| g.is_match(action));
+        hit != self.negated
     }
 }
 
@@ -536,14 +576,7 @@ fn compile(
 ) -> Result<Statement, MalformedPolicy> {
     let variables = version == Version::V2012;
     let (actions, negated) = raw.actions.unwrap_or_default();
-    let actions = ActionBlock {
-        negated,
-        any: actions.contains(&"*"),
-        patterns: actions
-            .iter()
-            .map(|a| Glob::new_ignore_ascii_case(a))
-            .collect(),
-    };
+    let actions = ActionBlock::new(negated, &actions);
     let resources = raw.resources.map(|(rs, negated)| ResourceBlock {
         negated,
         any: rs.contains(&"*"),
