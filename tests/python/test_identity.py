@@ -327,3 +327,47 @@ def test_trust_policies_are_checked_as_iam_does(enforced):
     iam.update_assume_role_policy(RoleName="good", PolicyDocument=json.dumps(root_may))
     got = as_root("sts", enforced).assume_role(RoleArn=f"arn:aws:iam::{account}:role/good", RoleSessionName="ses")
     assert got["AssumedRoleUser"]["Arn"].endswith("assumed-role/good/ses")
+
+
+def test_session_tokens_for_a_user(enforced):
+    iam, keys = developers(enforced)
+    key, secret = keys["developer1"]
+    c = client("sts", enforced.endpoint, key=key, secret=secret).get_session_token(DurationSeconds=900)["Credentials"]
+    assert c["AccessKeyId"].startswith("ASIA") and c["SessionToken"]
+    session = dict(key=c["AccessKeyId"], secret=c["SecretAccessKey"], token=c["SessionToken"])
+    # The session acts as the user, with the user's permissions.
+    assert client("sts", enforced.endpoint, **session).get_caller_identity()["Arn"].endswith(":user/developer1")
+    assert client("ec2", enforced.endpoint, **session).describe_vpcs()["Vpcs"] is not None
+    with expect_error("AccessDenied", 403):
+        client("iam", enforced.endpoint, **session).list_users()
+    # Session credentials cannot make more sessions.
+    with expect_error("AccessDenied", 403):
+        client("sts", enforced.endpoint, **session).get_session_token()
+    with expect_error("ValidationError", 400):
+        client("sts", enforced.endpoint, key=key, secret=secret, validate=False).get_session_token(DurationSeconds=60)
+
+
+def test_run_instances_is_authorized_per_resource(enforced):
+    iam = as_root("iam", enforced)
+    ec2_root = as_root("ec2", enforced)
+    vpc = ec2_root.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    allowed = ec2_root.create_subnet(VpcId=vpc, CidrBlock="10.1.1.0/24")["Subnet"]["SubnetId"]
+    other = ec2_root.create_subnet(VpcId=vpc, CidrBlock="10.1.2.0/24")["Subnet"]["SubnetId"]
+    iam.create_user(UserName="launcher")
+    k = iam.create_access_key(UserName="launcher")["AccessKey"]
+    iam.put_user_policy(UserName="launcher", PolicyName="one-subnet", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "ec2:RunInstances", "Resource": [
+                f"arn:aws:ec2:us-east-1:*:subnet/{allowed}", "arn:aws:ec2:us-east-1:*:instance/*",
+                "arn:aws:ec2:us-east-1::image/*", "arn:aws:ec2:us-east-1:*:network-interface/*",
+                "arn:aws:ec2:us-east-1:*:volume/*", "arn:aws:ec2:us-east-1:*:security-group/*"]},
+            {"Effect": "Allow", "Action": "ec2:Describe*", "Resource": "*"},
+        ]}))
+    ec2 = client("ec2", enforced.endpoint, key=k["AccessKeyId"], secret=k["SecretAccessKey"])
+    ami = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    ok = ec2.run_instances(ImageId=ami, InstanceType="t3.micro", MinCount=1, MaxCount=1, SubnetId=allowed)
+    assert ok["Instances"][0]["SubnetId"] == allowed
+    with expect_error("UnauthorizedOperation", 403) as e:
+        ec2.run_instances(ImageId=ami, InstanceType="t3.micro", MinCount=1, MaxCount=1, SubnetId=other)
+    assert f"subnet/{other}" in e.value.response["Error"]["Message"]

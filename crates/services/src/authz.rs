@@ -271,12 +271,37 @@ fn resources(ctx: &Ctx<'_>, caller: &Caller, call: &Call) -> Vec<String> {
                 return vec!["*".into()];
             }
             if op == "RunInstances" {
+                // Each resource the launch touches is authorized on its own (AWS's
+                // service authorization reference): the new instance, its image, subnet,
+                // groups, interfaces, volumes and key pair.
                 let mut out = vec![ec2("instance/*".into())];
                 if let Some(image) = s("ImageId") {
                     out.push(format!(
                         "arn:{}:ec2:{region}::image/{image}",
                         crate::resource::partition(ctx.region)
                     ));
+                }
+                let nics = input["NetworkInterfaces"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                let subnets: Vec<String> = s("SubnetId")
+                    .into_iter()
+                    .chain(
+                        nics.iter()
+                            .filter_map(|n| n["SubnetId"].as_str().map(str::to_string)),
+                    )
+                    .collect();
+                let groups: Vec<String> = strings(&input["SecurityGroupIds"])
+                    .into_iter()
+                    .chain(nics.iter().flat_map(|n| strings(&n["Groups"])))
+                    .collect();
+                out.extend(subnets.iter().map(|x| ec2(format!("subnet/{x}"))));
+                out.extend(groups.iter().map(|x| ec2(format!("security-group/{x}"))));
+                out.push(ec2("network-interface/*".into()));
+                out.push(ec2("volume/*".into()));
+                if let Some(k) = s("KeyName") {
+                    out.push(ec2(format!("key-pair/{k}")));
                 }
                 return out;
             }
@@ -442,8 +467,14 @@ pub async fn authorize(
     if caller.principal == Principal::Root {
         return Ok(());
     }
-    // Asking who one is needs no permission, even under an explicit deny.
-    if call.service() == "sts" && call.operation.name == "GetCallerIdentity" {
+    // Asking who one is needs no permission, even under an explicit deny; nor does
+    // GetSessionToken, which authenticates rather than acts (AWS's API reference says so).
+    if call.service() == "sts"
+        && matches!(
+            call.operation.name.as_str(),
+            "GetCallerIdentity" | "GetSessionToken"
+        )
+    {
         return Ok(());
     }
     let policies = policies_of(
