@@ -295,9 +295,15 @@ async fn authenticate(
         .map_err(|e| signature_error(service, &e))?;
     identity.caller.verified = true;
     if !identity.caller.temporary {
-        kumori_services::iam::access_keys::note_use(ctx, &sig.access_key, service, region)
-            .await
-            .map_err(internal)?;
+        kumori_services::iam::access_keys::note_use(
+            ctx,
+            &sig.access_key,
+            service,
+            region,
+            identity.last_used.as_ref(),
+        )
+        .await
+        .map_err(internal)?;
     }
     Ok(Some(identity))
 }

@@ -55,7 +55,9 @@ fn signed(service: &str, body: &'static str) -> Request<Body> {
     headers.insert("host", "127.0.0.1:4566".parse().unwrap());
     headers.insert(
         "content-type",
-        "application/x-www-form-urlencoded; charset=utf-8".parse().unwrap(),
+        "application/x-www-form-urlencoded; charset=utf-8"
+            .parse()
+            .unwrap(),
     );
     headers.insert("x-amz-date", amz_date.parse().unwrap());
     headers.insert("x-amz-security-token", TOKEN.parse().unwrap());
@@ -113,7 +115,9 @@ async fn call(store: Store, req: Request<Body>) -> (StatusCode, String) {
     };
     let resp = router(store, config).oneshot(req).await.unwrap();
     let status = resp.status();
-    let body = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 

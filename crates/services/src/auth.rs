@@ -49,6 +49,8 @@ pub struct Identity {
     pub role: Option<String>,
     /// Session policies passed to AssumeRole, which narrow the role's permissions.
     pub session_policies: Vec<String>,
+    /// When a long-term key was last used, as read with it.
+    pub last_used: Option<access_keys::LastUsed>,
 }
 
 fn iam_ctx<'a>(ctx: &'a Ctx<'a>) -> Ctx<'a> {
@@ -148,6 +150,7 @@ pub async fn identify(ctx: &Ctx<'_>, access_key: &str) -> Result<Option<Identity
             .flatten()
             .filter_map(|p| p.as_str().map(str::to_string))
             .collect(),
+        last_used: None,
     }))
 }
 
@@ -198,6 +201,7 @@ async fn long_term(
         expires_at: None,
         role: None,
         session_policies: vec![],
+        last_used: k.last_used,
     })
 }
 

@@ -6,9 +6,10 @@
 
 use crate::auth::Identity;
 use crate::iam::groups::{GROUP, Group};
+use crate::iam::policies::{CustomerPolicy, POLICY};
 use crate::iam::roles::{ROLE, Role};
 use crate::iam::users::{USER, User};
-use crate::iam::{GLOBAL, get};
+use crate::iam::{GLOBAL, get, key, scope};
 use crate::{Caller, Ctx, Principal, Result};
 use kumori_policy::{Decision, Evaluation, Policy, PolicyKind, PolicySets, Request};
 use kumori_protocol::{AwsError, Call};
@@ -54,24 +55,27 @@ pub struct Policies {
     pub session: Vec<Named>,
 }
 
-fn managed_source(arn: &str) -> &'static str {
-    if arn.contains(":iam::aws:policy/") {
-        "aws-managed"
-    } else {
-        "user-managed"
-    }
+/// AWS's managed policies, compiled once: they never change while kumori runs, and
+/// ReadOnlyAccess alone is 130 KB of JSON.
+fn aws_compiled(arn: &str) -> Option<Arc<Policy>> {
+    static ALL: OnceLock<HashMap<String, Arc<Policy>>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        crate::iam::managed::all()
+            .iter()
+            .filter_map(|p| {
+                let text = crate::iam::managed::document_text(p);
+                Some((
+                    p.arn.clone(),
+                    Arc::new(Policy::parse(&text, PolicyKind::Identity).ok()?),
+                ))
+            })
+            .collect()
+    })
+    .get(arn)
+    .cloned()
 }
 
-/// (name, source, document) of a managed policy, if it exists.
-async fn managed(
-    ctx: &Ctx<'_>,
-    tx: &mut kumori_store::Tx,
-    arn: &str,
-) -> Result<Option<(String, &'static str, String)>> {
-    Ok(crate::iam::policies::find(ctx, tx, arn)
-        .await?
-        .map(|m| (m.name().to_string(), managed_source(arn), m.document())))
-}
+type Found = (String, &'static str, Arc<Policy>);
 
 /// Where a principal's policies come from.
 pub enum Source<'a> {
@@ -89,61 +93,86 @@ pub async fn policies_of(
         region: GLOBAL,
         ..*ctx
     };
+    let inline = |n: &String, source: &'static str, d: &String| {
+        compiled(d, PolicyKind::Identity).map(|c| (n.clone(), source, c))
+    };
+    // Three reads whatever the number of policies: the principal, its groups, and the
+    // customer managed policies they attach (every store query is a round trip).
     let mut tx = ctx.store.read().await?;
-    let mut identity: Vec<(String, &'static str, String)> = Vec::new();
-    let mut boundary: Option<(String, &'static str, String)> = None;
+    let mut identity: Vec<Found> = Vec::new();
+    let mut attached: Vec<String> = Vec::new();
+    let mut boundary_arn: Option<String> = None;
     let mut groups: Vec<String> = Vec::new();
     match source {
         Source::Principal(Principal::Root) => {}
         Source::Group(g) => groups.push(g.to_string()),
         Source::Principal(Principal::User { name }) => {
             if let Some(u) = get::<User>(ctx, &mut tx, USER, name, false).await? {
-                for (n, d) in &u.inline_policies {
-                    identity.push((n.clone(), "user", d.clone()));
-                }
-                for arn in &u.attached_policies {
-                    identity.extend(managed(ctx, &mut tx, arn).await?);
-                }
-                groups = u.groups.clone();
-                if let Some(b) = &u.permissions_boundary {
-                    boundary = managed(ctx, &mut tx, b).await?;
-                }
+                identity.extend(
+                    u.inline_policies
+                        .iter()
+                        .filter_map(|(n, d)| inline(n, "user", d)),
+                );
+                attached.extend(u.attached_policies);
+                groups = u.groups;
+                boundary_arn = u.permissions_boundary;
             }
         }
         Source::Principal(Principal::AssumedRole { role, .. }) => {
             if let Some(r) = get::<Role>(ctx, &mut tx, ROLE, role, false).await? {
-                for (n, d) in &r.inline_policies {
-                    identity.push((n.clone(), "role", d.clone()));
-                }
-                for arn in &r.attached_policies {
-                    identity.extend(managed(ctx, &mut tx, arn).await?);
-                }
-                if let Some(b) = &r.permissions_boundary {
-                    boundary = managed(ctx, &mut tx, b).await?;
-                }
+                identity.extend(
+                    r.inline_policies
+                        .iter()
+                        .filter_map(|(n, d)| inline(n, "role", d)),
+                );
+                attached.extend(r.attached_policies);
+                boundary_arn = r.permissions_boundary;
             }
         }
     }
-    for g in &groups {
-        if let Some(g) = get::<Group>(ctx, &mut tx, GROUP, g, false).await? {
-            for (n, d) in &g.inline_policies {
-                identity.push((n.clone(), "group", d.clone()));
-            }
-            for arn in &g.attached_policies {
-                identity.extend(managed(ctx, &mut tx, arn).await?);
-            }
+    let group_ids: Vec<String> = groups.iter().map(|g| key(GROUP, g)).collect();
+    for r in tx.get_many(scope(ctx), &group_ids).await? {
+        if let Ok(g) = serde_json::from_str::<Group>(&r.body) {
+            identity.extend(
+                g.inline_policies
+                    .iter()
+                    .filter_map(|(n, d)| inline(n, "group", d)),
+            );
+            attached.extend(g.attached_policies);
         }
     }
-    let compile = |(id, source, d): (String, &'static str, String)| {
-        compiled(&d, PolicyKind::Identity).map(|policy| Named { id, source, policy })
+    let wanted: Vec<String> = attached
+        .iter()
+        .chain(&boundary_arn)
+        .filter(|a| crate::iam::managed::by_arn(a).is_none())
+        .filter_map(|a| a.rsplit_once('/').map(|(_, n)| key(POLICY, n)))
+        .collect();
+    let customer: HashMap<String, CustomerPolicy> = tx
+        .get_many(scope(ctx), &wanted)
+        .await?
+        .into_iter()
+        .filter_map(|r| serde_json::from_str::<CustomerPolicy>(&r.body).ok())
+        .map(|p| (p.arn.clone(), p))
+        .collect();
+    drop(tx);
+    let resolve = |arn: &String| -> Option<Found> {
+        if let Some(p) = crate::iam::managed::by_arn(arn) {
+            return aws_compiled(arn).map(|c| (p.policy_name.clone(), "aws-managed", c));
+        }
+        let p = customer.get(arn)?;
+        compiled(p.default_document(), PolicyKind::Identity)
+            .map(|c| (p.policy_name.clone(), "user-managed", c))
     };
+    identity.extend(attached.iter().filter_map(resolve));
+    let named = |(id, source, policy): Found| Named { id, source, policy };
     Ok(Policies {
-        identity: identity.into_iter().filter_map(compile).collect(),
-        boundary: boundary.and_then(compile),
+        identity: identity.into_iter().map(named).collect(),
+        boundary: boundary_arn.as_ref().and_then(resolve).map(named),
         session: session
             .iter()
             .enumerate()
-            .filter_map(|(i, d)| compile((format!("session-policy-{}", i + 1), "none", d.clone())))
+            .filter_map(|(i, d)| inline(&format!("session-policy-{}", i + 1), "none", d))
+            .map(named)
             .collect(),
     })
 }

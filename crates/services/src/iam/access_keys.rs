@@ -129,24 +129,27 @@ pub async fn insert_root_key(ctx: &Ctx<'_>, tx: &mut Tx, id: &str, secret: &str)
 }
 
 /// Notes that `id` signed a request for `service` in `region`, at most once a minute per
-/// key and place, so that busy keys do not write on every request.
-pub async fn note_use(ctx: &Ctx<'_>, id: &str, service: &str, region: &str) -> Result<()> {
+/// key and place, so that busy keys do not write on every request. `known` is what the
+/// caller read of the key already: when it is fresh, nothing is read or written.
+pub async fn note_use(
+    ctx: &Ctx<'_>,
+    id: &str,
+    service: &str,
+    region: &str,
+    known: Option<&LastUsed>,
+) -> Result<()> {
     let now = kumori_protocol::time::now_iso();
-    let fresh = |k: &AccessKey| {
-        k.last_used.as_ref().is_some_and(|l| {
+    let fresh = |l: Option<&LastUsed>| {
+        l.is_some_and(|l| {
             l.service == service && l.region == region && l.date.get(..16) == now.get(..16)
         })
     };
-    {
-        let mut tx = ctx.store.read().await?;
-        match find(ctx, &mut tx, id).await? {
-            Some(k) if !fresh(&k) => {}
-            _ => return Ok(()),
-        }
+    if fresh(known) {
+        return Ok(());
     }
     let mut tx = ctx.store.write().await?;
     if let Some(mut k) = find(ctx, &mut tx, id).await?
-        && !fresh(&k)
+        && !fresh(k.last_used.as_ref())
     {
         k.last_used = Some(LastUsed {
             date: now,
