@@ -371,3 +371,23 @@ def test_run_instances_is_authorized_per_resource(enforced):
     with expect_error("UnauthorizedOperation", 403) as e:
         ec2.run_instances(ImageId=ami, InstanceType="t3.micro", MinCount=1, MaxCount=1, SubnetId=other)
     assert f"subnet/{other}" in e.value.response["Error"]["Message"]
+
+
+def test_principal_tags_decide_attribute_based_access(enforced):
+    iam = as_root("iam", enforced)
+    ec2_root = as_root("ec2", enforced)
+    ami = ec2_root.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    i = ec2_root.run_instances(ImageId=ami, InstanceType="t3.micro", MinCount=1, MaxCount=1, TagSpecifications=[
+        {"ResourceType": "instance", "Tags": [{"Key": "team", "Value": "blue"}]}])["Instances"][0]["InstanceId"]
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "ec2:RebootInstances", "Resource": "*",
+        "Condition": {"StringEquals": {"ec2:ResourceTag/team": "${aws:PrincipalTag/team}"}}}]})
+    keys = {}
+    for name, team in (("blue-dev", "blue"), ("red-dev", "red")):
+        iam.create_user(UserName=name, Tags=[{"Key": "team", "Value": team}])
+        iam.put_user_policy(UserName=name, PolicyName="abac", PolicyDocument=policy)
+        k = iam.create_access_key(UserName=name)["AccessKey"]
+        keys[name] = client("ec2", enforced.endpoint, key=k["AccessKeyId"], secret=k["SecretAccessKey"])
+    keys["blue-dev"].reboot_instances(InstanceIds=[i])
+    with expect_error("UnauthorizedOperation", 403):
+        keys["red-dev"].reboot_instances(InstanceIds=[i])

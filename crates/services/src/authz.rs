@@ -53,6 +53,8 @@ pub struct Policies {
     pub identity: Vec<Named>,
     pub boundary: Option<Named>,
     pub session: Vec<Named>,
+    /// The user's or role's tags: `aws:PrincipalTag/<key>` in the request context.
+    pub principal_tags: Vec<(String, String)>,
 }
 
 /// AWS's managed policies, compiled once: they never change while kumori runs, and
@@ -103,6 +105,7 @@ pub async fn policies_of(
     let mut attached: Vec<String> = Vec::new();
     let mut boundary_arn: Option<String> = None;
     let mut groups: Vec<String> = Vec::new();
+    let mut principal_tags: Vec<(String, String)> = Vec::new();
     match source {
         Source::Principal(Principal::Root) => {}
         Source::Group(g) => groups.push(g.to_string()),
@@ -114,6 +117,7 @@ pub async fn policies_of(
                         .filter_map(|(n, d)| inline(n, "user", d)),
                 );
                 attached.extend(u.attached_policies);
+                principal_tags = u.tags.into_iter().map(|t| (t.key, t.value)).collect();
                 groups = u.groups;
                 boundary_arn = u.permissions_boundary;
             }
@@ -126,6 +130,7 @@ pub async fn policies_of(
                         .filter_map(|(n, d)| inline(n, "role", d)),
                 );
                 attached.extend(r.attached_policies);
+                principal_tags = r.tags.into_iter().map(|t| (t.key, t.value)).collect();
                 boundary_arn = r.permissions_boundary;
             }
         }
@@ -174,6 +179,7 @@ pub async fn policies_of(
             .filter_map(|(i, d)| inline(&format!("session-policy-{}", i + 1), "none", d))
             .map(named)
             .collect(),
+        principal_tags,
     })
 }
 
@@ -513,7 +519,10 @@ pub async fn authorize(
     )
     .await
     .map_err(|e| e.0)?;
-    let base = context(caller, call, source_ip);
+    let mut base = context(caller, call, source_ip);
+    for (k, v) in &policies.principal_tags {
+        base.insert_context(&format!("aws:PrincipalTag/{k}"), v.clone());
+    }
     for resource in resources(ctx, caller, call) {
         let mut req = base.clone();
         // The tags of the resource acted on: `ec2:ResourceTag/<key>` and `aws:ResourceTag/…`.
