@@ -1,13 +1,13 @@
-//! Instances, first slice: RunInstances, DescribeInstances, StopInstances, StartInstances,
-//! TerminateInstances.
+//! Instances: RunInstances (images, launch templates, several interfaces, volumes, placement,
+//! instance profiles, CPU, hibernation and enclave options), the describes and attributes,
+//! and the lifecycle (start, stop, reboot, terminate, monitoring).
 //!
 //! An instance is a record beside its primary network interface (device 0), which holds its
 //! private address and security groups; an address launched public comes from the same pool as
 //! Elastic IPs and is released on stop and on termination, as on AWS. Answers show the state a
 //! call starts (`pending`, `stopping`, `shutting-down`); describes show where it ends
-//! (`running`, `stopped`, `terminated`). Terminated instances stay listed. Not yet: root EBS
-//! volumes and block device mappings, launch templates, placement groups, more than one
-//! interface, instance profiles, attributes, and the metadata service.
+//! (`running`, `stopped`, `terminated`). A terminated instance stays listed for an hour, as on
+//! EC2, and is then unknown.
 
 use super::addresses::{Address, claim_public_ip, release_public_ip};
 use super::common::{
@@ -45,6 +45,9 @@ pub struct Instance {
     pub instance_type: String,
     pub state: String,
     pub state_transition_reason: String,
+    /// When it was terminated (seconds since the epoch): an hour later it is gone.
+    #[serde(default)]
+    pub terminated_at: Option<u64>,
     pub launch_time: String,
     pub ami_launch_index: i64,
     pub key_name: Option<String>,
@@ -119,10 +122,28 @@ pub struct MetadataOptions {
     pub instance_metadata_tags: String,
 }
 
+/// How long a terminated instance stays listed (AWS: "about an hour").
+pub const TERMINATED_VISIBLE_SECS: u64 = 3600;
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 impl Instance {
     fn terminated(&self) -> bool {
         self.state == "terminated"
     }
+    /// Terminated long enough ago that EC2 no longer knows it: not listed, not found.
+    fn gone(&self, now: u64) -> bool {
+        gone_at(&self.state, self.terminated_at, now)
+    }
+}
+
+fn gone_at(state: &str, terminated_at: Option<u64>, now: u64) -> bool {
+    state == "terminated" && terminated_at.is_some_and(|t| now >= t + TERMINATED_VISIBLE_SECS)
 }
 
 impl Resource for Instance {
@@ -1124,6 +1145,7 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             instance_type: instance_type.clone(),
             state: "running".into(),
             state_transition_reason: String::new(),
+            terminated_at: None,
             launch_time: launch_time.clone(),
             ami_launch_index: index,
             key_name: req.key_name.clone(),
@@ -1830,7 +1852,11 @@ async fn describe(
     let volumes: Arc<resource::Docs<Volume>> = resource::snapshot(ctx, &mut tx).await?;
     let tags = tags_by_resource(ctx, &mut tx, Instance::KIND).await?;
     drop(tx);
-    if let Some(missing) = ids.iter().find(|id| !instances.0.contains_key(*id)) {
+    let now = now_secs();
+    if let Some(missing) = ids
+        .iter()
+        .find(|id| instances.0.get(*id).is_none_or(|i| i.gone(now)))
+    {
         return Err(not_found(missing));
     }
     let none = Vec::new();
@@ -1879,7 +1905,7 @@ async fn describe(
     let rows: Vec<Row> = instances
         .0
         .values()
-        .filter(|i| ids.is_empty() || ids.contains(&i.instance_id))
+        .filter(|i| !i.gone(now) && (ids.is_empty() || ids.contains(&i.instance_id)))
         .map(|i| {
             let eni = enis.0.get(&i.network_interface_id);
             let eip = eip_by_eni
@@ -1999,6 +2025,7 @@ async fn lock_all(ctx: &Ctx<'_>, tx: &mut Tx, ids: &[String]) -> Result<Vec<Inst
         check_instance_id(id)?;
         let i: Instance = resource::lock(ctx, tx, id)
             .await?
+            .filter(|i: &Instance| !i.gone(now_secs()))
             .ok_or_else(|| not_found(id))?;
         out.push(i);
     }
@@ -2043,6 +2070,7 @@ pub async fn terminate_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         eni::detach_all(ctx, &mut tx, &i.instance_id).await?;
         super::volumes::release_for_terminated(ctx, &mut tx, &i.instance_id).await?;
         i.state = "terminated".into();
+        i.terminated_at = Some(now_secs());
         i.state_transition_reason = format!(
             "User initiated ({})",
             kumori_protocol::time::now_iso()
@@ -2228,6 +2256,7 @@ pub async fn describe_instance_attribute(ctx: &Ctx<'_>, raw: &Value) -> Result<V
     let mut tx = ctx.store.read().await?;
     let i: Instance = resource::get(ctx, &mut tx, &req.instance_id)
         .await?
+        .filter(|i: &Instance| !i.gone(now_secs()))
         .ok_or_else(|| not_found(&req.instance_id))?;
     let eni: Option<NetworkInterface> =
         resource::get(ctx, &mut tx, &i.network_interface_id).await?;
@@ -2724,4 +2753,36 @@ async fn every_instance(ctx: &Ctx<'_>, ids: &[String], live: bool) -> Result<Vec
         return Err(not_found(missing));
     }
     Ok(all)
+}
+
+#[cfg(test)]
+mod expiry_tests {
+    use super::*;
+
+    #[test]
+    fn a_terminated_instance_is_listed_for_an_hour_then_gone() {
+        let at = 1_800_000_000;
+        assert!(!gone_at("terminated", Some(at), at));
+        assert!(!gone_at(
+            "terminated",
+            Some(at),
+            at + TERMINATED_VISIBLE_SECS - 1
+        ));
+        assert!(gone_at(
+            "terminated",
+            Some(at),
+            at + TERMINATED_VISIBLE_SECS
+        ));
+        // Records from before the time was kept, and live instances, never go.
+        assert!(!gone_at(
+            "terminated",
+            None,
+            at + 10 * TERMINATED_VISIBLE_SECS
+        ));
+        assert!(!gone_at(
+            "running",
+            Some(at),
+            at + 10 * TERMINATED_VISIBLE_SECS
+        ));
+    }
 }
