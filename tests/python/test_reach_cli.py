@@ -240,3 +240,27 @@ def test_network_access_analyzer_finds_ssh_from_the_internet(layout):
     assert found == "false"
     with expect_error("InvalidNetworkInsightsAccessScopeId.NotFound", 400):
         ec2.start_network_insights_access_scope_analysis(NetworkInsightsAccessScopeId="nis-0123456789abcdef0")
+
+
+def test_analyses_with_component_filters(layout):
+    ec2 = layout["ec2"]
+    nat_arn = f"arn:aws:ec2:us-east-1:000000000000:natgateway/{layout['nat']}"
+    p = ec2.create_network_insights_path(Source=layout["web"], Destination=layout["igw"], Protocol="tcp",
+                                         DestinationPort=443)["NetworkInsightsPath"]["NetworkInsightsPathId"]
+
+    def run(**filters):
+        started = ec2.start_network_insights_analysis(NetworkInsightsPathId=p, **filters)["NetworkInsightsAnalysis"]
+        (a,) = ec2.describe_network_insights_analyses(
+            NetworkInsightsAnalysisIds=[started["NetworkInsightsAnalysisId"]])["NetworkInsightsAnalyses"]
+        return a
+
+    through = run(FilterInArns=[nat_arn])
+    assert through["NetworkPathFound"] is True and through["FilterInArns"] == [nat_arn]
+    avoiding = run(FilterOutArns=[nat_arn])
+    assert avoiding["NetworkPathFound"] is False
+    (e,) = avoiding["Explanations"]
+    assert e["ExplanationCode"] == "COMPONENT_FILTER_RESTRICTION_REMOVED_COMPONENT"
+    assert e["Component"]["Id"] == layout["nat"]
+    elsewhere = run(FilterInArns=["arn:aws:ec2:us-east-1:000000000000:vpc-peering-connection/pcx-0123456789abcdef0"])
+    assert elsewhere["NetworkPathFound"] is False
+    assert elsewhere["Explanations"][0]["ExplanationCode"] == "COMPONENT_FILTER_RESTRICTION"

@@ -633,12 +633,6 @@ struct StartRequest {
 
 pub async fn start_network_insights_analysis(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: StartRequest = input(raw)?;
-    if !req.filter_in_arns.is_empty() || !req.filter_out_arns.is_empty() {
-        return Err(Error(AwsError::not_implemented(
-            "ec2",
-            "StartNetworkInsightsAnalysis with FilterInArns or FilterOutArns",
-        )));
-    }
     let tags = tags_from_specs(&req.tag_specifications, NetworkInsightsAnalysis::KIND)?;
     let path: NetworkInsightsPath = {
         let mut tx = ctx.store.read().await?;
@@ -657,7 +651,11 @@ pub async fn start_network_insights_analysis(ctx: &Ctx<'_>, raw: &Value) -> Resu
         }
     }
     let net = crate::reach::snapshot(ctx).await?;
-    let verdict = analyse(&net, &path, &resolved);
+    let verdict = component_filters(
+        analyse(&net, &path, &resolved),
+        &req.filter_in_arns,
+        &req.filter_out_arns,
+    );
     let id = new_id("nia");
     let a = NetworkInsightsAnalysis {
         network_insights_analysis_arn: arn(
@@ -703,6 +701,45 @@ pub async fn start_network_insights_analysis(ctx: &Ctx<'_>, raw: &Value) -> Resu
         "Status": "running",
         "Tags": output(&tags)?,
     }}))
+}
+
+/// The path found must pass every `FilterInArns` component and none of the `FilterOutArns`
+/// ones; kumori's path is the one routing takes, so a path that does not qualify means no
+/// qualifying path, with Reachability Analyzer's codes for why.
+fn component_filters(v: Verdict, filter_in: &[String], filter_out: &[String]) -> Verdict {
+    if !v.reachable {
+        return v;
+    }
+    let id = |arn: &String| arn.rsplit('/').next().unwrap_or(arn).to_string();
+    let passes = |c: &str| v.forward.iter().any(|h| h.component == c);
+    let failed = filter_in
+        .iter()
+        .map(id)
+        .find(|c| !passes(c))
+        .map(|c| ("COMPONENT_FILTER_RESTRICTION", c, "is not on the path"))
+        .or_else(|| {
+            filter_out.iter().map(id).find(|c| passes(c)).map(|c| {
+                (
+                    "COMPONENT_FILTER_RESTRICTION_REMOVED_COMPONENT",
+                    c,
+                    "is on the only path",
+                )
+            })
+        });
+    match failed {
+        None => v,
+        Some((code, component, why)) => Verdict {
+            reachable: false,
+            forward: v.forward,
+            ret: vec![],
+            explanations: vec![kumori_net::reach::trace::Explanation {
+                code,
+                message: format!("{component} {why}."),
+                component,
+                direction: None,
+            }],
+        },
+    }
 }
 
 fn shown_analysis(a: &NetworkInsightsAnalysis, tags: &[Tag]) -> Result<Value> {
