@@ -25,6 +25,11 @@ pub trait Ec2Resource: Resource + Filterable {
         Ok(v)
     }
     fn not_found(id: &str) -> Error;
+    /// Deleted long enough ago that EC2 no longer lists it (a deleted NAT gateway lingers
+    /// for about an hour); such a resource is neither listed nor found.
+    fn gone(&self, _now: time::OffsetDateTime) -> bool {
+        false
+    }
 }
 
 /// Refuses an id that cannot be of this resource (`InvalidVpcID.Malformed`).
@@ -62,7 +67,12 @@ pub async fn describe<R: Ec2Resource>(
         check_id::<R>(id)?;
     }
     let mut tx = ctx.store.read().await?;
-    let all: Vec<R> = resource::list(ctx, &mut tx).await?;
+    let now = time::OffsetDateTime::now_utc();
+    let all: Vec<R> = resource::list::<R>(ctx, &mut tx)
+        .await?
+        .into_iter()
+        .filter(|r| !r.gone(now))
+        .collect();
     let tags = tags_by_resource(ctx, &mut tx, R::KIND).await?;
     drop(tx);
     if let Some(missing) = args

@@ -5,8 +5,8 @@
 //! gateway, its interface and the address association are made or undone in one transaction.
 //!
 //! States: CreateNatGateway answers `pending` and describes show `available`; DeleteNatGateway
-//! answers `deleting` and describes show `deleted`, as AWS keeps a deleted gateway visible for a
-//! while. A deleted gateway no longer holds its subnet.
+//! answers `deleting` and describes show `deleted` for an hour, as AWS keeps a deleted gateway
+//! visible for a while. A deleted gateway no longer holds its subnet.
 
 use super::addresses::{Address, AddressAssociation};
 use super::common::{
@@ -70,6 +70,9 @@ impl Resource for NatGateway {
     }
 }
 
+/// How long a deleted NAT gateway stays listed (AWS: "about an hour").
+const DELETED_VISIBLE: time::Duration = time::Duration::hours(1);
+
 impl Ec2Resource for NatGateway {
     const ID_PREFIX: &'static str = "nat";
     const ID_ERROR: &'static str = "InvalidNatGatewayID";
@@ -78,6 +81,17 @@ impl Ec2Resource for NatGateway {
             "NatGatewayNotFound",
             format!("The Nat Gateway {id} was not found"),
         ))
+    }
+    fn gone(&self, now: time::OffsetDateTime) -> bool {
+        self.state == "deleted"
+            && self
+                .delete_time
+                .as_deref()
+                .and_then(|t| {
+                    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .is_some_and(|t| now >= t + DELETED_VISIBLE)
     }
 }
 
@@ -285,6 +299,7 @@ pub async fn delete_nat_gateway(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let mut tx = ctx.store.write().await?;
     let mut nat: NatGateway = resource::lock(ctx, &mut tx, &req.nat_gateway_id)
         .await?
+        .filter(|n: &NatGateway| !n.gone(time::OffsetDateTime::now_utc()))
         .ok_or_else(|| NatGateway::not_found(&req.nat_gateway_id))?;
     if nat.state == "deleted" {
         return Err(invalid_value(format!(
@@ -310,4 +325,33 @@ pub async fn delete_nat_gateway(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     super::routes::refresh_route_states(ctx, &mut tx, &nat.vpc_id).await?;
     tx.commit().await?;
     Ok(json!({ "NatGatewayId": nat.nat_gateway_id }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deleted_gateway_is_listed_for_an_hour() {
+        let at = time::macros::datetime!(2026-11-23 10:00:00 UTC);
+        let nat: NatGateway = serde_json::from_value(serde_json::json!({
+            "NatGatewayId": "nat-0123456789abcdef0",
+            "SubnetId": "subnet-1",
+            "VpcId": "vpc-1",
+            "State": "deleted",
+            "ConnectivityType": "public",
+            "CreateTime": "2026-11-23T09:00:00.000Z",
+            "DeleteTime": "2026-11-23T10:00:00.000Z",
+            "NatGatewayAddresses": [],
+            "AvailabilityZone": "us-east-1a",
+        }))
+        .unwrap();
+        assert!(!nat.gone(at + time::Duration::minutes(59)));
+        assert!(nat.gone(at + time::Duration::hours(1)));
+        let live = NatGateway {
+            state: "available".into(),
+            ..nat
+        };
+        assert!(!live.gone(at + time::Duration::days(1)));
+    }
 }
