@@ -51,8 +51,8 @@ terraform {
 }
 provider "aws" {
   region                      = "us-east-1"
-  access_key                  = "test"
-  secret_key                  = "test"
+  access_key                  = "%(key)s"
+  secret_key                  = "%(secret)s"
   skip_credentials_validation = true
   skip_metadata_api_check     = true
   endpoints {
@@ -65,9 +65,10 @@ provider "aws" {
 
 
 class Terraform:
-    def __init__(self, workdir: Path, endpoint: str):
+    def __init__(self, workdir: Path, endpoint: str, key: str = "test", secret: str = "test"):
         self.dir = workdir
         self.endpoint = endpoint
+        self.key, self.secret = key, secret
         (workdir / "cli.tfrc").write_text(
             'provider_installation {\n'
             f'  filesystem_mirror {{\n    path = "{MIRROR}"\n    include = ["registry.terraform.io/hashicorp/aws"]\n  }}\n'
@@ -83,7 +84,8 @@ class Terraform:
         }
 
     def write(self, config: str) -> None:
-        provider = PROVIDER % {"version": PROVIDER_VERSION, "endpoint": self.endpoint}
+        provider = PROVIDER % {"version": PROVIDER_VERSION, "endpoint": self.endpoint,
+                               "key": self.key, "secret": self.secret}
         (self.dir / "main.tf").write_text(provider + config)
 
     def run(self, *args: str, ok_codes=(0,)) -> subprocess.CompletedProcess:
@@ -723,3 +725,35 @@ def test_identity_resources_apply_plan_clean_and_destroy(tf, ec2, endpoint):
     assert iam.list_groups()["Groups"] == []
     assert iam.list_roles()["Roles"] == []
     assert iam.list_policies(Scope="Local")["Policies"] == []
+
+
+SIGNED = """
+resource "aws_vpc" "signed" {
+  cidr_block = "10.42.0.0/16"
+  tags       = { Name = "signed" }
+}
+resource "aws_iam_user" "signed" {
+  name = "signed-by-terraform"
+}
+output "vpc" { value = aws_vpc.signed.id }
+"""
+
+
+def test_terraform_signs_requests_kumori_verifies(spawn, tmp_path):
+    """The provider's own SigV4 (the Go SDK's) against --auth enforce, with a root key."""
+    key, secret = "AKIAKUMORITFROOT0001", "terraform-root-secret-for-tests-0000000"
+    srv = spawn(extra_args=["--auth", "enforce"],
+                env={"KUMORI_ROOT_ACCESS_KEY_ID": key, "KUMORI_ROOT_SECRET_ACCESS_KEY": secret})
+    tf = Terraform(tmp_path, srv.endpoint, key, secret)
+    ec2 = client("ec2", srv.endpoint, key=key, secret=secret)
+    out = tf.cycle(SIGNED, ec2)
+    assert [v["VpcId"] for v in ec2.describe_vpcs(VpcIds=[out["vpc"]])["Vpcs"]] == [out["vpc"]]
+    tf.destroy()
+    assert client("iam", srv.endpoint, key=key, secret=secret).list_users()["Users"] == []
+    # With a key kumori does not know, the provider is refused.
+    (tmp_path / "bad").mkdir()
+    bad = Terraform(tmp_path / "bad", srv.endpoint, "AKIANOTAKUMORIKEY000", secret)
+    bad.write(SIGNED)
+    bad.run("init")
+    refused = bad.run("plan", ok_codes=(1,))
+    assert "InvalidClientTokenId" in refused.stderr or "AuthFailure" in refused.stderr, refused.stderr[-2000:]
