@@ -189,6 +189,10 @@ def test_account_settings_and_authorization_details(endpoint):
     assert u["UserName"] == "pw" and u["UserPolicyList"][0]["PolicyName"] == "inline"
     assert u["UserPolicyList"][0]["PolicyDocument"] == DOC
     assert iam.get_account_summary()["SummaryMap"]["Users"] == 1
+    iam.attach_user_policy(UserName="pw", PolicyArn="arn:aws:iam::aws:policy/IAMFullAccess")
+    aws = iam.get_account_authorization_details(Filter=["AWSManagedPolicy"])["Policies"]
+    assert [p["PolicyName"] for p in aws] == ["IAMFullAccess"]
+    assert aws[0]["PolicyVersionList"][0]["Document"]["Statement"]
 
 
 def test_policy_simulator(endpoint):

@@ -314,6 +314,37 @@ pub async fn get_account_authorization_details(ctx: &Ctx<'_>, raw: &Value) -> Re
             .collect::<Result<_>>()?;
         out["RoleDetailList"] = json!(list);
     }
+    let mut listed: Vec<Value> = Vec::new();
+    if want("AWSManagedPolicy") {
+        // AWS's policies in use in the account, as IAM lists them.
+        let used: std::collections::BTreeSet<&String> = users
+            .iter()
+            .flat_map(|u| &u.attached_policies)
+            .chain(groups.iter().flat_map(|g| &g.attached_policies))
+            .chain(roles.iter().flat_map(|r| &r.attached_policies))
+            .collect();
+        for arn in used {
+            if let Some(p) = super::managed::by_arn(arn) {
+                let mut v = json!({
+                    "PolicyName": p.policy_name,
+                    "Arn": p.arn,
+                    "Path": p.path,
+                    "DefaultVersionId": p.default_version_id,
+                    "IsAttachable": true,
+                    "PolicyVersionList": [{
+                        "Document": url_encoded(&super::managed::document_text(p)),
+                        "VersionId": p.default_version_id,
+                        "IsDefaultVersion": true,
+                        "CreateDate": p.update_date.clone().or(p.create_date.clone()).unwrap_or_default(),
+                    }],
+                });
+                if let Some(id) = &p.policy_id {
+                    v["PolicyId"] = json!(id);
+                }
+                listed.push(v);
+            }
+        }
+    }
     if want("LocalManagedPolicy") {
         let list: Vec<Value> = policies
             .iter()
@@ -337,7 +368,10 @@ pub async fn get_account_authorization_details(ctx: &Ctx<'_>, raw: &Value) -> Re
                 })
             })
             .collect();
-        out["Policies"] = json!(list);
+        listed.extend(list);
+    }
+    if want("AWSManagedPolicy") || want("LocalManagedPolicy") {
+        out["Policies"] = json!(listed);
     }
     Ok(out)
 }
