@@ -30,6 +30,10 @@ pub struct VpcPeeringConnection {
     pub status: Status,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expiration_time: Option<String>,
+    /// When it was deleted, rejected or failed (seconds since the epoch): it stays listed a
+    /// while after. Not an output member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -105,9 +109,32 @@ impl Resource for VpcPeeringConnection {
     }
 }
 
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// How long an ended connection stays listed, by how it ended (AWS's VPC Peering guide:
+/// deleted and failed ones for 2 hours, rejected ones for 2 days to the requester).
+fn visible_for(code: &str) -> Option<u64> {
+    match code {
+        "deleted" | "failed" => Some(2 * 3600),
+        "rejected" => Some(2 * 24 * 3600),
+        _ => None,
+    }
+}
+
 impl Ec2Resource for VpcPeeringConnection {
     const ID_PREFIX: &'static str = "pcx";
     const ID_ERROR: &'static str = "InvalidVpcPeeringConnectionID";
+    fn gone(&self, now: time::OffsetDateTime) -> bool {
+        match (visible_for(&self.status.code), self.ended_at) {
+            (Some(d), Some(t)) => now.unix_timestamp() as u64 >= t + d,
+            _ => false,
+        }
+    }
     fn not_found(id: &str) -> Error {
         Error(AwsError::new(
             "InvalidVpcPeeringConnectionID.NotFound",
@@ -188,6 +215,7 @@ pub async fn close_for_vpc(ctx: &Ctx<'_>, tx: &mut Tx, vpc_id: &str) -> Result<(
         if p.is_open() && p.involves(vpc_id) {
             p.status = status("deleted", &format!("Deleted with {vpc_id}"));
             p.expiration_time = None;
+            p.ended_at = Some(now_secs());
             resource::update(ctx, tx, &p).await?;
             for side in [&p.requester_vpc_info.vpc_id, &p.accepter_vpc_info.vpc_id] {
                 if side != vpc_id {
@@ -278,6 +306,7 @@ pub async fn create_vpc_peering_connection(ctx: &Ctx<'_>, raw: &Value) -> Result
         vpc_peering_connection_id: new_id("pcx"),
         requester_vpc_info: info(ctx, &requester, false),
         accepter_vpc_info: info(ctx, &accepter, false),
+        ended_at: (state.code == "failed").then(now_secs),
         status: state,
         expiration_time: expiration,
     };
@@ -337,6 +366,7 @@ async fn lock_pcx(ctx: &Ctx<'_>, tx: &mut Tx, id: &str) -> Result<VpcPeeringConn
     check_id::<VpcPeeringConnection>(id)?;
     resource::lock(ctx, tx, id)
         .await?
+        .filter(|p: &VpcPeeringConnection| !p.gone(time::OffsetDateTime::now_utc()))
         .ok_or_else(|| VpcPeeringConnection::not_found(id))
 }
 
@@ -377,6 +407,7 @@ pub async fn reject_vpc_peering_connection(ctx: &Ctx<'_>, raw: &Value) -> Result
         &format!("Rejected by {}", p.accepter_vpc_info.owner_id),
     );
     p.expiration_time = None;
+    p.ended_at = Some(now_secs());
     resource::update(ctx, &mut tx, &p).await?;
     tx.commit().await?;
     Ok(json!({ "Return": true }))
@@ -392,8 +423,43 @@ pub async fn delete_vpc_peering_connection(ctx: &Ctx<'_>, raw: &Value) -> Result
     dry_run(req.dry_run)?;
     p.status = status("deleted", &format!("Deleted by {}", ctx.account));
     p.expiration_time = None;
+    p.ended_at = Some(now_secs());
     resource::update(ctx, &mut tx, &p).await?;
     refresh_both(ctx, &mut tx, &p).await?;
     tx.commit().await?;
     Ok(json!({ "Return": true }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ended_connections_stay_listed_as_long_as_aws_shows_them() {
+        let at: u64 = 1_800_000_000;
+        let p = |code: &str, ended_at: Option<u64>| VpcPeeringConnection {
+            vpc_peering_connection_id: "pcx-1".into(),
+            requester_vpc_info: serde_json::from_value(serde_json::json!({
+                "VpcId": "vpc-1", "OwnerId": "0", "Region": "us-east-1", "CidrBlock": "10.0.0.0/16",
+                "CidrBlockSet": [],
+            }))
+            .unwrap(),
+            accepter_vpc_info: serde_json::from_value(serde_json::json!({
+                "VpcId": "vpc-2", "OwnerId": "0", "Region": "us-east-1", "CidrBlock": "10.1.0.0/16",
+                "CidrBlockSet": [],
+            }))
+            .unwrap(),
+            status: status(code, ""),
+            expiration_time: None,
+            ended_at,
+        };
+        let when = |secs: u64| time::OffsetDateTime::from_unix_timestamp(secs as i64).unwrap();
+        assert!(!p("deleted", Some(at)).gone(when(at + 2 * 3600 - 1)));
+        assert!(p("deleted", Some(at)).gone(when(at + 2 * 3600)));
+        assert!(!p("rejected", Some(at)).gone(when(at + 2 * 3600)));
+        assert!(p("rejected", Some(at)).gone(when(at + 2 * 24 * 3600)));
+        assert!(!p("active", Some(at)).gone(when(at + 30 * 24 * 3600)));
+        // Ended before the time was kept: stays.
+        assert!(!p("deleted", None).gone(when(at + 30 * 24 * 3600)));
+    }
 }
