@@ -14,6 +14,11 @@ pub fn later_iso(seconds: i64) -> String {
     iso(OffsetDateTime::now_utc() + time::Duration::seconds(seconds))
 }
 
+/// Now as a Unix time, in seconds: what expiries are kept as.
+pub fn now_unix() -> u64 {
+    OffsetDateTime::now_utc().unix_timestamp().max(0) as u64
+}
+
 /// A Unix time to the second, as IMDS and STS write expiries: `2026-11-23T16:00:00Z`.
 pub fn iso_at_unix(secs: u64) -> String {
     let t = OffsetDateTime::from_unix_timestamp(secs as i64).unwrap_or(OffsetDateTime::UNIX_EPOCH);

@@ -28,7 +28,6 @@ use rand::Rng;
 use serde_json::{Value, json};
 use sha2::Sha256;
 use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// What a metadata request is: method, the path after the instance id (`/latest/…`) and
 /// its headers (names lowercase).
@@ -69,13 +68,6 @@ fn header<'a>(req: &'a ImdsRequest<'_>, name: &str) -> Option<&'a str> {
         .iter()
         .find(|(n, _)| n == name)
         .map(|(_, v)| v.as_str())
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
 }
 
 /// Token lifetimes IMDS accepts, in seconds.
@@ -165,7 +157,9 @@ fn token_valid(key: &[u8], instance_id: &str, token: &str) -> bool {
         return false;
     };
     id == instance_id
-        && expires.parse::<u64>().is_ok_and(|e| e > now_secs())
+        && expires
+            .parse::<u64>()
+            .is_ok_and(|e| e > kumori_protocol::time::now_unix())
         && mac(key, &payload).verify_slice(&sig).is_ok()
 }
 
@@ -216,7 +210,7 @@ pub async fn handle(
         let Some(ttl) = ttl else {
             return Ok(error_page(400, "Bad Request"));
         };
-        let token = make_token(&key, instance_id, now_secs() + ttl);
+        let token = make_token(&key, instance_id, kumori_protocol::time::now_unix() + ttl);
         return Ok(ImdsResponse {
             status: 200,
             headers: vec![(
@@ -516,7 +510,7 @@ fn pretty(v: &Value) -> String {
 /// more than an hour of them is left, else new ones, recorded for STS.
 async fn role_credentials(ctx: &Ctx<'_>, i: &Instance, role: &crate::iam::Role) -> Result<Value> {
     let scope = global(ctx);
-    let now = now_secs();
+    let now = kumori_protocol::time::now_unix();
     let usable = |c: &Value| {
         c["RoleArn"] == role.arn.as_str()
             && c["ExpiresAt"]
@@ -582,7 +576,7 @@ async fn role_credentials(ctx: &Ctx<'_>, i: &Instance, role: &crate::iam::Role) 
         "SecretAccessKey": secret,
         "SessionToken": STANDARD.encode(token_bytes),
         "Issued": kumori_protocol::time::now_iso(),
-        "Expiration": iso_at(expires),
+        "Expiration": kumori_protocol::time::iso_at_unix(expires),
         "ExpiresAt": expires,
         "RoleArn": role.arn,
         "RoleSessionName": i.instance_id,
@@ -608,11 +602,6 @@ async fn role_credentials(ctx: &Ctx<'_>, i: &Instance, role: &crate::iam::Role) 
     Ok(c)
 }
 
-/// `2026-11-23T20:00:00Z` for a Unix time.
-fn iso_at(secs: u64) -> String {
-    kumori_protocol::time::iso_at_unix(secs)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -620,17 +609,20 @@ mod tests {
     #[test]
     fn tokens_bind_instance_and_expiry() {
         let key = b"0123456789abcdef0123456789abcdef";
-        let t = make_token(key, "i-1", now_secs() + 60);
+        let t = make_token(key, "i-1", kumori_protocol::time::now_unix() + 60);
         assert!(token_valid(key, "i-1", &t));
         assert!(!token_valid(key, "i-2", &t), "another instance's token");
         assert!(
             !token_valid(b"another key", "i-1", &t),
             "another deployment's token"
         );
-        let old = make_token(key, "i-1", now_secs() - 1);
+        let old = make_token(key, "i-1", kumori_protocol::time::now_unix() - 1);
         assert!(!token_valid(key, "i-1", &old), "expired");
         let (payload, sig) = t.split_once('.').unwrap();
-        let forged = URL_SAFE_NO_PAD.encode(format!("i-1:{}", now_secs() + 99_999));
+        let forged = URL_SAFE_NO_PAD.encode(format!(
+            "i-1:{}",
+            kumori_protocol::time::now_unix() + 99_999
+        ));
         assert!(!token_valid(key, "i-1", &format!("{forged}.{sig}")));
         assert!(!token_valid(key, "i-1", payload));
     }

@@ -41,23 +41,6 @@ pub async fn get_caller_identity(ctx: &Ctx<'_>, _raw: &Value) -> Result<Value> {
     })
 }
 
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-fn iso_at(secs: u64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(secs as i64)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
-
 /// A new `ASIA…` key, its secret and a session token.
 fn new_session() -> (String, String, String) {
     use rand::Rng;
@@ -172,7 +155,7 @@ pub async fn assume_role(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         session_policies.push(found.document());
     }
     let (id, secret, token) = new_session();
-    let expires = now_secs() + duration as u64;
+    let expires = kumori_protocol::time::now_unix() + duration as u64;
     let assumed_arn = format!(
         "arn:{}:sts::{}:assumed-role/{}/{name}",
         partition(ctx.region),
@@ -183,7 +166,7 @@ pub async fn assume_role(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         "AccessKeyId": id,
         "SecretAccessKey": secret,
         "SessionToken": token,
-        "Expiration": iso_at(expires),
+        "Expiration": kumori_protocol::time::iso_at_unix(expires),
         "ExpiresAt": expires,
         "RoleArn": role.arn,
         "RoleSessionName": name,
@@ -209,7 +192,7 @@ pub async fn assume_role(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             "AccessKeyId": id,
             "SecretAccessKey": secret,
             "SessionToken": token,
-            "Expiration": iso_at(expires),
+            "Expiration": kumori_protocol::time::iso_at_unix(expires),
         },
         "AssumedRoleUser": {
             "AssumedRoleId": format!("{}:{name}", role.role_id),
@@ -253,12 +236,12 @@ pub async fn get_session_token(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         duration = duration.min(3600);
     }
     let (id, secret, token) = new_session();
-    let expires = now_secs() + duration as u64;
+    let expires = kumori_protocol::time::now_unix() + duration as u64;
     let mut body = json!({
         "AccessKeyId": id,
         "SecretAccessKey": secret,
         "SessionToken": token,
-        "Expiration": iso_at(expires),
+        "Expiration": kumori_protocol::time::iso_at_unix(expires),
         "ExpiresAt": expires,
     });
     match &user {
@@ -284,7 +267,7 @@ pub async fn get_session_token(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         "AccessKeyId": id,
         "SecretAccessKey": secret,
         "SessionToken": token,
-        "Expiration": iso_at(expires),
+        "Expiration": kumori_protocol::time::iso_at_unix(expires),
     }}))
 }
 

@@ -125,13 +125,6 @@ pub struct MetadataOptions {
 /// How long a terminated instance stays listed (AWS: "about an hour").
 pub const TERMINATED_VISIBLE_SECS: u64 = 3600;
 
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 impl Instance {
     fn terminated(&self) -> bool {
         self.state == "terminated"
@@ -1852,7 +1845,7 @@ async fn describe(
     let volumes: Arc<resource::Docs<Volume>> = resource::snapshot(ctx, &mut tx).await?;
     let tags = tags_by_resource(ctx, &mut tx, Instance::KIND).await?;
     drop(tx);
-    let now = now_secs();
+    let now = kumori_protocol::time::now_unix();
     if let Some(missing) = ids
         .iter()
         .find(|id| instances.0.get(*id).is_none_or(|i| i.gone(now)))
@@ -2025,7 +2018,7 @@ async fn lock_all(ctx: &Ctx<'_>, tx: &mut Tx, ids: &[String]) -> Result<Vec<Inst
         check_instance_id(id)?;
         let i: Instance = resource::lock(ctx, tx, id)
             .await?
-            .filter(|i: &Instance| !i.gone(now_secs()))
+            .filter(|i: &Instance| !i.gone(kumori_protocol::time::now_unix()))
             .ok_or_else(|| not_found(id))?;
         out.push(i);
     }
@@ -2070,7 +2063,7 @@ pub async fn terminate_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         eni::detach_all(ctx, &mut tx, &i.instance_id).await?;
         super::volumes::release_for_terminated(ctx, &mut tx, &i.instance_id).await?;
         i.state = "terminated".into();
-        i.terminated_at = Some(now_secs());
+        i.terminated_at = Some(kumori_protocol::time::now_unix());
         i.state_transition_reason = format!(
             "User initiated ({})",
             kumori_protocol::time::now_iso()
@@ -2256,7 +2249,7 @@ pub async fn describe_instance_attribute(ctx: &Ctx<'_>, raw: &Value) -> Result<V
     let mut tx = ctx.store.read().await?;
     let i: Instance = resource::get(ctx, &mut tx, &req.instance_id)
         .await?
-        .filter(|i: &Instance| !i.gone(now_secs()))
+        .filter(|i: &Instance| !i.gone(kumori_protocol::time::now_unix()))
         .ok_or_else(|| not_found(&req.instance_id))?;
     let eni: Option<NetworkInterface> =
         resource::get(ctx, &mut tx, &i.network_interface_id).await?;

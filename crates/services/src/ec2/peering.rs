@@ -109,13 +109,6 @@ impl Resource for VpcPeeringConnection {
     }
 }
 
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// How long an ended connection stays listed, by how it ended (AWS's VPC Peering guide:
 /// deleted and failed ones for 2 hours, rejected ones for 2 days to the requester).
 fn visible_for(code: &str) -> Option<u64> {
@@ -215,7 +208,7 @@ pub async fn close_for_vpc(ctx: &Ctx<'_>, tx: &mut Tx, vpc_id: &str) -> Result<(
         if p.is_open() && p.involves(vpc_id) {
             p.status = status("deleted", &format!("Deleted with {vpc_id}"));
             p.expiration_time = None;
-            p.ended_at = Some(now_secs());
+            p.ended_at = Some(kumori_protocol::time::now_unix());
             resource::update(ctx, tx, &p).await?;
             for side in [&p.requester_vpc_info.vpc_id, &p.accepter_vpc_info.vpc_id] {
                 if side != vpc_id {
@@ -306,7 +299,7 @@ pub async fn create_vpc_peering_connection(ctx: &Ctx<'_>, raw: &Value) -> Result
         vpc_peering_connection_id: new_id("pcx"),
         requester_vpc_info: info(ctx, &requester, false),
         accepter_vpc_info: info(ctx, &accepter, false),
-        ended_at: (state.code == "failed").then(now_secs),
+        ended_at: (state.code == "failed").then(kumori_protocol::time::now_unix),
         status: state,
         expiration_time: expiration,
     };
@@ -407,7 +400,7 @@ pub async fn reject_vpc_peering_connection(ctx: &Ctx<'_>, raw: &Value) -> Result
         &format!("Rejected by {}", p.accepter_vpc_info.owner_id),
     );
     p.expiration_time = None;
-    p.ended_at = Some(now_secs());
+    p.ended_at = Some(kumori_protocol::time::now_unix());
     resource::update(ctx, &mut tx, &p).await?;
     tx.commit().await?;
     Ok(json!({ "Return": true }))
@@ -423,7 +416,7 @@ pub async fn delete_vpc_peering_connection(ctx: &Ctx<'_>, raw: &Value) -> Result
     dry_run(req.dry_run)?;
     p.status = status("deleted", &format!("Deleted by {}", ctx.account));
     p.expiration_time = None;
-    p.ended_at = Some(now_secs());
+    p.ended_at = Some(kumori_protocol::time::now_unix());
     resource::update(ctx, &mut tx, &p).await?;
     refresh_both(ctx, &mut tx, &p).await?;
     tx.commit().await?;
