@@ -54,6 +54,24 @@ def test_users_keys_and_login_profiles(endpoint):
         iam.get_user(UserName="alice")
 
 
+def test_user_tags_and_permissions_boundaries(endpoint):
+    iam = client("iam", endpoint)
+    iam.create_user(UserName="tagged", Tags=[{"Key": "team", "Value": "net"}])
+    iam.tag_user(UserName="tagged", Tags=[{"Key": "team", "Value": "ops"}, {"Key": "cost", "Value": "42"}])
+    assert {t["Key"]: t["Value"] for t in iam.list_user_tags(UserName="tagged")["Tags"]} == {"team": "ops", "cost": "42"}
+    iam.untag_user(UserName="tagged", TagKeys=["cost"])
+    assert iam.list_user_tags(UserName="tagged")["Tags"] == [{"Key": "team", "Value": "ops"}]
+    boundary = "arn:aws:iam::aws:policy/AmazonEC2ReadOnlyAccess"
+    iam.put_user_permissions_boundary(UserName="tagged", PermissionsBoundary=boundary)
+    assert iam.get_user(UserName="tagged")["User"]["PermissionsBoundary"]["PermissionsBoundaryArn"] == boundary
+    with expect_error("InvalidInput", 400):
+        iam.put_user_permissions_boundary(UserName="tagged", PermissionsBoundary="arn:aws:iam::aws:policy/Nope")
+    iam.delete_user_permissions_boundary(UserName="tagged")
+    assert "PermissionsBoundary" not in iam.get_user(UserName="tagged")["User"]
+    with expect_error("NoSuchEntity", 404):
+        iam.delete_login_profile(UserName="tagged")
+
+
 def test_rename_keeps_keys(endpoint):
     iam = client("iam", endpoint)
     iam.create_user(UserName="carol")

@@ -149,6 +149,27 @@ pub(crate) async fn check_boundary(
     Ok(())
 }
 
+/// Loads user `name` for a change, applies `f`, checks its boundary, stores it: one
+/// transaction.
+async fn change_user(
+    ctx: &Ctx<'_>,
+    name: &str,
+    f: impl FnOnce(&mut User) -> Result<()>,
+) -> Result<User> {
+    let mut tx = ctx.store.write().await?;
+    let mut user: User = get(ctx, &mut tx, USER, name, true)
+        .await?
+        .ok_or_else(|| no_such("user", name))?;
+    f(&mut user)?;
+    if let Some(b) = &user.permissions_boundary {
+        check_boundary(ctx, &mut tx, b).await?;
+    }
+    tx.update(scope(ctx), &record(USER, &user.user_name, &user)?)
+        .await?;
+    tx.commit().await?;
+    Ok(user)
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct CreateUserRequest {
@@ -341,27 +362,17 @@ struct TagRequest {
 
 pub async fn tag_user(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: TagRequest = input(raw)?;
-    let mut tx = ctx.store.write().await?;
-    let mut user: User = get(ctx, &mut tx, USER, &req.user_name, true)
-        .await?
-        .ok_or_else(|| no_such("user", &req.user_name))?;
-    merge_tags(&mut user.tags, req.tags)?;
-    tx.update(scope(ctx), &record(USER, &user.user_name, &user)?)
-        .await?;
-    tx.commit().await?;
+    change_user(ctx, &req.user_name, |u| merge_tags(&mut u.tags, req.tags)).await?;
     Ok(json!({}))
 }
 
 pub async fn untag_user(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: TagRequest = input(raw)?;
-    let mut tx = ctx.store.write().await?;
-    let mut user: User = get(ctx, &mut tx, USER, &req.user_name, true)
-        .await?
-        .ok_or_else(|| no_such("user", &req.user_name))?;
-    user.tags.retain(|t| !req.tag_keys.contains(&t.key));
-    tx.update(scope(ctx), &record(USER, &user.user_name, &user)?)
-        .await?;
-    tx.commit().await?;
+    change_user(ctx, &req.user_name, |u| {
+        u.tags.retain(|t| !req.tag_keys.contains(&t.key));
+        Ok(())
+    })
+    .await?;
     Ok(json!({}))
 }
 
@@ -380,6 +391,16 @@ struct LoginProfileRequest {
     user_name: Option<String>,
     password: Option<String>,
     password_reset_required: Option<bool>,
+}
+
+fn no_login_profile(user: &str) -> Error {
+    Error(
+        AwsError::new(
+            "NoSuchEntity",
+            format!("Login Profile for User {user} cannot be found."),
+        )
+        .with_status(404),
+    )
 }
 
 fn hash_password(password: &str) -> String {
@@ -470,13 +491,7 @@ pub async fn get_login_profile(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         .await?
         .ok_or_else(|| no_such("user", &name))?;
     let Some(p) = &user.login_profile else {
-        return Err(Error(
-            AwsError::new(
-                "NoSuchEntity",
-                format!("Login Profile for User {} cannot be found.", user.user_name),
-            )
-            .with_status(404),
-        ));
+        return Err(no_login_profile(&user.user_name));
     };
     Ok(json!({ "LoginProfile": {
         "UserName": user.user_name,
@@ -493,13 +508,7 @@ pub async fn update_login_profile(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         .await?
         .ok_or_else(|| no_such("user", &name))?;
     if user.login_profile.is_none() {
-        return Err(Error(
-            AwsError::new(
-                "NoSuchEntity",
-                format!("Login Profile for User {} cannot be found.", user.user_name),
-            )
-            .with_status(404),
-        ));
+        return Err(no_login_profile(&user.user_name));
     }
     if let Some(pw) = &req.password {
         check_password(ctx, &mut tx, pw).await?;
@@ -521,22 +530,11 @@ pub async fn update_login_profile(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
 pub async fn delete_login_profile(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: LoginProfileRequest = input(raw)?;
     let name = user_or_caller(ctx, req.user_name)?.unwrap_or_default();
-    let mut tx = ctx.store.write().await?;
-    let mut user: User = get(ctx, &mut tx, USER, &name, true)
-        .await?
-        .ok_or_else(|| no_such("user", &name))?;
-    if user.login_profile.take().is_none() {
-        return Err(Error(
-            AwsError::new(
-                "NoSuchEntity",
-                format!("Login Profile for User {} cannot be found.", user.user_name),
-            )
-            .with_status(404),
-        ));
-    }
-    tx.update(scope(ctx), &record(USER, &user.user_name, &user)?)
-        .await?;
-    tx.commit().await?;
+    change_user(ctx, &name, |u| match u.login_profile.take() {
+        Some(_) => Ok(()),
+        None => Err(no_login_profile(&u.user_name)),
+    })
+    .await?;
     Ok(json!({}))
 }
 
@@ -549,28 +547,20 @@ struct BoundaryRequest {
 
 pub async fn put_user_permissions_boundary(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: BoundaryRequest = input(raw)?;
-    let arn = req.permissions_boundary.unwrap_or_default();
-    let mut tx = ctx.store.write().await?;
-    let mut user: User = get(ctx, &mut tx, USER, &req.user_name, true)
-        .await?
-        .ok_or_else(|| no_such("user", &req.user_name))?;
-    check_boundary(ctx, &mut tx, &arn).await?;
-    user.permissions_boundary = Some(arn);
-    tx.update(scope(ctx), &record(USER, &user.user_name, &user)?)
-        .await?;
-    tx.commit().await?;
+    change_user(ctx, &req.user_name, |u| {
+        u.permissions_boundary = Some(req.permissions_boundary.unwrap_or_default());
+        Ok(())
+    })
+    .await?;
     Ok(json!({}))
 }
 
 pub async fn delete_user_permissions_boundary(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: BoundaryRequest = input(raw)?;
-    let mut tx = ctx.store.write().await?;
-    let mut user: User = get(ctx, &mut tx, USER, &req.user_name, true)
-        .await?
-        .ok_or_else(|| no_such("user", &req.user_name))?;
-    user.permissions_boundary = None;
-    tx.update(scope(ctx), &record(USER, &user.user_name, &user)?)
-        .await?;
-    tx.commit().await?;
+    change_user(ctx, &req.user_name, |u| {
+        u.permissions_boundary = None;
+        Ok(())
+    })
+    .await?;
     Ok(json!({}))
 }
