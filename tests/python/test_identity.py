@@ -391,3 +391,32 @@ def test_principal_tags_decide_attribute_based_access(enforced):
     keys["blue-dev"].reboot_instances(InstanceIds=[i])
     with expect_error("UnauthorizedOperation", 403):
         keys["red-dev"].reboot_instances(InstanceIds=[i])
+
+
+def test_boundaries_and_session_policies_narrow_and_say_so(enforced):
+    iam = as_root("iam", enforced)
+    account = as_root("sts", enforced).get_caller_identity()["Account"]
+    iam.create_user(UserName="bounded")
+    iam.attach_user_policy(UserName="bounded", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    iam.put_user_permissions_boundary(UserName="bounded",
+                                      PermissionsBoundary="arn:aws:iam::aws:policy/AmazonEC2ReadOnlyAccess")
+    k = iam.create_access_key(UserName="bounded")["AccessKey"]
+    me = dict(key=k["AccessKeyId"], secret=k["SecretAccessKey"])
+    assert client("ec2", enforced.endpoint, **me).describe_vpcs()["Vpcs"] is not None
+    with expect_error("AccessDenied", 403) as e:
+        client("iam", enforced.endpoint, **me).list_users()
+    assert "because no permissions boundary allows the iam:ListUsers action" in e.value.response["Error"]["Message"]
+    # A session policy narrows an assumed role the same way.
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+             "Principal": {"AWS": f"arn:aws:iam::{account}:root"}}]}
+    iam.create_role(RoleName="admin", AssumeRolePolicyDocument=json.dumps(trust))
+    iam.attach_role_policy(RoleName="admin", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    only_vpcs = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "ec2:DescribeVpcs", "Resource": "*"}]})
+    c = as_root("sts", enforced).assume_role(RoleArn=f"arn:aws:iam::{account}:role/admin", RoleSessionName="narrow",
+                                             Policy=only_vpcs)["Credentials"]
+    session = dict(key=c["AccessKeyId"], secret=c["SecretAccessKey"], token=c["SessionToken"])
+    assert client("ec2", enforced.endpoint, **session).describe_vpcs()["Vpcs"] is not None
+    with expect_error("UnauthorizedOperation", 403) as e:
+        client("ec2", enforced.endpoint, **session).describe_instances()
+    assert "because no session policy allows the ec2:DescribeInstances action" in e.value.response["Error"]["Message"]

@@ -419,10 +419,37 @@ pub fn context(caller: &Caller, call: &Call, source_ip: Option<IpAddr>) -> Reque
     r
 }
 
-fn denial_reason(e: &Evaluation) -> &'static str {
+/// Why a request was refused, in the words AWS's messages use: which kind of policy denied
+/// it explicitly, or which kind did not allow it.
+fn denial_reason(e: &Evaluation, action: &str) -> String {
+    use kumori_policy::PolicySource;
+    let kind = |s: PolicySource| match s {
+        PolicySource::PermissionsBoundary => "a permissions boundary",
+        PolicySource::Session => "a session policy",
+        PolicySource::Resource => "a resource-based policy",
+        _ => "an identity-based policy",
+    };
     match e.decision {
-        Decision::ExplicitDeny => "with an explicit deny in an identity-based policy",
-        _ => "because no identity-based policy allows the",
+        Decision::ExplicitDeny => {
+            let source = e
+                .matched
+                .first()
+                .map_or(PolicySource::Identity, |m| m.source);
+            format!("with an explicit deny in {}", kind(source))
+        }
+        _ => {
+            let l = &e.layers;
+            let missing = if !l.identity_allows {
+                "identity-based policy"
+            } else if l.boundary_allows == Some(false) {
+                "permissions boundary"
+            } else if l.session_allows == Some(false) {
+                "session policy"
+            } else {
+                "identity-based policy"
+            };
+            format!("because no {missing} allows the {action} action")
+        }
     }
 }
 
@@ -451,10 +478,7 @@ fn decoded_message(caller: &Caller, req: &Request, e: &Evaluation) -> Value {
 
 fn denied(caller: &Caller, call: &Call, req: &Request, e: &Evaluation) -> AwsError {
     let action = &req.action;
-    let reason = match e.decision {
-        Decision::ExplicitDeny => denial_reason(e).to_string(),
-        _ => format!("{} {action} action", denial_reason(e)),
-    };
+    let reason = denial_reason(e, action);
     let on = if req.resource == "*" {
         String::new()
     } else {
