@@ -246,3 +246,23 @@ def test_policy_simulator(endpoint):
         iam.simulate_custom_policy(PolicyInputList=['{"Statement": []}'], ActionNames=["s3:GetObject"])
     with expect_error("NoSuchEntity", 404):
         iam.simulate_principal_policy(PolicySourceArn="arn:aws:iam::000000000000:user/ghost", ActionNames=["s3:GetObject"])
+
+
+def test_simulator_with_a_resource_policy(endpoint):
+    iam = client("iam", endpoint)
+    iam.create_user(UserName="reader")
+    arn = iam.get_user(UserName="reader")["User"]["Arn"]
+    bucket = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": arn}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::assets/*"}]})
+    # The user has no identity policy; the bucket's policy names it directly, which suffices.
+    got = iam.simulate_principal_policy(PolicySourceArn=arn, ActionNames=["s3:GetObject", "s3:PutObject"],
+                                        ResourceArns=["arn:aws:s3:::assets/logo.png"],
+                                        ResourcePolicy=bucket, CallerArn=arn)["EvaluationResults"]
+    by = {r["EvalActionName"]: r for r in got}
+    assert by["s3:GetObject"]["EvalDecision"] == "allowed"
+    assert by["s3:GetObject"]["MatchedStatements"][0]["SourcePolicyType"] == "resource"
+    assert by["s3:PutObject"]["EvalDecision"] == "implicitDeny"
+    with expect_error("MalformedPolicyDocument", 400):
+        iam.simulate_principal_policy(PolicySourceArn=arn, ActionNames=["s3:GetObject"], CallerArn=arn,
+                                      ResourcePolicy=json.dumps({"Version": "2012-10-17", "Statement": [
+                                          {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}))

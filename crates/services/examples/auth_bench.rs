@@ -81,6 +81,7 @@ fn policies() -> Policies {
             .collect(),
         boundary: None,
         session: vec![],
+        resource: None,
         principal_tags: vec![],
     }
 }

@@ -53,6 +53,8 @@ pub struct Policies {
     pub identity: Vec<Named>,
     pub boundary: Option<Named>,
     pub session: Vec<Named>,
+    /// A resource-based policy (the policy simulator's `ResourcePolicy`).
+    pub resource: Option<Named>,
     /// The user's or role's tags: `aws:PrincipalTag/<key>` in the request context.
     pub principal_tags: Vec<(String, String)>,
 }
@@ -179,6 +181,7 @@ pub async fn policies_of(
             .filter_map(|(i, d)| inline(&format!("session-policy-{}", i + 1), "none", d))
             .map(named)
             .collect(),
+        resource: None,
         principal_tags,
     })
 }
@@ -194,6 +197,9 @@ pub fn evaluate(req: &Request, p: &Policies) -> Evaluation {
     }
     for n in &p.session {
         sets = sets.with_session(&n.id, &n.policy);
+    }
+    if let Some(n) = &p.resource {
+        sets = sets.with_resource(&n.id, &n.policy);
     }
     kumori_policy::evaluate(req, &sets)
 }

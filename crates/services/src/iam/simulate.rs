@@ -38,6 +38,7 @@ struct SimulateRequest {
     action_names: Vec<String>,
     #[serde(default)]
     resource_arns: Vec<String>,
+    resource_policy: Option<String>,
     caller_arn: Option<String>,
     #[serde(default)]
     context_entries: Vec<ContextEntry>,
@@ -113,6 +114,21 @@ fn simulate(req: SimulateRequest, mut policies: Policies) -> Result<Value> {
     )?;
     if let Some(b) = boundary.into_iter().next() {
         policies.boundary = Some(b);
+    }
+    if let Some(doc) = &req.resource_policy {
+        if req.caller_arn.is_none() {
+            return Err(Error(AwsError::new(
+                "InvalidInput",
+                "CallerArn is required when a ResourcePolicy is given.",
+            )));
+        }
+        let policy = kumori_policy::Policy::parse(doc, kumori_policy::PolicyKind::Resource)
+            .map_err(|e| malformed(e.to_string()))?;
+        policies.resource = Some(Named {
+            id: "ResourcePolicy".into(),
+            source: "resource",
+            policy: std::sync::Arc::new(policy),
+        });
     }
     let resources = if req.resource_arns.is_empty() {
         vec!["*".to_string()]
