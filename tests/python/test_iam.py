@@ -35,7 +35,9 @@ def test_users_keys_and_login_profiles(endpoint):
     assert status[k1["AccessKeyId"]] == "Inactive"
     never = iam.get_access_key_last_used(AccessKeyId=k2["AccessKeyId"])
     assert never["UserName"] == "alice" and never["AccessKeyLastUsed"]["ServiceName"] == "N/A"
-    # Console password.
+    # Console password: without an account policy, IAM's default rule (three kinds of character).
+    with expect_error("PasswordPolicyViolation", 400):
+        iam.create_login_profile(UserName="alice", Password="onlylowercaseletters")
     p = iam.create_login_profile(UserName="alice", Password="Correct-Horse-9", PasswordResetRequired=True)["LoginProfile"]
     assert p["PasswordResetRequired"] is True
     with expect_error("EntityAlreadyExists", 409):

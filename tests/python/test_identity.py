@@ -420,3 +420,20 @@ def test_boundaries_and_session_policies_narrow_and_say_so(enforced):
     with expect_error("UnauthorizedOperation", 403) as e:
         client("ec2", enforced.endpoint, **session).describe_instances()
     assert "because no session policy allows the ec2:DescribeInstances action" in e.value.response["Error"]["Message"]
+
+
+def test_token_issue_time_is_in_the_context_of_temporary_credentials(enforced):
+    iam = as_root("iam", enforced)
+    iam.create_user(UserName="temp-only")
+    iam.put_user_policy(UserName="temp-only", PolicyName="sessions", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "ec2:DescribeVpcs", "Resource": "*",
+            "Condition": {"Null": {"aws:TokenIssueTime": "false"},
+                          "DateGreaterThan": {"aws:TokenIssueTime": "2020-01-01T00:00:00Z"}}}]}))
+    k = iam.create_access_key(UserName="temp-only")["AccessKey"]
+    long_term = dict(key=k["AccessKeyId"], secret=k["SecretAccessKey"])
+    with expect_error("UnauthorizedOperation", 403):
+        client("ec2", enforced.endpoint, **long_term).describe_vpcs()
+    c = client("sts", enforced.endpoint, **long_term).get_session_token(DurationSeconds=900)["Credentials"]
+    session = dict(key=c["AccessKeyId"], secret=c["SecretAccessKey"], token=c["SessionToken"])
+    assert client("ec2", enforced.endpoint, **session).describe_vpcs()["Vpcs"] is not None

@@ -408,6 +408,9 @@ pub fn context(caller: &Caller, call: &Call, source_ip: Option<IpAddr>) -> Reque
     }
     if caller.temporary {
         r.insert_context("aws:MultiFactorAuthPresent", "false");
+        if let Some(t) = &caller.token_issued {
+            r.insert_context("aws:TokenIssueTime", t.clone());
+        }
     }
     if call.service() == "ec2" {
         r.insert_context("ec2:Region", call.region.clone());

@@ -50,6 +50,8 @@ pub struct Caller {
     pub temporary: bool,
     /// Whether the request's signature was checked (authentication on).
     pub verified: bool,
+    /// When temporary credentials were issued (`aws:TokenIssueTime`).
+    pub token_issued: Option<String>,
 }
 
 /// Service quotas, with AWS's defaults; a deployment may raise or lower them.

@@ -168,6 +168,7 @@ pub async fn assume_role(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         "SessionToken": token,
         "Expiration": kumori_protocol::time::iso_at_unix(expires),
         "ExpiresAt": expires,
+        "Issued": kumori_protocol::time::now_iso(),
         "RoleArn": role.arn,
         "RoleSessionName": name,
         "AssumedRoleArn": assumed_arn,
@@ -243,6 +244,7 @@ pub async fn get_session_token(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         "SessionToken": token,
         "Expiration": kumori_protocol::time::iso_at_unix(expires),
         "ExpiresAt": expires,
+        "Issued": kumori_protocol::time::now_iso(),
     });
     match &user {
         Some(u) => body["ParentUser"] = json!(u),

@@ -412,8 +412,8 @@ fn hash_password(password: &str) -> String {
     format!("{salt}${}", kumori_protocol::sigv4::hex(&digest))
 }
 
-/// The account's password policy, if set, or IAM's default rule (at least 8 characters with
-/// three of: upper, lower, digits, symbols — simplified to the length).
+/// The account's password policy, if set, or IAM's default rule: at least 8 characters, with
+/// at least three of uppercase letters, lowercase letters, digits and symbols.
 async fn check_password(ctx: &Ctx<'_>, tx: &mut kumori_store::Tx, password: &str) -> Result<()> {
     let policy = super::account::password_policy(ctx, tx).await?;
     let min = policy
@@ -423,6 +423,20 @@ async fn check_password(ctx: &Ctx<'_>, tx: &mut kumori_store::Tx, password: &str
     let mut missing = Vec::new();
     if password.chars().count() < min {
         missing.push(format!("Password should have at least {min} characters"));
+    }
+    if policy.is_none() {
+        let kinds = [
+            password.chars().any(|c| c.is_uppercase()),
+            password.chars().any(|c| c.is_lowercase()),
+            password.chars().any(|c| c.is_ascii_digit()),
+            password.chars().any(|c| !c.is_alphanumeric()),
+        ];
+        if kinds.iter().filter(|k| **k).count() < 3 {
+            missing.push(
+                "Password should have at least three of: uppercase letters, lowercase letters, numbers, symbols"
+                    .into(),
+            );
+        }
     }
     if let Some(p) = &policy {
         let need = |k: &str| p[k].as_bool() == Some(true);
