@@ -11,7 +11,8 @@
 //! Tokens carry their instance and expiry and are signed with a key kept in the store, so any
 //! kumori process sharing the store accepts them and none keeps them in memory. Role
 //! credentials are minted as STS session credentials (`ASIA…`) recorded in the store with
-//! their role, for kumori's STS to honour when identity is enforced.
+//! their role: under `--auth verify|enforce` they sign requests like any STS session and may
+//! do what the role's policies allow.
 
 use crate::ec2::instances::Instance;
 use crate::ec2::keypairs::KeyPair;
