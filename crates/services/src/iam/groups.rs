@@ -189,36 +189,43 @@ pub async fn delete_group(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         .await?
         .ok_or_else(|| no_such("group", &req.group_name))?;
     let users: Vec<User> = all(ctx, &mut tx, USER).await?;
-    let blocker = if users.iter().any(|u| in_group(u, &g.group_name)) {
-        Some("must remove users from group first")
-    } else if !g.inline_policies.is_empty() {
-        Some("must delete policies first")
-    } else if !g.attached_policies.is_empty() {
-        Some("must detach all policies first")
-    } else {
-        None
-    };
-    if let Some(b) = blocker {
-        return Err(conflict(
-            "DeleteConflict",
-            format!("Cannot delete entity, {b}."),
-        ));
-    }
+    super::refuse_if_held(&[
+        (
+            users.iter().any(|u| in_group(u, &g.group_name)),
+            "must remove users from group first",
+        ),
+        (!g.inline_policies.is_empty(), "must delete policies first"),
+        (
+            !g.attached_policies.is_empty(),
+            "must detach all policies first",
+        ),
+    ])?;
     tx.delete(scope(ctx), &key(GROUP, &g.group_name)).await?;
     tx.commit().await?;
     Ok(json!({}))
+}
+
+/// The group and the user a membership change names, both locked.
+async fn group_and_user(
+    ctx: &Ctx<'_>,
+    tx: &mut kumori_store::Tx,
+    group: &str,
+    user: &str,
+) -> Result<(Group, User)> {
+    let g: Group = get(ctx, tx, GROUP, group, true)
+        .await?
+        .ok_or_else(|| no_such("group", group))?;
+    let u: User = get(ctx, tx, USER, user, true)
+        .await?
+        .ok_or_else(|| no_such("user", user))?;
+    Ok((g, u))
 }
 
 pub async fn add_user_to_group(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: GroupRequest = input(raw)?;
     let name = req.user_name.unwrap_or_default();
     let mut tx = ctx.store.write().await?;
-    let g: Group = get(ctx, &mut tx, GROUP, &req.group_name, true)
-        .await?
-        .ok_or_else(|| no_such("group", &req.group_name))?;
-    let mut u: User = get(ctx, &mut tx, USER, &name, true)
-        .await?
-        .ok_or_else(|| no_such("user", &name))?;
+    let (g, mut u) = group_and_user(ctx, &mut tx, &req.group_name, &name).await?;
     // Adding a member twice is not an error in IAM.
     if !in_group(&u, &g.group_name) {
         u.groups.push(g.group_name.clone());
@@ -233,12 +240,7 @@ pub async fn remove_user_from_group(ctx: &Ctx<'_>, raw: &Value) -> Result<Value>
     let req: GroupRequest = input(raw)?;
     let name = req.user_name.unwrap_or_default();
     let mut tx = ctx.store.write().await?;
-    let g: Group = get(ctx, &mut tx, GROUP, &req.group_name, true)
-        .await?
-        .ok_or_else(|| no_such("group", &req.group_name))?;
-    let mut u: User = get(ctx, &mut tx, USER, &name, true)
-        .await?
-        .ok_or_else(|| no_such("user", &name))?;
+    let (g, mut u) = group_and_user(ctx, &mut tx, &req.group_name, &name).await?;
     if !in_group(&u, &g.group_name) {
         return Err(no_such("user", &name));
     }

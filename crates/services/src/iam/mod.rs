@@ -96,6 +96,18 @@ pub(crate) fn conflict(code: &str, message: String) -> Error {
     Error(AwsError::new(code, message).with_status(409))
 }
 
+/// Refuses a delete while anything still hangs off the entity, naming the first thing to
+/// remove as IAM does (`DeleteConflict`); `blockers` are in IAM's order.
+pub(crate) fn refuse_if_held(blockers: &[(bool, &str)]) -> Result<()> {
+    match blockers.iter().find(|(held, _)| *held) {
+        Some((_, what)) => Err(conflict(
+            "DeleteConflict",
+            format!("Cannot delete entity, {what}."),
+        )),
+        None => Ok(()),
+    }
+}
+
 pub(crate) fn validation(message: String) -> Error {
     Error(AwsError::new("ValidationError", message))
 }

@@ -231,28 +231,22 @@ pub async fn delete_role(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         .await?
         .ok_or_else(|| no_such("role", &req.role_name))?;
     let profiles: Vec<InstanceProfile> = all(ctx, &mut tx, PROFILE).await?;
-    if profiles.iter().any(|p| {
+    let in_profile = profiles.iter().any(|p| {
         p.roles
             .iter()
             .any(|r| r.eq_ignore_ascii_case(&role.role_name))
-    }) {
-        return Err(conflict(
-            "DeleteConflict",
-            "Cannot delete entity, must remove roles from instance profile first.".into(),
-        ));
-    }
-    if !role.inline_policies.is_empty() {
-        return Err(conflict(
-            "DeleteConflict",
-            "Cannot delete entity, must delete policies first.".into(),
-        ));
-    }
-    if !role.attached_policies.is_empty() {
-        return Err(conflict(
-            "DeleteConflict",
-            "Cannot delete entity, must detach all policies first.".into(),
-        ));
-    }
+    });
+    super::refuse_if_held(&[
+        (in_profile, "must remove roles from instance profile first"),
+        (
+            !role.inline_policies.is_empty(),
+            "must delete policies first",
+        ),
+        (
+            !role.attached_policies.is_empty(),
+            "must detach all policies first",
+        ),
+    ])?;
     tx.delete(scope(ctx), &key(ROLE, &role.role_name)).await?;
     tx.commit().await?;
     Ok(json!({}))

@@ -326,25 +326,25 @@ pub async fn delete_user(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         .ok_or_else(|| no_such("user", &name))?;
     let keys = super::access_keys::of_user(ctx, &mut tx, &user.user_name).await?;
     // IAM refuses while anything still hangs off the user, and says which.
-    let blocker = if !keys.is_empty() {
-        Some("must delete access keys first")
-    } else if user.login_profile.is_some() {
-        Some("must delete login profile first")
-    } else if !user.inline_policies.is_empty() {
-        Some("must delete policies first")
-    } else if !user.attached_policies.is_empty() {
-        Some("must detach all policies first")
-    } else if !user.groups.is_empty() {
-        Some("must remove users from group first")
-    } else {
-        None
-    };
-    if let Some(b) = blocker {
-        return Err(conflict(
-            "DeleteConflict",
-            format!("Cannot delete entity, {b}."),
-        ));
-    }
+    super::refuse_if_held(&[
+        (!keys.is_empty(), "must delete access keys first"),
+        (
+            user.login_profile.is_some(),
+            "must delete login profile first",
+        ),
+        (
+            !user.inline_policies.is_empty(),
+            "must delete policies first",
+        ),
+        (
+            !user.attached_policies.is_empty(),
+            "must detach all policies first",
+        ),
+        (
+            !user.groups.is_empty(),
+            "must remove users from group first",
+        ),
+    ])?;
     tx.delete(scope(ctx), &key(USER, &user.user_name)).await?;
     tx.commit().await?;
     Ok(json!({}))
