@@ -142,6 +142,23 @@ fn is_form(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
 }
 
+/// The model a request is for, judged from its signature, headers and path alone (not its
+/// body): for answering in the right envelope when the body itself is refused.
+pub fn model_of(req: &HttpRequest<'_>, _default_region: &str) -> Option<&'static Model> {
+    let query: Vec<(String, String)> = form_urlencoded::parse(req.query.as_bytes())
+        .into_owned()
+        .collect();
+    let version = query
+        .iter()
+        .find(|(k, _)| k == "Version")
+        .map(|(_, v)| v.as_str());
+    let def = match routing::credential_scope(req.headers, &query) {
+        Some(s) => routing::service_for_signing_name(&s.service, version)?,
+        None => routing::service_for_unsigned(req.headers, req.path, version)?,
+    };
+    Some(def.model())
+}
+
 /// Decodes `req` into a call of one operation of one vendored service.
 pub fn decode(req: &HttpRequest<'_>, default_region: &str) -> Result<Call, DecodeFailure> {
     let query: Vec<(String, String)> = form_urlencoded::parse(req.query.as_bytes())
@@ -193,7 +210,8 @@ pub fn decode(req: &HttpRequest<'_>, default_region: &str) -> Result<Call, Decod
                 form.iter()
                     .chain(&query)
                     .map(|(k, v)| (k.as_str(), v.as_str())),
-            );
+            )
+            .map_err(|e| fail(Some(model), e))?;
             let action = params.get("Action").ok_or_else(|| {
                 fail(
                     Some(model),

@@ -9,6 +9,14 @@ use crate::model::{Kind, Member, Model, Protocol, Shape, ShapeId};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
+/// How deep a parameter name may nest (`A.1.B.2.C` is five). The deepest name any vendored
+/// model asks for is far shallower; the limit keeps a hostile name from building a trie whose
+/// walk and drop would recurse without bound.
+pub const MAX_KEY_DEPTH: usize = 32;
+/// How many parameters one request may carry. EC2's longest lists (ids, tags, filter
+/// values) stay in the low thousands; the body cap (2 MiB) alone would allow ~500,000.
+pub const MAX_PARAMS: usize = 20_000;
+
 /// One node of the parameter trie.
 #[derive(Debug, Default)]
 pub struct Node {
@@ -16,19 +24,49 @@ pub struct Node {
     pub children: BTreeMap<String, Node>,
 }
 
+/// Drops a trie with a loop rather than recursion, so no shape of input can exhaust the stack
+/// when it is freed (depth is bounded on the way in too; this is the second wall).
+impl Drop for Node {
+    fn drop(&mut self) {
+        let mut pending: Vec<BTreeMap<String, Node>> = vec![std::mem::take(&mut self.children)];
+        while let Some(map) = pending.pop() {
+            for (_, mut child) in map {
+                if !child.children.is_empty() {
+                    pending.push(std::mem::take(&mut child.children));
+                }
+            }
+        }
+    }
+}
+
 impl Node {
     /// Builds the trie from decoded key/value pairs. `Action` and `Version` stay as plain
-    /// top-level children; the caller reads them before walking.
-    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Node {
+    /// top-level children; the caller reads them before walking. Refuses more than
+    /// [`MAX_PARAMS`] pairs or a name deeper than [`MAX_KEY_DEPTH`], as AWS refuses a
+    /// malformed query string.
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Node, AwsError> {
         let mut root = Node::default();
-        for (key, value) in pairs {
+        for (n, (key, value)) in pairs.into_iter().enumerate() {
+            if n >= MAX_PARAMS {
+                return Err(malformed_query(format!(
+                    "The request has more than {MAX_PARAMS} parameters."
+                )));
+            }
+            if key.split('.').nth(MAX_KEY_DEPTH).is_some() {
+                let shown: String = key.chars().take(64).collect();
+                return Err(malformed_query(format!(
+                    "The parameter name {shown}... nests deeper than {MAX_KEY_DEPTH} levels."
+                )));
+            }
             let mut node = &mut root;
             for part in key.split('.') {
                 node = node.children.entry(part.to_string()).or_default();
             }
             node.value = Some(value.to_string());
         }
-        root
+        Ok(root)
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
@@ -45,6 +83,11 @@ impl Node {
         items.sort_by_key(|(i, _)| *i);
         items.into_iter().map(|(_, n)| n).collect()
     }
+}
+
+/// AWS's common error for a query string it cannot take apart (its documented status, 404).
+fn malformed_query(message: String) -> AwsError {
+    AwsError::new("MalformedQueryString", message).with_status(404)
 }
 
 /// Reads the input of an operation whose input shape is `shape` from `root`.
@@ -331,7 +374,7 @@ mod tests {
         let model = service(svc).unwrap().model();
         let pairs: Vec<(String, String)> =
             form_urlencoded::parse(q.as_bytes()).into_owned().collect();
-        let root = Node::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let root = Node::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
         parse_input(model, model.operation(op).unwrap().input.unwrap(), &root)
     }
 

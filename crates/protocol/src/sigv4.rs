@@ -36,6 +36,9 @@ pub struct Signature {
     pub expires: Option<i64>,
 }
 
+/// The longest life a presigned URL may ask for: seven days.
+pub const MAX_PRESIGNED_EXPIRES: i64 = 604_800;
+
 /// Why a signature is refused. Each service words these its own way; see `errors`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SigError {
@@ -141,6 +144,17 @@ pub fn parse(req: &HttpRequest<'_>) -> Result<Signature, SigError> {
     let expires = need("X-Amz-Expires")?
         .parse::<i64>()
         .map_err(|_| SigError::Incomplete("X-Amz-Expires should be a number".into()))?;
+    // SigV4 caps a presigned URL's life at seven days, and S3 words the refusals so.
+    if expires < 0 {
+        return Err(SigError::Incomplete(
+            "X-Amz-Expires must be non-negative".into(),
+        ));
+    }
+    if expires > MAX_PRESIGNED_EXPIRES {
+        return Err(SigError::Incomplete(format!(
+            "X-Amz-Expires must be less than a week (in seconds) that is {MAX_PRESIGNED_EXPIRES}"
+        )));
+    }
     let (access_key, scope_date, region, service) = split_credential(credential)?;
     Ok(Signature {
         access_key,

@@ -190,6 +190,23 @@ pub struct Element {
     pub children: Vec<Element>,
 }
 
+/// Frees a tree with a loop rather than recursion: no document can exhaust the stack when
+/// it is dropped (depth is bounded while parsing too; this is the second wall).
+impl Drop for Element {
+    fn drop(&mut self) {
+        let mut pending: Vec<Element> = std::mem::take(&mut self.children);
+        while let Some(mut e) = pending.pop() {
+            pending.append(&mut e.children);
+        }
+    }
+}
+
+/// How deep a request document may nest. Route 53's change batches, the deepest bodies of
+/// the vendored rest-xml models, are under ten levels.
+pub const MAX_DEPTH: usize = 64;
+/// How many elements a request document may hold.
+pub const MAX_ELEMENTS: usize = 100_000;
+
 impl Element {
     fn child(&self, name: &str) -> Option<&Element> {
         self.children.iter().find(|c| c.name == name)
@@ -202,16 +219,31 @@ pub fn parse_document(body: &[u8]) -> Result<Element, String> {
     let mut reader = quick_xml::Reader::from_reader(body);
     let mut stack: Vec<Element> = vec![Element::default()];
     let mut buf = Vec::new();
+    let mut elements = 0usize;
     loop {
-        match reader
+        let event = reader
             .read_event_into(&mut buf)
-            .map_err(|e| e.to_string())?
-        {
+            .map_err(|e| e.to_string())?;
+        if matches!(event, Event::Start(_) | Event::Empty(_)) {
+            elements += 1;
+            if elements > MAX_ELEMENTS {
+                return Err(format!(
+                    "the document has more than {MAX_ELEMENTS} elements"
+                ));
+            }
+            if stack.len() > MAX_DEPTH {
+                return Err(format!(
+                    "the document nests deeper than {MAX_DEPTH} elements"
+                ));
+            }
+        }
+        match event {
             Event::Start(e) => {
                 let name = e.local_name().as_ref().to_string();
                 stack.push(Element {
                     name,
-                    ..Default::default()
+                    text: String::new(),
+                    children: Vec::new(),
                 });
             }
             Event::Empty(e) => {
@@ -219,7 +251,8 @@ pub fn parse_document(body: &[u8]) -> Result<Element, String> {
                 let parent = stack.last_mut().ok_or("unbalanced XML")?;
                 parent.children.push(Element {
                     name,
-                    ..Default::default()
+                    text: String::new(),
+                    children: Vec::new(),
                 });
             }
             Event::End(_) => {
