@@ -1,7 +1,7 @@
 //! The `kumori` command: a thin binary over the library crates.
 
 use clap::{Parser, Subcommand};
-use kumori_server::{Config, Limits, router};
+use kumori_server::{Config, Limits, ServeOptions, router, serve};
 use kumori_store::Store;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -47,6 +47,37 @@ enum Command {
         /// signatures against IAM's keys) or `enforce` (signatures and IAM policies).
         #[arg(long, env = "KUMORI_AUTH", default_value = "off")]
         auth: kumori_server::Mode,
+        /// A host name, besides loopback ones, under which kumori's own endpoints
+        /// (`/_kumori/*`) answer (repeatable): the name you serve kumori as.
+        #[arg(long = "allowed-host")]
+        allowed_hosts: Vec<String>,
+        /// Seconds a client has to send a request's headers; an idle keep-alive connection
+        /// is closed after as long.
+        #[arg(long, default_value_t = 20)]
+        header_timeout: u64,
+        /// Seconds a request may take, body included, before it is abandoned.
+        #[arg(long, default_value_t = 60)]
+        request_timeout: u64,
+        /// Open connections at most; further ones are answered 503 and closed.
+        #[arg(long, default_value_t = 1024)]
+        max_connections: usize,
+    },
+    /// The metadata endpoint of an instance (with its secret when authentication is on), for
+    /// a process on this host to act as that instance: set AWS_EC2_METADATA_SERVICE_ENDPOINT
+    /// to what it prints.
+    ImdsEndpoint {
+        instance_id: String,
+        /// Where kumori serves.
+        #[arg(long, default_value = "http://127.0.0.1:4566")]
+        endpoint: String,
+        /// Whether the server runs with authentication on (then the endpoint has a secret).
+        #[arg(long, env = "KUMORI_AUTH", default_value = "off")]
+        auth: kumori_server::Mode,
+        #[arg(long, env = "KUMORI_ACCOUNT_ID", default_value = "000000000000")]
+        account_id: String,
+        /// The state a running kumori keeps (default: the per-user data directory).
+        #[arg(long, env = "KUMORI_STATE_DIR")]
+        state_dir: Option<PathBuf>,
     },
     /// Whether one end reaches another, hop by hop, and what blocks it: e.g.
     /// `kumori reach --from 203.0.113.5 --to i-0abc… --port 22`.
@@ -235,6 +266,34 @@ async fn run(cli: Cli) -> Result<(), String> {
             false => Err("findings above".into()),
         };
     }
+    if let Command::ImdsEndpoint {
+        instance_id,
+        endpoint,
+        auth,
+        account_id,
+        state_dir,
+    } = cli.command
+    {
+        let store = open_state(state_dir).await?;
+        let limits = Limits::default();
+        let ctx = kumori_services::Ctx {
+            store: &store,
+            account: &account_id,
+            region: "us-east-1",
+            limits: &limits,
+            caller: None,
+        };
+        let path = kumori_services::imds::endpoint_path(
+            &ctx,
+            &instance_id,
+            auth != kumori_server::Mode::Off,
+        )
+        .await
+        .map_err(|e| format!("{}: {}", e.0.code, e.0.message))?
+        .ok_or_else(|| format!("no instance {instance_id} in account {account_id}"))?;
+        println!("{}{path}", endpoint.trim_end_matches('/'));
+        return Ok(());
+    }
     let Command::Serve {
         host,
         port,
@@ -245,9 +304,13 @@ async fn run(cli: Cli) -> Result<(), String> {
         vpc_quota,
         eip_quota,
         auth,
+        allowed_hosts,
+        header_timeout,
+        request_timeout,
+        max_connections,
     } = cli.command
     else {
-        unreachable!("reach and audit returned above");
+        unreachable!("the other commands returned above");
     };
     if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!(
@@ -285,15 +348,20 @@ async fn run(cli: Cli) -> Result<(), String> {
                 ..Limits::default()
             },
             auth,
+            allowed_hosts: allowed_hosts
+                .into_iter()
+                .chain((host != "0.0.0.0" && host != "::").then_some(host))
+                .collect(),
         },
     );
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown())
-    .await
-    .map_err(|e| e.to_string())?;
+    let options = ServeOptions {
+        header_read_timeout: std::time::Duration::from_secs(header_timeout.max(1)),
+        request_timeout: std::time::Duration::from_secs(request_timeout.max(1)),
+        max_connections: max_connections.max(1),
+    };
+    serve(listener, app, options, shutdown())
+        .await
+        .map_err(|e| e.to_string())?;
     store.close().await;
     Ok(())
 }

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
-use kumori_protocol::{HttpRequest, decode, encode_error, encode_output, new_request_id};
+use kumori_protocol::{AwsError, HttpRequest, decode, encode_error, encode_output, new_request_id};
 pub use kumori_services::Limits;
 pub use kumori_services::auth::Mode;
 use kumori_services::auth::{Identity, expired_token, identify, signature_error, unknown_key};
@@ -16,6 +16,13 @@ use kumori_services::{Caller, Ctx, dispatch};
 use kumori_store::Store;
 use std::net::SocketAddr;
 use std::sync::Arc;
+
+mod own;
+mod serve;
+pub use serve::{ServeOptions, serve};
+
+/// The largest request body kumori reads (AWS's query APIs take far less; S3 will stream).
+pub const MAX_BODY: usize = 2 * 1024 * 1024;
 
 /// Settings of one running kumori.
 #[derive(Clone, Debug)]
@@ -27,6 +34,10 @@ pub struct Config {
     pub limits: Limits,
     /// What is checked of each request's credentials.
     pub auth: Mode,
+    /// Host names, besides loopback ones, under which kumori's own endpoints
+    /// (`/_kumori/*`) answer: the name it is served as when not on loopback. Others are
+    /// refused so that a web page cannot reach them through DNS rebinding.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for Config {
@@ -36,6 +47,7 @@ impl Default for Config {
             default_region: "us-east-1".into(),
             limits: Limits::default(),
             auth: Mode::Off,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -54,6 +66,7 @@ pub fn router(store: Store, config: Config) -> Router {
         .route("/_kumori/reset", post(reset))
         .route("/moto-api/reset", post(reset))
         .route("/_kumori/imds/{*rest}", any(imds))
+        .route("/_kumori/imds-endpoint/{instance_id}", get(imds_endpoint))
         .fallback(aws)
         .with_state(app)
 }
@@ -66,7 +79,10 @@ fn json_response(status: StatusCode, v: serde_json::Value) -> Response {
     (status, headers, v.to_string()).into_response()
 }
 
-async fn health(State(app): State<Arc<App>>) -> Response {
+async fn health(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if let Err(refused) = own::check_request(&app.config, &headers) {
+        return refused;
+    }
     let services: serde_json::Map<String, serde_json::Value> = kumori_protocol::model::SERVICES
         .iter()
         .map(|s| {
@@ -78,20 +94,51 @@ async fn health(State(app): State<Arc<App>>) -> Response {
             (s.name.to_string(), status.into())
         })
         .collect();
+    // Where the state lives is the operator's business, not every local caller's: it is
+    // printed at start and not shown here.
     json_response(
         StatusCode::OK,
         serde_json::json!({
             "version": env!("CARGO_PKG_VERSION"),
             "services": services,
-            "state": {
-                "backend": app.store.backend(),
-                "location": app.store.location().map(|p| p.display().to_string()),
-            },
+            "state": { "backend": app.store.backend() },
         }),
     )
 }
 
-async fn reset(State(app): State<Arc<App>>) -> Response {
+/// Drops all state. With authentication on, only a request signed by the account's root
+/// may; in every mode a browser page from another origin may not.
+async fn reset(
+    State(app): State<Arc<App>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if let Err(refused) = own::check_request(&app.config, &headers) {
+        return refused;
+    }
+    let body = match read_body(body).await {
+        Ok(b) => b,
+        Err(e) => {
+            return own::refusal(
+                StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
+                &e.message,
+            );
+        }
+    };
+    if app.config.auth != Mode::Off {
+        let req = HttpRequest {
+            method: method.as_str(),
+            path: uri.path(),
+            query: uri.query().unwrap_or(""),
+            headers: &headers,
+            body: &body,
+        };
+        if let Err(refused) = own::require_root(&app, &req).await {
+            return refused;
+        }
+    }
     match app.store.reset().await {
         Ok(()) => json_response(StatusCode::OK, serde_json::json!({ "reset": true })),
         Err(e) => json_response(
@@ -101,6 +148,25 @@ async fn reset(State(app): State<Arc<App>>) -> Response {
     }
 }
 
+/// Reads a request body of at most [`MAX_BODY`] bytes.
+async fn read_body(body: Body) -> Result<Bytes, AwsError> {
+    axum::body::to_bytes(body, MAX_BODY).await.map_err(|e| {
+        let e = e.into_inner();
+        if e.is::<http_body_util::LengthLimitError>() {
+            AwsError::new(
+                "RequestEntityTooLarge",
+                format!("The request body is larger than kumori accepts ({MAX_BODY} bytes)."),
+            )
+            .with_status(413)
+        } else {
+            AwsError::new(
+                "IncompleteBody",
+                format!("kumori could not read the whole request body: {e}"),
+            )
+        }
+    })
+}
+
 /// The metadata service of one instance: `/_kumori/imds/<instance-id>/latest/…`.
 async fn imds(
     State(app): State<Arc<App>>,
@@ -108,10 +174,27 @@ async fn imds(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
+    if let Err(refused) = own::check_request(&app.config, &headers) {
+        return refused;
+    }
     let rest = uri.path().trim_start_matches("/_kumori/imds/");
-    let (instance_id, path) = match rest.find('/') {
+    let (instance_id, mut path) = match rest.find('/') {
         Some(at) => (&rest[..at], &rest[at..]),
         None => (rest, "/"),
+    };
+    // With authentication on, the endpoint carries the instance's own secret
+    // (`…/imds/<instance-id>/<secret>/latest/…`), which only its launcher and the operator
+    // can obtain: knowing an instance id must not be enough to act as the instance.
+    let secret = if app.config.auth != Mode::Off {
+        let seg = path.trim_start_matches('/');
+        let (secret, after) = match seg.find('/') {
+            Some(at) => (&seg[..at], &seg[at..]),
+            None => (seg, "/"),
+        };
+        path = after;
+        Some(secret)
+    } else {
+        None
     };
     let req = kumori_services::imds::ImdsRequest {
         method: method.as_str(),
@@ -133,6 +216,21 @@ async fn imds(
         limits: &app.config.limits,
         caller: None,
     };
+    if let Some(secret) = secret {
+        match kumori_services::imds::endpoint_secret_valid(&ctx, instance_id, secret).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return own::refusal(
+                    StatusCode::FORBIDDEN,
+                    "This metadata endpoint needs the instance's secret:                      /_kumori/imds/<instance-id>/<secret>/ (see `kumori imds-endpoint`).",
+                );
+            }
+            Err(e) => {
+                tracing::error!("metadata service: {}", e.0);
+                return (StatusCode::INTERNAL_SERVER_ERROR, e.0.to_string()).into_response();
+            }
+        }
+    }
     match kumori_services::imds::handle(&ctx, instance_id, &req).await {
         Ok(r) => {
             let mut out = Response::new(Body::from(r.body));
@@ -157,15 +255,78 @@ async fn imds(
     }
 }
 
+/// The metadata endpoint of an instance (with its secret), for the principal that launched
+/// it or the account's root, by a signed request; with authentication off, the plain one.
+async fn imds_endpoint(
+    State(app): State<Arc<App>>,
+    axum::extract::Path(instance_id): axum::extract::Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(refused) = own::check_request(&app.config, &headers) {
+        return refused;
+    }
+    let req = HttpRequest {
+        method: method.as_str(),
+        path: uri.path(),
+        query: uri.query().unwrap_or(""),
+        headers: &headers,
+        body: &[],
+    };
+    let caller = if app.config.auth == Mode::Off {
+        None
+    } else {
+        match own::signed_caller(&app, &req).await {
+            Ok(c) => Some(c),
+            Err(refused) => return refused,
+        }
+    };
+    let ctx = Ctx {
+        store: &app.store,
+        account: &app.config.account_id,
+        region: &app.config.default_region,
+        limits: &app.config.limits,
+        caller: caller.as_ref(),
+    };
+    match kumori_services::imds::endpoint_path(&ctx, &instance_id, app.config.auth != Mode::Off)
+        .await
+    {
+        Ok(Some(path)) => json_response(StatusCode::OK, serde_json::json!({ "path": path })),
+        Ok(None) => own::refusal(
+            StatusCode::NOT_FOUND,
+            &format!(
+                "No instance {instance_id} that this caller launched (only its launcher and the \
+                 account's root may have its metadata endpoint)."
+            ),
+        ),
+        Err(e) => own::refusal(StatusCode::INTERNAL_SERVER_ERROR, &e.0.message),
+    }
+}
+
 async fn aws(
     State(app): State<Arc<App>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     peer: Option<axum::Extension<axum::extract::ConnectInfo<SocketAddr>>>,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let request_id = new_request_id();
+    let body = match read_body(body).await {
+        Ok(b) => b,
+        Err(e) => {
+            let req = HttpRequest {
+                method: method.as_str(),
+                path: uri.path(),
+                query: uri.query().unwrap_or(""),
+                headers: &headers,
+                body: &[],
+            };
+            let model = kumori_protocol::model_of(&req, &app.config.default_region);
+            return to_response(encode_error(model, &e, &request_id));
+        }
+    };
     let req = HttpRequest {
         method: method.as_str(),
         path: uri.path(),
@@ -245,6 +406,10 @@ async fn aws(
             }
         }
     };
+    to_response(resp)
+}
+
+fn to_response(resp: kumori_protocol::HttpResponse) -> Response {
     let mut out = Response::new(Body::from(resp.body));
     *out.status_mut() =
         StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

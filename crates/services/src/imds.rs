@@ -164,6 +164,68 @@ fn token_valid(key: &[u8], instance_id: &str, token: &str) -> bool {
         && mac(key, &payload).verify_slice(&sig).is_ok()
 }
 
+/// The secret in an instance's metadata endpoint under `--auth verify|enforce`: derived from
+/// the store's key and the instance id, so every process sharing the store agrees on it and
+/// none has to keep it.
+fn endpoint_secret(key: &[u8], instance_id: &str) -> String {
+    let tag = mac(key, &format!("endpoint:{instance_id}"))
+        .finalize()
+        .into_bytes();
+    tag.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether `secret` is instance `instance_id`'s endpoint secret (compared in constant time).
+pub async fn endpoint_secret_valid(ctx: &Ctx<'_>, instance_id: &str, secret: &str) -> Result<bool> {
+    let Some(given) = (secret.len() == 64)
+        .then(|| {
+            (0..32)
+                .map(|i| u8::from_str_radix(&secret[i * 2..i * 2 + 2], 16).ok())
+                .collect::<Option<Vec<u8>>>()
+        })
+        .flatten()
+    else {
+        return Ok(false);
+    };
+    let key = token_key(ctx).await?;
+    Ok(mac(&key, &format!("endpoint:{instance_id}"))
+        .verify_slice(&given)
+        .is_ok())
+}
+
+/// The path of instance `instance_id`'s metadata endpoint (with its secret when `secret`),
+/// for the account's root or the principal that launched it; `None` for anyone else, or when
+/// there is no such instance.
+pub async fn endpoint_path(
+    ctx: &Ctx<'_>,
+    instance_id: &str,
+    secret: bool,
+) -> Result<Option<String>> {
+    let found = {
+        let mut tx = ctx.store.read().await?;
+        find_instance(ctx, &mut tx, instance_id).await?
+    };
+    let Some((instance, _)) = found else {
+        return Ok(None);
+    };
+    let allowed = match ctx.caller {
+        None => true,
+        Some(c) if c.principal == crate::Principal::Root => true,
+        Some(c) => instance.launched_by.as_deref() == Some(c.arn.as_str()),
+    };
+    if !allowed {
+        return Ok(None);
+    }
+    Ok(Some(if secret {
+        let key = token_key(ctx).await?;
+        format!(
+            "/_kumori/imds/{instance_id}/{}/",
+            endpoint_secret(&key, instance_id)
+        )
+    } else {
+        format!("/_kumori/imds/{instance_id}/")
+    }))
+}
+
 /// The instance `id` in whichever region of the account holds it.
 async fn find_instance(ctx: &Ctx<'_>, tx: &mut Tx, id: &str) -> Result<Option<(Instance, String)>> {
     for region in crate::ec2::regions::region_names() {
