@@ -121,19 +121,55 @@ pub async fn dispatch(ctx: &Ctx<'_>, call: &Call) -> std::result::Result<Output,
     };
     match result {
         Some(Ok(v)) => Ok(v),
+        // The query services word a missing member as a validation error.
+        Some(Err(Error(e))) if e.code == "MissingParameter" && call.service() != "ec2" => {
+            let member = e.message.rsplit(' ').next().unwrap_or_default();
+            Err(AwsError::new(
+                "ValidationError",
+                format!(
+                    "1 validation error detected: Value null at '{member}' failed to satisfy \
+                     constraint: Member must not be null"
+                ),
+            ))
+        }
         Some(Err(Error(e))) => Err(e),
         None => Err(AwsError::not_implemented(call.service(), op)),
     }
 }
 
 /// Reads a handler's typed input from the decoded value. The protocol layer has already
-/// checked it against the model, so a failure here is kumori's bug, not the caller's.
+/// checked it against the model, so a member the handler needs but the model leaves
+/// optional (a filter without `Name`, a tag without `Key`) is the caller's omission, answered
+/// as AWS answers a missing parameter; any other misfit is kumori's bug.
 pub fn input<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T> {
     T::deserialize(v).map_err(|e| {
-        Error(AwsError::internal(format!(
-            "input does not fit its handler: {e}"
-        )))
+        let text = e.to_string();
+        match text
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+        {
+            Some(member) => Error(AwsError::new(
+                "MissingParameter",
+                format!("The request must contain the parameter {member}"),
+            )),
+            None => Error(AwsError::internal(format!(
+                "input does not fit its handler: {text}"
+            ))),
+        }
     })
+}
+
+/// Runs CPU-bound work (filtering thousands of resources against a request's filters) off
+/// the async workers when `heavy`: tokio hands the worker's other requests to another
+/// thread meanwhile, so one expensive describe cannot stall every other caller.
+pub fn cpu_bound<T>(heavy: bool, f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if heavy && h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
 }
 
 /// Turns a typed output into the value the protocol layer serializes.

@@ -173,27 +173,52 @@ pub async fn tags_by_resource(
 
 /// Glob match as EC2 filters do it: `*` any run of characters, `?` exactly one.
 pub fn glob(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
+    if !pattern.contains(['*', '?']) {
+        return pattern == text;
+    }
+    // `?` is one character: compare bytes where both are ASCII (ids, addresses, most
+    // names), characters otherwise.
+    if pattern.is_ascii() && text.is_ascii() {
+        glob_units(pattern.as_bytes(), text.as_bytes(), b'*', b'?')
+    } else {
+        let p: Vec<char> = pattern.chars().collect();
+        let t: Vec<char> = text.chars().collect();
+        glob_units(&p, &t, '*', '?')
+    }
+}
+
+/// Wildcard matching with one backtrack point: linear for the patterns people write,
+/// O(pattern × text) at worst, and texts are short.
+fn glob_units<T: PartialEq + Copy>(p: &[T], t: &[T], star: T, one: T) -> bool {
+    // Quick refusal: the text must hold at least the pattern's non-star units.
+    if p.iter().filter(|c| **c != star).count() > t.len() {
+        return false;
+    }
     let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
+    let mut back: Option<(usize, usize)> = None;
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+        if pi < p.len() && p[pi] != star && (p[pi] == one || p[pi] == t[ti]) {
             pi += 1;
             ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
+        } else if pi < p.len() && p[pi] == star {
+            back = Some((pi, ti));
             pi += 1;
-        } else if let Some((sp, st)) = star {
+        } else if let Some((sp, st)) = back {
             pi = sp + 1;
             ti = st + 1;
-            star = Some((sp, st + 1));
+            back = Some((sp, st + 1));
         } else {
             return false;
         }
     }
-    p[pi..].iter().all(|c| *c == '*')
+    p[pi..].iter().all(|c| *c == star)
 }
+
+/// EC2 takes at most 200 filter values in one call (`FilterLimitExceeded`).
+pub const MAX_FILTER_VALUES: usize = 200;
+/// The longest filter value kumori takes: longer than any field it can match (tag values are
+/// at most 256 characters, descriptions 255), short enough that matching stays cheap.
+pub const MAX_FILTER_VALUE_LEN: usize = 1024;
 
 /// A resource that EC2 filters can look at.
 pub trait Filterable {
@@ -205,6 +230,7 @@ pub trait Filterable {
 
 /// Refuses filter names the resource does not know, as EC2 does.
 pub fn check_filters<R: Filterable>(filters: &[Filter]) -> Result<()> {
+    check_filter_sizes(filters)?;
     for f in filters {
         let known = R::FILTERS.contains(&f.name.as_str())
             || f.name == "tag-key"
@@ -213,6 +239,33 @@ pub fn check_filters<R: Filterable>(filters: &[Filter]) -> Result<()> {
         if !known {
             return Err(invalid_value(format!("The filter '{}' is invalid", f.name)));
         }
+    }
+    Ok(())
+}
+
+/// Refuses more filter values than EC2 takes in one call, or a value longer than any field.
+pub fn check_filter_sizes(filters: &[Filter]) -> Result<()> {
+    let values: usize = filters.iter().map(|f| f.values.len()).sum();
+    if values > MAX_FILTER_VALUES {
+        return Err(Error(AwsError::new(
+            "FilterLimitExceeded",
+            format!(
+                "The maximum number of filter values specified on a single call is \
+                 {MAX_FILTER_VALUES}"
+            ),
+        )));
+    }
+    if let Some(long) = filters
+        .iter()
+        .flat_map(|f| f.values.iter().map(move |v| (f, v)))
+        .find(|(_, v)| v.chars().count() > MAX_FILTER_VALUE_LEN)
+    {
+        return Err(invalid_value(format!(
+            "A value of the filter '{}' is {} characters long; filter values are at most \
+             {MAX_FILTER_VALUE_LEN}.",
+            long.0.name,
+            long.1.chars().count()
+        )));
     }
     Ok(())
 }

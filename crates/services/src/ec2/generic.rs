@@ -85,11 +85,13 @@ pub async fn describe<R: Ec2Resource>(
     dry_run(args.dry_run)?;
     let none = Vec::new();
     let tags_of = |r: &R| tags.get(r.id()).unwrap_or(&none);
-    let selected: Vec<&R> = all
-        .iter()
-        .filter(|r| args.ids.is_empty() || args.ids.iter().any(|id| id == r.id()))
-        .filter(|r| matches(*r, tags_of(r), args.filters))
-        .collect();
+    let heavy = !args.filters.is_empty() && all.len() > 256;
+    let selected: Vec<&R> = crate::cpu_bound(heavy, || {
+        all.iter()
+            .filter(|r| args.ids.is_empty() || args.ids.iter().any(|id| id == r.id()))
+            .filter(|r| matches(*r, tags_of(r), args.filters))
+            .collect()
+    });
     let (page, next) = paginate(
         selected,
         |r| r.id().to_string(),

@@ -48,6 +48,10 @@ pub struct Instance {
     /// When it was terminated (seconds since the epoch): an hour later it is gone.
     #[serde(default)]
     pub terminated_at: Option<u64>,
+    /// The ARN of the principal that launched it (none when the caller was unknown): who
+    /// may have its metadata endpoint besides the account's root. Internal, never shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launched_by: Option<String>,
     pub launch_time: String,
     pub ami_launch_index: i64,
     pub key_name: Option<String>,
@@ -788,7 +792,7 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         let mut tx = ctx.store.read().await?;
         super::images::find(ctx, &mut tx, &image_id).await?
     };
-    // EC2's default type is m1.small, a previous generation kumori's catalogue does not carry.
+    // EC2's default type is m1.small, a previous generation the catalogue carries for it.
     let instance_type = req
         .instance_type
         .clone()
@@ -1139,6 +1143,7 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             state: "running".into(),
             state_transition_reason: String::new(),
             terminated_at: None,
+            launched_by: ctx.caller.map(|c| c.arn.clone()),
             launch_time: launch_time.clone(),
             ami_launch_index: index,
             key_name: req.key_name.clone(),
@@ -1895,51 +1900,54 @@ async fn describe(
     let slow = filters
         .iter()
         .any(|f| !FAST_FILTERS.contains(&f.name.as_str()) && !f.name.starts_with("tag"));
-    let rows: Vec<Row> = instances
-        .0
-        .values()
-        .filter(|i| !i.gone(now) && (ids.is_empty() || ids.contains(&i.instance_id)))
-        .map(|i| {
-            let eni = enis.0.get(&i.network_interface_id);
-            let eip = eip_by_eni
-                .get(&i.network_interface_id)
-                .and_then(|a| addresses.0.get(a));
-            let public_ip = eip
-                .map(|a| a.public_ip.clone())
-                .or(i.public_ip_address.clone());
-            let shown = slow.then(|| {
-                let attached: Vec<&Volume> = volumes_by_instance
-                    .get(&i.instance_id)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|v| volumes.0.get(v))
-                    .collect();
-                let parts = Parts {
-                    region: ctx.region,
-                    account: ctx.account,
-                    eni,
-                    others: others_by_instance
+    let heavy = !filters.is_empty() && instances.0.len() > 256;
+    let rows: Vec<Row> = crate::cpu_bound(heavy, || {
+        instances
+            .0
+            .values()
+            .filter(|i| !i.gone(now) && (ids.is_empty() || ids.contains(&i.instance_id)))
+            .map(|i| {
+                let eni = enis.0.get(&i.network_interface_id);
+                let eip = eip_by_eni
+                    .get(&i.network_interface_id)
+                    .and_then(|a| addresses.0.get(a));
+                let public_ip = eip
+                    .map(|a| a.public_ip.clone())
+                    .or(i.public_ip_address.clone());
+                let shown = slow.then(|| {
+                    let attached: Vec<&Volume> = volumes_by_instance
                         .get(&i.instance_id)
                         .into_iter()
                         .flatten()
-                        .filter_map(|e| enis.0.get(e))
-                        .collect(),
-                    eip,
-                    volumes: &attached,
-                    tags: tags.get(&i.instance_id).map_or(&[][..], Vec::as_slice),
-                    state: &i.state,
-                };
-                serde_json::to_value(instance_out(i, &parts)).unwrap_or(Value::Null)
-            });
-            Row {
-                i,
-                eni,
-                public_ip,
-                shown,
-            }
-        })
-        .filter(|r| matches(r, tags.get(&r.i.instance_id).unwrap_or(&none), filters))
-        .collect();
+                        .filter_map(|v| volumes.0.get(v))
+                        .collect();
+                    let parts = Parts {
+                        region: ctx.region,
+                        account: ctx.account,
+                        eni,
+                        others: others_by_instance
+                            .get(&i.instance_id)
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|e| enis.0.get(e))
+                            .collect(),
+                        eip,
+                        volumes: &attached,
+                        tags: tags.get(&i.instance_id).map_or(&[][..], Vec::as_slice),
+                        state: &i.state,
+                    };
+                    serde_json::to_value(instance_out(i, &parts)).unwrap_or(Value::Null)
+                });
+                Row {
+                    i,
+                    eni,
+                    public_ip,
+                    shown,
+                }
+            })
+            .filter(|r| matches(r, tags.get(&r.i.instance_id).unwrap_or(&none), filters))
+            .collect()
+    });
     let (page, next) = paginate(rows, |r| r.i.instance_id.clone(), max_results, next_token)?;
     // Reservations in the order their first instance appears.
     let mut reservations: Vec<(String, Vec<String>)> = Vec::new();
@@ -1991,6 +1999,26 @@ struct DescribeInstancesRequest {
 
 pub async fn describe_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Output> {
     let req: DescribeInstancesRequest = input(raw)?;
+    // EC2 pages instances 5 to 1000 at a time (the model leaves the range unsaid), and a
+    // page size makes no sense beside explicit ids.
+    if let Some(max) = req.max_results {
+        if !req.instance_ids.is_empty() {
+            return Err(Error(AwsError::new(
+                "InvalidParameterCombination",
+                "The parameter instancesSet cannot be used with the parameter maxResults",
+            )));
+        }
+        if !(5..=1000).contains(&max) {
+            let bound = if max < 5 {
+                "Expecting a value greater than or equal to 5."
+            } else {
+                "Expecting a value less than or equal to 1000."
+            };
+            return Err(invalid_value(format!(
+                "Value ( {max} ) for parameter maxResults is invalid. {bound}"
+            )));
+        }
+    }
     dry_run(req.dry_run)?;
     let page = describe(
         ctx,
