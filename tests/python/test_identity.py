@@ -217,7 +217,13 @@ def test_instance_role_credentials_from_metadata_are_limited_to_the_role(enforce
     ami = ec2_root.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     i = ec2_root.run_instances(ImageId=ami, InstanceType="t3.micro", MinCount=1, MaxCount=1,
                                IamInstanceProfile={"Name": "web"})["Instances"][0]["InstanceId"]
-    base = f"{enforced.endpoint}/_kumori/imds/{i}/latest"
+    # With authentication on, the metadata endpoint carries the instance's secret, which
+    # its launcher (here the root) obtains by a signed request.
+    req = AWSRequest(method="GET", url=f"{enforced.endpoint}/_kumori/imds-endpoint/{i}")
+    SigV4Auth(Credentials(ROOT_KEY, ROOT_SECRET), "ec2", "us-east-1").add_auth(req)
+    path = json.loads(urllib.request.urlopen(urllib.request.Request(
+        req.url, headers=dict(req.headers.items())), timeout=10).read())["path"]
+    base = f"{enforced.endpoint}{path}latest"
     token = urllib.request.urlopen(urllib.request.Request(
         f"{base}/api/token", method="PUT", headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"}), timeout=10).read().decode()
     creds = json.loads(urllib.request.urlopen(urllib.request.Request(

@@ -127,6 +127,7 @@ async fn reset(
             );
         }
     };
+    let mut root_key = None;
     if app.config.auth != Mode::Off {
         let req = HttpRequest {
             method: method.as_str(),
@@ -135,12 +136,29 @@ async fn reset(
             headers: &headers,
             body: &body,
         };
-        if let Err(refused) = own::require_root(&app, &req).await {
-            return refused;
+        match own::require_root(&app, &req).await {
+            Ok(key) => root_key = Some(key),
+            Err(refused) => return refused,
         }
     }
     match app.store.reset().await {
-        Ok(()) => json_response(StatusCode::OK, serde_json::json!({ "reset": true })),
+        Ok(()) => {
+            // The operator keeps the key they reset with: without it, an enforcing kumori
+            // would answer no one until restarted.
+            if let Some(key) = root_key {
+                let ctx = Ctx {
+                    store: &app.store,
+                    account: &app.config.account_id,
+                    region: &app.config.default_region,
+                    limits: &app.config.limits,
+                    caller: None,
+                };
+                if let Err(e) = kumori_services::auth::ensure_root_key(&ctx, Some(key)).await {
+                    tracing::error!("the root key could not be kept across the reset: {}", e.0);
+                }
+            }
+            json_response(StatusCode::OK, serde_json::json!({ "reset": true }))
+        }
         Err(e) => json_response(
             StatusCode::INTERNAL_SERVER_ERROR,
             serde_json::json!({ "error": e.to_string() }),

@@ -8,6 +8,7 @@ use crate::{App, Config, authenticate};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kumori_protocol::HttpRequest;
+use kumori_services::auth::Identity;
 use kumori_services::{Caller, Ctx, Principal};
 use std::net::IpAddr;
 
@@ -98,6 +99,11 @@ pub fn check_request(config: &Config, headers: &HeaderMap) -> Result<(), Respons
 /// The caller of a SigV4-signed request to one of kumori's own endpoints.
 #[allow(clippy::result_large_err)]
 pub async fn signed_caller(app: &App, req: &HttpRequest<'_>) -> Result<Caller, Response> {
+    signed_identity(app, req).await.map(|i| i.caller)
+}
+
+#[allow(clippy::result_large_err)]
+async fn signed_identity(app: &App, req: &HttpRequest<'_>) -> Result<Identity, Response> {
     let unauthorized = |m: String| refusal(StatusCode::FORBIDDEN, &m);
     let sig = kumori_protocol::sigv4::parse(req).map_err(|_| {
         unauthorized(
@@ -121,16 +127,20 @@ pub async fn signed_caller(app: &App, req: &HttpRequest<'_>) -> Result<Caller, R
     )
     .await
     {
-        Ok(Some(identity)) => Ok(identity.caller),
+        Ok(Some(identity)) => Ok(identity),
         Ok(None) => Err(unauthorized("The request's access key is unknown.".into())),
         Err(e) => Err(unauthorized(format!("{}: {}", e.code, e.message))),
     }
 }
 
-/// Refuses a request not signed by the account's root.
+/// Refuses a request not signed by the account's root; gives the root key that signed it.
 #[allow(clippy::result_large_err)]
-pub async fn require_root(app: &App, req: &HttpRequest<'_>) -> Result<(), Response> {
-    let caller = signed_caller(app, req).await?;
+pub async fn require_root(
+    app: &App,
+    req: &HttpRequest<'_>,
+) -> Result<(String, String), Response> {
+    let identity = signed_identity(app, req).await?;
+    let caller = &identity.caller;
     if caller.principal != Principal::Root {
         return Err(refusal(
             StatusCode::FORBIDDEN,
@@ -140,5 +150,5 @@ pub async fn require_root(app: &App, req: &HttpRequest<'_>) -> Result<(), Respon
             ),
         ));
     }
-    Ok(())
+    Ok((caller.access_key.clone(), identity.secret))
 }
