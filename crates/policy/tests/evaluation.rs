@@ -555,56 +555,274 @@ fn matched_statements_report_positions_and_sids() {
     assert_eq!(e.matched[0].policy_id, "arn:aws:iam::111122223333:policy/P");
 }
 
-fn arb_action() -> impl Strategy<Value = String> {
+// ---- Properties ----
+//
+// Each property is checked against a reference: `wildcard`, a few obviously correct lines,
+// says whether an Action pattern matches. And each generates the cases that can tell a working
+// evaluator from a broken one in fair numbers: requests built from a pattern (which must
+// match it, whatever the wildcards stand for) beside unrelated ones (which mostly do not).
+// Without the reference a property such as "a deny only removes" holds for a matcher that
+// matches everything or nothing, or an evaluator that ignores Deny.
+
+/// An Action pattern: `*`, or vendor:name with wildcards (IAM refuses them in the vendor,
+/// except a lone `*`) and mixed case (actions match case-insensitively).
+fn arb_pattern() -> impl Strategy<Value = String> {
     prop_oneof![
-        Just("*".to_string()),
-        ("[sS][3q]", "[GgPp*?][a-z*]{0,3}").prop_map(|(s, a)| format!("{s}:{a}")),
+        1 => Just("*".to_string()),
+        6 => ("(s3|sq|S3|Sq|\\*)", "[GgPp*?][a-zA-Z*?]{0,3}")
+            .prop_map(|(vendor, name)| format!("{vendor}:{name}")),
     ]
 }
 
-proptest! {
-    /// One statement listing actions [a, b] allows exactly what two statements with a and b
-    /// allow between them.
-    #[test]
-    fn action_lists_are_unions(a in arb_action(), b in arb_action(), svc in "s[3q]", act in "[GgPp][a-z]{0,4}") {
-        let one = identity(&format!(r#"{{"Effect":"Allow","Action":["{a}","{b}"],"Resource":"*"}}"#));
-        let two = identity(&format!(
-            r#"{{"Effect":"Allow","Action":"{a}","Resource":"*"}},{{"Effect":"Allow","Action":"{b}","Resource":"*"}}"#
-        ));
-        let req = Request::new(format!("{svc}:{act}"), "*");
-        prop_assert_eq!(
-            decide(&req, &PolicySets::new().with_identity("one", &one)),
-            decide(&req, &PolicySets::new().with_identity("two", &two))
+/// What stands in for the wildcards of a pattern, and which letters change case.
+#[derive(Debug, Clone)]
+struct Fill {
+    runs: Vec<String>,
+    flips: Vec<bool>,
+}
+
+fn arb_fill() -> impl Strategy<Value = Fill> {
+    (
+        prop::collection::vec("[a-zA-Z0-9]{0,3}", 8),
+        prop::collection::vec(any::<bool>(), 12),
+    )
+        .prop_map(|(runs, flips)| Fill { runs, flips })
+}
+
+/// An action that `pattern` matches by construction: each `*` replaced by a run, each `?` by
+/// one character, some letters in the other case.
+fn instance(pattern: &str, fill: &Fill) -> String {
+    let mut runs = fill.runs.iter().cycle();
+    let mut flips = fill.flips.iter().cycle();
+    let mut out = String::new();
+    for c in pattern.chars() {
+        match c {
+            '*' => out.push_str(runs.next().unwrap()),
+            '?' => out.push(runs.next().unwrap().chars().next().unwrap_or('x')),
+            c if *flips.next().unwrap() => out.push(if c.is_ascii_lowercase() {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            }),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The reference matcher: `*` any run, `?` one character, letters in any case.
+fn wildcard(pattern: &[u8], text: &[u8]) -> bool {
+    match pattern.split_first() {
+        None => text.is_empty(),
+        Some((b'*', rest)) => (0..=text.len()).any(|i| wildcard(rest, &text[i..])),
+        Some((b'?', rest)) => !text.is_empty() && wildcard(rest, &text[1..]),
+        Some((c, rest)) => {
+            text.first().is_some_and(|t| t.eq_ignore_ascii_case(c)) && wildcard(rest, &text[1..])
+        }
+    }
+}
+
+fn matches(pattern: &str, action: &str) -> bool {
+    wildcard(pattern.as_bytes(), action.as_bytes())
+}
+
+/// Where a case's request comes from: an instance of one of the patterns, or anywhere.
+#[derive(Debug, Clone, Copy)]
+enum Origin {
+    First,
+    Second,
+    Elsewhere,
+}
+
+fn arb_request(
+    first: impl Strategy<Value = String>,
+    second: impl Strategy<Value = String>,
+) -> impl Strategy<Value = (String, String, String)> {
+    (
+        first,
+        second,
+        arb_fill(),
+        prop_oneof![
+            Just(Origin::First),
+            Just(Origin::Second),
+            Just(Origin::Elsewhere)
+        ],
+        "(s3|sq|S3|ec2):[GgPp][a-zA-Z]{0,4}",
+    )
+        .prop_map(|(first, second, fill, origin, elsewhere)| {
+            let action = match origin {
+                Origin::First => instance(&first, &fill),
+                Origin::Second => instance(&second, &fill),
+                Origin::Elsewhere => elsewhere,
+            };
+            (first, second, action)
+        })
+}
+
+/// Runs `property` over 1,000 cases (a failure is shrunk and its seed kept in
+/// evaluation.proptest-regressions, as `proptest!` does), then fails unless every class in
+/// `classes` was at least a twentieth of the cases: a class never generated is never tested.
+/// (Each class is 10–45% of the cases, so a twentieth leaves no room for chance failures.)
+fn check<S: Strategy>(
+    strategy: S,
+    classes: &[&'static str],
+    property: impl Fn(S::Value) -> Result<&'static str, TestCaseError>,
+) {
+    const CASES: u32 = 1000;
+    let seen = std::sync::Mutex::new(std::collections::BTreeMap::<&str, u32>::new());
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: CASES,
+        source_file: Some(file!()),
+        ..ProptestConfig::default()
+    });
+    let outcome = runner.run(&strategy, |value| {
+        let class = property(value)?;
+        *seen.lock().unwrap().entry(class).or_default() += 1;
+        Ok(())
+    });
+    if let Err(e) = outcome {
+        panic!("{e}");
+    }
+    let seen = seen.into_inner().unwrap();
+    for class in classes {
+        let n = seen.get(class).copied().unwrap_or(0);
+        assert!(
+            n >= CASES / 20,
+            "only {n} of {CASES} cases were {class:?}: {seen:?}"
         );
     }
+}
 
-    /// Action and NotAction with the same list split every request between them.
-    #[test]
-    fn not_action_is_the_complement(a in arb_action(), svc in "s[3q]", act in "[GgPp][a-z]{0,4}") {
-        let action = identity(&format!(r#"{{"Effect":"Allow","Action":"{a}","Resource":"*"}}"#));
-        let not_action = identity(&format!(r#"{{"Effect":"Allow","NotAction":"{a}","Resource":"*"}}"#));
-        let req = Request::new(format!("{svc}:{act}"), "*");
-        let by_action = decide(&req, &PolicySets::new().with_identity("a", &action)).is_allowed();
-        let by_not_action = decide(&req, &PolicySets::new().with_identity("n", &not_action)).is_allowed();
-        prop_assert!(by_action != by_not_action);
-    }
+fn decide_with(statements: &str, action: &str) -> Decision {
+    let p = identity(statements);
+    decide(
+        &Request::new(action, "*"),
+        &PolicySets::new().with_identity("p", &p),
+    )
+}
 
-    /// Adding a deny statement never turns a denial into an allow, and adding an allow never
-    /// turns an allow into a denial.
-    #[test]
-    fn deny_only_removes(a in arb_action(), d in arb_action(), svc in "s[3q]", act in "[GgPp][a-z]{0,4}") {
-        let allow = identity(&format!(r#"{{"Effect":"Allow","Action":"{a}","Resource":"*"}}"#));
-        let both = identity(&format!(
-            r#"{{"Effect":"Allow","Action":"{a}","Resource":"*"}},{{"Effect":"Deny","Action":"{d}","Resource":"*"}}"#
-        ));
-        let req = Request::new(format!("{svc}:{act}"), "*");
-        let before = decide(&req, &PolicySets::new().with_identity("a", &allow));
-        let after = decide(&req, &PolicySets::new().with_identity("b", &both));
-        if after == Decision::Allowed {
-            prop_assert_eq!(before, Decision::Allowed);
-        }
-        if before == Decision::ImplicitDeny {
-            prop_assert_ne!(after, Decision::Allowed);
-        }
-    }
+fn allow(pattern_json: &str) -> String {
+    format!(r#"{{"Effect":"Allow","Action":{pattern_json},"Resource":"*"}}"#)
+}
+
+/// One statement listing actions [a, b] allows exactly what a or b matches, as two statements
+/// with a and b do.
+#[test]
+fn action_lists_are_unions() {
+    check(
+        arb_request(arb_pattern(), arb_pattern()),
+        &["first only", "second only", "both", "neither"],
+        |(a, b, action)| {
+            let one = decide_with(&allow(&format!(r#"["{a}","{b}"]"#)), &action);
+            let two = decide_with(
+                &format!(
+                    r#"{},{}"#,
+                    allow(&format!(r#""{a}""#)),
+                    allow(&format!(r#""{b}""#))
+                ),
+                &action,
+            );
+            let (in_a, in_b) = (matches(&a, &action), matches(&b, &action));
+            let expected = if in_a || in_b {
+                Decision::Allowed
+            } else {
+                Decision::ImplicitDeny
+            };
+            prop_assert_eq!(one, expected, "[{}, {}] for {}", a, b, action);
+            prop_assert_eq!(two, expected, "{} and {} for {}", a, b, action);
+            Ok(match (in_a, in_b) {
+                (true, false) => "first only",
+                (false, true) => "second only",
+                (true, true) => "both",
+                (false, false) => "neither",
+            })
+        },
+    );
+}
+
+/// Action and NotAction with the same pattern split every request between them, along the
+/// line the pattern draws.
+#[test]
+fn not_action_is_the_complement() {
+    check(
+        arb_request(arb_pattern(), arb_pattern()),
+        &["matched", "not matched"],
+        |(a, _, action)| {
+            let by_action = decide_with(&allow(&format!(r#""{a}""#)), &action).is_allowed();
+            let by_not_action = decide_with(
+                &format!(r#"{{"Effect":"Allow","NotAction":"{a}","Resource":"*"}}"#),
+                &action,
+            )
+            .is_allowed();
+            let expected = matches(&a, &action);
+            prop_assert_eq!(by_action, expected, "Action {} for {}", a, action);
+            prop_assert_eq!(by_not_action, !expected, "NotAction {} for {}", a, action);
+            Ok(if expected { "matched" } else { "not matched" })
+        },
+    );
+}
+
+/// Adding a deny statement removes exactly what it matches: a request the deny matches is
+/// explicitly denied (allowed before or not), any other keeps its decision.
+#[test]
+fn deny_only_removes() {
+    // The allow is often `*`, so that many denied requests were allowed before.
+    let allows = prop_oneof![Just("*".to_string()), arb_pattern()];
+    check(
+        arb_request(arb_pattern(), allows),
+        &[
+            "denied, was allowed",
+            "denied, was not allowed",
+            "not denied, allowed",
+            "not denied, not allowed",
+        ],
+        |(d, a, action)| {
+            let before = decide_with(&allow(&format!(r#""{a}""#)), &action);
+            let after = decide_with(
+                &format!(
+                    r#"{},{{"Effect":"Deny","Action":"{d}","Resource":"*"}}"#,
+                    allow(&format!(r#""{a}""#))
+                ),
+                &action,
+            );
+            let (allowed, denied) = (matches(&a, &action), matches(&d, &action));
+            let expected_before = if allowed {
+                Decision::Allowed
+            } else {
+                Decision::ImplicitDeny
+            };
+            prop_assert_eq!(before, expected_before, "allow {} for {}", a, action);
+            let expected_after = if denied {
+                Decision::ExplicitDeny
+            } else {
+                before
+            };
+            prop_assert_eq!(after, expected_after, "deny {} for {}", d, action);
+            Ok(match (denied, allowed) {
+                (true, true) => "denied, was allowed",
+                (true, false) => "denied, was not allowed",
+                (false, true) => "not denied, allowed",
+                (false, false) => "not denied, not allowed",
+            })
+        },
+    );
+}
+
+#[test]
+fn instances_match_their_pattern_and_the_reference_refuses_others() {
+    // The reference matcher itself, on cases worked by hand.
+    assert!(matches("s3:G*", "S3:getObject"));
+    assert!(matches("*:?et*", "sq:GetQueueUrl"));
+    assert!(matches("s?:*", "sq:x"));
+    assert!(!matches("s3:G?", "s3:G"));
+    assert!(!matches("s3:G*", "sq:Get"));
+    assert!(!matches("s3:*t", "s3:GetObjectX"));
+    let fill = Fill {
+        runs: vec!["ab".into(), String::new()],
+        flips: vec![true, false],
+    };
+    // Runs and flips cycle; a flip only changes letters; `?` takes a run's first character.
+    let made = instance("s3:G*?t*", &fill);
+    assert_eq!(made, "S3:GabxTab");
+    assert!(matches("s3:G*?t*", &made));
 }
