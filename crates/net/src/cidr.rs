@@ -158,16 +158,102 @@ mod tests {
             .prop_map(|(a, l)| Ipv4Net::new(Ipv4Addr::from(a), l).unwrap().trunc())
     }
 
-    proptest! {
-        /// `overlaps` agrees with the definition: some address lies in both blocks.
-        #[test]
-        fn overlap_is_shared_address(a in net(), b in net()) {
+    /// How the second block of a pair is made from the first. Two independent random blocks
+    /// almost never overlap (a /8 covers 1/256 of the space), so a broken `overlaps` that
+    /// answered `false` would pass; most pairs are made related instead.
+    #[derive(Debug, Clone, Copy)]
+    enum Relation {
+        /// A block inside the first (or the first itself).
+        Inside,
+        /// A block containing the first.
+        Around,
+        /// The next or previous block of the same size: disjoint, touching.
+        Adjacent,
+        /// Unrelated.
+        Random,
+    }
+
+    /// A pair of blocks, overlapping and disjoint in fair proportions.
+    fn pair() -> impl Strategy<Value = (Ipv4Net, Ipv4Net)> {
+        let relation = prop_oneof![
+            Just(Relation::Inside),
+            Just(Relation::Around),
+            Just(Relation::Adjacent),
+            Just(Relation::Random),
+        ];
+        (
+            net(),
+            relation,
+            any::<u32>(),
+            0u8..=32,
+            any::<bool>(),
+            net(),
+        )
+            .prop_map(|(a, relation, bits, len, next, random)| {
+                let b = match relation {
+                    Relation::Inside => {
+                        let len = len.max(a.prefix_len());
+                        let host = bits & !u32::from(a.netmask());
+                        let addr = Ipv4Addr::from(u32::from(a.network()) | host);
+                        Ipv4Net::new(addr, len).unwrap().trunc()
+                    }
+                    Relation::Around => Ipv4Net::new(a.network(), len.min(a.prefix_len()))
+                        .unwrap()
+                        .trunc(),
+                    Relation::Adjacent => {
+                        let size = 1u64 << (32 - a.prefix_len());
+                        let base = u64::from(u32::from(a.network()));
+                        // Wrap at the ends of the space: still disjoint, unless a is /0.
+                        let start = if next {
+                            base + size
+                        } else {
+                            base.wrapping_sub(size)
+                        };
+                        let addr = Ipv4Addr::from((start & 0xffff_ffff) as u32);
+                        Ipv4Net::new(addr, a.prefix_len()).unwrap()
+                    }
+                    Relation::Random => random,
+                };
+                (a, b)
+            })
+    }
+
+    /// `overlaps` agrees with the definition (some address lies in both blocks) and is
+    /// symmetric, over 1,000 pairs of which at least a fifth overlap, a fifth are disjoint
+    /// and a tenth are disjoint but touching (where an off-by-one would show).
+    #[test]
+    fn overlap_is_shared_address() {
+        const CASES: u32 = 1000;
+        let counts = std::sync::Mutex::new([0u32; 3]);
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+            cases: CASES,
+            source_file: Some(file!()),
+            ..ProptestConfig::default()
+        });
+        let outcome = runner.run(&pair(), |(a, b)| {
             let (a0, a1) = (u32::from(a.network()), u32::from(a.broadcast()));
             let (b0, b1) = (u32::from(b.network()), u32::from(b.broadcast()));
-            prop_assert_eq!(overlaps(&a, &b), a0 <= b1 && b0 <= a1);
-            prop_assert_eq!(overlaps(&a, &b), overlaps(&b, &a));
+            let shared = a0 <= b1 && b0 <= a1;
+            prop_assert_eq!(overlaps(&a, &b), shared, "{} {}", a, b);
+            prop_assert_eq!(overlaps(&b, &a), shared, "{} {}", b, a);
+            let touching = u64::from(a1) + 1 == u64::from(b0) || u64::from(b1) + 1 == u64::from(a0);
+            let mut counts = counts.lock().unwrap();
+            counts[0] += u32::from(shared);
+            counts[1] += u32::from(!shared);
+            counts[2] += u32::from(touching);
+            Ok(())
+        });
+        if let Err(e) = outcome {
+            panic!("{e}");
         }
+        let [overlapping, disjoint, touching] = counts.into_inner().unwrap();
+        assert!(
+            overlapping >= CASES / 5 && disjoint >= CASES / 5 && touching >= CASES / 10,
+            "{overlapping} overlapping, {disjoint} disjoint, {touching} touching of {CASES}"
+        );
+    }
 
+    proptest! {
         /// Every block printed by ipnet parses back to itself.
         #[test]
         fn parse_roundtrip(a in net()) {
