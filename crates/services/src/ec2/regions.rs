@@ -278,13 +278,18 @@ pub async fn describe_account_attributes(ctx: &Ctx<'_>, raw: &Value) -> Result<V
         .map(|v| v.vpc_id)
         .unwrap_or_else(|| "none".into());
     drop(tx);
+    // The limits kumori enforces, as configured (`--eip-quota`), so a client sizing itself
+    // by these is refused exactly where they say. kumori sets no instance limit; 20 is AWS's
+    // long-standing answer.
+    let eips = ctx.limits.addresses_per_region.to_string();
+    let groups = super::eni::GROUPS_PER_INTERFACE.to_string();
     let all: [(&str, &[&str]); 6] = [
         ("supported-platforms", &["VPC"]),
         ("default-vpc", &[default_vpc.as_str()]),
         ("max-instances", &["20"]),
-        ("vpc-max-security-groups-per-interface", &["5"]),
-        ("max-elastic-ips", &["5"]),
-        ("vpc-max-elastic-ips", &["5"]),
+        ("vpc-max-security-groups-per-interface", &[groups.as_str()]),
+        ("max-elastic-ips", &[eips.as_str()]),
+        ("vpc-max-elastic-ips", &[eips.as_str()]),
     ];
     let attrs: Vec<Value> = all
         .iter()
