@@ -135,10 +135,7 @@ async fn signed_identity(app: &App, req: &HttpRequest<'_>) -> Result<Identity, R
 
 /// Refuses a request not signed by the account's root; gives the root key that signed it.
 #[allow(clippy::result_large_err)]
-pub async fn require_root(
-    app: &App,
-    req: &HttpRequest<'_>,
-) -> Result<(String, String), Response> {
+pub async fn require_root(app: &App, req: &HttpRequest<'_>) -> Result<(String, String), Response> {
     let identity = signed_identity(app, req).await?;
     let caller = &identity.caller;
     if caller.principal != Principal::Root {
