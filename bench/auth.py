@@ -1,12 +1,18 @@
 #!/usr/bin/env python3
 """What authentication and authorization cost a request, end to end on loopback.
 
-kumori is started twice: with --auth off, and with --auth enforce where the caller is an
-IAM user holding 50 policies (10 inline, 10 AWS managed attached to the user, 30 customer
-managed attached through three groups). Each server answers the same DescribeVpcs, signed
-once and resent on one keep-alive connection; moto_server (which checks nothing) is the
-baseline when installed. The CPU part alone is `cargo run --release -p kumori-services
---example auth_bench`.
+kumori is started with --auth off, and with --auth enforce where the caller is an IAM user
+holding 50 policies (10 inline, 10 AWS managed attached to the user, 30 customer managed
+attached through three groups); each both on disk (its default: SQLite in a fresh temporary
+state directory) and with --ephemeral. Each server answers the same DescribeVpcs, signed once
+and resent on one keep-alive connection; moto_server (which checks nothing) is the baseline
+when installed. Two figures per server:
+  - round trip: client wall time of one request, sent to answer read (Python http.client on
+    loopback, whose own share is in every figure alike);
+  - server CPU: the server's user + system CPU time over the timed requests, per request
+    (from /proc, in 10 ms ticks over the whole loop): the work done in the server.
+The CPU part of authorization alone, without HTTP or the store, is `cargo run --release -p
+kumori-services --example auth_bench`.
 
 Usage:
   python3 bench/auth.py [--requests 2000] [--no-moto]
@@ -15,19 +21,21 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import importlib.util
 import json
-import os
-import statistics
-import subprocess
 import sys
 import time
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from foundation import REPO, free_port  # noqa: E402
+from foundation import (  # noqa: E402  (sets up the environment)
+    Server,
+    kumori_binary,
+    kumori_servers,
+    moto_missing,
+    moto_server,
+    timed_loop,
+)
 
 import boto3  # noqa: E402
 from botocore.auth import SigV4Auth  # noqa: E402
@@ -39,23 +47,6 @@ ROOT = ("AKIAKUMORIBENCHROOT1", "kumori-bench-root-secret-000000000000000")
 MANAGED = ["ReadOnlyAccess", "AmazonEC2ReadOnlyAccess", "AmazonS3ReadOnlyAccess", "AmazonVPCFullAccess",
            "AmazonRDSFullAccess", "AmazonRoute53FullAccess", "ElasticLoadBalancingFullAccess",
            "AutoScalingFullAccess", "IAMFullAccess", "AmazonS3FullAccess"]
-
-
-def start(argv, env=None) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    flag = "--port" if "kumori" in argv[0] else "-p"
-    proc = subprocess.Popen([*argv, flag, str(port)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})})
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/_kumori/health" if "kumori" in argv[0]
-                                   else f"http://127.0.0.1:{port}/moto-api/", timeout=2).read()
-            return proc, port
-        except Exception:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit(f"{argv[0]} did not start")
 
 
 def client(service, port, key, secret):
@@ -91,64 +82,70 @@ def fifty_policies(port: int) -> tuple[str, str]:
     return k["AccessKeyId"], k["SecretAccessKey"]
 
 
-def latency(port: int, key: str, secret: str, n: int) -> list[float]:
-    host = f"127.0.0.1:{port}"
+def latency(server: Server, key: str, secret: str, n: int) -> dict:
+    host = f"127.0.0.1:{server.port}"
     body = urllib.parse.urlencode({"Action": "DescribeVpcs", "Version": "2016-11-15"}).encode()
     req = AWSRequest(method="POST", url=f"http://{host}/", data=body,
                      headers={"Host": host, "Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
     SigV4Auth(Credentials(key, secret), "ec2", "us-east-1").add_auth(req)
     headers = dict(req.headers.items())
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    out = []
-    for i in range(n + 100):
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+
+    def one() -> float:
         t0 = time.perf_counter()
         conn.request("POST", "/", body, headers)
         r = conn.getresponse()
         data = r.read()
+        elapsed = time.perf_counter() - t0
         if r.status != 200:
             raise SystemExit(f"HTTP {r.status}: {data[:300]!r}")
-        if i >= 100:  # warm-up
-            out.append((time.perf_counter() - t0) * 1e3)
-    return out
+        return elapsed
+
+    for _ in range(100):  # warm-up
+        one()
+    timing = timed_loop(server, n, one)
+    conn.close()
+    return timing
 
 
-def summary(name: str, samples: list[float]) -> str:
-    samples = sorted(samples)
-    med = statistics.median(samples)
-    return f"{name:<34} median {med:7.3f} ms   p90 {samples[len(samples) * 9 // 10]:7.3f} ms   ({1e3 / med:,.0f} req/s, one connection)"
+def measure(server: Server, label: str, n: int, setup=None) -> str:
+    print(f"[{label}] ...", flush=True)
+    server.start()
+    try:
+        key, secret = setup(server.port) if setup else ("test", "test")
+        t = latency(server, key, secret, n)
+    finally:
+        server.stop()
+        server.remove_state()
+    return (f"{label:<44} round trip median {t['median']:7.3f} ms  p90 {t['p90']:7.3f} ms"
+            f"  ({1e3 / t['median']:,.0f} req/s, one connection)   server CPU {t['cpu']:6.3f} ms/request")
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--no-moto", action="store_true")
     args = ap.parse_args()
-    binary = REPO / "target" / "release" / "kumori"
-    if not binary.exists():
-        raise SystemExit("build kumori first: cargo build --release")
+    binary = kumori_binary()
+    if not binary:
+        return 2
     rows = []
-    proc, port = start([str(binary), "serve", "--ephemeral"])
-    try:
-        rows.append(summary("kumori --auth off", latency(port, "test", "test", args.requests)))
-    finally:
-        proc.terminate()
-    proc, port = start([str(binary), "serve", "--ephemeral", "--auth", "enforce"],
-                       {"KUMORI_ROOT_ACCESS_KEY_ID": ROOT[0], "KUMORI_ROOT_SECRET_ACCESS_KEY": ROOT[1]})
-    try:
-        key, secret = fifty_policies(port)
-        rows.append(summary("kumori --auth enforce, 50 policies", latency(port, key, secret, args.requests)))
-    finally:
-        proc.terminate()
-    if not args.no_moto and importlib.util.find_spec("moto"):
-        proc, port = start([sys.executable, "-m", "moto.server", "-H", "127.0.0.1"])
-        try:
-            rows.append(summary("moto_server (checks nothing)", latency(port, "test", "test", args.requests)))
-        finally:
-            proc.terminate()
+    for server in kumori_servers(binary):
+        rows.append(measure(server, f"{server.name} --auth off", args.requests))
+    root_env = {"KUMORI_ROOT_ACCESS_KEY_ID": ROOT[0], "KUMORI_ROOT_SECRET_ACCESS_KEY": ROOT[1]}
+    for server in kumori_servers(binary, ["--auth", "enforce"], root_env, credentials=ROOT):
+        rows.append(measure(server, f"{server.name} --auth enforce, 50 policies", args.requests, fifty_policies))
+    why_not = "--no-moto" if args.no_moto else moto_missing()
+    if why_not:
+        print(f"moto skipped: {why_not}")
+    else:
+        rows.append(measure(moto_server(), "moto_server (checks nothing)", args.requests))
     print(f"DescribeVpcs, {args.requests} signed requests each, on loopback:")
     for r in rows:
         print("  " + r)
+    print("kumori-disk: kumori's default, SQLite in a fresh temporary state directory; kumori-mem: --ephemeral.")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-"""Instance benchmark: kumori next to moto_server, on loopback.
+"""Instance benchmark: kumori, on disk and in memory, next to moto_server, on loopback.
 
-For each server, in one fresh process:
+kumori runs on disk (its default: SQLite in a fresh temporary state directory) and with
+--ephemeral. For each server, in one fresh process:
   (a) load one VPC and a /16 subnet with N instances (default 1,000), launched 100 at a time;
   (b) DescribeInstances over all of them: the signed request is built once and resent on one
-      keep-alive connection, so the client's cost is tiny and the same for both;
+      keep-alive connection, so the client's cost is tiny and the same for all;
   (c) RunInstances of one instance, timed alone (requests signed before the clock starts).
+Each figure is a round trip (client wall time, request sent to answer read) or the server's
+CPU time per request (from /proc); see the legend printed with the table.
 
 Target (issue 4): DescribeInstances at least 100x faster than moto.
 
@@ -18,15 +21,21 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import importlib.util
-import os
-import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from foundation import REPO, Server, signed_query  # noqa: E402  (sets up the environment)
+from foundation import (  # noqa: E402  (sets up the environment)
+    Server,
+    kumori_binary,
+    kumori_servers,
+    moto_missing,
+    moto_server,
+    print_table,
+    signed_query,
+    timed_loop,
+)
 from security_groups import ec2_client, timed  # noqa: E402
 
 TARGET_RATIO = 100.0
@@ -53,35 +62,37 @@ def load(port: int, n: int) -> tuple[str, str, float]:
     return subnet, ami, time.perf_counter() - t0
 
 
-def describe_latency(port: int, expected: int, requests: int) -> tuple[float, float]:
-    body, headers = signed_query(port, {"Action": "DescribeInstances"})
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    samples = []
-    for i in range(requests + 3):  # the first 3 warm caches and the connection
+def describe_latency(server: Server, expected: int, requests: int) -> dict:
+    body, headers = signed_query(server.port, {"Action": "DescribeInstances"})
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+
+    def one() -> float:
         elapsed, data = timed(conn, body, headers)
-        if i == 0:
-            got = data.count(b"<instanceId>")
-            if got != expected:
-                raise SystemExit(f"DescribeInstances returned {got} instances, expected {expected}")
-        if i >= 3:
-            samples.append(elapsed)
+        if data.count(b"<instanceId>") != expected:
+            raise SystemExit(f"DescribeInstances returned {data.count(b'<instanceId>')} instances, expected {expected}")
+        return elapsed
+
+    for _ in range(3):  # warm caches and the connection
+        one()
+    timing = timed_loop(server, requests, one)
     conn.close()
-    return statistics.median(samples), statistics.quantiles(samples, n=10)[8]
+    return timing
 
 
-def run_latency(port: int, subnet: str, ami: str, runs: int) -> tuple[float, float]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    samples = []
-    for _ in range(runs):
+def run_latency(server: Server, subnet: str, ami: str, runs: int) -> dict:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+
+    def one() -> float:
         request = signed_query(
-            port,
+            server.port,
             {"Action": "RunInstances", "ImageId": ami, "InstanceType": "t3.micro", "MinCount": "1",
              "MaxCount": "1", "SubnetId": subnet},
         )
-        elapsed, _ = timed(conn, *request)
-        samples.append(elapsed)
+        return timed(conn, *request)[0]
+
+    timing = timed_loop(server, runs, one)
     conn.close()
-    return statistics.median(samples), statistics.quantiles(samples, n=10)[8]
+    return timing
 
 
 def measure(server: Server, n: int, requests: int, runs: int) -> dict:
@@ -90,13 +101,14 @@ def measure(server: Server, n: int, requests: int, runs: int) -> dict:
     try:
         subnet, ami, load_s = load(server.port, n)
         print(f"[{server.name}] DescribeInstances x{requests} ...", flush=True)
-        d_med, d_p90 = describe_latency(server.port, n, requests)
+        d = describe_latency(server, n, requests)
         print(f"[{server.name}] RunInstances x{runs} ...", flush=True)
-        r_med, r_p90 = run_latency(server.port, subnet, ami, runs)
+        r = run_latency(server, subnet, ami, runs)
     finally:
         server.stop()
-    return {"load_s": load_s, "describe_ms": d_med * 1000, "describe_p90_ms": d_p90 * 1000,
-            "run_ms": r_med * 1000, "run_p90_ms": r_p90 * 1000}
+        server.remove_state()
+    return {"load_s": load_s, "describe_ms": d["median"], "describe_p90_ms": d["p90"], "describe_cpu_ms": d["cpu"],
+            "run_ms": r["median"], "run_p90_ms": r["p90"], "run_cpu_ms": r["cpu"]}
 
 
 def main() -> int:
@@ -107,39 +119,33 @@ def main() -> int:
     ap.add_argument("--no-moto", action="store_true", help="measure kumori only")
     args = ap.parse_args()
 
-    kumori_bin = Path(os.environ.get("KUMORI_BIN") or REPO / "target" / "release" / "kumori")
-    if not kumori_bin.exists():
-        print(f"kumori binary not found at {kumori_bin}: cargo build --release, or set KUMORI_BIN", file=sys.stderr)
+    kumori_bin = kumori_binary()
+    if not kumori_bin:
         return 2
-    kumori = Server("kumori", lambda port: [str(kumori_bin), "serve", "--host", "127.0.0.1", "--port", str(port), "--ephemeral"])
-    results = {"kumori": measure(kumori, args.instances, args.requests, args.runs)}
-    moto_missing = importlib.util.find_spec("moto") is None or importlib.util.find_spec("flask") is None
-    if args.no_moto or moto_missing:
-        print("moto skipped: " + ("--no-moto" if args.no_moto else "moto[server] is not installed (pip install -r bench/requirements.txt)"))
+    servers = kumori_servers(kumori_bin)
+    why_not = "--no-moto" if args.no_moto else moto_missing()
+    if why_not:
+        print(f"moto skipped: {why_not}")
     else:
-        moto = Server("moto", lambda port: [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)])
-        results["moto"] = measure(moto, args.instances, args.requests, args.runs)
+        servers.append(moto_server())
+    results = {s.name: measure(s, args.instances, args.requests, args.runs) for s in servers}
 
-    k, m = results["kumori"], results.get("moto")
     rows = [
-        (f"launch {args.instances} instances, 100 a call (s)", "load_s"),
-        (f"DescribeInstances x{args.instances}, median (ms)", "describe_ms"),
-        (f"DescribeInstances x{args.instances}, p90 (ms)", "describe_p90_ms"),
-        ("RunInstances of one, median (ms)", "run_ms"),
-        ("RunInstances of one, p90 (ms)", "run_p90_ms"),
+        (f"launch {args.instances} instances, 100 a call (s, client wall)", "load_s"),
+        (f"DescribeInstances x{args.instances}, round trip median (ms)", "describe_ms"),
+        (f"DescribeInstances x{args.instances}, round trip p90 (ms)", "describe_p90_ms"),
+        (f"DescribeInstances x{args.instances}, server CPU per request (ms)", "describe_cpu_ms"),
+        ("RunInstances of one, round trip median (ms)", "run_ms"),
+        ("RunInstances of one, round trip p90 (ms)", "run_p90_ms"),
+        ("RunInstances of one, server CPU per request (ms)", "run_cpu_ms"),
     ]
     print()
-    print(f"{'metric':<46} {'kumori':>10} {'moto':>10} {'moto/kumori':>12}")
-    print("-" * 82)
-    for label, key in rows:
-        moto_v = f"{m[key]:10.2f}" if m else f"{'-':>10}"
-        speedup = f"{m[key] / k[key]:11.1f}x" if m and k[key] else f"{'-':>12}"
-        print(f"{label:<46} {k[key]:10.2f} {moto_v} {speedup}")
-    print("-" * 82)
-    if m:
-        ratio = m["describe_ms"] / k["describe_ms"]
-        verdict = "met" if ratio >= TARGET_RATIO else "MISSED"
-        print(f"target: DescribeInstances >= {TARGET_RATIO:.0f}x moto: {ratio:.1f}x, {verdict}")
+    print_table(rows, results)
+    if "moto" in results:
+        for name in (n for n in results if n.startswith("kumori")):
+            ratio = results["moto"]["describe_ms"] / results[name]["describe_ms"]
+            verdict = "met" if ratio >= TARGET_RATIO else "MISSED"
+            print(f"target: {name} DescribeInstances >= {TARGET_RATIO:.0f}x moto: {ratio:.1f}x, {verdict}")
     return 0
 
 

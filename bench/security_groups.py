@@ -1,16 +1,24 @@
 #!/usr/bin/env python3
-"""Security group benchmark: kumori next to moto_server, on loopback.
+"""Security group benchmark: kumori, on disk and in memory, next to moto_server, on loopback.
 
-For each server, in one fresh process:
+kumori runs on disk (its default: SQLite in a fresh temporary state directory) and with
+--ephemeral. For each server, in one fresh process:
   (a) load one VPC with N security groups (default 1,000), each with one ingress rule;
-  (b) DescribeSecurityGroups over them (filtered to the VPC, so both servers return exactly
-      the loaded groups plus the VPC's default group): the signed request is built once and
-      resent on one keep-alive connection, so the client's cost is tiny and the same for both;
-  (b') the same describe, each one right after an (untimed) write to a security group rule:
-      kumori reuses what it decoded of a kind until a commit changes that kind, so this is
-      its cold path, and the honest figure for a workload that writes between reads;
+  (b) DescribeSecurityGroups over them (filtered to the VPC, so every server returns exactly
+      the loaded groups plus the VPC's default group), repeated: the signed request is built
+      once and resent on one keep-alive connection, so the client's cost is tiny and the same
+      for all;
+  (b') the same describe, each one right after an (untimed) write of one rule: kumori keeps
+      what it decoded of a kind and, after a commit, brings it up to date from the rows that
+      changed, so this times the describe with that one-rule patch, the figure for a workload
+      that writes between reads (it is not a cold read: nothing is decoded afresh);
+  (b'') on disk only, the same describe as the first request after a restart, when nothing is
+      decoded yet: kumori's real cold path, a full decode of every group and rule (median over
+      a few restarts);
   (c) CreateSecurityGroup followed by AuthorizeSecurityGroupIngress on the new group, timed as
       a pair; requests are signed before the clock starts.
+Each figure is a round trip (client wall time, request sent to answer read) or the server's
+CPU time per request (from /proc); see the legend printed with the table.
 
 Target (issue 3): DescribeSecurityGroups at least 100x faster than moto.
 
@@ -23,15 +31,22 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import importlib.util
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from foundation import REPO, Server, signed_query  # noqa: E402  (sets up the environment)
+from foundation import (  # noqa: E402  (sets up the environment)
+    Server,
+    kumori_binary,
+    kumori_servers,
+    moto_missing,
+    moto_server,
+    print_table,
+    signed_query,
+    timed_loop,
+)
 
 import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
@@ -74,28 +89,32 @@ def timed(conn: http.client.HTTPConnection, body: bytes, headers: dict) -> tuple
     return elapsed, data
 
 
-def describe_latency(port: int, vpc: str, expected: int, requests: int) -> tuple[float, float]:
-    body, headers = signed_query(
+def describe_request(port: int, vpc: str) -> tuple[bytes, dict]:
+    return signed_query(
         port, {"Action": "DescribeSecurityGroups", "Filter.1.Name": "vpc-id", "Filter.1.Value.1": vpc}
     )
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    samples = []
-    for i in range(requests + 5):  # the first 5 warm caches and the connection
-        elapsed, data = timed(conn, body, headers)
-        if i == 0:
-            got = data.count(b"<groupName>")
-            if got != expected:
-                raise SystemExit(f"DescribeSecurityGroups returned {got} groups, expected {expected}")
-        if i >= 5:
-            samples.append(elapsed)
+
+
+def describe_latency(server: Server, vpc: str, expected: int, requests: int) -> dict:
+    describe = describe_request(server.port, vpc)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+
+    def one() -> float:
+        elapsed, data = timed(conn, *describe)
+        if data.count(b"<groupName>") != expected:
+            raise SystemExit(f"DescribeSecurityGroups returned {data.count(b'<groupName>')} groups, expected {expected}")
+        return elapsed
+
+    for _ in range(5):  # warm caches and the connection
+        one()
+    timing = timed_loop(server, requests, one)
     conn.close()
-    return statistics.median(samples), statistics.quantiles(samples, n=10)[8]
+    return timing
 
 
-def describe_after_write_latency(port: int, vpc: str, gid: str, requests: int) -> tuple[float, float]:
-    describe = signed_query(
-        port, {"Action": "DescribeSecurityGroups", "Filter.1.Name": "vpc-id", "Filter.1.Value.1": vpc}
-    )
+def describe_after_write_latency(server: Server, vpc: str, gid: str, requests: int) -> dict:
+    """The describe's round trip, each right after a one-rule write; server CPU covers both."""
+    describe = describe_request(server.port, vpc)
     rule = {
         "GroupId": gid,
         "IpPermissions.1.IpProtocol": "udp",
@@ -103,22 +122,46 @@ def describe_after_write_latency(port: int, vpc: str, gid: str, requests: int) -
         "IpPermissions.1.ToPort": "53",
         "IpPermissions.1.IpRanges.1.CidrIp": "198.51.100.0/24",
     }
-    authorize = signed_query(port, {"Action": "AuthorizeSecurityGroupIngress", **rule})
-    revoke = signed_query(port, {"Action": "RevokeSecurityGroupIngress", **rule})
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    samples = []
-    for i in range(requests):
-        timed(conn, *(authorize if i % 2 == 0 else revoke))
-        elapsed, _ = timed(conn, *describe)
-        samples.append(elapsed)
+    authorize = signed_query(server.port, {"Action": "AuthorizeSecurityGroupIngress", **rule})
+    revoke = signed_query(server.port, {"Action": "RevokeSecurityGroupIngress", **rule})
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    flip = [False]
+
+    def one() -> float:
+        flip[0] = not flip[0]
+        timed(conn, *(authorize if flip[0] else revoke))
+        return timed(conn, *describe)[0]
+
+    timing = timed_loop(server, requests, one)
     conn.close()
-    return statistics.median(samples), statistics.quantiles(samples, n=10)[8]
+    return timing
 
 
-def create_authorize_latency(port: int, vpc: str, pairs: int) -> tuple[float, float]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+def describe_after_restart_latency(server: Server, vpc: str, expected: int, restarts: int) -> float:
+    """Median round trip of the first describe after restarting on the same state (ms)."""
     samples = []
-    for i in range(pairs):
+    for _ in range(restarts):
+        server.stop()
+        server.start(keep_state=True)  # answers one DescribeRegions, which decodes no group
+        describe = describe_request(server.port, vpc)
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+        conn.connect()
+        elapsed, data = timed(conn, *describe)
+        conn.close()
+        if data.count(b"<groupName>") != expected:
+            raise SystemExit(f"DescribeSecurityGroups returned {data.count(b'<groupName>')} groups after a restart")
+        samples.append(elapsed)
+    return statistics.median(samples) * 1000
+
+
+def create_authorize_latency(server: Server, vpc: str, pairs: int) -> dict:
+    port = server.port
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    count = [0]
+
+    def one() -> float:
+        i = count[0]
+        count[0] += 1
         create = signed_query(
             port,
             {"Action": "CreateSecurityGroup", "GroupName": f"pair{i}", "GroupDescription": "bench", "VpcId": vpc},
@@ -137,33 +180,34 @@ def create_authorize_latency(port: int, vpc: str, pairs: int) -> tuple[float, fl
             },
         )
         t_auth, _ = timed(conn, *authorize)
-        samples.append(t_create + t_auth)
+        return t_create + t_auth
+
+    timing = timed_loop(server, pairs, one)
     conn.close()
-    return statistics.median(samples), statistics.quantiles(samples, n=10)[8]
+    return timing
 
 
-def measure(server: Server, groups: int, requests: int, pairs: int) -> dict:
+def measure(server: Server, groups: int, requests: int, pairs: int, restarts: int) -> dict:
     print(f"[{server.name}] loading {groups} groups ...", flush=True)
     server.start()
+    out = {}
     try:
-        vpc, gid, load_s = load_groups(server.port, groups)
+        vpc, gid, out["load_s"] = load_groups(server.port, groups)
         print(f"[{server.name}] DescribeSecurityGroups x{requests} ...", flush=True)
-        d_med, d_p90 = describe_latency(server.port, vpc, groups + 1, requests)
-        print(f"[{server.name}] DescribeSecurityGroups after a write x{requests} ...", flush=True)
-        w_med, w_p90 = describe_after_write_latency(server.port, vpc, gid, requests)
+        d = describe_latency(server, vpc, groups + 1, requests)
+        print(f"[{server.name}] DescribeSecurityGroups after a one-rule write x{requests} ...", flush=True)
+        w = describe_after_write_latency(server, vpc, gid, requests)
+        if server.on_disk:
+            print(f"[{server.name}] DescribeSecurityGroups first after a restart x{restarts} ...", flush=True)
+            out["restart_ms"] = describe_after_restart_latency(server, vpc, groups + 1, restarts)
         print(f"[{server.name}] CreateSecurityGroup + AuthorizeSecurityGroupIngress x{pairs} ...", flush=True)
-        c_med, c_p90 = create_authorize_latency(server.port, vpc, pairs)
+        c = create_authorize_latency(server, vpc, pairs)
     finally:
         server.stop()
-    return {
-        "load_s": load_s,
-        "describe_ms": d_med * 1000,
-        "describe_p90_ms": d_p90 * 1000,
-        "cold_ms": w_med * 1000,
-        "cold_p90_ms": w_p90 * 1000,
-        "pair_ms": c_med * 1000,
-        "pair_p90_ms": c_p90 * 1000,
-    }
+        server.remove_state()
+    for prefix, t in (("describe", d), ("after_write", w), ("pair", c)):
+        out[f"{prefix}_ms"], out[f"{prefix}_p90_ms"], out[f"{prefix}_cpu_ms"] = t["median"], t["p90"], t["cpu"]
+    return out
 
 
 def main() -> int:
@@ -171,48 +215,46 @@ def main() -> int:
     ap.add_argument("--groups", type=int, default=1000)
     ap.add_argument("--requests", type=int, default=50, help="timed DescribeSecurityGroups calls")
     ap.add_argument("--pairs", type=int, default=200, help="timed create + authorize pairs")
+    ap.add_argument("--restarts", type=int, default=5, help="restarts for the first-describe figure (on disk)")
     ap.add_argument("--no-moto", action="store_true", help="measure kumori only")
     args = ap.parse_args()
 
-    kumori_bin = Path(os.environ.get("KUMORI_BIN") or REPO / "target" / "release" / "kumori")
-    if not kumori_bin.exists():
-        print(f"kumori binary not found at {kumori_bin}: cargo build --release, or set KUMORI_BIN", file=sys.stderr)
+    kumori_bin = kumori_binary()
+    if not kumori_bin:
         return 2
-    # A quota above the loaded count: AWS's default is 2,500 per region, kumori's too.
-    kumori = Server(
-        "kumori", lambda port: [str(kumori_bin), "serve", "--host", "127.0.0.1", "--port", str(port), "--ephemeral"]
-    )
-    results = {"kumori": measure(kumori, args.groups, args.requests, args.pairs)}
-    moto_missing = importlib.util.find_spec("moto") is None or importlib.util.find_spec("flask") is None
-    if args.no_moto or moto_missing:
-        print("moto skipped: " + ("--no-moto" if args.no_moto else "moto[server] is not installed (pip install -r bench/requirements.txt)"))
+    # The loaded count stays under the quota: AWS's default is 2,500 per region, kumori's too.
+    servers = kumori_servers(kumori_bin)
+    why_not = "--no-moto" if args.no_moto else moto_missing()
+    if why_not:
+        print(f"moto skipped: {why_not}")
     else:
-        moto = Server("moto", lambda port: [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)])
-        results["moto"] = measure(moto, args.groups, args.requests, args.pairs)
+        servers.append(moto_server())
+    results = {s.name: measure(s, args.groups, args.requests, args.pairs, args.restarts) for s in servers}
 
-    k, m = results["kumori"], results.get("moto")
+    n = args.groups + 1
     rows = [
-        (f"load {args.groups} groups + rules via boto3 (s)", "load_s"),
-        (f"DescribeSecurityGroups x{args.groups + 1}, median (ms)", "describe_ms"),
-        (f"DescribeSecurityGroups x{args.groups + 1}, p90 (ms)", "describe_p90_ms"),
-        ("  same, each right after a write, median (ms)", "cold_ms"),
-        ("  same, each right after a write, p90 (ms)", "cold_p90_ms"),
-        ("CreateSG + AuthorizeIngress, median (ms)", "pair_ms"),
-        ("CreateSG + AuthorizeIngress, p90 (ms)", "pair_p90_ms"),
+        (f"load {args.groups} groups + rules via boto3 (s, client wall)", "load_s"),
+        (f"DescribeSecurityGroups x{n}, round trip median (ms)", "describe_ms"),
+        (f"DescribeSecurityGroups x{n}, round trip p90 (ms)", "describe_p90_ms"),
+        (f"DescribeSecurityGroups x{n}, server CPU per request (ms)", "describe_cpu_ms"),
+        ("  right after a one-rule write, round trip median (ms)", "after_write_ms"),
+        ("  right after a one-rule write, round trip p90 (ms)", "after_write_p90_ms"),
+        ("  right after a one-rule write, server CPU per write+describe (ms)", "after_write_cpu_ms"),
+        ("  first after a restart (cold), round trip median (ms)", "restart_ms"),
+        ("CreateSG + AuthorizeIngress, round trip median (ms)", "pair_ms"),
+        ("CreateSG + AuthorizeIngress, round trip p90 (ms)", "pair_p90_ms"),
+        ("CreateSG + AuthorizeIngress, server CPU per pair (ms)", "pair_cpu_ms"),
     ]
     print()
-    print(f"{'metric':<46} {'kumori':>10} {'moto':>10} {'moto/kumori':>12}")
-    print("-" * 82)
-    for label, key in rows:
-        moto_v = f"{m[key]:10.2f}" if m else f"{'-':>10}"
-        speedup = f"{m[key] / k[key]:11.1f}x" if m and k[key] else f"{'-':>12}"
-        print(f"{label:<46} {k[key]:10.2f} {moto_v} {speedup}")
-    print("-" * 82)
-    if m:
-        for label, key in (("repeated", "describe_ms"), ("right after a write", "cold_ms")):
-            ratio = m[key] / k[key]
-            verdict = "met" if ratio >= TARGET_RATIO else "MISSED"
-            print(f"target: DescribeSecurityGroups ({label}) >= {TARGET_RATIO:.0f}x moto: {ratio:.1f}x, {verdict}")
+    print_table(rows, results)
+    if "moto" in results:
+        m = results["moto"]
+        for name in (n for n in results if n.startswith("kumori")):
+            k = results[name]
+            for label, key in (("repeated", "describe_ms"), ("right after a one-rule write", "after_write_ms")):
+                ratio = m[key] / k[key]
+                verdict = "met" if ratio >= TARGET_RATIO else "MISSED"
+                print(f"target: {name} DescribeSecurityGroups ({label}) >= {TARGET_RATIO:.0f}x moto: {ratio:.1f}x, {verdict}")
     return 0
 
 
