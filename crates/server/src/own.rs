@@ -25,14 +25,9 @@ fn host_allowed(config: &Config, host: &str) -> bool {
     if name == "localhost" || name.ends_with(".localhost") {
         return true;
     }
-    if let Ok(ip) = name
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<IpAddr>()
-    {
-        if ip.is_loopback() {
-            return true;
-        }
+    let bare = name.trim_start_matches('[').trim_end_matches(']');
+    if bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()) {
+        return true;
     }
     config
         .allowed_hosts

@@ -22,8 +22,9 @@ async fn get_raw(port: u16, path: &str) -> String {
 }
 
 async fn boom() -> &'static str {
-    let answer: Option<&'static str> = None;
-    answer.expect("deliberate panic in a test handler")
+    // Out of bounds, as a handler bug would be.
+    let answers: Vec<&'static str> = Vec::new();
+    answers[std::hint::black_box(0)]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
