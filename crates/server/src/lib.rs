@@ -83,17 +83,25 @@ async fn health(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     if let Err(refused) = own::check_request(&app.config, &headers) {
         return refused;
     }
-    let services: serde_json::Map<String, serde_json::Value> = kumori_protocol::model::SERVICES
-        .iter()
-        .map(|s| {
-            let status = if s.name == "ec2" {
-                "available"
-            } else {
-                "recognised"
-            };
-            (s.name.to_string(), status.into())
-        })
-        .collect();
+    // LocalStack's shape (a status per service), and beside it how much of each is served.
+    let mut services = serde_json::Map::new();
+    let mut operations = serde_json::Map::new();
+    for s in &kumori_protocol::model::SERVICES {
+        let implemented = kumori_services::kit::implemented(s.name);
+        let status = if implemented > 0 {
+            "available"
+        } else {
+            "recognised"
+        };
+        services.insert(s.name.to_string(), status.into());
+        operations.insert(
+            s.name.to_string(),
+            serde_json::json!({
+                "implemented": implemented,
+                "total": s.model().operations().count(),
+            }),
+        );
+    }
     // Where the state lives is the operator's business, not every local caller's: it is
     // printed at start and not shown here.
     json_response(
@@ -101,6 +109,7 @@ async fn health(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
         serde_json::json!({
             "version": env!("CARGO_PKG_VERSION"),
             "services": services,
+            "operations": operations,
             "state": { "backend": app.store.backend() },
         }),
     )

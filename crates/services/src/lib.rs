@@ -8,6 +8,7 @@ pub mod authz;
 pub mod ec2;
 pub mod iam;
 pub mod imds;
+pub mod kit;
 pub mod reach;
 pub mod resource;
 pub mod sts;
@@ -109,16 +110,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// Runs `call` against the service it belongs to.
 pub async fn dispatch(ctx: &Ctx<'_>, call: &Call) -> std::result::Result<Output, AwsError> {
     let op = call.operation.name.as_str();
-    let result = match call.service() {
-        "ec2" => ec2::dispatch(ctx, op, &call.input).await,
-        "iam" => iam::dispatch(ctx, op, &call.input)
-            .await
-            .map(|r| r.map(Output::from)),
-        "sts" => sts::dispatch(ctx, op, &call.input)
-            .await
-            .map(|r| r.map(Output::from)),
-        _ => None,
-    };
+    let result = kit::run(ctx, call.service(), op, &call.input).await;
     match result {
         Some(Ok(v)) => Ok(v),
         // The query services word a missing member as a validation error.

@@ -19,16 +19,20 @@ use serde_json::{Value, json};
 /// The kind of the records temporary credentials are kept in.
 pub const CREDENTIAL_KIND: &str = "sts-credential";
 
-pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<Value>> {
-    Some(match op {
-        "GetCallerIdentity" => get_caller_identity(ctx, input).await,
-        "AssumeRole" => assume_role(ctx, input).await,
-        "GetSessionToken" => get_session_token(ctx, input).await,
-        "DecodeAuthorizationMessage" => decode_authorization_message(ctx, input).await,
-        "GetAccessKeyInfo" => get_access_key_info(ctx, input).await,
-        _ => return None,
-    })
-}
+pub static SERVICE: crate::kit::Service = crate::kit::Service {
+    name: "sts",
+    tables: &[OPERATIONS],
+    before: None,
+    region: None,
+};
+
+const OPERATIONS: &[crate::kit::Op] = crate::operations![
+    "GetCallerIdentity" => get_caller_identity,
+    "AssumeRole" => assume_role,
+    "GetSessionToken" => get_session_token,
+    "DecodeAuthorizationMessage" => decode_authorization_message,
+    "GetAccessKeyInfo" => get_access_key_info,
+];
 
 pub async fn get_caller_identity(ctx: &Ctx<'_>, _raw: &Value) -> Result<Value> {
     Ok(match ctx.caller {

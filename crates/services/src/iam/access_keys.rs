@@ -38,16 +38,13 @@ pub struct AccessKey {
     pub last_used: Option<LastUsed>,
 }
 
-pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<Value>> {
-    Some(match op {
-        "CreateAccessKey" => create_access_key(ctx, input).await,
-        "ListAccessKeys" => list_access_keys(ctx, input).await,
-        "UpdateAccessKey" => update_access_key(ctx, input).await,
-        "DeleteAccessKey" => delete_access_key(ctx, input).await,
-        "GetAccessKeyLastUsed" => get_access_key_last_used(ctx, input).await,
-        _ => return None,
-    })
-}
+pub const OPERATIONS: &[crate::kit::Op] = crate::operations![
+    "CreateAccessKey" => create_access_key,
+    "ListAccessKeys" => list_access_keys,
+    "UpdateAccessKey" => update_access_key,
+    "DeleteAccessKey" => delete_access_key,
+    "GetAccessKeyLastUsed" => get_access_key_last_used,
+];
 
 fn random(alphabet: &[u8], n: usize) -> String {
     use rand::Rng;

@@ -16,19 +16,16 @@ use std::collections::BTreeMap;
 const PASSWORD_POLICY: &str = "iam-password-policy";
 const ALIAS: &str = "iam-account-alias";
 
-pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<Value>> {
-    Some(match op {
-        "UpdateAccountPasswordPolicy" => update_account_password_policy(ctx, input).await,
-        "GetAccountPasswordPolicy" => get_account_password_policy(ctx, input).await,
-        "DeleteAccountPasswordPolicy" => delete_account_password_policy(ctx, input).await,
-        "CreateAccountAlias" => create_account_alias(ctx, input).await,
-        "DeleteAccountAlias" => delete_account_alias(ctx, input).await,
-        "ListAccountAliases" => list_account_aliases(ctx, input).await,
-        "GetAccountSummary" => get_account_summary(ctx, input).await,
-        "GetAccountAuthorizationDetails" => get_account_authorization_details(ctx, input).await,
-        _ => return None,
-    })
-}
+pub const OPERATIONS: &[crate::kit::Op] = crate::operations![
+    "UpdateAccountPasswordPolicy" => update_account_password_policy,
+    "GetAccountPasswordPolicy" => get_account_password_policy,
+    "DeleteAccountPasswordPolicy" => delete_account_password_policy,
+    "CreateAccountAlias" => create_account_alias,
+    "DeleteAccountAlias" => delete_account_alias,
+    "ListAccountAliases" => list_account_aliases,
+    "GetAccountSummary" => get_account_summary,
+    "GetAccountAuthorizationDetails" => get_account_authorization_details,
+];
 
 /// The account's password policy as IAM shows it, if one is set.
 pub(crate) async fn password_policy(ctx: &Ctx<'_>, tx: &mut Tx) -> Result<Option<Value>> {

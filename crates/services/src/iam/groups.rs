@@ -27,19 +27,16 @@ pub struct Group {
     pub attached_policies: Vec<String>,
 }
 
-pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<Value>> {
-    Some(match op {
-        "CreateGroup" => create_group(ctx, input).await,
-        "GetGroup" => get_group(ctx, input).await,
-        "ListGroups" => list_groups(ctx, input).await,
-        "UpdateGroup" => update_group(ctx, input).await,
-        "DeleteGroup" => delete_group(ctx, input).await,
-        "AddUserToGroup" => add_user_to_group(ctx, input).await,
-        "RemoveUserFromGroup" => remove_user_from_group(ctx, input).await,
-        "ListGroupsForUser" => list_groups_for_user(ctx, input).await,
-        _ => return None,
-    })
-}
+pub const OPERATIONS: &[crate::kit::Op] = crate::operations![
+    "CreateGroup" => create_group,
+    "GetGroup" => get_group,
+    "ListGroups" => list_groups,
+    "UpdateGroup" => update_group,
+    "DeleteGroup" => delete_group,
+    "AddUserToGroup" => add_user_to_group,
+    "RemoveUserFromGroup" => remove_user_from_group,
+    "ListGroupsForUser" => list_groups_for_user,
+];
 
 pub(crate) fn group_shown(g: &Group) -> Value {
     json!({

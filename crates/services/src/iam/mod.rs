@@ -27,31 +27,22 @@ use serde_json::{Value, json};
 /// The region IAM's entities are kept under.
 pub const GLOBAL: &str = "global";
 
-pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<Value>> {
-    let ctx = &Ctx {
-        region: GLOBAL,
-        ..*ctx
-    };
-    if let Some(r) = users::dispatch(ctx, op, input).await {
-        return Some(r);
-    }
-    if let Some(r) = access_keys::dispatch(ctx, op, input).await {
-        return Some(r);
-    }
-    if let Some(r) = groups::dispatch(ctx, op, input).await {
-        return Some(r);
-    }
-    if let Some(r) = policies::dispatch(ctx, op, input).await {
-        return Some(r);
-    }
-    if let Some(r) = account::dispatch(ctx, op, input).await {
-        return Some(r);
-    }
-    if let Some(r) = simulate::dispatch(ctx, op, input).await {
-        return Some(r);
-    }
-    roles::dispatch(ctx, op, input).await
-}
+/// IAM's operations, one table per kind of entity. IAM is global: every call works in the
+/// region its entities are kept under.
+pub static SERVICE: crate::kit::Service = crate::kit::Service {
+    name: "iam",
+    tables: &[
+        users::OPERATIONS,
+        access_keys::OPERATIONS,
+        groups::OPERATIONS,
+        policies::OPERATIONS,
+        account::OPERATIONS,
+        simulate::OPERATIONS,
+        roles::OPERATIONS,
+    ],
+    before: None,
+    region: Some(GLOBAL),
+};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]

@@ -16,30 +16,27 @@ const ROLES_PER_PROFILE: usize = 1;
 pub(crate) const ROLE: &str = "iam-role";
 pub(crate) const PROFILE: &str = "iam-instance-profile";
 
-pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<Value>> {
-    Some(match op {
-        "CreateRole" => create_role(ctx, input).await,
-        "GetRole" => get_role(ctx, input).await,
-        "ListRoles" => list_roles(ctx, input).await,
-        "DeleteRole" => delete_role(ctx, input).await,
-        "CreateInstanceProfile" => create_instance_profile(ctx, input).await,
-        "GetInstanceProfile" => get_instance_profile(ctx, input).await,
-        "ListInstanceProfiles" => list_instance_profiles(ctx, input).await,
-        "ListInstanceProfilesForRole" => list_instance_profiles_for_role(ctx, input).await,
-        "DeleteInstanceProfile" => delete_instance_profile(ctx, input).await,
-        "AddRoleToInstanceProfile" => add_role_to_instance_profile(ctx, input).await,
-        "RemoveRoleFromInstanceProfile" => remove_role_from_instance_profile(ctx, input).await,
-        "UpdateAssumeRolePolicy" => update_assume_role_policy(ctx, input).await,
-        "UpdateRole" => update_role(ctx, input).await,
-        "UpdateRoleDescription" => update_role_description(ctx, input).await,
-        "TagRole" => tag_role(ctx, input).await,
-        "UntagRole" => untag_role(ctx, input).await,
-        "ListRoleTags" => list_role_tags(ctx, input).await,
-        "PutRolePermissionsBoundary" => put_role_permissions_boundary(ctx, input).await,
-        "DeleteRolePermissionsBoundary" => delete_role_permissions_boundary(ctx, input).await,
-        _ => return None,
-    })
-}
+pub const OPERATIONS: &[crate::kit::Op] = crate::operations![
+    "CreateRole" => create_role,
+    "GetRole" => get_role,
+    "ListRoles" => list_roles,
+    "DeleteRole" => delete_role,
+    "CreateInstanceProfile" => create_instance_profile,
+    "GetInstanceProfile" => get_instance_profile,
+    "ListInstanceProfiles" => list_instance_profiles,
+    "ListInstanceProfilesForRole" => list_instance_profiles_for_role,
+    "DeleteInstanceProfile" => delete_instance_profile,
+    "AddRoleToInstanceProfile" => add_role_to_instance_profile,
+    "RemoveRoleFromInstanceProfile" => remove_role_from_instance_profile,
+    "UpdateAssumeRolePolicy" => update_assume_role_policy,
+    "UpdateRole" => update_role,
+    "UpdateRoleDescription" => update_role_description,
+    "TagRole" => tag_role,
+    "UntagRole" => untag_role,
+    "ListRoleTags" => list_role_tags,
+    "PutRolePermissionsBoundary" => put_role_permissions_boundary,
+    "DeleteRolePermissionsBoundary" => delete_role_permissions_boundary,
+];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]

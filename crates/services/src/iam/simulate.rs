@@ -10,13 +10,10 @@ use kumori_protocol::AwsError;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<Value>> {
-    Some(match op {
-        "SimulatePrincipalPolicy" => simulate_principal_policy(ctx, input).await,
-        "SimulateCustomPolicy" => simulate_custom_policy(ctx, input).await,
-        _ => return None,
-    })
-}
+pub const OPERATIONS: &[crate::kit::Op] = crate::operations![
+    "SimulatePrincipalPolicy" => simulate_principal_policy,
+    "SimulateCustomPolicy" => simulate_custom_policy,
+];
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]

@@ -49,25 +49,22 @@ pub struct User {
     pub login_profile: Option<LoginProfile>,
 }
 
-pub async fn dispatch(ctx: &Ctx<'_>, op: &str, input: &Value) -> Option<Result<Value>> {
-    Some(match op {
-        "CreateUser" => create_user(ctx, input).await,
-        "GetUser" => get_user(ctx, input).await,
-        "ListUsers" => list_users(ctx, input).await,
-        "UpdateUser" => update_user(ctx, input).await,
-        "DeleteUser" => delete_user(ctx, input).await,
-        "TagUser" => tag_user(ctx, input).await,
-        "UntagUser" => untag_user(ctx, input).await,
-        "ListUserTags" => list_user_tags(ctx, input).await,
-        "CreateLoginProfile" => create_login_profile(ctx, input).await,
-        "GetLoginProfile" => get_login_profile(ctx, input).await,
-        "UpdateLoginProfile" => update_login_profile(ctx, input).await,
-        "DeleteLoginProfile" => delete_login_profile(ctx, input).await,
-        "PutUserPermissionsBoundary" => put_user_permissions_boundary(ctx, input).await,
-        "DeleteUserPermissionsBoundary" => delete_user_permissions_boundary(ctx, input).await,
-        _ => return None,
-    })
-}
+pub const OPERATIONS: &[crate::kit::Op] = crate::operations![
+    "CreateUser" => create_user,
+    "GetUser" => get_user,
+    "ListUsers" => list_users,
+    "UpdateUser" => update_user,
+    "DeleteUser" => delete_user,
+    "TagUser" => tag_user,
+    "UntagUser" => untag_user,
+    "ListUserTags" => list_user_tags,
+    "CreateLoginProfile" => create_login_profile,
+    "GetLoginProfile" => get_login_profile,
+    "UpdateLoginProfile" => update_login_profile,
+    "DeleteLoginProfile" => delete_login_profile,
+    "PutUserPermissionsBoundary" => put_user_permissions_boundary,
+    "DeleteUserPermissionsBoundary" => delete_user_permissions_boundary,
+];
 
 pub(crate) fn user_shown(u: &User) -> Result<Value> {
     let mut v = json!({

@@ -1,0 +1,141 @@
+//! The service kit: what every service shares, so that adding an operation is one line in
+//! its service's table and adding a service is one table more.
+//!
+//! Each service declares its operations once, as a table of `(name, handler)` built with
+//! [`operations!`]. Dispatch, `/_kumori/health` (implemented / total per service) and the
+//! tests all read those tables; a test checks that every name in them is an operation of the
+//! service's model, so a misspelled name fails the build's tests instead of silently
+//! answering `NotImplemented`.
+
+use crate::{Ctx, Result};
+use kumori_protocol::Output;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::LazyLock;
+
+/// What a handler's call is, boxed so that handlers of every shape fit one table.
+pub type BoxFuture<'a> = Pin<Box<dyn Future<Output = Result<Output>> + Send + 'a>>;
+/// A handler as the table holds it.
+pub type Handler = for<'a> fn(&'a Ctx<'a>, &'a Value) -> BoxFuture<'a>;
+
+/// One operation a service implements.
+pub struct Op {
+    /// The operation's name in the service's model (`CreateVpc`).
+    pub name: &'static str,
+    pub handler: Handler,
+}
+
+/// A table of operations: `operations!["CreateVpc" => vpc::create_vpc, …]`. Each handler
+/// is an `async fn(&Ctx, &Value) -> Result<T>` where `T` is a JSON value or an [`Output`].
+#[macro_export]
+macro_rules! operations {
+    ($($name:literal => $handler:path),* $(,)?) => {
+        &[$(
+            $crate::kit::Op {
+                name: $name,
+                handler: {
+                    fn call<'a>(
+                        ctx: &'a $crate::Ctx<'a>,
+                        input: &'a ::serde_json::Value,
+                    ) -> $crate::kit::BoxFuture<'a> {
+                        Box::pin(async move { $handler(ctx, input).await.map(Into::into) })
+                    }
+                    call
+                },
+            }
+        ),*]
+    };
+}
+
+/// What runs before every operation of a service (EC2 makes the region's default VPC).
+pub type BeforeFuture<'a> = Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
+pub type Before = for<'a> fn(&'a Ctx<'a>, &'a str) -> BeforeFuture<'a>;
+
+/// A service kumori serves: its model's name and its tables (one per resource family).
+pub struct Service {
+    pub name: &'static str,
+    pub tables: &'static [&'static [Op]],
+    pub before: Option<Before>,
+    /// The region every call works in, for a global service (IAM's `global`).
+    pub region: Option<&'static str>,
+}
+
+impl Service {
+    pub fn operations(&self) -> impl Iterator<Item = &'static Op> {
+        self.tables.iter().flat_map(|t| t.iter())
+    }
+}
+
+/// Every service kumori implements operations of.
+pub static SERVICES: &[&Service] = &[
+    &crate::ec2::operations::SERVICE,
+    &crate::iam::SERVICE,
+    &crate::sts::SERVICE,
+];
+
+type Index = HashMap<(&'static str, &'static str), (&'static Service, Handler)>;
+
+static INDEX: LazyLock<Index> = LazyLock::new(|| {
+    SERVICES
+        .iter()
+        .flat_map(|s| {
+            s.operations()
+                .map(move |op| ((s.name, op.name), (*s, op.handler)))
+        })
+        .collect()
+});
+
+/// Runs `service`'s operation `op`; `None` when kumori does not implement it.
+pub async fn run(ctx: &Ctx<'_>, service: &str, op: &str, input: &Value) -> Option<Result<Output>> {
+    let (svc, handler) = INDEX.get(&(service, op)).copied()?;
+    let ctx = Ctx {
+        region: svc.region.unwrap_or(ctx.region),
+        ..*ctx
+    };
+    if let Some(before) = svc.before
+        && let Err(e) = before(&ctx, op).await
+    {
+        return Some(Err(e));
+    }
+    Some(handler(&ctx, input).await)
+}
+
+/// How many of each service's operations kumori implements, for `/_kumori/health`.
+pub fn implemented(service: &str) -> usize {
+    SERVICES
+        .iter()
+        .find(|s| s.name == service)
+        .map_or(0, |s| s.operations().count())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_table_names_real_operations_once() {
+        let mut seen = std::collections::HashSet::new();
+        for s in SERVICES {
+            let model = kumori_protocol::model::service(s.name)
+                .unwrap_or_else(|| panic!("{} is not a vendored service", s.name))
+                .model();
+            for op in s.operations() {
+                assert!(
+                    model.operation(op.name).is_some(),
+                    "{}:{} is not an operation of the model (misspelled?)",
+                    s.name,
+                    op.name
+                );
+                assert!(
+                    seen.insert((s.name, op.name)),
+                    "{}:{} twice",
+                    s.name,
+                    op.name
+                );
+            }
+        }
+        assert!(implemented("ec2") > 150 && implemented("iam") > 50 && implemented("sts") == 5);
+    }
+}
