@@ -388,6 +388,23 @@ fn try_encode_output(
 
 /// The error response for `err`, in the envelope of `model`'s protocol (EC2's when unknown).
 pub fn encode_error(model: Option<&Model>, err: &AwsError, request_id: &str) -> HttpResponse {
+    // An error the model declares travels with the model's status, whatever the handler
+    // set: handlers name the code, the model knows its status.
+    let modelled;
+    let err = match model
+        .and_then(|m| m.error(&err.code))
+        .and_then(|e| e.http_status.map(|s| (s, e.sender_fault)))
+    {
+        Some((status, sender_fault)) if status != err.status => {
+            modelled = AwsError {
+                status,
+                sender_fault,
+                ..err.clone()
+            };
+            &modelled
+        }
+        _ => err,
+    };
     let (content_type, body) = match model {
         Some(m) if m.service == "s3" => ("application/xml", error::render_s3(err, request_id)),
         Some(m) => error::render(err, m.protocol, &m.xml_namespace, request_id),

@@ -136,6 +136,15 @@ impl Model {
         self.operations.iter()
     }
 
+    /// The error the model declares under `code` (its HTTP status and fault), if any. EC2's
+    /// model declares none; IAM's, STS's, Route 53's and S3's do.
+    pub fn error(&self, code: &str) -> Option<&ErrorTrait> {
+        self.shapes.iter().find_map(|s| {
+            let e = s.error.as_ref()?;
+            (e.code.as_deref().unwrap_or(&s.name) == code).then_some(e)
+        })
+    }
+
     /// Parses a botocore `service-2.json` document.
     pub fn parse(service: &'static str, json: &str) -> Result<Model, String> {
         let raw: RawModel = serde_json::from_str(json).map_err(|e| format!("{service}: {e}"))?;
@@ -453,5 +462,11 @@ mod tests {
         );
         let nse = iam.shape(iam.shape_id("NoSuchEntityException").unwrap());
         assert_eq!(nse.error.as_ref().unwrap().http_status, Some(404));
+        assert_eq!(iam.error("NoSuchEntity").unwrap().http_status, Some(404));
+        assert_eq!(
+            iam.error("EntityAlreadyExists").unwrap().http_status,
+            Some(409)
+        );
+        assert!(ec2.error("InvalidVpcID.NotFound").is_none());
     }
 }

@@ -220,13 +220,10 @@ pub async fn create_access_key(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     // Locking the user serializes concurrent creations, so the quota holds.
     let user = owner(ctx, &mut tx, req.user_name, true).await?;
     if keys_of(ctx, &mut tx, user.as_deref()).await?.len() >= KEYS_PER_USER {
-        return Err(Error(
-            AwsError::new(
-                "LimitExceeded",
-                format!("Cannot exceed quota for AccessKeysPerUser: {KEYS_PER_USER}"),
-            )
-            .with_status(409),
-        ));
+        return Err(Error(AwsError::new(
+            "LimitExceeded",
+            format!("Cannot exceed quota for AccessKeysPerUser: {KEYS_PER_USER}"),
+        )));
     }
     let (id, secret) = new_key_pair("AKIA");
     let k = AccessKey {
@@ -256,13 +253,10 @@ pub async fn list_access_keys(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
 }
 
 fn no_such_key(id: &str) -> Error {
-    Error(
-        AwsError::new(
-            "NoSuchEntity",
-            format!("The Access Key with id {id} cannot be found."),
-        )
-        .with_status(404),
-    )
+    Error(AwsError::new(
+        "NoSuchEntity",
+        format!("The Access Key with id {id} cannot be found."),
+    ))
 }
 
 /// The key `id` of `user`, locked.

@@ -81,16 +81,13 @@ pub async fn update_account_password_policy(ctx: &Ctx<'_>, raw: &Value) -> Resul
 }
 
 fn no_password_policy(ctx: &Ctx<'_>) -> Error {
-    Error(
-        AwsError::new(
-            "NoSuchEntity",
-            format!(
-                "The Password Policy with domain name {} cannot be found.",
-                ctx.account
-            ),
-        )
-        .with_status(404),
-    )
+    Error(AwsError::new(
+        "NoSuchEntity",
+        format!(
+            "The Password Policy with domain name {} cannot be found.",
+            ctx.account
+        ),
+    ))
 }
 
 pub async fn get_account_password_policy(ctx: &Ctx<'_>, _raw: &Value) -> Result<Value> {
@@ -155,13 +152,10 @@ pub async fn delete_account_alias(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let mut tx = ctx.store.write().await?;
     let current = aliases(ctx, &mut tx).await?;
     if !current.contains(&req.account_alias) {
-        return Err(Error(
-            AwsError::new(
-                "NoSuchEntity",
-                format!("The account alias {} cannot be found.", req.account_alias),
-            )
-            .with_status(404),
-        ));
+        return Err(Error(AwsError::new(
+            "NoSuchEntity",
+            format!("The account alias {} cannot be found.", req.account_alias),
+        )));
     }
     tx.delete(scope(ctx), ALIAS).await?;
     tx.commit().await?;

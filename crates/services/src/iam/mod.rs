@@ -74,17 +74,16 @@ pub(crate) fn unique_id(prefix: &str) -> String {
 }
 
 pub(crate) fn no_such(kind: &str, name: &str) -> Error {
-    Error(
-        AwsError::new(
-            "NoSuchEntity",
-            format!("The {kind} with name {name} cannot be found."),
-        )
-        .with_status(404),
-    )
+    Error(AwsError::new(
+        "NoSuchEntity",
+        format!("The {kind} with name {name} cannot be found."),
+    ))
 }
 
+/// One of IAM's conflicts (`EntityAlreadyExists`, `LimitExceeded`, `DeleteConflict`): its
+/// model gives each its status, 409.
 pub(crate) fn conflict(code: &str, message: String) -> Error {
-    Error(AwsError::new(code, message).with_status(409))
+    Error(AwsError::new(code, message))
 }
 
 /// Refuses a delete while anything still hangs off the entity, naming the first thing to

@@ -192,13 +192,10 @@ pub async fn simulate_principal_policy(ctx: &Ctx<'_>, raw: &Value) -> Result<Val
             .is_some()
     };
     if !exists {
-        return Err(Error(
-            AwsError::new(
-                "NoSuchEntity",
-                format!("The {kind} with name {name} cannot be found."),
-            )
-            .with_status(404),
-        ));
+        return Err(Error(AwsError::new(
+            "NoSuchEntity",
+            format!("The {kind} with name {name} cannot be found."),
+        )));
     }
     let principal = match kind.as_str() {
         "user" => Some(Principal::User { name: name.clone() }),

@@ -102,13 +102,10 @@ pub(crate) fn user_or_caller(ctx: &Ctx<'_>, name: Option<String>) -> Result<Opti
 
 pub(crate) fn check_tags(tags: &[Tag]) -> Result<()> {
     if tags.len() > MAX_TAGS {
-        return Err(Error(
-            AwsError::new(
-                "LimitExceeded",
-                format!("The number of tags has reached the maximum limit of {MAX_TAGS}."),
-            )
-            .with_status(409),
-        ));
+        return Err(Error(AwsError::new(
+            "LimitExceeded",
+            format!("The number of tags has reached the maximum limit of {MAX_TAGS}."),
+        )));
     }
     for t in tags {
         if t.key.is_empty() || t.key.len() > 128 || t.value.len() > 256 {
@@ -391,13 +388,10 @@ struct LoginProfileRequest {
 }
 
 fn no_login_profile(user: &str) -> Error {
-    Error(
-        AwsError::new(
-            "NoSuchEntity",
-            format!("Login Profile for User {user} cannot be found."),
-        )
-        .with_status(404),
-    )
+    Error(AwsError::new(
+        "NoSuchEntity",
+        format!("Login Profile for User {user} cannot be found."),
+    ))
 }
 
 fn hash_password(password: &str) -> String {
