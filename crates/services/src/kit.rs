@@ -110,9 +110,52 @@ pub fn implemented(service: &str) -> usize {
         .map_or(0, |s| s.operations().count())
 }
 
+/// One page of `items`, which come in the order of `key`: those after the key `after` (the
+/// previous page's last), at most `max`, and the key to continue after when more remain.
+/// Both of
+/// AWS's paging styles are this: EC2's opaque `NextToken` and IAM's `Marker` with
+/// `IsTruncated` differ only in how they show the key.
+pub fn page<T>(
+    mut items: Vec<T>,
+    key: impl Fn(&T) -> String,
+    after: Option<&str>,
+    max: Option<usize>,
+) -> (Vec<T>, Option<String>) {
+    if let Some(a) = after {
+        items.retain(|i| key(i).as_str() > a);
+    }
+    match max {
+        Some(max) if items.len() > max.max(1) => {
+            items.truncate(max.max(1));
+            let last = items.last().map(&key);
+            (items, last)
+        }
+        _ => (items, None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pages_cover_everything_once_in_order() {
+        let items: Vec<u32> = (0..23).collect();
+        let key = |i: &u32| format!("{i:03}");
+        let mut seen = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let (page, next) = page(items.clone(), key, after.as_deref(), Some(5));
+            assert!(page.len() <= 5);
+            seen.extend(page);
+            match next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        assert_eq!(seen, (0..23).collect::<Vec<_>>());
+        assert_eq!(page(items, key, None, None).0.len(), 23);
+    }
 
     #[test]
     fn every_table_names_real_operations_once() {

@@ -358,25 +358,11 @@ pub fn paginate<T>(
                 })?,
         ),
     };
-    let mut rest: Vec<T> = match &after {
-        Some(a) => items
-            .into_iter()
-            .filter(|i| key(i).as_str() > a.as_str())
-            .collect(),
-        None => items,
-    };
-    let Some(max) = max_results else {
-        return Ok((rest, None));
-    };
-    let max = max.max(1) as usize;
-    if rest.len() <= max {
-        return Ok((rest, None));
-    }
-    rest.truncate(max);
-    let last = key(rest.last().expect("max >= 1"));
+    let max = max_results.map(|m| m.max(1) as usize);
+    let (page, last) = crate::kit::page(items, key, after.as_deref(), max);
     Ok((
-        rest,
-        Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last)),
+        page,
+        last.map(|l| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(l)),
     ))
 }
 

@@ -181,15 +181,13 @@ pub(crate) struct ListRequest {
 /// One page of `items` (by name) as IAM's List calls give it: `IsTruncated` and `Marker`.
 pub(crate) fn page(mut items: Vec<(String, Value)>, req: &ListRequest, member: &str) -> Value {
     items.sort_by(|a, b| a.0.cmp(&b.0));
-    let start = req.marker.as_ref().map_or(0, |m| {
-        items.iter().position(|(k, _)| k > m).unwrap_or(items.len())
-    });
     let max = req.max_items.unwrap_or(100).clamp(1, 1000) as usize;
-    let rest = &items[start..];
-    let shown: Vec<Value> = rest.iter().take(max).map(|(_, v)| v.clone()).collect();
-    let mut out = json!({ member: shown, "IsTruncated": rest.len() > max });
-    if rest.len() > max {
-        out["Marker"] = json!(rest[max - 1].0);
+    let (shown, last) =
+        crate::kit::page(items, |(k, _)| k.clone(), req.marker.as_deref(), Some(max));
+    let shown: Vec<Value> = shown.into_iter().map(|(_, v)| v).collect();
+    let mut out = json!({ member: shown, "IsTruncated": last.is_some() });
+    if let Some(marker) = last {
+        out["Marker"] = json!(marker);
     }
     out
 }
