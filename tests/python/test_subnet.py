@@ -156,3 +156,11 @@ def test_unknown_subnet_ids(ec2, vpc):
         ec2.delete_subnet(SubnetId="subnet-0123456789abcdef0")
     with expect_error("InvalidSubnetID.NotFound", 400):
         ec2.describe_subnets(SubnetIds=[s["SubnetId"], "subnet-0123456789abcdef0"])
+
+
+def test_aaaa_record_option_is_kept_and_shown(ec2, vpc):
+    # The model spells it AAAA; a handler that read `Aaaa` ignored the request silently.
+    sid = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.0.7.0/24")["Subnet"]["SubnetId"]
+    ec2.modify_subnet_attribute(SubnetId=sid, EnableResourceNameDnsAAAARecordOnLaunch={"Value": True})
+    (s,) = ec2.describe_subnets(SubnetIds=[sid])["Subnets"]
+    assert s["PrivateDnsNameOptionsOnLaunch"]["EnableResourceNameDnsAAAARecord"] is True

@@ -134,9 +134,117 @@ pub fn page<T>(
     }
 }
 
+/// A deserializer that notes which members a handler's input struct asks for, so a test can
+/// check them against the model: a misspelled field would otherwise silently read nothing.
+#[cfg(test)]
+pub(crate) mod recording {
+    use serde::de::{Deserializer, Visitor};
+    use serde_json::Value;
+    use std::cell::RefCell;
+
+    thread_local! {
+        pub static ASKED: RefCell<Vec<&'static [&'static str]>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Wraps the decoded input; records the top-level struct's fields, defers the rest.
+    pub struct Recorder<'a>(pub &'a Value);
+
+    impl<'de> Deserializer<'de> for &Recorder<'de> {
+        type Error = serde_json::Error;
+
+        fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+            self.0.deserialize_any(v)
+        }
+
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            name: &'static str,
+            fields: &'static [&'static str],
+            v: V,
+        ) -> Result<V::Value, Self::Error> {
+            ASKED.with(|a| a.borrow_mut().push(fields));
+            self.0.deserialize_struct(name, fields, v)
+        }
+
+        fn deserialize_option<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+            self.0.deserialize_option(v)
+        }
+
+        fn deserialize_enum<V: Visitor<'de>>(
+            self,
+            name: &'static str,
+            variants: &'static [&'static str],
+            v: V,
+        ) -> Result<V::Value, Self::Error> {
+            self.0.deserialize_enum(name, variants, v)
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+            bytes byte_buf unit unit_struct newtype_struct seq tuple
+            tuple_struct map identifier ignored_any
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every handler, called with an empty input, asks only for members the model has (by
+    /// the model's member names): a misspelled field would silently read nothing.
+    #[tokio::test]
+    async fn input_structs_ask_only_for_members_the_model_has() {
+        let store = kumori_store::Store::open_memory().await.unwrap();
+        let limits = crate::Limits::default();
+        let ctx = Ctx {
+            store: &store,
+            account: "000000000000",
+            region: "us-east-1",
+            limits: &limits,
+            caller: None,
+        };
+        let mut checked = 0;
+        let mut wrong = Vec::new();
+        let members_of = |model: &kumori_protocol::Model, op: &str| -> Vec<String> {
+            let operation = model.operation(op).unwrap();
+            match operation.input.map(|i| &model.shape(i).kind) {
+                Some(kumori_protocol::model::Kind::Structure { members }) => {
+                    members.iter().map(|m| m.name.clone()).collect()
+                }
+                _ => Vec::new(),
+            }
+        };
+        for s in SERVICES {
+            let model = kumori_protocol::model::service(s.name).unwrap().model();
+            // A struct shared by sibling operations (Create/Delete, Stop/Start) may carry a
+            // member of a sibling; a member of no operation at all is a misspelling.
+            let anywhere: std::collections::HashSet<String> = s
+                .operations()
+                .flat_map(|op| members_of(model, op.name))
+                .collect();
+            for op in s.operations() {
+                recording::ASKED.with(|a| a.borrow_mut().clear());
+                let _ = run(&ctx, s.name, op.name, &serde_json::json!({})).await;
+                let asked = recording::ASKED.with(|a| a.borrow_mut().split_off(0));
+                let members = members_of(model, op.name);
+                for fields in asked {
+                    checked += 1;
+                    for f in fields {
+                        if !members.iter().any(|m| m == f) && !anywhere.contains(*f) {
+                            wrong.push(format!("{}:{} asks for {f}", s.name, op.name));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "members the model does not have:\n{}",
+            wrong.join("\n")
+        );
+        assert!(checked > 200, "only {checked} input structs were seen");
+    }
 
     #[test]
     fn pages_cover_everything_once_in_order() {

@@ -134,6 +134,8 @@ pub async fn dispatch(ctx: &Ctx<'_>, call: &Call) -> std::result::Result<Output,
 /// optional (a filter without `Name`, a tag without `Key`) is the caller's omission, answered
 /// as AWS answers a missing parameter; any other misfit is kumori's bug.
 pub fn input<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T> {
+    #[cfg(test)]
+    let v = &kit::recording::Recorder(v);
     T::deserialize(v).map_err(|e| {
         let text = e.to_string();
         match text

@@ -44,6 +44,11 @@ pub struct Subnet {
 pub struct PrivateDnsNameOptions {
     pub hostname_type: String,
     pub enable_resource_name_dns_a_record: bool,
+    // The model spells it `AAAA`; documents stored before this fix say `Aaaa`.
+    #[serde(
+        rename = "EnableResourceNameDnsAAAARecord",
+        alias = "EnableResourceNameDnsAaaaRecord"
+    )]
     pub enable_resource_name_dns_aaaa_record: bool,
 }
 
@@ -356,6 +361,7 @@ struct ModifySubnetAttributeRequest {
     enable_dns64: Option<BoolValue>,
     private_dns_hostname_type_on_launch: Option<String>,
     enable_resource_name_dns_a_record_on_launch: Option<BoolValue>,
+    #[serde(rename = "EnableResourceNameDnsAAAARecordOnLaunch")]
     enable_resource_name_dns_aaaa_record_on_launch: Option<BoolValue>,
 }
 
