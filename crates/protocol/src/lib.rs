@@ -6,6 +6,7 @@
 //! every element name, list wrapper and validation rule comes from `models/`.
 
 pub mod error;
+pub mod json;
 pub mod model;
 pub mod query;
 pub mod rest;
@@ -376,7 +377,28 @@ fn try_encode_output(
             };
             ("application/xml", body)
         }
-        Protocol::Json => ("application/x-amz-json-1.1", output.to_json()?),
+        Protocol::Json => {
+            // Only what the output shape has: stored records' internal fields stay inside.
+            let body = match op.output {
+                Some(shape) => {
+                    let v = match output {
+                        Output::Value(v) => json::shaped(model, shape, v),
+                        Output::Typed(_) => {
+                            let text = output.to_json()?;
+                            let v: Value = serde_json::from_str(&text).map_err(|e| {
+                                AwsError::internal(format!(
+                                    "kumori could not write its answer: {e}"
+                                ))
+                            })?;
+                            json::shaped(model, shape, &v)
+                        }
+                    };
+                    v.to_string()
+                }
+                None => "{}".to_string(),
+            };
+            ("application/x-amz-json-1.1", body)
+        }
     };
     Ok(HttpResponse {
         status: op.http_status,
