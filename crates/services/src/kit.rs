@@ -53,6 +53,16 @@ macro_rules! operations {
 pub type BeforeFuture<'a> = Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
 pub type Before = for<'a> fn(&'a Ctx<'a>, &'a str) -> BeforeFuture<'a>;
 
+/// A tag, as every service's model has it (`Key`, `Value`). EC2 lets `Value` be left out,
+/// meaning empty; services whose model requires it have it checked by the protocol layer.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Tag {
+    pub key: String,
+    #[serde(default)]
+    pub value: String,
+}
+
 /// A service kumori serves: its model's name and its tables (one per resource family).
 pub struct Service {
     pub name: &'static str,

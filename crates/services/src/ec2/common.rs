@@ -4,16 +4,10 @@ use crate::{Ctx, Error, Result};
 use base64::Engine;
 use kumori_protocol::AwsError;
 use kumori_store::{TagRow, Tx};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::collections::HashMap;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "PascalCase")]
-pub struct Tag {
-    pub key: String,
-    #[serde(default)]
-    pub value: String,
-}
+pub use crate::kit::Tag;
 
 /// A tag as DeleteTags takes it: without a value it matches any value.
 #[derive(Debug, Deserialize)]

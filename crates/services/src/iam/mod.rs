@@ -44,12 +44,7 @@ pub static SERVICE: crate::kit::Service = crate::kit::Service {
     region: Some(GLOBAL),
 };
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Tag {
-    pub key: String,
-    pub value: String,
-}
+pub use crate::kit::Tag;
 
 pub(crate) fn key(kind: &str, name: &str) -> String {
     format!("{kind}/{}", name.to_lowercase())
