@@ -340,6 +340,9 @@ impl Gen<'_> {
                     return;
                 }
                 let items = match shape.min {
+                    // Now and then a long top-level list (ids, filters, tags): past AWS's caps,
+                    // and past what one SQL statement may bind.
+                    _ if depth == 0 && self.rng.chance(3) => 200 + self.rng.below(1_200),
                     Some(min) if min >= 1.0 && self.rng.chance(80) => 1 + self.rng.below(3),
                     _ => self.rng.below(4),
                 };
@@ -764,6 +767,54 @@ async fn seed_call(
     }
 }
 
+/// At most 3,000 characters of `s` (a 40 KB policy document would bury the cause).
+fn shorten(s: &str) -> String {
+    match s.char_indices().nth(3_000) {
+        Some((at, _)) => format!("{}… ({} bytes)", &s[..at], s.len()),
+        None => s.to_string(),
+    }
+}
+
+/// A character XML 1.0 cannot carry, even as a character reference, if `text` has one.
+fn forbidden_char(text: &str) -> Option<char> {
+    text.chars().find(|&c| {
+        (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{FFFE}' || c == '\u{FFFF}'
+    })
+}
+
+/// Why `text` is not a well-formed XML document, if it is not: SDKs fail to parse such an
+/// answer as surely as they fail on a 500. (Characters are [`forbidden_char`]'s business.)
+fn xml_problem(text: &str) -> Option<String> {
+    let mut reader = quick_xml::Reader::from_str(text);
+    let mut depth = 0usize;
+    loop {
+        match reader.read_event() {
+            Ok(quick_xml::events::Event::Start(_)) => depth += 1,
+            Ok(quick_xml::events::Event::End(_)) => depth = depth.saturating_sub(1),
+            // Only XML's own entities and character references resolve.
+            Ok(quick_xml::events::Event::GeneralRef(r)) => {
+                let name = r.xml10_content();
+                if let Err(e) = quick_xml::escape::unescape(&format!("&{name};")) {
+                    return Some(e.to_string());
+                }
+            }
+            Ok(quick_xml::events::Event::Eof) => break,
+            Ok(_) => {}
+            Err(e) => return Some(e.to_string()),
+        }
+    }
+    (depth != 0).then(|| "unclosed elements".to_string())
+}
+
+/// Known and reported, not fixed here: `kumori_protocol::xml::escape` passes characters
+/// XML 1.0 forbids (U+0000 and the other C0 controls), so an answer that quotes or stores
+/// one (an error naming a bad id, a tag value) is a document no SDK can parse. The fix
+/// belongs there (replace them, or refuse them when decoding); until then such answers are
+/// counted, not failed.
+fn known_xml(text: &str) -> Option<char> {
+    forbidden_char(text)
+}
+
 /// The error code of an AWS error document, if it is one.
 fn code_of(text: &str) -> &str {
     text.split_once("<Code>")
@@ -795,9 +846,13 @@ async fn fuzz(auth: Mode, rounds: usize, seed: u64) {
     }
     let mut rng = Rng(seed);
     let started = Instant::now();
-    let mut failures: Vec<String> = Vec::new();
+    // Per operation: how many failed, and the first few in full.
+    let mut failures: BTreeMap<String, (usize, Vec<String>)> = BTreeMap::new();
     let mut codes: BTreeMap<String, usize> = BTreeMap::new();
+    let mut slowest: Vec<(Duration, String)> = Vec::new();
     let (mut sent, mut succeeded, mut skipped_known) = (0usize, 0usize, 0usize);
+    // Answers carrying a character XML forbids (see `known_xml`).
+    let mut forbidden = 0usize;
     for _ in 0..rounds {
         // A new order each round (Fisher–Yates).
         for i in (1..ops.len()).rev() {
@@ -819,12 +874,28 @@ async fn fuzz(auth: Mode, rounds: usize, seed: u64) {
                 body.push_str(&format!("&{}={}", enc(k), enc(v)));
             }
             sent += 1;
-            let failure = match send(&app, signer.as_ref(), svc, body.clone()).await {
+            let t = Instant::now();
+            let outcome = send(&app, signer.as_ref(), svc, body.clone()).await;
+            slowest.push((t.elapsed(), format!("{svc}:{op}")));
+            slowest.sort_by(|a, b| b.0.cmp(&a.0));
+            slowest.truncate(5);
+            let failure = match outcome {
                 Outcome::Answered(501, _) => {
                     unimplemented.insert((svc, op));
                     continue;
                 }
+                Outcome::Answered(status, text)
+                    if status < 500
+                        && let Some(problem) = xml_problem(&text) =>
+                {
+                    format!(
+                        "answered {status} with a document SDKs cannot read ({problem}): {text}"
+                    )
+                }
                 Outcome::Answered(status, text) if status < 500 => {
+                    if known_xml(&text).is_some() {
+                        forbidden += 1;
+                    }
                     if status == 200 {
                         succeeded += 1;
                         pool.learn(&text);
@@ -848,16 +919,26 @@ async fn fuzz(auth: Mode, rounds: usize, seed: u64) {
                 Outcome::Panicked(e) => format!("panicked: {e}"),
                 Outcome::Hung => "no answer within 20 s".to_string(),
             };
-            failures.push(format!("{svc}:{op}\n  request: {body}\n  {failure}"));
+            let entry = failures.entry(format!("{svc}:{op}")).or_default();
+            entry.0 += 1;
+            if entry.1.len() < 3 {
+                entry.1.push(format!(
+                    "  request: {}\n  {}",
+                    shorten(&body),
+                    shorten(&failure)
+                ));
+            }
         }
         ops.retain(|(svc, _, op)| !unimplemented.contains(&(*svc, *op)));
     }
     eprintln!(
-        "model fuzz ({auth:?}): {sent} requests, {succeeded} answered 200, over {} operations that \
-         answered other than 501; {skipped_known} known 5xx skipped; {:.1?}",
+        "model fuzz ({auth:?}): {sent} requests, {succeeded} answered 200, {} operations not \
+         answering 501; {skipped_known} known 5xx skipped; {forbidden} answers with a \
+         character XML forbids (known); {:.1?}",
         ops.len(),
         started.elapsed()
     );
+    eprintln!("slowest: {slowest:?}");
     if verbose {
         let mut tally: Vec<_> = codes.iter().collect();
         tally.sort_by(|a, b| b.1.cmp(a.1));
@@ -865,11 +946,15 @@ async fn fuzz(auth: Mode, rounds: usize, seed: u64) {
             eprintln!("{n:7} {code}");
         }
     }
+    let report: Vec<String> = failures
+        .iter()
+        .map(|(op, (n, first))| format!("{op}: {n} failed; the first:\n{}", first.join("\n")))
+        .collect();
     assert!(
         failures.is_empty(),
-        "{} requests got a 5xx, a panic or no answer:\n\n{}",
+        "{} operations got a 5xx, a panic or no answer:\n\n{}",
         failures.len(),
-        failures.join("\n\n")
+        report.join("\n\n")
     );
 }
 
@@ -948,3 +1033,35 @@ const SIGNER_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[
 {"Effect":"Deny","Action":"*","Resource":"*","Condition":{"NotIpAddress":{"aws:SourceIp":["0.0.0.0/0","::/0"]},"Bool":{"aws:ViaAWSService":"false"},"StringNotEquals":{"aws:RequestedRegion":"us-east-1"}}},
 {"Effect":"Deny","Action":["iam:DeleteUser","iam:DeleteAccessKey","iam:UpdateAccessKey","iam:PutUserPolicy","iam:DeleteUserPolicy","iam:AttachUserPolicy","iam:PutUserPermissionsBoundary","iam:AddUserToGroup"],"Resource":"arn:aws:iam::*:user/fuzz-signer"}
 ]}"#;
+
+/// Found by this fuzz: IAM took tags, paths and role descriptions with control characters
+/// (which its model's patterns refuse) and then answered every read of them with a document
+/// no SDK can parse.
+#[tokio::test]
+async fn iam_refuses_control_characters_its_patterns_exclude() {
+    let app = router(Store::open_memory().await.unwrap(), Config::default());
+    let trust = enc(TRUST);
+    for form in [
+        "Action=CreateUser&UserName=u1&Tags.member.1.Key=k&Tags.member.1.Value=a%00b".to_string(),
+        "Action=CreateUser&UserName=u2&Tags.member.1.Key=%01&Tags.member.1.Value=v".to_string(),
+        "Action=CreateUser&UserName=u3&Path=%2Fa%0Ab%2F".to_string(),
+        format!("Action=CreateRole&RoleName=r1&AssumeRolePolicyDocument={trust}&Tags.member.1.Key=k&Tags.member.1.Value=%00"),
+        format!("Action=CreateRole&RoleName=r2&AssumeRolePolicyDocument={trust}&Description=a%00"),
+        "Action=CreateInstanceProfile&InstanceProfileName=p1&Tags.member.1.Key=k&Tags.member.1.Value=%1F".to_string(),
+    ] {
+        let body = format!("{form}&Version=2010-05-08");
+        let Outcome::Answered(status, text) = send(&app, None, "iam", body.clone()).await else {
+            panic!("{body}: no answer");
+        };
+        assert_eq!(status, 400, "{body}: {text}");
+        assert_eq!(code_of(&text), "ValidationError", "{body}: {text}");
+        assert_eq!(forbidden_char(&text), None, "{body}: {text}");
+    }
+    // What the patterns allow still goes in: letters of any script, spaces, signs.
+    let body = "Action=CreateUser&UserName=u4&Path=%2Fteam%2Bops%2F&Tags.member.1.Key=Name&\
+                Tags.member.1.Value=%C3%A9quipe%20ops%3A%2F%3D%2B-%40&Version=2010-05-08";
+    let Outcome::Answered(status, text) = send(&app, None, "iam", body.into()).await else {
+        panic!("no answer");
+    };
+    assert_eq!(status, 200, "{text}");
+}

@@ -107,10 +107,26 @@ pub(crate) fn check_name(what: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// IAM's `pathType`: `/`, or printable ASCII between two slashes.
 pub(crate) fn check_path(path: &str) -> Result<()> {
-    if !path.starts_with('/') || !path.ends_with('/') || path.len() > 512 {
+    let printable = path.chars().all(|c| ('!'..='~').contains(&c));
+    if !path.starts_with('/') || !path.ends_with('/') || path.len() > 512 || !printable {
         return Err(validation(
             "The specified value for path is invalid. It must begin and end with / and contain only alphanumeric characters and/or / characters.".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// IAM's `roleDescriptionType` pattern: tab, newlines and Latin-1's printable characters.
+pub(crate) fn check_role_description(description: Option<&str>) -> Result<()> {
+    let ok = |c: char| matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{A1}'..='\u{FF}');
+    if description.is_some_and(|d| !d.chars().all(ok)) {
+        return Err(validation(
+            "1 validation error detected: Value at 'description' failed to satisfy constraint: \
+             Member must satisfy regular expression pattern: \
+             [\\u0009\\u000A\\u000D\\u0020-\\u007E\\u00A1-\\u00FF]*"
+                .into(),
         ));
     }
     Ok(())

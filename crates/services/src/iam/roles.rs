@@ -1,8 +1,9 @@
 //! IAM roles with their trust policies, and the instance profiles that carry them to EC2.
 
+use super::users::check_tags;
 use super::{
-    ListRequest, Tag, all, check_name, check_path, conflict, get, key, no_such, page, record,
-    scope, unique_id, url_encoded, validation,
+    ListRequest, Tag, all, check_name, check_path, check_role_description, conflict, get, key,
+    no_such, page, record, scope, unique_id, url_encoded, validation,
 };
 use crate::{Ctx, Error, Result, input, output};
 use kumori_protocol::AwsError;
@@ -151,6 +152,8 @@ pub async fn create_role(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     check_name("roleName", &req.role_name)?;
     let path = req.path.unwrap_or_else(|| "/".into());
     check_path(&path)?;
+    check_role_description(req.description.as_deref())?;
+    check_tags(&req.tags)?;
     check_trust(&req.assume_role_policy_document)?;
     let max = req.max_session_duration.unwrap_or(3600);
     if !(3600..=43200).contains(&max) {
@@ -284,6 +287,7 @@ pub async fn create_instance_profile(ctx: &Ctx<'_>, raw: &Value) -> Result<Value
     check_name("instanceProfileName", &req.instance_profile_name)?;
     let path = req.path.unwrap_or_else(|| "/".into());
     check_path(&path)?;
+    check_tags(&req.tags)?;
     let mut tx = ctx.store.write().await?;
     if get::<InstanceProfile>(ctx, &mut tx, PROFILE, &req.instance_profile_name, true)
         .await?
@@ -501,6 +505,7 @@ pub async fn update_assume_role_policy(ctx: &Ctx<'_>, raw: &Value) -> Result<Val
 
 pub async fn update_role(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: RoleChangeRequest = input(raw)?;
+    check_role_description(req.description.as_deref())?;
     if let Some(max) = req.max_session_duration
         && !(3600..=43200).contains(&max)
     {
@@ -523,6 +528,7 @@ pub async fn update_role(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
 
 pub async fn update_role_description(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: RoleChangeRequest = input(raw)?;
+    check_role_description(req.description.as_deref())?;
     let role = change_role(ctx, &req.role_name, |r| {
         r.description = req.description;
         Ok(())

@@ -107,15 +107,32 @@ pub(crate) fn check_tags(tags: &[Tag]) -> Result<()> {
             format!("The number of tags has reached the maximum limit of {MAX_TAGS}."),
         )));
     }
-    for t in tags {
+    for (i, t) in tags.iter().enumerate() {
         if t.key.is_empty() || t.key.len() > 128 || t.value.len() > 256 {
             return Err(validation(format!(
                 "1 validation error detected: Value '{}' at 'tags.member.key' failed to satisfy constraint: Member must have length between 1 and 128 (values up to 256)",
                 t.key
             )));
         }
+        // The value is not quoted back: a control character cannot travel in XML.
+        for (what, text) in [("key", &t.key), ("value", &t.value)] {
+            if !text.chars().all(tag_char) {
+                return Err(validation(format!(
+                    "1 validation error detected: Value at 'tags.{}.member.{what}' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\p{{L}}\\p{{Z}}\\p{{N}}_.:/=+\\-@]*",
+                    i + 1
+                )));
+            }
+        }
     }
     Ok(())
+}
+
+/// IAM's tag pattern `[\p{L}\p{Z}\p{N}_.:/=+\-@]`: letters, separators, numbers, a few signs.
+fn tag_char(c: char) -> bool {
+    c.is_alphabetic()
+        || c.is_numeric()
+        || (c.is_whitespace() && !c.is_control())
+        || "_.:/=+-@".contains(c)
 }
 
 pub(crate) fn merge_tags(have: &mut Vec<Tag>, new: Vec<Tag>) -> Result<()> {
