@@ -1,0 +1,199 @@
+//! Status checks, credit specifications and Windows password data.
+
+use super::*;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct CreditSpecsRequest {
+    #[serde(default)]
+    pub(super) instance_ids: Vec<String>,
+    #[serde(default)]
+    pub(super) filters: Vec<Filter>,
+    pub(super) max_results: Option<i64>,
+    pub(super) next_token: Option<String>,
+    pub(super) dry_run: Option<bool>,
+}
+
+pub(super) struct CreditRow<'a>(&'a Instance);
+
+impl Filterable for CreditRow<'_> {
+    const FILTERS: &'static [&'static str] = &["instance-id"];
+    fn field(&self, name: &str) -> Vec<String> {
+        match name {
+            "instance-id" => vec![self.0.instance_id.clone()],
+            _ => vec![],
+        }
+    }
+}
+
+/// The CPU credit option of burstable instances (others have none and are not listed).
+pub async fn describe_instance_credit_specifications(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: CreditSpecsRequest = input(raw)?;
+    check_filters::<CreditRow>(&req.filters)?;
+    let all = every_instance(ctx, &req.instance_ids, true).await?;
+    dry_run(req.dry_run)?;
+    let rows: Vec<&Instance> = all
+        .iter()
+        .filter(|i| !i.terminated() && i.cpu_credits.is_some())
+        .filter(|i| req.instance_ids.is_empty() || req.instance_ids.contains(&i.instance_id))
+        .filter(|i| matches(&CreditRow(i), &[], &req.filters))
+        .collect();
+    let (page, next) = paginate(
+        rows,
+        |i| i.instance_id.clone(),
+        req.max_results,
+        req.next_token.as_deref(),
+    )?;
+    let specs: Vec<Value> = page
+        .iter()
+        .map(|i| json!({ "InstanceId": i.instance_id, "CpuCredits": i.cpu_credits }))
+        .collect();
+    Ok(crate::ec2::common::page_output(
+        "InstanceCreditSpecifications",
+        specs,
+        next,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct StatusRequest {
+    #[serde(default)]
+    pub(super) instance_ids: Vec<String>,
+    #[serde(default)]
+    pub(super) filters: Vec<Filter>,
+    pub(super) include_all_instances: Option<bool>,
+    pub(super) max_results: Option<i64>,
+    pub(super) next_token: Option<String>,
+    pub(super) dry_run: Option<bool>,
+}
+
+pub(super) struct StatusRow<'a>(&'a Instance);
+
+impl Filterable for StatusRow<'_> {
+    const FILTERS: &'static [&'static str] = &[
+        "availability-zone",
+        "instance-state-code",
+        "instance-state-name",
+        "instance-status.reachability",
+        "instance-status.status",
+        "system-status.reachability",
+        "system-status.status",
+    ];
+    fn field(&self, name: &str) -> Vec<String> {
+        let running = self.0.state == "running";
+        match name {
+            "availability-zone" => vec![self.0.availability_zone.clone()],
+            "instance-state-code" => vec![state_code(&self.0.state).to_string()],
+            "instance-state-name" => vec![self.0.state.clone()],
+            "instance-status.reachability" | "system-status.reachability" => {
+                vec![if running { "passed" } else { "not-applicable" }.into()]
+            }
+            "instance-status.status" | "system-status.status" => {
+                vec![if running { "ok" } else { "not-applicable" }.into()]
+            }
+            _ => vec![],
+        }
+    }
+}
+
+/// Status checks: a running instance passes both; others are listed only with
+/// IncludeAllInstances, as not applicable. (kumori has no hardware to fail.)
+pub async fn describe_instance_status(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: StatusRequest = input(raw)?;
+    check_filters::<StatusRow>(&req.filters)?;
+    let all = every_instance(ctx, &req.instance_ids, false).await?;
+    dry_run(req.dry_run)?;
+    let every = req.include_all_instances == Some(true);
+    let rows: Vec<&Instance> = all
+        .iter()
+        .filter(|i| req.instance_ids.is_empty() || req.instance_ids.contains(&i.instance_id))
+        .filter(|i| every || i.state == "running")
+        .filter(|i| matches(&StatusRow(i), &[], &req.filters))
+        .collect();
+    let (page, next) = paginate(
+        rows,
+        |i| i.instance_id.clone(),
+        req.max_results,
+        req.next_token.as_deref(),
+    )?;
+    let statuses: Vec<Value> = page
+        .iter()
+        .map(|i| {
+            let (status, reach) = if i.state == "running" {
+                ("ok", "passed")
+            } else {
+                ("not-applicable", "not-applicable")
+            };
+            let check = json!({ "Status": status, "Details": [{ "Name": "reachability", "Status": reach }] });
+            json!({
+                "InstanceId": i.instance_id,
+                "AvailabilityZone": i.availability_zone,
+                "InstanceState": state_shown(&i.state),
+                "InstanceStatus": check,
+                "SystemStatus": check,
+            })
+        })
+        .collect();
+    Ok(crate::ec2::common::page_output(
+        "InstanceStatuses",
+        statuses,
+        next,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct PasswordRequest {
+    pub(super) instance_id: String,
+    pub(super) dry_run: Option<bool>,
+}
+
+/// A Windows instance's administrator password, encrypted with its RSA key pair's public key
+/// as EC2 does (PKCS#1 v1.5, base64); made once, on first request, and only the encrypted
+/// form kept. Other instances have none (an empty `PasswordData`).
+pub async fn get_password_data(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: PasswordRequest = input(raw)?;
+    check_instance_id(&req.instance_id)?;
+    let mut tx = ctx.store.write().await?;
+    let mut i: Instance = resource::lock(ctx, &mut tx, &req.instance_id)
+        .await?
+        .ok_or_else(|| not_found(&req.instance_id))?;
+    dry_run(req.dry_run)?;
+    if i.password_data.is_none()
+        && i.platform.as_deref() == Some("windows")
+        && let Some(name) = &i.key_name
+    {
+        let keys: Vec<KeyPair> = resource::list(ctx, &mut tx).await?;
+        if let Some(key) = keys
+            .iter()
+            .find(|k| &k.key_name == name && k.key_type == "rsa")
+        {
+            let password = new_password();
+            let sealed =
+                kumori_keys::encrypt_for(&key.public_key, password.as_bytes()).map_err(|e| {
+                    Error(AwsError::internal(format!(
+                        "password encryption failed: {e}"
+                    )))
+                })?;
+            i.password_data = Some(base64::engine::general_purpose::STANDARD.encode(sealed));
+            resource::update(ctx, &mut tx, &i).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(json!({
+        "InstanceId": i.instance_id,
+        "Timestamp": i.launch_time,
+        "PasswordData": i.password_data.unwrap_or_default(),
+    }))
+}
+
+/// 32 characters of letters, digits and Windows-friendly symbols.
+pub(super) fn new_password() -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789!@$%&*()-=+?";
+    let mut rng = rand::rng();
+    (0..32)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect()
+}
