@@ -3,6 +3,7 @@
 
 pub mod access_scopes;
 pub mod addresses;
+pub mod api;
 pub mod common;
 pub mod default_vpc;
 pub mod dhcp;

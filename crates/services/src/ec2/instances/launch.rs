@@ -1127,6 +1127,13 @@ pub(super) async fn describe_reservation(ctx: &Ctx<'_>, reservation_id: &str) ->
         values: vec![reservation_id.to_string()],
     };
     let mut out = describe_value(ctx, &[], &[by_reservation]).await?;
-    let reservations = out["Reservations"].take();
-    Ok(reservations.get(0).cloned().unwrap_or(Value::Null))
+    let mut reservation = match out["Reservations"].as_array_mut() {
+        Some(r) if !r.is_empty() => r.swap_remove(0),
+        _ => Value::Null,
+    };
+    // In launch order, as the first answer gave them.
+    if let Some(instances) = reservation["Instances"].as_array_mut() {
+        instances.sort_by_key(|i| i["AmiLaunchIndex"].as_i64());
+    }
+    Ok(reservation)
 }

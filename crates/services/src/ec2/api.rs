@@ -1,0 +1,238 @@
+//! The narrow, typed way other services reach EC2: launch planned instances, terminate them,
+//! make and remove the interfaces AWS manages for a service, and read where instances are.
+//!
+//! Architecture invariant: Auto Scaling, load balancers, RDS and the data plane call EC2
+//! through this module only, never EC2's internals, so EC2's rules (quotas, address
+//! allocation, launch-template merging, the checks RunInstances makes) hold for what they
+//! make exactly as for a user's own calls.
+
+use super::eni;
+use super::instances::Instance;
+use crate::kit::Tag;
+use crate::resource;
+use crate::{Ctx, Result};
+use kumori_store::Tx;
+use serde_json::{Value, json};
+
+/// Which launch template, and which of its versions (`$Default`, `$Latest` or a number).
+#[derive(Debug, Clone)]
+pub struct TemplateRef {
+    /// `lt-…` or the template's name.
+    pub id_or_name: String,
+    pub version: Option<String>,
+}
+
+/// Instances to launch, as Auto Scaling plans them.
+#[derive(Debug, Clone, Default)]
+pub struct LaunchPlan {
+    pub count: u32,
+    pub template: Option<TemplateRef>,
+    /// Overrides of the template (or the whole launch, without one).
+    pub image_id: Option<String>,
+    pub instance_type: Option<String>,
+    pub subnet_id: Option<String>,
+    pub security_group_ids: Vec<String>,
+    pub key_name: Option<String>,
+    pub user_data: Option<String>,
+    /// An instance profile's name or ARN.
+    pub instance_profile: Option<String>,
+    pub tags: Vec<Tag>,
+    /// Makes the launch idempotent, as RunInstances' client token does.
+    pub client_token: Option<String>,
+}
+
+/// What a launch made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launched {
+    pub reservation_id: String,
+    pub instance_ids: Vec<String>,
+}
+
+/// Launches `plan` with every check RunInstances makes, in its one transaction.
+pub async fn launch(ctx: &Ctx<'_>, plan: &LaunchPlan) -> Result<Launched> {
+    let mut input = json!({ "MinCount": plan.count, "MaxCount": plan.count });
+    let mut put = |k: &str, v: Value| input[k] = v;
+    if let Some(t) = &plan.template {
+        let mut spec = if t.id_or_name.starts_with("lt-") {
+            json!({ "LaunchTemplateId": t.id_or_name })
+        } else {
+            json!({ "LaunchTemplateName": t.id_or_name })
+        };
+        if let Some(v) = &t.version {
+            spec["Version"] = json!(v);
+        }
+        put("LaunchTemplate", spec);
+    }
+    for (k, v) in [
+        ("ImageId", &plan.image_id),
+        ("InstanceType", &plan.instance_type),
+        ("SubnetId", &plan.subnet_id),
+        ("KeyName", &plan.key_name),
+        ("UserData", &plan.user_data),
+        ("ClientToken", &plan.client_token),
+    ] {
+        if let Some(v) = v {
+            put(k, json!(v));
+        }
+    }
+    if !plan.security_group_ids.is_empty() {
+        put("SecurityGroupIds", json!(plan.security_group_ids));
+    }
+    if let Some(p) = &plan.instance_profile {
+        let key = if p.starts_with("arn:") { "Arn" } else { "Name" };
+        put("IamInstanceProfile", json!({ key: p }));
+    }
+    if !plan.tags.is_empty() {
+        put(
+            "TagSpecifications",
+            json!([{ "ResourceType": "instance", "Tags": plan.tags }]),
+        );
+    }
+    let answer = super::instances::run_instances(ctx, &input).await?;
+    Ok(Launched {
+        reservation_id: answer["ReservationId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        instance_ids: answer["Instances"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i["InstanceId"].as_str().map(str::to_string))
+            .collect(),
+    })
+}
+
+/// Terminates instances, as TerminateInstances does.
+pub async fn terminate(ctx: &Ctx<'_>, instance_ids: &[String]) -> Result<()> {
+    super::instances::terminate_instances(ctx, &json!({ "InstanceIds": instance_ids })).await?;
+    Ok(())
+}
+
+/// Where an instance is, for health checks and the data plane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub instance_id: String,
+    pub state: String,
+    pub private_ip: String,
+    pub public_ip: Option<String>,
+    pub subnet_id: String,
+    pub vpc_id: String,
+    pub availability_zone: String,
+}
+
+/// Where each of `instance_ids` is (unknown ids are left out).
+pub async fn placements(ctx: &Ctx<'_>, instance_ids: &[String]) -> Result<Vec<Placement>> {
+    let mut tx = ctx.store.read().await?;
+    let mut out = Vec::new();
+    for id in instance_ids {
+        if let Some(i) = resource::get::<Instance>(ctx, &mut tx, id).await? {
+            out.push(Placement {
+                instance_id: i.instance_id,
+                state: i.state,
+                private_ip: i.private_ip_address,
+                public_ip: i.public_ip_address,
+                subnet_id: i.subnet_id,
+                vpc_id: i.vpc_id,
+                availability_zone: i.availability_zone,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// An interface AWS manages for a service (a load balancer's node, a database's endpoint).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedInterface {
+    pub network_interface_id: String,
+    pub private_ip: String,
+    pub subnet_id: String,
+    pub vpc_id: String,
+    pub availability_zone: String,
+}
+
+/// Makes a managed interface in `subnet_id` inside the caller's write transaction, on the
+/// subnet's lowest free address (`interface_type` as EC2 shows it: `network_load_balancer`,
+/// `interface`, …).
+pub async fn create_managed_interface(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    subnet_id: &str,
+    interface_type: &str,
+    description: String,
+) -> Result<ManagedInterface> {
+    let eni = eni::create_managed(ctx, tx, subnet_id, interface_type, description).await?;
+    Ok(ManagedInterface {
+        private_ip: eni.private_ip_address.clone(),
+        network_interface_id: eni.network_interface_id,
+        subnet_id: eni.subnet_id,
+        vpc_id: eni.vpc_id,
+        availability_zone: eni.availability_zone,
+    })
+}
+
+/// Removes a managed interface inside the caller's write transaction, giving its address
+/// back and leaving routes through it `blackhole`.
+pub async fn delete_managed_interface(ctx: &Ctx<'_>, tx: &mut Tx, id: &str) -> Result<()> {
+    eni::remove(ctx, tx, id).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn launch_place_and_terminate_through_the_api() {
+        let store = kumori_store::Store::open_memory().await.unwrap();
+        let limits = crate::Limits::default();
+        let ctx = Ctx {
+            store: &store,
+            account: "000000000000",
+            region: "us-east-1",
+            limits: &limits,
+            caller: None,
+        };
+        super::super::default_vpc::ensure(&ctx).await.unwrap();
+        let image = kumori_catalog::public_images("us-east-1")
+            .into_iter()
+            .find(|i| i["Architecture"] == "x86_64")
+            .map(|i| i["ImageId"].as_str().unwrap().to_string())
+            .unwrap();
+        let plan = LaunchPlan {
+            count: 2,
+            image_id: Some(image),
+            instance_type: Some("t3.micro".into()),
+            tags: vec![Tag {
+                key: "aws:autoscaling:groupName".into(),
+                value: "web".into(),
+            }],
+            client_token: Some("asg-web-1".into()),
+            ..Default::default()
+        };
+        let launched = launch(&ctx, &plan).await.unwrap();
+        assert_eq!(launched.instance_ids.len(), 2);
+        // The client token makes it idempotent, as RunInstances' is.
+        assert_eq!(launch(&ctx, &plan).await.unwrap(), launched);
+        let placed = placements(&ctx, &launched.instance_ids).await.unwrap();
+        assert_eq!(placed.len(), 2);
+        assert!(placed.iter().all(|p| p.state == "running"));
+        assert_ne!(placed[0].private_ip, placed[1].private_ip);
+
+        let subnet = placed[0].subnet_id.clone();
+        let mut tx = store.write().await.unwrap();
+        let nic = create_managed_interface(&ctx, &mut tx, &subnet, "interface", "lb".into())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert!(placed.iter().all(|p| p.private_ip != nic.private_ip));
+        let mut tx = store.write().await.unwrap();
+        delete_managed_interface(&ctx, &mut tx, &nic.network_interface_id)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+
+        terminate(&ctx, &launched.instance_ids).await.unwrap();
+        let placed = placements(&ctx, &launched.instance_ids).await.unwrap();
+        assert!(placed.iter().all(|p| p.state == "terminated"));
+    }
+}
