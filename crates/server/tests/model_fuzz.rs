@@ -901,7 +901,7 @@ async fn fuzz(auth: Mode, rounds: usize, seed: u64) {
             };
             let outcome = send_to(&app, signer.as_ref(), svc, region, body.clone()).await;
             slowest.push((t.elapsed(), format!("{svc}:{op}")));
-            slowest.sort_by(|a, b| b.0.cmp(&a.0));
+            slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
             slowest.truncate(5);
             let failure = match outcome {
                 Outcome::Answered(501, _) => {
@@ -965,7 +965,7 @@ async fn fuzz(auth: Mode, rounds: usize, seed: u64) {
     eprintln!("slowest: {slowest:?}");
     if verbose {
         let mut tally: Vec<_> = codes.iter().collect();
-        tally.sort_by(|a, b| b.1.cmp(a.1));
+        tally.sort_by_key(|t| std::cmp::Reverse(*t.1));
         for (code, n) in tally {
             eprintln!("{n:7} {code}");
         }
