@@ -6,7 +6,20 @@ use serde_json::Value;
 use std::fmt::Write;
 
 /// Escapes text for XML element content and attribute values.
+/// Characters XML 1.0 cannot carry at all (C0 controls other than tab, line feed and
+/// carriage return; U+FFFE and U+FFFF) become U+FFFD, so that an answer quoting or storing
+/// one is still a document every SDK can read.
 pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
+    let forbidden = |c: char| {
+        (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{FFFE}' | '\u{FFFF}')
+    };
+    if s.contains(forbidden) {
+        let cleaned: String = s
+            .chars()
+            .map(|c| if forbidden(c) { '\u{FFFD}' } else { c })
+            .collect();
+        return std::borrow::Cow::Owned(quick_xml::escape::escape(&cleaned).into_owned());
+    }
     quick_xml::escape::escape(s)
 }
 
@@ -135,6 +148,15 @@ mod tests {
     use super::*;
     use crate::model::service;
     use serde_json::json;
+
+    #[test]
+    fn characters_xml_cannot_carry_are_replaced() {
+        assert_eq!(
+            escape("a\u{0}b<\u{1b}\t\u{FFFF}"),
+            "a\u{FFFD}b&lt;\u{FFFD}\t\u{FFFD}"
+        );
+        assert!(matches!(escape("plain"), std::borrow::Cow::Borrowed(_)));
+    }
 
     #[test]
     fn ec2_output_uses_location_names_and_items() {

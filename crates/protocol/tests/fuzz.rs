@@ -190,13 +190,16 @@ fn check_at(req: Req, now: OffsetDateTime) -> Result<(), String> {
     }
 }
 
-/// Why an XML error document is not well-formed, if it is not. Characters XML 1.0 forbids
-/// (U+0000 and the other C0 controls) are not looked for: `xml::escape` passes them through
-/// when an error quotes the input, a known bug reported for crates/protocol/src/xml.rs;
-/// the structure (elements, entities) is checked.
+/// Why an XML error document is not well-formed, if it is not, or carries a character XML
+/// 1.0 cannot (`xml::escape` replaces those, also where an error quotes the input).
 fn xml_problem(content_type: &str, body: &str) -> Option<String> {
     if !content_type.contains("xml") {
         return None;
+    }
+    if let Some(c) = body.chars().find(|&c| {
+        (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{FFFE}' || c == '\u{FFFF}'
+    }) {
+        return Some(format!("a character XML cannot carry: {c:?}"));
     }
     let mut reader = quick_xml::Reader::from_str(body);
     let mut depth = 0usize;
