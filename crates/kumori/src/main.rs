@@ -132,7 +132,7 @@ async fn audit(
         limits: &limits,
         caller: None,
     };
-    let findings = kumori_services::reach::audit(&ctx)
+    let findings = kumori_services::ec2::reach::audit(&ctx)
         .await
         .map_err(|e| format!("{}: {}", e.0.code, e.0.message))?;
     if findings.is_empty() {
@@ -171,7 +171,7 @@ async fn reach(
     account_id: String,
     state_dir: Option<PathBuf>,
 ) -> Result<bool, String> {
-    use kumori_services::reach::{reach, render, render_ports};
+    use kumori_services::ec2::reach::{reach, render, render_ports};
     let protocol = match protocol.to_ascii_lowercase().as_str() {
         "tcp" => kumori_net::reach::model::Protocol::Tcp,
         "udp" => kumori_net::reach::model::Protocol::Udp,
@@ -283,7 +283,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             limits: &limits,
             caller: None,
         };
-        let path = kumori_services::imds::endpoint_path(
+        let path = kumori_services::ec2::imds::endpoint_path(
             &ctx,
             &instance_id,
             auth != kumori_server::Mode::Off,

@@ -223,7 +223,7 @@ async fn imds(
     } else {
         None
     };
-    let req = kumori_services::imds::ImdsRequest {
+    let req = kumori_services::ec2::imds::ImdsRequest {
         method: method.as_str(),
         path,
         headers: headers
@@ -244,7 +244,7 @@ async fn imds(
         caller: None,
     };
     if let Some(secret) = secret {
-        match kumori_services::imds::endpoint_secret_valid(&ctx, instance_id, secret).await {
+        match kumori_services::ec2::imds::endpoint_secret_valid(&ctx, instance_id, secret).await {
             Ok(true) => {}
             Ok(false) => {
                 return own::refusal(
@@ -258,7 +258,7 @@ async fn imds(
             }
         }
     }
-    match kumori_services::imds::handle(&ctx, instance_id, &req).await {
+    match kumori_services::ec2::imds::handle(&ctx, instance_id, &req).await {
         Ok(r) => {
             let mut out = Response::new(Body::from(r.body));
             *out.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK);
@@ -316,8 +316,12 @@ async fn imds_endpoint(
         limits: &app.config.limits,
         caller: caller.as_ref(),
     };
-    match kumori_services::imds::endpoint_path(&ctx, &instance_id, app.config.auth != Mode::Off)
-        .await
+    match kumori_services::ec2::imds::endpoint_path(
+        &ctx,
+        &instance_id,
+        app.config.auth != Mode::Off,
+    )
+    .await
     {
         Ok(Some(path)) => json_response(StatusCode::OK, serde_json::json!({ "path": path })),
         Ok(None) => own::refusal(

@@ -7,9 +7,7 @@ pub mod auth;
 pub mod authz;
 pub mod ec2;
 pub mod iam;
-pub mod imds;
 pub mod kit;
-pub mod reach;
 pub mod resource;
 pub mod sts;
 

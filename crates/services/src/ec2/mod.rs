@@ -1,38 +1,24 @@
-//! Amazon EC2: the operations kumori implements so far. Every other EC2 operation is still
-//! recognised by the protocol layer and answered `NotImplemented`.
+//! Amazon EC2: the operations kumori implements so far, one folder per family — `network/`
+//! (VPCs and what is in them), `compute/` (instances and what they launch from), `analysis/`
+//! (reachability and the analyzers) — with the metadata service, the operation table and
+//! the typed API other services use. Every other EC2 operation is still recognised by the
+//! protocol layer and answered `NotImplemented`.
 
-pub mod access_scopes;
-pub mod addresses;
+pub mod analysis;
 pub mod api;
 pub mod common;
-pub mod default_vpc;
-pub mod dhcp;
-pub mod eigw;
-pub mod eni;
+pub mod compute;
 pub mod generic;
-pub mod igw;
-pub mod images;
-pub mod instance_types;
-pub mod instance_view;
-pub mod instances;
-pub mod keypairs;
-pub mod launch_templates;
-pub mod nacl;
-pub mod natgw;
-pub mod network_insights;
+pub mod imds;
+pub mod network;
 pub mod operations;
-pub mod peering;
-pub mod placement_groups;
-pub mod prefix_list;
-pub mod profile_associations;
 pub mod regions;
-pub mod routes;
-pub mod sg;
-pub mod snapshots;
-pub mod subnet;
 pub mod tags;
-pub mod volumes;
-pub mod vpc;
+
+// The families' files are reachable as `ec2::vpc`, `ec2::instances`, … wherever they live.
+pub use analysis::*;
+pub use compute::*;
+pub use network::*;
 
 use crate::Error;
 use kumori_protocol::AwsError;

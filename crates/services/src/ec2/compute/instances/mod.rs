@@ -15,7 +15,6 @@ use super::common::{
     json_values, matches, paginate, put_tags, tags_by_resource,
 };
 use super::eni::{self, NetworkInterface};
-use super::instance_view::{InstanceOut, Parts, instance_out, state_code};
 use super::keypairs::KeyPair;
 use super::regions::zones;
 use super::sg::SecurityGroup;
@@ -31,6 +30,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
+use view::{InstanceOut, Parts, instance_out, state_code};
 
 /// User data may be at most 16 KB, before base64.
 const USER_DATA_LIMIT: usize = 16 * 1024;
@@ -176,7 +176,7 @@ fn check_instance_id(id: &str) -> Result<()> {
 }
 
 /// An instance as EC2 shows it, with its interfaces (and what addresses point at the
-/// primary), volumes and tags ([`instance_view`](super::instance_view)).
+/// primary), volumes and tags ([`view`]).
 #[allow(clippy::too_many_arguments)]
 fn shown(
     ctx: &Ctx<'_>,
@@ -206,6 +206,7 @@ mod describe;
 mod launch;
 mod lifecycle;
 mod status;
+pub mod view;
 pub use attributes::*;
 pub use describe::*;
 pub use launch::*;

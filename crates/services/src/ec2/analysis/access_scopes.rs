@@ -414,7 +414,7 @@ pub async fn start_network_insights_access_scope_analysis(
             .ok_or_else(|| scope_not_found(&req.network_insights_access_scope_id))?
     };
     dry_run(req.dry_run)?;
-    let net = crate::reach::snapshot(ctx).await?;
+    let net = crate::ec2::reach::snapshot(ctx).await?;
     let ix = Index::new(&net);
     let internet_sources = candidate_sources(&net);
     let all_interfaces: Vec<String> = net.interfaces.keys().cloned().collect();

@@ -645,12 +645,12 @@ pub async fn start_network_insights_analysis(ctx: &Ctx<'_>, raw: &Value) -> Resu
     let mut resolved = Vec::new();
     for id in std::iter::once(&path.source).chain(path.destination.as_ref()) {
         if id.starts_with("i-")
-            && let Endpoint::Interface(eni) = crate::reach::endpoint(ctx, id).await?
+            && let Endpoint::Interface(eni) = crate::ec2::reach::endpoint(ctx, id).await?
         {
             resolved.push((id.clone(), eni));
         }
     }
-    let net = crate::reach::snapshot(ctx).await?;
+    let net = crate::ec2::reach::snapshot(ctx).await?;
     let verdict = component_filters(
         analyse(&net, &path, &resolved),
         &req.filter_in_arns,

@@ -3,11 +3,11 @@
 //! JSON values (members in the model's order, which the typed writer finds fastest).
 //! RunInstances and the other single-instance answers use the same view through JSON.
 
-use super::addresses::Address;
-use super::common::Tag;
-use super::eni::{GroupIdentifier, NetworkInterface, PrivateIp, private_dns_name};
-use super::instances::Instance;
-use super::volumes::Volume;
+use crate::ec2::addresses::Address;
+use crate::ec2::common::Tag;
+use crate::ec2::eni::{GroupIdentifier, NetworkInterface, PrivateIp, private_dns_name};
+use crate::ec2::instances::Instance;
+use crate::ec2::volumes::Volume;
 use serde::Serialize;
 use std::net::Ipv4Addr;
 
