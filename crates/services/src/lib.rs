@@ -103,6 +103,14 @@ impl From<AwsError> for Error {
     }
 }
 
+impl Error {
+    /// A client error with AWS's `code`: HTTP 400, or the status the service's model
+    /// declares for that code (applied when the answer is written).
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Error(AwsError::new(code, message))
+    }
+}
+
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// Runs `call` against the service it belongs to.
@@ -140,10 +148,10 @@ pub fn input<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T> {
             .strip_prefix("missing field `")
             .and_then(|rest| rest.split('`').next())
         {
-            Some(member) => Error(AwsError::new(
+            Some(member) => Error::new(
                 "MissingParameter",
                 format!("The request must contain the parameter {member}"),
-            )),
+            ),
             None => Error(AwsError::internal(format!(
                 "input does not fit its handler: {text}"
             ))),

@@ -54,7 +54,7 @@ fn new_session() -> (String, String, String) {
 }
 
 fn validation(message: String) -> Error {
-    Error(AwsError::new("ValidationError", message))
+    Error::new("ValidationError", message)
 }
 
 fn access_denied(message: String) -> Error {
@@ -143,7 +143,7 @@ pub async fn assume_role(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let mut session_policies: Vec<String> = Vec::new();
     if let Some(p) = &req.policy {
         kumori_policy::Policy::parse(p, kumori_policy::PolicyKind::Identity)
-            .map_err(|e| Error(AwsError::new("MalformedPolicyDocument", e.to_string())))?;
+            .map_err(|e| Error::new("MalformedPolicyDocument", e.to_string()))?;
         session_policies.push(p.clone());
     }
     for pa in &req.policy_arns {
@@ -151,10 +151,10 @@ pub async fn assume_role(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         let found = crate::iam::policies::find(&iam, &mut tx, &arn)
             .await?
             .ok_or_else(|| {
-                Error(AwsError::new(
+                Error::new(
                     "InvalidParameterValue",
                     format!("Policy {arn} does not exist or is not attachable."),
-                ))
+                )
             })?;
         session_policies.push(found.document());
     }
@@ -303,10 +303,10 @@ pub async fn decode_authorization_message(_ctx: &Ctx<'_>, raw: &Value) -> Result
         .and_then(|m| URL_SAFE_NO_PAD.decode(m.trim()).ok())
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or_else(|| {
-            Error(AwsError::new(
+            Error::new(
                 "InvalidAuthorizationMessageException",
                 "The encoded authorization message is invalid.",
-            ))
+            )
         })?;
     Ok(json!({ "DecodedMessage": decoded }))
 }

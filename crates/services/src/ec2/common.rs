@@ -56,7 +56,7 @@ pub fn dry_run(flag: Option<bool>) -> Result<()> {
 }
 
 pub fn invalid_value(message: impl Into<String>) -> Error {
-    Error(AwsError::new("InvalidParameterValue", message))
+    Error::new("InvalidParameterValue", message)
 }
 
 /// Checks one tag as EC2 does: key 1–128 characters, value up to 256, no `aws:` prefix.
@@ -96,10 +96,10 @@ pub fn tags_from_specs(specs: &[TagSpecification], resource_type: &str) -> Resul
                 )));
             }
             None => {
-                return Err(Error(AwsError::new(
+                return Err(Error::new(
                     "MissingParameter",
                     "The request must contain the parameter ResourceType",
-                )));
+                ));
             }
         }
         for t in &spec.tags {
@@ -109,10 +109,10 @@ pub fn tags_from_specs(specs: &[TagSpecification], resource_type: &str) -> Resul
         }
     }
     if tags.len() > MAX_TAGS {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "TagLimitExceeded",
             "The maximum number of Tags for a resource has been reached.",
-        )));
+        ));
     }
     Ok(tags)
 }
@@ -241,13 +241,13 @@ pub fn check_filters<R: Filterable>(filters: &[Filter]) -> Result<()> {
 pub fn check_filter_sizes(filters: &[Filter]) -> Result<()> {
     let values: usize = filters.iter().map(|f| f.values.len()).sum();
     if values > MAX_FILTER_VALUES {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "FilterLimitExceeded",
             format!(
                 "The maximum number of filter values specified on a single call is \
                  {MAX_FILTER_VALUES}"
             ),
-        )));
+        ));
     }
     if let Some(long) = filters
         .iter()

@@ -7,7 +7,6 @@ use super::common::{
 };
 use crate::resource::{self, Resource};
 use crate::{Ctx, Error, Result, input, output};
-use kumori_protocol::AwsError;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -39,10 +38,10 @@ pub fn check_id<R: Ec2Resource>(id: &str) -> Result<()> {
         .strip_prefix(prefix)
         .is_some_and(|rest| rest.starts_with('-'))
     {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             format!("{}.Malformed", R::ID_ERROR),
             format!("Invalid id: \"{id}\" (expecting \"{prefix}-...\")"),
-        )));
+        ));
     }
     Ok(())
 }

@@ -21,7 +21,6 @@ pub use compute::*;
 pub use network::*;
 
 use crate::Error;
-use kumori_protocol::AwsError;
 
 /// The error EC2 gives for an id that names no resource, by the id's prefix.
 pub fn not_found_for(id: &str) -> Error {
@@ -40,25 +39,22 @@ pub fn not_found_for(id: &str) -> Error {
         Some("nat") => <natgw::NatGateway as generic::Ec2Resource>::not_found(id),
         Some("pcx") => <peering::VpcPeeringConnection as generic::Ec2Resource>::not_found(id),
         Some("dopt") => <dhcp::DhcpOptions as generic::Ec2Resource>::not_found(id),
-        Some("ami") => Error(AwsError::new(
+        Some("ami") => Error::new(
             "InvalidAMIID.NotFound",
             format!("The image id '[{id}]' does not exist"),
-        )),
-        Some("i") => Error(AwsError::new(
+        ),
+        Some("i") => Error::new(
             "InvalidInstanceID.NotFound",
             format!("The instance ID '{id}' does not exist"),
-        )),
+        ),
         Some("lt") => launch_templates::id_not_found(id),
-        Some("pg") => Error(AwsError::new(
+        Some("pg") => Error::new(
             "InvalidPlacementGroup.Unknown",
             format!("The Placement Group '{id}' is unknown."),
-        )),
+        ),
         Some("snap") => <snapshots::Snapshot as generic::Ec2Resource>::not_found(id),
         Some("vol") => <volumes::Volume as generic::Ec2Resource>::not_found(id),
         Some("key") => <keypairs::KeyPair as generic::Ec2Resource>::not_found(id),
-        _ => Error(AwsError::new(
-            "InvalidID",
-            format!("The ID '{id}' is not valid"),
-        )),
+        _ => Error::new("InvalidID", format!("The ID '{id}' is not valid")),
     }
 }

@@ -6,7 +6,6 @@ use super::common::{
 };
 use super::not_found_for;
 use crate::{Ctx, Error, Result, input};
-use kumori_protocol::AwsError;
 use kumori_store::TagRow;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -38,10 +37,10 @@ pub async fn create_tags(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             .filter(|t| !existing.iter().any(|e| e.key == t.key))
             .count();
         if existing.len() + new_keys > MAX_TAGS {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "TagLimitExceeded",
                 "The maximum number of Tags for a resource has been reached.",
-            )));
+            ));
         }
         targets.push(rec);
     }

@@ -220,10 +220,10 @@ pub async fn create_access_key(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     // Locking the user serializes concurrent creations, so the quota holds.
     let user = owner(ctx, &mut tx, req.user_name, true).await?;
     if keys_of(ctx, &mut tx, user.as_deref()).await?.len() >= KEYS_PER_USER {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "LimitExceeded",
             format!("Cannot exceed quota for AccessKeysPerUser: {KEYS_PER_USER}"),
-        )));
+        ));
     }
     let (id, secret) = new_key_pair("AKIA");
     let k = AccessKey {
@@ -253,10 +253,10 @@ pub async fn list_access_keys(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
 }
 
 fn no_such_key(id: &str) -> Error {
-    Error(AwsError::new(
+    Error::new(
         "NoSuchEntity",
         format!("The Access Key with id {id} cannot be found."),
-    ))
+    )
 }
 
 /// The key `id` of `user`, locked.
@@ -279,12 +279,12 @@ pub async fn update_access_key(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let id = req.access_key_id.clone().unwrap_or_default();
     let status = req.status.clone().unwrap_or_default();
     if status != "Active" && status != "Inactive" {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "ValidationError",
             format!(
                 "1 validation error detected: Value '{status}' at 'status' failed to satisfy constraint: Member must satisfy enum value set: [Active, Inactive]"
             ),
-        )));
+        ));
     }
     let mut tx = ctx.store.write().await?;
     let user = owner(ctx, &mut tx, req.user_name, false).await?;

@@ -40,12 +40,12 @@ pub(crate) async fn password_policy(ctx: &Ctx<'_>, tx: &mut Tx) -> Result<Option
 pub async fn update_account_password_policy(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let min = raw["MinimumPasswordLength"].as_i64().unwrap_or(6);
     if !(6..=128).contains(&min) {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "ValidationError",
             format!(
                 "1 validation error detected: Value '{min}' at 'minimumPasswordLength' failed to satisfy constraint: Member must have value between 6 and 128"
             ),
-        )));
+        ));
     }
     let flag = |k: &str| raw[k].as_bool().unwrap_or(false);
     let mut p = json!({
@@ -81,13 +81,13 @@ pub async fn update_account_password_policy(ctx: &Ctx<'_>, raw: &Value) -> Resul
 }
 
 fn no_password_policy(ctx: &Ctx<'_>) -> Error {
-    Error(AwsError::new(
+    Error::new(
         "NoSuchEntity",
         format!(
             "The Password Policy with domain name {} cannot be found.",
             ctx.account
         ),
-    ))
+    )
 }
 
 pub async fn get_account_password_policy(ctx: &Ctx<'_>, _raw: &Value) -> Result<Value> {
@@ -123,12 +123,12 @@ pub async fn create_account_alias(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         && !a.starts_with('-')
         && !a.ends_with('-');
     if !ok {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "ValidationError",
             format!(
                 "1 validation error detected: Value '{a}' at 'accountAlias' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-z0-9]([a-z0-9]|-(?!-)){{1,61}}[a-z0-9]$"
             ),
-        )));
+        ));
     }
     let mut tx = ctx.store.write().await?;
     // An account has one alias: a new one replaces the old.
@@ -152,10 +152,10 @@ pub async fn delete_account_alias(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let mut tx = ctx.store.write().await?;
     let current = aliases(ctx, &mut tx).await?;
     if !current.contains(&req.account_alias) {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "NoSuchEntity",
             format!("The account alias {} cannot be found.", req.account_alias),
-        )));
+        ));
     }
     tx.delete(scope(ctx), ALIAS).await?;
     tx.commit().await?;

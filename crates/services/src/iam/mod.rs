@@ -69,16 +69,16 @@ pub(crate) fn unique_id(prefix: &str) -> String {
 }
 
 pub(crate) fn no_such(kind: &str, name: &str) -> Error {
-    Error(AwsError::new(
+    Error::new(
         "NoSuchEntity",
         format!("The {kind} with name {name} cannot be found."),
-    ))
+    )
 }
 
 /// One of IAM's conflicts (`EntityAlreadyExists`, `LimitExceeded`, `DeleteConflict`): its
 /// model gives each its status, 409.
 pub(crate) fn conflict(code: &str, message: String) -> Error {
-    Error(AwsError::new(code, message))
+    Error::new(code, message)
 }
 
 /// Refuses a delete while anything still hangs off the entity, naming the first thing to
@@ -94,7 +94,7 @@ pub(crate) fn refuse_if_held(blockers: &[(bool, &str)]) -> Result<()> {
 }
 
 pub(crate) fn validation(message: String) -> Error {
-    Error(AwsError::new("ValidationError", message))
+    Error::new("ValidationError", message)
 }
 
 pub(crate) fn check_name(what: &str, name: &str) -> Result<()> {

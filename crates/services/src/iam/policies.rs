@@ -129,7 +129,7 @@ pub const OPERATIONS: &[crate::kit::Op] = crate::operations![
 pub fn check_document(doc: &str) -> Result<()> {
     kumori_policy::Policy::parse(doc, kumori_policy::PolicyKind::Identity)
         .map(|_| ())
-        .map_err(|e| Error(AwsError::new("MalformedPolicyDocument", e.to_string())))
+        .map_err(|e| Error::new("MalformedPolicyDocument", e.to_string()))
 }
 
 /// The managed policy with `arn`: AWS's, or one of the account's.
@@ -157,17 +157,14 @@ async fn customer(
 }
 
 fn no_such_policy(arn: &str) -> Error {
-    Error(AwsError::new(
+    Error::new(
         "NoSuchEntity",
         format!("Policy {arn} does not exist or is not attachable."),
-    ))
+    )
 }
 
 fn invalid_arn(arn: &str) -> Error {
-    Error(AwsError::new(
-        "InvalidInput",
-        format!("ARN {arn} is not valid."),
-    ))
+    Error::new("InvalidInput", format!("ARN {arn} is not valid."))
 }
 
 /// Users, groups and roles: what policies attach to and what holds inline policies.
@@ -405,10 +402,10 @@ pub async fn get_policy(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: ArnRequest = input(raw)?;
     let mut tx = ctx.store.read().await?;
     let p = find(ctx, &mut tx, &req.policy_arn).await?.ok_or_else(|| {
-        Error(AwsError::new(
+        Error::new(
             "NoSuchEntity",
             format!("Policy {} was not found.", req.policy_arn),
-        ))
+        )
     })?;
     let n = attachment_count(ctx, &mut tx, p.arn()).await?;
     Ok(json!({ "Policy": policy_shown(&p, n)? }))
@@ -425,12 +422,9 @@ async fn own_policy(ctx: &Ctx<'_>, tx: &mut Tx, arn: &str) -> Result<CustomerPol
             .with_status(403),
         ));
     }
-    customer(ctx, tx, arn, true).await?.ok_or_else(|| {
-        Error(AwsError::new(
-            "NoSuchEntity",
-            format!("Policy {arn} was not found."),
-        ))
-    })
+    customer(ctx, tx, arn, true)
+        .await?
+        .ok_or_else(|| Error::new("NoSuchEntity", format!("Policy {arn} was not found.")))
 }
 
 async fn save_policy(ctx: &Ctx<'_>, tx: &mut Tx, p: &CustomerPolicy) -> Result<()> {
@@ -558,13 +552,13 @@ pub async fn get_policy_version(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let id = req.version_id.clone().unwrap_or_default();
     let mut tx = ctx.store.read().await?;
     let missing = || {
-        Error(AwsError::new(
+        Error::new(
             "NoSuchEntity",
             format!(
                 "Policy {} version {id} does not exist or is not attachable.",
                 req.policy_arn
             ),
-        ))
+        )
     };
     match find(ctx, &mut tx, &req.policy_arn).await? {
         Some(Managed::Customer(p)) => {
@@ -619,13 +613,13 @@ pub async fn delete_policy_version(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> 
     let before = p.versions.len();
     p.versions.retain(|v| v.version_id != id);
     if p.versions.len() == before {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "NoSuchEntity",
             format!(
                 "Policy {} version {id} does not exist or is not attachable.",
                 p.arn
             ),
-        )));
+        ));
     }
     save_policy(ctx, &mut tx, &p).await?;
     tx.commit().await?;
@@ -638,13 +632,13 @@ pub async fn set_default_policy_version(ctx: &Ctx<'_>, raw: &Value) -> Result<Va
     let mut tx = ctx.store.write().await?;
     let mut p = own_policy(ctx, &mut tx, &req.policy_arn).await?;
     if !p.versions.iter().any(|v| v.version_id == id) {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "NoSuchEntity",
             format!(
                 "Policy {} version {id} does not exist or is not attachable.",
                 p.arn
             ),
-        )));
+        ));
     }
     p.default_version_id = id;
     p.update_date = kumori_protocol::time::now_iso();
@@ -757,10 +751,10 @@ async fn detach<H: Holder>(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let before = attached.len();
     attached.retain(|a| a != &arn);
     if attached.len() == before {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "NoSuchEntity",
             format!("Policy {arn} was not found."),
-        )));
+        ));
     }
     save(ctx, &mut tx, &h).await?;
     tx.commit().await?;
@@ -817,10 +811,10 @@ async fn put_inline<H: Holder>(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
 }
 
 fn no_such_inline(what: &str, policy: &str) -> Error {
-    Error(AwsError::new(
+    Error::new(
         "NoSuchEntity",
         format!("The {what} policy with name {policy} cannot be found."),
-    ))
+    )
 }
 
 async fn get_inline<H: Holder>(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {

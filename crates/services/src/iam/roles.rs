@@ -6,7 +6,6 @@ use super::{
     no_such, page, record, scope, unique_id, url_encoded, validation,
 };
 use crate::{Ctx, Error, Result, input, output};
-use kumori_protocol::AwsError;
 use kumori_store::Tx;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -454,7 +453,7 @@ pub async fn remove_role_from_instance_profile(ctx: &Ctx<'_>, raw: &Value) -> Re
 fn check_trust(doc: &str) -> Result<()> {
     kumori_policy::Policy::parse(doc, kumori_policy::PolicyKind::Trust)
         .map(|_| ())
-        .map_err(|e| Error(AwsError::new("MalformedPolicyDocument", e.to_string())))
+        .map_err(|e| Error::new("MalformedPolicyDocument", e.to_string()))
 }
 
 #[derive(Deserialize)]

@@ -6,7 +6,6 @@
 use crate::authz::{Named, Policies, Source, compile_identity, evaluate, policies_of};
 use crate::{Ctx, Error, Principal, Result, input};
 use kumori_policy::{Evaluation, PolicySource, Request};
-use kumori_protocol::AwsError;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -42,7 +41,7 @@ struct SimulateRequest {
 }
 
 fn malformed(e: String) -> Error {
-    Error(AwsError::new("MalformedPolicyDocument", e))
+    Error::new("MalformedPolicyDocument", e)
 }
 
 /// Given documents, compiled, named as IAM names them (`PolicyInputList.N`).
@@ -114,10 +113,10 @@ fn simulate(req: SimulateRequest, mut policies: Policies) -> Result<Value> {
     }
     if let Some(doc) = &req.resource_policy {
         if req.caller_arn.is_none() {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "InvalidInput",
                 "CallerArn is required when a ResourcePolicy is given.",
-            )));
+            ));
         }
         let policy = kumori_policy::Policy::parse(doc, kumori_policy::PolicyKind::Resource)
             .map_err(|e| malformed(e.to_string()))?;
@@ -159,10 +158,10 @@ pub async fn simulate_principal_policy(ctx: &Ctx<'_>, raw: &Value) -> Result<Val
     let req: SimulateRequest = input(raw)?;
     let arn = req.policy_source_arn.clone().unwrap_or_default();
     let invalid = || {
-        Error(AwsError::new(
+        Error::new(
             "InvalidInput",
             format!("Invalid ARN: {arn} is not a user, group or role ARN of this account."),
-        ))
+        )
     };
     let (kind, name) = arn
         .split_once(":iam::")
@@ -192,10 +191,10 @@ pub async fn simulate_principal_policy(ctx: &Ctx<'_>, raw: &Value) -> Result<Val
             .is_some()
     };
     if !exists {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "NoSuchEntity",
             format!("The {kind} with name {name} cannot be found."),
-        )));
+        ));
     }
     let principal = match kind.as_str() {
         "user" => Some(Principal::User { name: name.clone() }),
@@ -216,10 +215,10 @@ pub async fn simulate_principal_policy(ctx: &Ctx<'_>, raw: &Value) -> Result<Val
 pub async fn simulate_custom_policy(_ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: SimulateRequest = input(raw)?;
     if req.policy_input_list.is_empty() {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "InvalidInput",
             "PolicyInputList must contain at least one policy.",
-        )));
+        ));
     }
     simulate(req, Policies::default())
 }

@@ -5,7 +5,6 @@ use super::{
     scope, unique_id, validation,
 };
 use crate::{Ctx, Error, Principal, Result, input, output};
-use kumori_protocol::AwsError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -92,20 +91,20 @@ pub(crate) fn user_or_caller(ctx: &Ctx<'_>, name: Option<String>) -> Result<Opti
     match (name, ctx.caller.map(|c| &c.principal)) {
         (Some(n), _) => Ok(Some(n)),
         (None, Some(Principal::User { name })) => Ok(Some(name.clone())),
-        (None, Some(Principal::AssumedRole { .. })) => Err(Error(AwsError::new(
+        (None, Some(Principal::AssumedRole { .. })) => Err(Error::new(
             "ValidationError",
             "Must specify userName when calling with non-User credentials",
-        ))),
+        )),
         (None, _) => Ok(None),
     }
 }
 
 pub(crate) fn check_tags(tags: &[Tag]) -> Result<()> {
     if tags.len() > MAX_TAGS {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "LimitExceeded",
             format!("The number of tags has reached the maximum limit of {MAX_TAGS}."),
-        )));
+        ));
     }
     for (i, t) in tags.iter().enumerate() {
         if t.key.is_empty() || t.key.len() > 128 || t.value.len() > 256 {
@@ -152,10 +151,10 @@ pub(crate) async fn check_boundary(
     arn: &str,
 ) -> Result<()> {
     if super::policies::find(ctx, tx, arn).await?.is_none() {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "InvalidInput",
             format!("ARN {arn} is not valid."),
-        )));
+        ));
     }
     Ok(())
 }
@@ -405,10 +404,10 @@ struct LoginProfileRequest {
 }
 
 fn no_login_profile(user: &str) -> Error {
-    Error(AwsError::new(
+    Error::new(
         "NoSuchEntity",
         format!("Login Profile for User {user} cannot be found."),
-    ))
+    )
 }
 
 fn hash_password(password: &str) -> String {
@@ -462,13 +461,13 @@ async fn check_password(ctx: &Ctx<'_>, tx: &mut kumori_store::Tx, password: &str
         }
     }
     if !missing.is_empty() {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "PasswordPolicyViolation",
             format!(
                 "Password does not conform to the account password policy: {}",
                 missing.join("; ")
             ),
-        )));
+        ));
     }
     Ok(())
 }

@@ -23,7 +23,6 @@ use kumori_net::reach::index::Index;
 use kumori_net::reach::model::{Interface, Network, Owner, Ports, Protocol};
 use kumori_net::reach::portset::PortSet;
 use kumori_net::reach::trace::{Endpoint, Verdict, trace_in};
-use kumori_protocol::AwsError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::net::Ipv4Addr;
@@ -73,17 +72,17 @@ impl Resource for ScopeAnalysis {
 }
 
 fn scope_not_found(id: &str) -> Error {
-    Error(AwsError::new(
+    Error::new(
         "InvalidNetworkInsightsAccessScopeId.NotFound",
         format!("The network insights access scope '{id}' does not exist."),
-    ))
+    )
 }
 
 fn analysis_not_found(id: &str) -> Error {
-    Error(AwsError::new(
+    Error::new(
         "InvalidNetworkInsightsAccessScopeAnalysisId.NotFound",
         format!("The network insights access scope analysis '{id}' does not exist."),
-    ))
+    )
 }
 
 #[derive(Deserialize)]
@@ -138,10 +137,10 @@ fn content(s: &AccessScope) -> Value {
 pub async fn create_network_insights_access_scope(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: CreateRequest = input(raw)?;
     if req.match_paths.is_empty() {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "MissingParameter",
             "The request must contain the parameter MatchPaths",
-        )));
+        ));
     }
     for p in req.match_paths.iter().chain(&req.exclude_paths) {
         check_statement(p)?;

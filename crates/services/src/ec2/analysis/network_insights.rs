@@ -21,7 +21,6 @@ use kumori_net::reach::model::{Network, Owner, Peer, Protocol, ProtocolMatch, Ta
 use kumori_net::reach::portset::PortSet;
 use kumori_net::reach::rules::Direction;
 use kumori_net::reach::trace::{Endpoint, Hop, HopKind, Verdict, trace_in};
-use kumori_protocol::AwsError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::net::Ipv4Addr;
@@ -112,17 +111,17 @@ pub(crate) fn component(ctx: &Ctx<'_>, id: &str) -> Value {
 }
 
 fn path_not_found(id: &str) -> Error {
-    Error(AwsError::new(
+    Error::new(
         "InvalidNetworkInsightsPathId.NotFound",
         format!("The network insights path '{id}' does not exist."),
-    ))
+    )
 }
 
 fn analysis_not_found(id: &str) -> Error {
-    Error(AwsError::new(
+    Error::new(
         "InvalidNetworkInsightsAnalysisId.NotFound",
         format!("The network insights analysis '{id}' does not exist."),
-    ))
+    )
 }
 
 #[derive(Deserialize)]
@@ -148,7 +147,7 @@ fn id_of(given: &str) -> String {
 }
 
 fn combination(message: &str) -> Error {
-    Error(AwsError::new("InvalidParameterCombination", message))
+    Error::new("InvalidParameterCombination", message)
 }
 
 /// Checks that `id` names something of the account this kumori analyses paths for.
@@ -192,10 +191,10 @@ pub async fn create_network_insights_path(ctx: &Ctx<'_>, raw: &Value) -> Result<
         .and_then(|f| f["DestinationAddress"].as_str())
         .map(str::to_string);
     if req.destination.is_none() && filter_destination.is_none() {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "MissingParameter",
             "The request must include either the Destination parameter or the FilterAtSource.DestinationAddress parameter. Add the required parameter and retry the request.",
-        )));
+        ));
     }
     for ip in [&req.source_ip, &req.destination_ip, &filter_destination]
         .into_iter()
@@ -351,14 +350,14 @@ pub async fn delete_network_insights_path(ctx: &Ctx<'_>, raw: &Value) -> Result<
     let analyses: Vec<NetworkInsightsAnalysis> =
         resource::children(ctx, &mut tx, &p.network_insights_path_id).await?;
     if !analyses.is_empty() {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "AnalysisExistsForNetworkInsightsPath",
             format!(
                 "The path {} has {} analyses: delete them first.",
                 p.network_insights_path_id,
                 analyses.len()
             ),
-        )));
+        ));
     }
     dry_run(req.dry_run)?;
     tx.delete(ctx.scope(), &p.network_insights_path_id).await?;

@@ -23,7 +23,6 @@ use kumori_net::reach::index::Index;
 use kumori_net::reach::model::{self as m, Network, Owner, Peer, Ports, ProtocolMatch, Target};
 use kumori_net::reach::portset::PortSet;
 use kumori_net::reach::trace::{Endpoint, Verdict, trace_in};
-use kumori_protocol::AwsError;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
@@ -356,17 +355,17 @@ pub async fn endpoint(ctx: &Ctx<'_>, name: &str) -> Result<Endpoint> {
     if name.starts_with("i-") {
         let mut tx = ctx.store.read().await?;
         let i: Instance = resource::get(ctx, &mut tx, name).await?.ok_or_else(|| {
-            Error(AwsError::new(
+            Error::new(
                 "InvalidInstanceID.NotFound",
                 format!("The instance ID '{name}' does not exist"),
-            ))
+            )
         })?;
         return Ok(Endpoint::Interface(i.network_interface_id));
     }
-    Err(Error(AwsError::new(
+    Err(Error::new(
         "InvalidParameterValue",
         format!("'{name}' is not an instance id, an interface id or an IPv4 address."),
-    )))
+    ))
 }
 
 /// A host to go through: its interface, its instance and the address to jump to.

@@ -17,7 +17,6 @@ use super::instances::Instance;
 use super::snapshots::{Modifications, Permission, Snapshot, apply_permissions, new_snapshot};
 use crate::resource::{self, Resource, new_id};
 use crate::{Ctx, Error, Result, input, output};
-use kumori_protocol::AwsError;
 use kumori_store::Tx;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -68,18 +67,18 @@ impl OwnImage {
 }
 
 fn not_found(id: &str) -> Error {
-    Error(AwsError::new(
+    Error::new(
         "InvalidAMIID.NotFound",
         format!("The image id '[{id}]' does not exist"),
-    ))
+    )
 }
 
 fn check_image_id(id: &str) -> Result<()> {
     if !id.starts_with("ami-") {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "InvalidAMIID.Malformed",
             format!("Invalid id: \"{id}\" (expecting \"ami-...\")"),
-        )));
+        ));
     }
     Ok(())
 }
@@ -294,12 +293,12 @@ fn check_name(name: &str) -> Result<()> {
     let ok_char = |c: char| c.is_ascii_alphanumeric() || " ()[]./-'@_".contains(c);
     let n = name.chars().count();
     if !(3..=128).contains(&n) || !name.chars().all(ok_char) {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "InvalidAMIName.Malformed",
             format!(
                 "AMI name '{name}' is not valid: AMI names must be between 3 and 128 characters long, and may contain letters, numbers, spaces, '(', ')', '[', ']', '.', '/', '-', ''', '@' and '_'."
             ),
-        )));
+        ));
     }
     Ok(())
 }
@@ -320,23 +319,20 @@ async fn check_unique_name(ctx: &Ctx<'_>, tx: &mut Tx, name: &str) -> Result<()>
         .into_iter()
         .find(|i| i.image["Name"] == name)
     {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "InvalidAMIName.Duplicate",
             format!(
                 "AMI name {name} is already in use by AMI {}",
                 other.image_id
             ),
-        )));
+        ));
     }
     Ok(())
 }
 
 /// The refusal for changing an image the account does not own.
 fn not_owner(id: &str) -> Error {
-    Error(AwsError::new(
-        "AuthFailure",
-        format!("Not authorized for image:{id}"),
-    ))
+    Error::new("AuthFailure", format!("Not authorized for image:{id}"))
 }
 
 /// The own image `id`, locked; for an image of the catalogue, the refusal to change it.
@@ -408,19 +404,19 @@ pub async fn create_image(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         .await?
         .filter(|i: &Instance| i.state != "terminated")
         .ok_or_else(|| {
-            Error(AwsError::new(
+            Error::new(
                 "InvalidInstanceID.NotFound",
                 format!("The instance ID '{}' does not exist", req.instance_id),
-            ))
+            )
         })?;
     if !matches!(instance.state.as_str(), "running" | "stopped") {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "IncorrectInstanceState",
             format!(
                 "Instance '{}' is {}; an image can be made only of a running or stopped instance.",
                 instance.instance_id, instance.state
             ),
-        )));
+        ));
     }
     check_unique_name(ctx, &mut tx, &req.name).await?;
     dry_run(req.dry_run)?;
@@ -457,13 +453,13 @@ pub async fn create_image(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         );
         let size = ebs.and_then(|e| e.volume_size).unwrap_or(v.size);
         if size < v.size {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "InvalidBlockDeviceMapping",
                 format!(
                     "Volume of size {size}GB is smaller than snapshot '{}', expect size >= {}GB",
                     s.snapshot_id, v.size
                 ),
-            )));
+            ));
         }
         let mut e = json!({
             "DeleteOnTermination": ebs
@@ -495,10 +491,10 @@ pub async fn create_image(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         }
         let Some(ebs) = &m.ebs else { continue };
         let size = ebs.volume_size.ok_or_else(|| {
-            Error(AwsError::new(
+            Error::new(
                 "InvalidBlockDeviceMapping",
                 format!("The mapping for {device} needs a volume size."),
-            ))
+            )
         })?;
         let volume_type = ebs.volume_type.clone().unwrap_or_else(|| "gp2".into());
         super::volumes::check_spec(&volume_type, size, ebs.iops, ebs.throughput)?;
@@ -703,13 +699,13 @@ pub async fn deregister_image(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         .as_str()
         .is_some_and(|p| p.starts_with("enabled"))
     {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "InvalidParameterValue",
             format!(
                 "Image {} has deregistration protection enabled; disable it first.",
                 own.image_id
             ),
-        )));
+        ));
     }
     dry_run(req.dry_run)?;
     tx.delete(ctx.scope(), &own.image_id).await?;

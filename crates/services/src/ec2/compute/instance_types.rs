@@ -219,13 +219,13 @@ pub async fn describe_instance_types(_ctx: &Ctx<'_>, raw: &Value) -> Result<Outp
         .filter(|t| kumori_catalog::instance_type(t).is_none())
         .collect();
     if !missing.is_empty() {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "InvalidInstanceType",
             format!(
                 "The following supplied instance types do not exist: [{}]",
                 missing.join(", ")
             ),
-        )));
+        ));
     }
     dry_run(req.dry_run)?;
     let selected: Vec<&'static Value> = kumori_catalog::instance_types()

@@ -60,19 +60,19 @@ impl Filterable for KeyPair {
 }
 
 fn not_found(name_or_id: &str) -> Error {
-    Error(AwsError::new(
+    Error::new(
         "InvalidKeyPair.NotFound",
         format!("The key pair '{name_or_id}' does not exist"),
-    ))
+    )
 }
 
 /// EC2's key name rules: 1 to 255 ASCII characters.
 fn check_name(name: &str) -> Result<()> {
     if name.is_empty() {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "MissingParameter",
             "The request must contain the parameter KeyName",
-        )));
+        ));
     }
     if !name.is_ascii() || name.chars().any(|c| c.is_ascii_control()) {
         return Err(invalid_value(format!(
@@ -92,10 +92,10 @@ async fn insert(ctx: &Ctx<'_>, key: &KeyPair, tags: &[Tag]) -> Result<()> {
     let mut tx = ctx.store.write().await?;
     let all: Vec<KeyPair> = resource::list(ctx, &mut tx).await?;
     if all.iter().any(|k| k.key_name == key.key_name) {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "InvalidKeyPair.Duplicate",
             format!("The keypair '{}' already exists.", key.key_name),
-        )));
+        ));
     }
     resource::insert(ctx, &mut tx, key).await?;
     put_tags(ctx, &mut tx, &key.key_pair_id, KeyPair::KIND, tags).await?;
@@ -183,8 +183,8 @@ pub async fn import_key_pair(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             invalid_value("Value for parameter publicKeyMaterial is invalid. It must be base64.")
         })?;
     let imported = kumori_keys::import(&material).map_err(|e| match e {
-        KeyError::Format(m) => Error(AwsError::new("InvalidKey.Format", m)),
-        KeyError::Unsupported(m) => Error(AwsError::new("InvalidKey.Format", m)),
+        KeyError::Format(m) => Error::new("InvalidKey.Format", m),
+        KeyError::Unsupported(m) => Error::new("InvalidKey.Format", m),
     })?;
     let tags = tags_from_specs(&req.tag_specifications, KeyPair::KIND)?;
     dry_run(req.dry_run)?;
@@ -273,10 +273,10 @@ struct DeleteKeyPairRequest {
 pub async fn delete_key_pair(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: DeleteKeyPairRequest = input(raw)?;
     if req.key_name.is_none() && req.key_pair_id.is_none() {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "MissingParameter",
             "The request must contain the parameter KeyName or KeyPairId",
-        )));
+        ));
     }
     let mut tx = ctx.store.write().await?;
     let all: Vec<KeyPair> = resource::list(ctx, &mut tx).await?;

@@ -14,7 +14,6 @@ use super::common::{
 use super::instances::Instance;
 use crate::resource::{self, Resource, new_id, partition};
 use crate::{Ctx, Error, Result, input, output};
-use kumori_protocol::AwsError;
 use kumori_store::Tx;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -108,13 +107,13 @@ impl LaunchTemplate {
             .iter()
             .find(|v| v.version_number == number)
             .ok_or_else(|| {
-                Error(AwsError::new(
+                Error::new(
                     "InvalidLaunchTemplateId.VersionNotFound",
                     format!(
                         "Could not find launch template version {spec} for template {}",
                         self.launch_template_id
                     ),
-                ))
+                )
             })
     }
 }
@@ -123,12 +122,12 @@ impl LaunchTemplate {
 fn check_name(name: &str) -> Result<()> {
     let ok = |c: char| c.is_ascii_alphanumeric() || "().-/_".contains(c);
     if !(3..=128).contains(&name.len()) || !name.chars().all(ok) {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "InvalidLaunchTemplateName.MalformedException",
             format!(
                 "Launch template name '{name}' is not valid: 3 to 128 letters, digits and ( ) . - / _."
             ),
-        )));
+        ));
     }
     Ok(())
 }
@@ -143,25 +142,25 @@ fn check_description(d: Option<&str>) -> Result<()> {
 }
 
 pub fn id_not_found(id: &str) -> Error {
-    Error(AwsError::new(
+    Error::new(
         "InvalidLaunchTemplateId.NotFound",
         format!("The specified launch template, with template ID {id}, does not exist."),
-    ))
+    )
 }
 
 fn name_not_found(name: &str) -> Error {
-    Error(AwsError::new(
+    Error::new(
         "InvalidLaunchTemplateName.NotFoundException",
         format!("The specified launch template, with template name {name}, does not exist."),
-    ))
+    )
 }
 
 fn check_template_id(id: &str) -> Result<()> {
     if !id.starts_with("lt-") {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "InvalidLaunchTemplateId.Malformed",
             format!("The specified ID for the launch template ({id}) is not valid."),
-        )));
+        ));
     }
     Ok(())
 }
@@ -186,10 +185,10 @@ async fn named(
             .map(|t| t.launch_template_id)
             .ok_or_else(|| name_not_found(name))?,
         _ => {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "MissingParameter",
                 "The request must contain exactly one of LaunchTemplateId or LaunchTemplateName.",
-            )));
+            ));
         }
     };
     let t = if lock {
@@ -252,13 +251,13 @@ pub async fn create_launch_template(ctx: &Ctx<'_>, raw: &Value) -> Result<Value>
         .iter()
         .any(|t| t.launch_template_name == req.launch_template_name)
     {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "InvalidLaunchTemplateName.AlreadyExistsException",
             format!(
                 "Launch template name already in use: {}",
                 req.launch_template_name
             ),
-        )));
+        ));
     }
     dry_run(req.dry_run)?;
     let now = kumori_protocol::time::now_iso();
@@ -342,13 +341,13 @@ pub async fn create_launch_template_version(ctx: &Ctx<'_>, raw: &Value) -> Resul
         None => req.launch_template_data,
     };
     if t.versions.len() >= MAX_VERSIONS {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "LaunchTemplateVersionLimitExceeded",
             format!(
                 "Launch template {} already has {MAX_VERSIONS} versions.",
                 t.launch_template_id
             ),
-        )));
+        ));
     }
     dry_run(req.dry_run)?;
     t.last_number += 1;
@@ -644,10 +643,10 @@ pub async fn describe_launch_template_versions(ctx: &Ctx<'_>, raw: &Value) -> Re
                 .iter()
                 .any(|v| v != "$Latest" && v != "$Default")
         {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "MissingParameter",
                 "Without a launch template, Versions may only be $Latest and $Default.",
-            )));
+            ));
         }
         resource::list::<LaunchTemplate>(ctx, &mut tx).await?
     } else {
@@ -717,10 +716,10 @@ pub async fn get_launch_template_data(ctx: &Ctx<'_>, raw: &Value) -> Result<Valu
         .await?
         .filter(|i: &Instance| i.state != "terminated")
         .ok_or_else(|| {
-            Error(AwsError::new(
+            Error::new(
                 "InvalidInstanceID.NotFound",
                 format!("The instance ID '{}' does not exist", req.instance_id),
-            ))
+            )
         })?;
     let eni: Option<super::eni::NetworkInterface> =
         resource::get(ctx, &mut tx, &i.network_interface_id).await?;

@@ -12,7 +12,6 @@ use super::common::{
 use super::instances::Instance;
 use crate::resource::{self, Resource, arn, new_id};
 use crate::{Ctx, Error, Result, input, output};
-use kumori_protocol::AwsError;
 use kumori_store::Tx;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -62,10 +61,10 @@ impl Filterable for PlacementGroup {
 }
 
 fn unknown(name: &str) -> Error {
-    Error(AwsError::new(
+    Error::new(
         "InvalidPlacementGroup.Unknown",
         format!("The Placement Group '{name}' is unknown."),
-    ))
+    )
 }
 
 async fn by_name(ctx: &Ctx<'_>, tx: &mut Tx, name: &str) -> Result<Option<PlacementGroup>> {
@@ -92,10 +91,10 @@ pub async fn for_launch(
         (None, Some(i)) => resource::get::<PlacementGroup>(ctx, tx, i)
             .await?
             .ok_or_else(|| {
-                Error(AwsError::new(
+                Error::new(
                     "InvalidPlacementGroup.Unknown",
                     format!("The Placement Group '{i}' is unknown."),
-                ))
+                )
             })?,
         (None, None) => {
             if partition.is_some() {
@@ -126,13 +125,13 @@ pub async fn for_launch(
             })
             .count();
         if members + count as usize > SPREAD_PER_ZONE {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "InsufficientInstanceCapacity",
                 format!(
                     "A spread placement group holds at most {SPREAD_PER_ZONE} instances per Availability Zone; {} already has {members} in {zone}.",
                     group.group_name
                 ),
-            )));
+            ));
         }
     }
     Ok(Some(group))
@@ -153,10 +152,10 @@ struct CreateRequest {
 pub async fn create_placement_group(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: CreateRequest = input(raw)?;
     let name = req.group_name.clone().ok_or_else(|| {
-        Error(AwsError::new(
+        Error::new(
             "MissingParameter",
             "The request must contain the parameter groupName",
-        ))
+        )
     })?;
     if name.is_empty() || name.len() > 255 {
         return Err(invalid_value(
@@ -164,10 +163,10 @@ pub async fn create_placement_group(ctx: &Ctx<'_>, raw: &Value) -> Result<Value>
         ));
     }
     let strategy = req.strategy.clone().ok_or_else(|| {
-        Error(AwsError::new(
+        Error::new(
             "MissingParameter",
             "The request must contain the parameter strategy",
-        ))
+        )
     })?;
     let partition_count = match (strategy.as_str(), req.partition_count) {
         ("partition", n) => {
@@ -180,30 +179,30 @@ pub async fn create_placement_group(ctx: &Ctx<'_>, raw: &Value) -> Result<Value>
             Some(n)
         }
         (_, Some(_)) => {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "InvalidParameterCombination",
                 "A partition count can only be given for a partition placement group.",
-            )));
+            ));
         }
         (_, None) => None,
     };
     let spread_level = match (strategy.as_str(), req.spread_level.clone()) {
         ("spread", level) => Some(level.unwrap_or_else(|| "rack".into())),
         (_, Some(_)) => {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "InvalidParameterCombination",
                 "A spread level can only be given for a spread placement group.",
-            )));
+            ));
         }
         (_, None) => None,
     };
     let tags = tags_from_specs(&req.tag_specifications, PlacementGroup::KIND)?;
     let mut tx = ctx.store.write().await?;
     if by_name(ctx, &mut tx, &name).await?.is_some() {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "InvalidPlacementGroup.Duplicate",
             format!("The placement group '{name}' already exists."),
-        )));
+        ));
     }
     dry_run(req.dry_run)?;
     let g = PlacementGroup {
@@ -265,10 +264,10 @@ pub async fn describe_placement_groups(ctx: &Ctx<'_>, raw: &Value) -> Result<Val
         .iter()
         .find(|i| !all.iter().any(|g| &g.group_id == *i))
     {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "InvalidPlacementGroup.Unknown",
             format!("The Placement Group '{i}' is unknown."),
-        )));
+        ));
     }
     dry_run(req.dry_run)?;
     let none = Vec::new();
@@ -302,13 +301,13 @@ pub async fn delete_placement_group(ctx: &Ctx<'_>, raw: &Value) -> Result<Value>
             i.placement_group.as_deref() == Some(g.group_name.as_str()) && i.state != "terminated"
         });
     if in_use {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "InvalidPlacementGroup.InUse",
             format!(
                 "The placement group '{}' is in use and may not be deleted.",
                 g.group_name
             ),
-        )));
+        ));
     }
     dry_run(req.dry_run)?;
     tx.delete(ctx.scope(), &g.group_id).await?;

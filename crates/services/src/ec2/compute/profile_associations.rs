@@ -7,7 +7,6 @@ use super::common::{Filter, Filterable, check_filters, matches, page_output, pag
 use super::instances::{IamProfileIn, IamProfileRef, Instance, launch_profile};
 use crate::resource;
 use crate::{Ctx, Error, Result, input};
-use kumori_protocol::AwsError;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -22,26 +21,26 @@ fn shown(i: &Instance, p: &IamProfileRef, state: &str) -> Value {
 }
 
 fn association_not_found(id: &str) -> Error {
-    Error(AwsError::new(
+    Error::new(
         "InvalidAssociationID.NotFound",
         format!("An association with the ID {id} does not exist."),
-    ))
+    )
 }
 
 fn instance_not_found(id: &str) -> Error {
-    Error(AwsError::new(
+    Error::new(
         "InvalidInstanceID.NotFound",
         format!("The instance ID '{id}' does not exist"),
-    ))
+    )
 }
 
 /// The resolved profile a request names, or the error for naming none that exists.
 async fn profile(ctx: &Ctx<'_>, given: &IamProfileIn) -> Result<IamProfileRef> {
     launch_profile(ctx, Some(given)).await?.ok_or_else(|| {
-        Error(AwsError::new(
+        Error::new(
             "MissingParameter",
             "The request must contain the parameter IamInstanceProfile.Arn or .Name",
-        ))
+        )
     })
 }
 
@@ -61,13 +60,13 @@ pub async fn associate_iam_instance_profile(ctx: &Ctx<'_>, raw: &Value) -> Resul
         .filter(|i: &Instance| i.state != "terminated")
         .ok_or_else(|| instance_not_found(&req.instance_id))?;
     if i.iam_instance_profile.is_some() {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "IncorrectState",
             format!(
                 "There is an existing association for instance {}",
                 i.instance_id
             ),
-        )));
+        ));
     }
     i.iam_instance_profile = Some(p.clone());
     resource::update(ctx, &mut tx, &i).await?;

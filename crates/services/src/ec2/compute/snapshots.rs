@@ -14,7 +14,6 @@ use super::generic::{Ec2Resource, check_id};
 use super::volumes::Volume;
 use crate::resource::{self, Resource, new_id};
 use crate::{Ctx, Error, Result, input, output};
-use kumori_protocol::AwsError;
 use kumori_store::Tx;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -61,10 +60,10 @@ impl Permission {
         if let Some(u) = &self.user_id
             && (u.len() != 12 || !u.bytes().all(|b| b.is_ascii_digit()))
         {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 format!("Invalid{noun}AttributeItemValue"),
                 format!("Invalid attribute item value \"{u}\" for userId item type."),
-            )));
+            ));
         }
         if self.user_id.is_none() == self.group.is_none() {
             return Err(invalid_value(
@@ -106,10 +105,10 @@ impl Ec2Resource for Snapshot {
         Ok(v)
     }
     fn not_found(id: &str) -> Error {
-        Error(AwsError::new(
+        Error::new(
             "InvalidSnapshot.NotFound",
             format!("The snapshot '{id}' does not exist."),
-        ))
+        )
     }
 }
 
@@ -283,13 +282,13 @@ pub async fn delete_snapshot(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         .await?
         .ok_or_else(|| Snapshot::not_found(&req.snapshot_id))?;
     if let Some(image) = super::images::using_snapshot(ctx, &mut tx, &s.snapshot_id).await? {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "InvalidSnapshot.InUse",
             format!(
                 "The snapshot {} is currently in use by {image}",
                 s.snapshot_id
             ),
-        )));
+        ));
     }
     dry_run(req.dry_run)?;
     tx.delete(ctx.scope(), &s.snapshot_id).await?;

@@ -61,10 +61,10 @@ impl Ec2Resource for Volume {
     const ID_PREFIX: &'static str = "vol";
     const ID_ERROR: &'static str = "InvalidVolumeID";
     fn not_found(id: &str) -> Error {
-        Error(AwsError::new(
+        Error::new(
             "InvalidVolume.NotFound",
             format!("The volume '{id}' does not exist."),
-        ))
+        )
     }
 }
 
@@ -151,12 +151,12 @@ pub fn check_spec(
         }
         "io1" | "io2" => {
             let iops = iops.ok_or_else(|| {
-                Error(AwsError::new(
+                Error::new(
                     "MissingParameter",
                     format!(
                         "The request must contain the parameter iops for {volume_type} volumes."
                     ),
-                ))
+                )
             })?;
             let (top, ratio) = if volume_type == "io1" {
                 (64000, 50)
@@ -272,19 +272,19 @@ struct CreateVolumeRequest {
 pub async fn create_volume(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: CreateVolumeRequest = input(raw)?;
     let zone = req.availability_zone.clone().ok_or_else(|| {
-        Error(AwsError::new(
+        Error::new(
             "MissingParameter",
             "The request must contain the parameter AvailabilityZone",
-        ))
+        )
     })?;
     if !super::regions::zones(ctx.region)
         .iter()
         .any(|z| z.name == zone)
     {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "InvalidZone.NotFound",
             format!("The zone '{zone}' does not exist."),
-        )));
+        ));
     }
     let snapshot_size = match &req.snapshot_id {
         None => None,
@@ -303,10 +303,10 @@ pub async fn create_volume(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         (Some(s), _) => s,
         (None, Some(min)) => min,
         (None, None) => {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "MissingParameter",
                 "The request must contain the parameter size or snapshotId",
-            )));
+            ));
         }
     };
     let volume_type = req.volume_type.clone().unwrap_or_else(|| "gp2".into());
@@ -393,28 +393,28 @@ pub async fn attach_volume(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         .await?
         .filter(|i: &Instance| i.state != "terminated")
         .ok_or_else(|| {
-            Error(AwsError::new(
+            Error::new(
                 "InvalidInstanceID.NotFound",
                 format!("The instance ID '{}' does not exist", req.instance_id),
-            ))
+            )
         })?;
     if let Some(a) = v.attachments.first() {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "VolumeInUse",
             format!(
                 "{} is already attached to an instance ({})",
                 v.volume_id, a.instance_id
             ),
-        )));
+        ));
     }
     if v.availability_zone != instance.availability_zone {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "InvalidVolume.ZoneMismatch",
             format!(
                 "The volume '{}' is not in the same availability zone as instance '{}'",
                 v.volume_id, instance.instance_id
             ),
-        )));
+        ));
     }
     let attached = of_instance(ctx, &mut tx, &instance.instance_id).await?;
     if attached
@@ -464,10 +464,10 @@ pub async fn detach_volume(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         .await?
         .ok_or_else(|| Volume::not_found(&req.volume_id))?;
     let Some(a) = v.attachments.first().cloned() else {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "IncorrectState",
             format!("Volume '{}' is in the 'available' state.", v.volume_id),
-        )));
+        ));
     };
     if req
         .instance_id
@@ -475,23 +475,23 @@ pub async fn detach_volume(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         .is_some_and(|i| *i != a.instance_id)
         || req.device.as_ref().is_some_and(|d| *d != a.device)
     {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "InvalidAttachment.NotFound",
             format!("Volume '{}' is not attached as asked.", v.volume_id),
-        )));
+        ));
     }
     // A running instance keeps its root volume.
     if let Some(i) = resource::get::<Instance>(ctx, &mut tx, &a.instance_id).await?
         && i.root_device_name == a.device
         && i.state != "stopped"
     {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "OperationNotPermitted",
             format!(
                 "The volume {} is the root device of instance {}, which must be stopped to detach it.",
                 v.volume_id, i.instance_id
             ),
-        )));
+        ));
     }
     dry_run(req.dry_run)?;
     v.attachments.clear();
@@ -518,13 +518,13 @@ pub async fn delete_volume(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         .await?
         .ok_or_else(|| Volume::not_found(&req.volume_id))?;
     if let Some(a) = v.attachments.first() {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "VolumeInUse",
             format!(
                 "Volume {} is currently attached to {}",
                 v.volume_id, a.instance_id
             ),
-        )));
+        ));
     }
     dry_run(req.dry_run)?;
     tx.delete(ctx.scope(), &v.volume_id).await?;

@@ -102,10 +102,10 @@ impl Ec2Resource for Address {
     const ID_PREFIX: &'static str = "eipalloc";
     const ID_ERROR: &'static str = "InvalidAllocationID";
     fn not_found(id: &str) -> Error {
-        Error(AwsError::new(
+        Error::new(
             "InvalidAllocationID.NotFound",
             format!("The allocation ID '{id}' does not exist"),
-        ))
+        )
     }
 }
 
@@ -151,10 +151,10 @@ pub async fn allocate_address(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let mut tx = ctx.store.write().await?;
     let mine: Vec<Address> = resource::list(ctx, &mut tx).await?;
     if mine.len() >= ctx.limits.addresses_per_region {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "AddressLimitExceeded",
             "The maximum number of addresses has been reached.",
-        )));
+        ));
     }
     dry_run(req.dry_run)?;
     let public_ip = claim_public_ip(&mut tx).await?;
@@ -190,10 +190,10 @@ pub async fn claim_public_ip(tx: &mut Tx) -> Result<String> {
         .find(|(i, off)| *i as u32 != *off)
         .map_or(used.len() as u32, |(i, _)| i as u32);
     if offset >= POOL_SIZE {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "InsufficientAddressCapacity",
             "kumori's public address pool is exhausted.",
-        )));
+        ));
     }
     let public_ip = Ipv4Addr::from(POOL_START + offset).to_string();
     let claim = Record {
@@ -248,10 +248,10 @@ pub async fn describe_addresses(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let (addresses, _) = describe::<Address>(ctx, args).await?;
     for ip in &req.public_ips {
         if !addresses.iter().any(|a| a["PublicIp"] == ip.as_str()) {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "InvalidAddress.NotFound",
                 format!("Address '{ip}' not found."),
-            )));
+            ));
         }
     }
     Ok(json!({ "Addresses": addresses }))
@@ -320,10 +320,10 @@ pub async fn associate_address(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
                 .await?
                 .filter(|i: &super::instances::Instance| i.state != "terminated")
                 .ok_or_else(|| {
-                    Error(AwsError::new(
+                    Error::new(
                         "InvalidInstanceID.NotFound",
                         format!("The instance ID '{id}' does not exist"),
-                    ))
+                    )
                 })?,
         ),
         None => None,
@@ -332,10 +332,10 @@ pub async fn associate_address(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         (Some(i), _) => &i.network_interface_id,
         (None, Some(id)) => id,
         (None, None) => {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "MissingParameter",
                 "Either an instance ID or a network interface ID must be specified.",
-            )));
+            ));
         }
     };
     let mine: Vec<Address> = resource::list(ctx, &mut tx).await?;
@@ -350,16 +350,16 @@ pub async fn associate_address(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             .find(|a| &a.public_ip == ip)
             .cloned()
             .ok_or_else(|| {
-                Error(AwsError::new(
+                Error::new(
                     "InvalidAddress.NotFound",
                     format!("Address '{ip}' not found."),
-                ))
+                )
             })?,
         (None, None) => {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "MissingParameter",
                 "The request must contain the parameter AllocationId",
-            )));
+            ));
         }
     };
     let eni: NetworkInterface = resource::lock(ctx, &mut tx, eni_id)
@@ -383,13 +383,13 @@ pub async fn associate_address(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         .iter()
         .any(|g| g.attached_vpc() == Some(eni.vpc_id.as_str()))
     {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "Gateway.NotAttached",
             format!(
                 "Network {} is not attached to any internet gateway",
                 eni.vpc_id
             ),
-        )));
+        ));
     }
     let reassociate = req.allow_reassociation == Some(true);
     let holder = mine.iter().find(|a| {
@@ -402,29 +402,29 @@ pub async fn associate_address(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     if let Some(current) = &address.association
         && !reassociate
     {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "Resource.AlreadyAssociated",
             format!(
                 "resource {} is already associated with associate-id {}",
                 address.allocation_id, current.association_id
             ),
-        )));
+        ));
     }
     if let Some(h) = holder {
         if !reassociate {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "Resource.AlreadyAssociated",
                 format!(
                     "The private address {private_ip} of {eni_id} already has Elastic IP {}.",
                     h.public_ip
                 ),
-            )));
+            ));
         }
         if eni.requester_managed {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "OperationNotPermitted",
                 format!("The address of the AWS-managed interface {eni_id} cannot be replaced."),
-            )));
+            ));
         }
     }
     // An address held by an AWS-managed interface (a NAT gateway's) stays with it.
@@ -432,13 +432,13 @@ pub async fn associate_address(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         let held: Option<NetworkInterface> =
             resource::get(ctx, &mut tx, &current.network_interface_id).await?;
         if held.is_some_and(|e| e.requester_managed) {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "OperationNotPermitted",
                 format!(
                     "Address {} is held by an AWS-managed interface; delete that resource instead.",
                     address.public_ip
                 ),
-            )));
+            ));
         }
     }
     dry_run(req.dry_run)?;
@@ -482,25 +482,25 @@ pub async fn disassociate_address(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
                     .is_some_and(|x| &x.association_id == id)
             })
             .ok_or_else(|| {
-                Error(AwsError::new(
+                Error::new(
                     "InvalidAssociationID.NotFound",
                     format!("The association ID '{id}' does not exist"),
-                ))
+                )
             })?,
         (None, Some(ip)) => mine
             .into_iter()
             .find(|a| &a.public_ip == ip && a.association.is_some())
             .ok_or_else(|| {
-                Error(AwsError::new(
+                Error::new(
                     "InvalidAddress.NotFound",
                     format!("Address '{ip}' not found or not associated."),
-                ))
+                )
             })?,
         (None, None) => {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "MissingParameter",
                 "Either AssociationId or PublicIp must be specified.",
-            )));
+            ));
         }
     };
     let eni_id = address
@@ -510,13 +510,13 @@ pub async fn disassociate_address(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         .unwrap_or_default();
     let eni: Option<NetworkInterface> = resource::get(ctx, &mut tx, &eni_id).await?;
     if let Some(e) = eni.filter(|e| e.requester_managed) {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "OperationNotPermitted",
             format!(
                 "Address {} is held by an AWS-managed interface ({}: {}); delete that resource instead.",
                 address.public_ip, e.network_interface_id, e.description
             ),
-        )));
+        ));
     }
     dry_run(req.dry_run)?;
     address.association = None;
@@ -546,26 +546,26 @@ pub async fn release_address(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             .into_iter()
             .find(|a| &a.public_ip == ip)
             .ok_or_else(|| {
-                Error(AwsError::new(
+                Error::new(
                     "InvalidAddress.NotFound",
                     format!("Address '{ip}' not found."),
-                ))
+                )
             })?,
         (None, None) => {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "MissingParameter",
                 "Either AllocationId or PublicIp must be specified.",
-            )));
+            ));
         }
     };
     if address.association.is_some() {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "InvalidIPAddress.InUse",
             format!(
                 "Address {} ({}) is in use: disassociate it first.",
                 address.public_ip, address.allocation_id
             ),
-        )));
+        ));
     }
     dry_run(req.dry_run)?;
     tx.delete(ctx.scope(), &address.allocation_id).await?;

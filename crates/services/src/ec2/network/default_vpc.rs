@@ -115,13 +115,13 @@ pub async fn create_default_vpc(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: CreateDefaultVpcRequest = input(raw)?;
     let mut tx = ctx.store.write().await?;
     if let Some(v) = find(ctx, &mut tx).await? {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "DefaultVpcAlreadyExists",
             format!(
                 "A Default VPC already exists for this account in this region: {}.",
                 v.vpc_id
             ),
-        )));
+        ));
     }
     if zones(ctx.region).is_empty() {
         return Err(invalid_value(format!(
@@ -158,16 +158,16 @@ pub async fn create_default_subnet(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> 
         (Some(name), None) => all.into_iter().enumerate().find(|(_, z)| &z.name == name),
         (None, Some(id)) => all.into_iter().enumerate().find(|(_, z)| &z.id == id),
         (Some(_), Some(_)) => {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "InvalidParameterCombination",
                 "Only one of availabilityZone or availabilityZoneId can be specified.",
-            )));
+            ));
         }
         (None, None) => {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "MissingParameter",
                 "The request must contain the parameter availabilityZone or availabilityZoneId",
-            )));
+            ));
         }
     }
     .ok_or_else(|| {
@@ -182,10 +182,10 @@ pub async fn create_default_subnet(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> 
     })?;
     let mut tx = ctx.store.write().await?;
     let vpc = find(ctx, &mut tx).await?.ok_or_else(|| {
-        Error(AwsError::new(
+        Error::new(
             "DefaultVpcDoesNotExist",
             "No default VPC exists for this account in this region. Create one with CreateDefaultVpc.",
-        ))
+        )
     })?;
     let vpc: Vpc = resource::lock(ctx, &mut tx, &vpc.vpc_id)
         .await?
@@ -195,13 +195,13 @@ pub async fn create_default_subnet(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> 
         .iter()
         .any(|s| s.default_for_az && s.availability_zone == zone.name)
     {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "DefaultSubnetAlreadyExistsInAvailabilityZone",
             format!(
                 "A default subnet already exists in availability zone {}.",
                 zone.name
             ),
-        )));
+        ));
     }
     let taken: Vec<Ipv4Net> = siblings
         .iter()
@@ -213,13 +213,13 @@ pub async fn create_default_subnet(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> 
         .filter(free)
         .or_else(|| block().subnets(20).ok()?.find(free))
         .ok_or_else(|| {
-            Error(AwsError::new(
+            Error::new(
                 "InsufficientFreeAddressesInSubnet",
                 format!(
                     "No /20 of {} is free for a default subnet in {}.",
                     vpc.cidr_block, zone.name
                 ),
-            ))
+            )
         })?;
     dry_run(req.dry_run)?;
     let subnet = subnet::new_subnet(ctx, &vpc.vpc_id, net, zone, true);

@@ -9,7 +9,6 @@ use super::generic::{Ec2Resource, check_id};
 use super::vpc::{self, Vpc};
 use crate::resource::{self, Resource, new_id};
 use crate::{Ctx, Error, Result, input};
-use kumori_protocol::AwsError;
 use kumori_store::Tx;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -68,10 +67,10 @@ impl Ec2Resource for DhcpOptions {
     const ID_PREFIX: &'static str = "dopt";
     const ID_ERROR: &'static str = "InvalidDhcpOptionID";
     fn not_found(id: &str) -> Error {
-        Error(AwsError::new(
+        Error::new(
             "InvalidDhcpOptionID.NotFound",
             format!("The dhcpOption ID '{id}' does not exist"),
-        ))
+        )
     }
 }
 
@@ -230,10 +229,10 @@ pub async fn delete_dhcp_options(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     // VPCs point at their options set rather than living in it, so look at every VPC.
     let vpcs: Vec<Vpc> = resource::list(ctx, &mut tx).await?;
     if vpcs.iter().any(|v| v.dhcp_options_id == id) {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "DependencyViolation",
             format!("The dhcpOptions '{id}' has dependencies and cannot be deleted."),
-        )));
+        ));
     }
     dry_run(req.dry_run)?;
     tx.delete(ctx.scope(), id).await?;

@@ -11,7 +11,6 @@ use super::igw::Attachment;
 use super::vpc::{self, Vpc};
 use crate::resource::{self, Resource, new_id};
 use crate::{Ctx, Error, Result, input};
-use kumori_protocol::AwsError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -54,10 +53,10 @@ impl Ec2Resource for EgressOnlyInternetGateway {
     const ID_PREFIX: &'static str = "eigw";
     const ID_ERROR: &'static str = "InvalidEgressOnlyInternetGatewayId";
     fn not_found(id: &str) -> Error {
-        Error(AwsError::new(
+        Error::new(
             "InvalidEgressOnlyInternetGatewayId.NotFound",
             format!("The egressOnlyInternetGateway ID '{id}' does not exist"),
-        ))
+        )
     }
 }
 

@@ -115,10 +115,10 @@ impl Ec2Resource for NetworkInterface {
         Ok(v)
     }
     fn not_found(id: &str) -> Error {
-        Error(AwsError::new(
+        Error::new(
             "InvalidNetworkInterfaceID.NotFound",
             format!("The networkInterface ID '{id}' does not exist"),
-        ))
+        )
     }
 }
 
@@ -301,20 +301,20 @@ async fn take_addresses(
             )));
         }
         if used.contains(&ip) {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "InvalidIPAddress.InUse",
                 format!("Address {ip} is in use."),
-            )));
+            ));
         }
         used.push(ip);
         taken.push(ip);
     }
     while taken.len() < 1 + extra {
         let ip = cidr::first_free_host(&net, &used).ok_or_else(|| {
-            Error(AwsError::new(
+            Error::new(
                 "InsufficientFreeAddressesInSubnet",
                 format!("Subnet {} has no free addresses left.", subnet.subnet_id),
-            ))
+            )
         })?;
         used.push(ip);
         taken.push(ip);
@@ -414,10 +414,10 @@ pub async fn attach_at_launch(
         .await?
         .ok_or_else(|| NetworkInterface::not_found(eni_id))?;
     if eni.attachment.is_some() || eni.requester_managed {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "InvalidNetworkInterface.InUse",
             format!("Interface: [{eni_id}] in use."),
-        )));
+        ));
     }
     attach(&mut eni, instance_id, device_index, delete_on_termination);
     resource::update(ctx, tx, &eni).await?;
@@ -433,12 +433,12 @@ pub async fn groups_for(
     ids: &[String],
 ) -> Result<Vec<GroupIdentifier>> {
     if ids.len() > GROUPS_PER_INTERFACE {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "SecurityGroupsPerInterfaceLimitExceeded",
             format!(
                 "The maximum number of security groups per interface ({GROUPS_PER_INTERFACE}) has been reached."
             ),
-        )));
+        ));
     }
     let mut out: Vec<GroupIdentifier> = Vec::new();
     for id in ids {
@@ -630,10 +630,10 @@ pub async fn create_network_interface(ctx: &Ctx<'_>, raw: &Value) -> Result<Valu
     }
     let count = req.secondary_private_ip_address_count.unwrap_or(0);
     if count < 0 || (count > 0 && !secondaries.is_empty()) {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "InvalidParameterCombination",
             "Specify secondary addresses either by PrivateIpAddresses or by SecondaryPrivateIpAddressCount, not both.",
-        )));
+        ));
     }
     let tags = tags_from_specs(&req.tag_specifications, NetworkInterface::KIND)?;
     let mut tx = ctx.store.write().await?;
@@ -687,19 +687,19 @@ pub async fn delete_network_interface(ctx: &Ctx<'_>, raw: &Value) -> Result<Valu
         .await?
         .ok_or_else(|| NetworkInterface::not_found(id))?;
     if eni.requester_managed {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "OperationNotPermitted",
             format!(
                 "The network interface {id} is managed by AWS ({}); delete the resource that made it.",
                 eni.description
             ),
-        )));
+        ));
     }
     if eni.attachment.is_some() {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "InvalidNetworkInterface.InUse",
             format!("The network interface {id} is currently in use."),
-        )));
+        ));
     }
     dry_run(req.dry_run)?;
     remove(ctx, &mut tx, id).await?;
@@ -735,10 +735,10 @@ pub async fn modify_network_interface_attribute(ctx: &Ctx<'_>, raw: &Value) -> R
         req.attachment.is_some(),
     ];
     if given.iter().filter(|g| **g).count() != 1 {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "InvalidParameterCombination",
             "Specify exactly one attribute to modify: description, sourceDestCheck, groupSet or attachment.",
-        )));
+        ));
     }
     if req.attachment.is_some() {
         return Err(Error(AwsError::not_implemented(
@@ -758,10 +758,10 @@ pub async fn modify_network_interface_attribute(ctx: &Ctx<'_>, raw: &Value) -> R
     }
     if let Some(ids) = &req.groups {
         if ids.is_empty() {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "MissingParameter",
                 "The request must contain at least one security group for groupSet.",
-            )));
+            ));
         }
         eni.groups = groups_for(ctx, &mut tx, &eni.vpc_id, ids).await?;
     }
@@ -803,10 +803,10 @@ pub async fn describe_network_interface_attribute(ctx: &Ctx<'_>, raw: &Value) ->
             }
         }
         _ => {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "MissingParameter",
                 "The request must contain the parameter attribute",
-            )));
+            ));
         }
     }
     Ok(out)
@@ -827,10 +827,10 @@ async fn by_attachment(
                 .is_some_and(|a| a.attachment_id == attachment_id)
         })
         .ok_or_else(|| {
-            Error(AwsError::new(
+            Error::new(
                 "InvalidAttachmentID.NotFound",
                 format!("The attachment ID '{attachment_id}' does not exist"),
-            ))
+            )
         })
 }
 
@@ -875,16 +875,16 @@ pub async fn attach_network_interface(ctx: &Ctx<'_>, raw: &Value) -> Result<Valu
         .await?
         .filter(|i: &super::instances::Instance| i.state != "terminated")
         .ok_or_else(|| {
-            Error(AwsError::new(
+            Error::new(
                 "InvalidInstanceID.NotFound",
                 format!("The instance ID '{}' does not exist", req.instance_id),
-            ))
+            )
         })?;
     if eni.attachment.is_some() || eni.requester_managed {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "InvalidNetworkInterface.InUse",
             format!("Interface: [{}] in use.", eni.network_interface_id),
-        )));
+        ));
     }
     if eni.availability_zone != instance.availability_zone || eni.vpc_id != instance.vpc_id {
         return Err(invalid_value(format!(
@@ -906,25 +906,25 @@ pub async fn attach_network_interface(ctx: &Ctx<'_>, raw: &Value) -> Result<Valu
     if let Some(limits) = kumori_catalog::network_limits(&instance.instance_type)
         && attached.len() as u32 >= limits.max_interfaces
     {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "AttachmentLimitExceeded",
             format!(
                 "Interface count {} exceeds the limit for {}",
                 attached.len() + 1,
                 instance.instance_type
             ),
-        )));
+        ));
     }
     if let Some(limits) = kumori_catalog::network_limits(&instance.instance_type)
         && eni.private_ip_addresses.len() as u32 > limits.ipv4_per_interface
     {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "PrivateIpAddressLimitExceeded",
             format!(
                 "The interface has more private addresses than {} allows per interface ({}).",
                 instance.instance_type, limits.ipv4_per_interface
             ),
-        )));
+        ));
     }
     dry_run(req.dry_run)?;
     let attachment_id = attach(&mut eni, &instance.instance_id, req.device_index, false);
@@ -947,10 +947,10 @@ pub async fn detach_network_interface(ctx: &Ctx<'_>, raw: &Value) -> Result<Valu
     let mut tx = ctx.store.write().await?;
     let mut eni = by_attachment(ctx, &mut tx, &req.attachment_id).await?;
     if eni.attachment.as_ref().is_some_and(|a| a.device_index == 0) {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "OperationNotPermitted",
             "The network interface at device index 0 cannot be detached.",
-        )));
+        ));
     }
     dry_run(req.dry_run)?;
     eni.last_attachment = eni.attachment.take().map(|mut a| {
@@ -1010,10 +1010,10 @@ pub async fn assign_private_ip_addresses(ctx: &Ctx<'_>, raw: &Value) -> Result<V
     }
     let count = req.secondary_private_ip_address_count.unwrap_or(0);
     if (count > 0) != req.private_ip_addresses.is_empty() || count < 0 {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "InvalidParameterCombination",
             "Specify either PrivateIpAddresses or SecondaryPrivateIpAddressCount.",
-        )));
+        ));
     }
     let mut tx = ctx.store.write().await?;
     let mut eni: NetworkInterface = resource::lock(ctx, &mut tx, &req.network_interface_id)
@@ -1026,10 +1026,10 @@ pub async fn assign_private_ip_addresses(ctx: &Ctx<'_>, raw: &Value) -> Result<V
         && let Some(limits) = kumori_catalog::network_limits(&i.instance_type)
         && eni.private_ip_addresses.len() + adding > limits.ipv4_per_interface as usize
     {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "PrivateIpAddressLimitExceeded",
             "Number of private addresses will exceed limit.",
-        )));
+        ));
     }
     let mut subnet: Subnet = resource::lock(ctx, &mut tx, &eni.subnet_id)
         .await?

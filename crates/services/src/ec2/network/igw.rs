@@ -13,7 +13,6 @@ use super::generic::{Ec2Resource, check_id};
 use super::vpc::{self, Vpc};
 use crate::resource::{self, Resource, new_id};
 use crate::{Ctx, Error, Result, input};
-use kumori_protocol::AwsError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -71,10 +70,10 @@ impl Ec2Resource for InternetGateway {
     const ID_PREFIX: &'static str = "igw";
     const ID_ERROR: &'static str = "InvalidInternetGatewayID";
     fn not_found(id: &str) -> Error {
-        Error(AwsError::new(
+        Error::new(
             "InvalidInternetGatewayID.NotFound",
             format!("The internetGateway ID '{id}' does not exist"),
-        ))
+        )
     }
 }
 
@@ -132,23 +131,23 @@ pub async fn attach_internet_gateway(ctx: &Ctx<'_>, raw: &Value) -> Result<Value
         .await?
         .ok_or_else(|| vpc::not_found(&req.vpc_id))?;
     if let Some(current) = igw.attached_vpc() {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "Resource.AlreadyAssociated",
             format!(
                 "resource {} is already attached to network {current}",
                 igw.internet_gateway_id
             ),
-        )));
+        ));
     }
     let others: Vec<InternetGateway> = resource::children(ctx, &mut tx, &vpc.vpc_id).await?;
     if let Some(other) = others.first() {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "Resource.AlreadyAssociated",
             format!(
                 "resource {} is already attached to network {}",
                 vpc.vpc_id, other.internet_gateway_id
             ),
-        )));
+        ));
     }
     dry_run(req.dry_run)?;
     igw.attachments = vec![Attachment {
@@ -172,13 +171,13 @@ pub async fn detach_internet_gateway(ctx: &Ctx<'_>, raw: &Value) -> Result<Value
         .await?
         .ok_or_else(|| vpc::not_found(&req.vpc_id))?;
     if igw.attached_vpc() != Some(req.vpc_id.as_str()) {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "Gateway.NotAttached",
             format!(
                 "resource {} is not attached to network {}",
                 igw.internet_gateway_id, req.vpc_id
             ),
-        )));
+        ));
     }
     // Public addresses mapped to interfaces in the VPC would lose their way out.
     let enis: Vec<NetworkInterface> = resource::list(ctx, &mut tx).await?;
@@ -191,13 +190,13 @@ pub async fn detach_internet_gateway(ctx: &Ctx<'_>, raw: &Value) -> Result<Value
                 .any(|e| e.network_interface_id == a.network_interface_id && e.vpc_id == req.vpc_id)
         });
     if mapped {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "DependencyViolation",
             format!(
                 "Network {} has some mapped public address(es). Please unmap those public address(es) before detaching the gateway.",
                 req.vpc_id
             ),
-        )));
+        ));
     }
     dry_run(req.dry_run)?;
     igw.attachments.clear();
@@ -224,10 +223,10 @@ pub async fn delete_internet_gateway(ctx: &Ctx<'_>, raw: &Value) -> Result<Value
         .await?
         .ok_or_else(|| InternetGateway::not_found(id))?;
     if igw.attached_vpc().is_some() {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "DependencyViolation",
             format!("The internetGateway '{id}' has dependencies and cannot be deleted."),
-        )));
+        ));
     }
     dry_run(req.dry_run)?;
     tx.delete(ctx.scope(), id).await?;

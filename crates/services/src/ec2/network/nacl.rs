@@ -14,7 +14,6 @@ use super::vpc::{self, Vpc};
 use crate::resource::{self, Resource, new_id};
 use crate::{Ctx, Error, Result, input};
 use kumori_net::cidr;
-use kumori_protocol::AwsError;
 use kumori_store::Tx;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -91,10 +90,10 @@ impl Ec2Resource for NetworkAcl {
     const ID_PREFIX: &'static str = "acl";
     const ID_ERROR: &'static str = "InvalidNetworkAclID";
     fn not_found(id: &str) -> Error {
-        Error(AwsError::new(
+        Error::new(
             "InvalidNetworkAclID.NotFound",
             format!("The network ACL '{id}' does not exist"),
-        ))
+        )
     }
 }
 
@@ -249,13 +248,13 @@ pub async fn create_network_acl(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         .await?
         .len();
     if count >= 200 {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "NetworkAclLimitExceeded",
             format!(
                 "The maximum number of network ACLs (200) for VPC '{}' has been reached.",
                 vpc.vpc_id
             ),
-        )));
+        ));
     }
     dry_run(req.dry_run)?;
     let acl = new_acl(ctx, &vpc, false);
@@ -291,13 +290,13 @@ pub async fn delete_network_acl(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         )));
     }
     if !acl.associations.is_empty() {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "DependencyViolation",
             format!(
                 "The networkAcl '{}' has dependencies and cannot be deleted.",
                 acl.network_acl_id
             ),
-        )));
+        ));
     }
     dry_run(req.dry_run)?;
     tx.delete(ctx.scope(), &acl.network_acl_id).await?;
@@ -350,10 +349,10 @@ fn check_rule_number(n: i64) -> Result<()> {
 fn entry_of(req: &EntryRequest) -> Result<Entry> {
     check_rule_number(req.rule_number)?;
     let missing = |p: &str| {
-        Error(AwsError::new(
+        Error::new(
             "MissingParameter",
             format!("The request must contain the parameter {p}"),
-        ))
+        )
     };
     let raw = req.protocol.as_deref().ok_or_else(|| missing("protocol"))?;
     let protocol = protocol_number(raw).ok_or_else(|| {
@@ -383,10 +382,10 @@ fn entry_of(req: &EntryRequest) -> Result<Entry> {
             }
         },
         (Some(_), Some(_)) => {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "InvalidParameterCombination",
                 "Only one of cidrBlock or ipv6CidrBlock can be specified.",
-            )));
+            ));
         }
         (None, None) => return Err(missing("cidrBlock or ipv6CidrBlock")),
     };
@@ -429,13 +428,13 @@ fn direction(egress: bool) -> &'static str {
 }
 
 fn entry_not_found(acl: &str, rule: i64, egress: bool) -> Error {
-    Error(AwsError::new(
+    Error::new(
         "InvalidNetworkAclEntry.NotFound",
         format!(
             "The network ACL entry identified by {rule} ({}) does not exist in {acl}.",
             direction(egress)
         ),
-    ))
+    )
 }
 
 pub async fn create_network_acl_entry(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
@@ -445,23 +444,23 @@ pub async fn create_network_acl_entry(ctx: &Ctx<'_>, raw: &Value) -> Result<Valu
     let mut acl = lock_acl(ctx, &mut tx, &req.network_acl_id).await?;
     let same_way = acl.entries.iter().filter(|e| e.egress == entry.egress);
     if same_way.clone().any(|e| e.rule_number == entry.rule_number) {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "NetworkAclEntryAlreadyExists",
             format!(
                 "The network acl entry identified by {} already exists.",
                 entry.rule_number
             ),
-        )));
+        ));
     }
     if same_way.count() >= RULES_PER_DIRECTION {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "NetworkAclEntryLimitExceeded",
             format!(
                 "The maximum number of {} entries ({RULES_PER_DIRECTION}) for network ACL '{}' has been reached.",
                 direction(entry.egress),
                 acl.network_acl_id
             ),
-        )));
+        ));
     }
     dry_run(req.dry_run)?;
     acl.entries.push(entry);
@@ -536,10 +535,10 @@ pub async fn replace_network_acl_association(ctx: &Ctx<'_>, raw: &Value) -> Resu
                 .any(|x| x.network_acl_association_id == req.association_id)
         })
         .ok_or_else(|| {
-            Error(AwsError::new(
+            Error::new(
                 "InvalidAssociationID.NotFound",
                 format!("The association ID '{}' does not exist", req.association_id),
-            ))
+            )
         })?;
     if holder.vpc_id != target.vpc_id {
         return Err(invalid_value(format!(

@@ -77,10 +77,10 @@ impl Ec2Resource for NatGateway {
     const ID_PREFIX: &'static str = "nat";
     const ID_ERROR: &'static str = "InvalidNatGatewayID";
     fn not_found(id: &str) -> Error {
-        Error(AwsError::new(
+        Error::new(
             "NatGatewayNotFound",
             format!("The Nat Gateway {id} was not found"),
-        ))
+        )
     }
     fn gone(&self, now: time::OffsetDateTime) -> bool {
         self.state == "deleted"
@@ -144,25 +144,25 @@ pub async fn create_nat_gateway(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         )));
     }
     let subnet_id = req.subnet_id.clone().ok_or_else(|| {
-        Error(AwsError::new(
+        Error::new(
             "MissingParameter",
             "The request must contain the parameter SubnetId",
-        ))
+        )
     })?;
     check_id::<Subnet>(&subnet_id)?;
     let public = req.connectivity_type.as_deref() != Some("private");
     match (public, &req.allocation_id) {
         (true, None) => {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "MissingParameter",
                 "A public NAT gateway needs an Elastic IP: the request must contain the parameter AllocationId",
-            )));
+            ));
         }
         (false, Some(_)) => {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "InvalidParameterCombination",
                 "A private NAT gateway cannot have an Elastic IP address (AllocationId).",
-            )));
+            ));
         }
         _ => {}
     }
@@ -178,10 +178,10 @@ pub async fn create_nat_gateway(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
                 .await?
                 .ok_or_else(|| Address::not_found(id))?;
             if a.association.is_some() {
-                return Err(Error(AwsError::new(
+                return Err(Error::new(
                     "Resource.AlreadyAssociated",
                     format!("Elastic IP address [{id}] is already associated"),
-                )));
+                ));
             }
             Some(a)
         }
@@ -193,13 +193,13 @@ pub async fn create_nat_gateway(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         .filter(|n| n.availability_zone == subnet.availability_zone && n.state != "deleted")
         .count();
     if in_zone >= PER_ZONE {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "NatGatewayLimitExceeded",
             format!(
                 "The maximum number of NAT gateways ({PER_ZONE}) in {} has been reached.",
                 subnet.availability_zone
             ),
-        )));
+        ));
     }
     dry_run(req.dry_run)?;
 

@@ -129,10 +129,10 @@ impl Ec2Resource for VpcPeeringConnection {
         }
     }
     fn not_found(id: &str) -> Error {
-        Error(AwsError::new(
+        Error::new(
             "InvalidVpcPeeringConnectionID.NotFound",
             format!("The vpcPeeringConnection ID '{id}' does not exist"),
-        ))
+        )
     }
 }
 
@@ -246,10 +246,10 @@ pub async fn create_vpc_peering_connection(ctx: &Ctx<'_>, raw: &Value) -> Result
         )));
     }
     let peer_id = req.peer_vpc_id.clone().ok_or_else(|| {
-        Error(AwsError::new(
+        Error::new(
             "MissingParameter",
             "The request must contain the parameter peerVpcId",
-        ))
+        )
     })?;
     check_id::<Vpc>(&req.vpc_id)?;
     check_id::<Vpc>(&peer_id)?;
@@ -271,13 +271,13 @@ pub async fn create_vpc_peering_connection(ctx: &Ctx<'_>, raw: &Value) -> Result
         .iter()
         .find(|p| p.is_open() && p.joins(&requester.vpc_id, &accepter.vpc_id))
     {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "VpcPeeringConnectionAlreadyExists",
             format!(
                 "A peering connection between {} and {} already exists: {}.",
                 requester.vpc_id, accepter.vpc_id, p.vpc_peering_connection_id
             ),
-        )));
+        ));
     }
     dry_run(req.dry_run)?;
     let overlap = requester
@@ -345,14 +345,14 @@ struct IdRequest {
 }
 
 fn bad_transition(p: &VpcPeeringConnection, to: &str) -> Error {
-    Error(AwsError::new(
+    Error::new(
         "InvalidStateTransition",
         format!(
             "Invalid state transition for {}, attempted to transition from {} to {to}",
             p.vpc_peering_connection_id,
             p.code()
         ),
-    ))
+    )
 }
 
 async fn lock_pcx(ctx: &Ctx<'_>, tx: &mut Tx, id: &str) -> Result<VpcPeeringConnection> {

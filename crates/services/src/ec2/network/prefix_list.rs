@@ -19,7 +19,6 @@ use super::routes::RouteTable;
 use super::sg::SgRule;
 use crate::resource::{self, Resource, arn, new_id};
 use crate::{Ctx, Error, Result, input, output};
-use kumori_protocol::AwsError;
 use kumori_store::Tx;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -92,10 +91,10 @@ impl Ec2Resource for ManagedPrefixList {
         Ok(v)
     }
     fn not_found(id: &str) -> Error {
-        Error(AwsError::new(
+        Error::new(
             "InvalidPrefixListID.NotFound",
             format!("The prefix list ID '{id}' does not exist"),
-        ))
+        )
     }
 }
 
@@ -170,10 +169,10 @@ fn check_name(name: &str) -> Result<()> {
 }
 
 fn too_many(max: i64) -> Error {
-    Error(AwsError::new(
+    Error::new(
         "PrefixListMaxEntriesExceeded",
         format!("The prefix list has more than its maximum number of entries ({max})."),
-    ))
+    )
 }
 
 #[derive(Deserialize)]
@@ -211,10 +210,10 @@ pub async fn create_managed_prefix_list(ctx: &Ctx<'_>, raw: &Value) -> Result<Va
         check_description(&e.description)?;
         let cidr = check_cidr(&req.address_family, &e.cidr)?;
         if entries.iter().any(|x| x.cidr == cidr) {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "InvalidRequest",
                 format!("The request contains the CIDR block {cidr} more than once."),
-            )));
+            ));
         }
         entries.push(Entry {
             cidr,
@@ -375,10 +374,10 @@ pub async fn modify_managed_prefix_list(ctx: &Ctx<'_>, raw: &Value) -> Result<Va
     check_id::<ManagedPrefixList>(&req.prefix_list_id)?;
     let changes_entries = !req.add_entries.is_empty() || !req.remove_entries.is_empty();
     if req.max_entries.is_some() && changes_entries {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "InvalidParameterCombination",
             "The maximum number of entries cannot be changed in the same request as the entries.",
-        )));
+        ));
     }
     if let Some(name) = &req.prefix_list_name {
         check_name(name)?;
@@ -386,28 +385,28 @@ pub async fn modify_managed_prefix_list(ctx: &Ctx<'_>, raw: &Value) -> Result<Va
     let mut tx = ctx.store.write().await?;
     let mut list = find(ctx, &mut tx, &req.prefix_list_id).await?;
     if list.state == "delete-failed" {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "IncorrectState",
             format!(
                 "The prefix list {} is in the current state ({}).",
                 list.prefix_list_id, list.state
             ),
-        )));
+        ));
     }
     if changes_entries && req.current_version.is_some_and(|v| v != list.version) {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "PrefixListVersionMismatch",
             "The prefix list has the incorrect version number.",
-        )));
+        ));
     }
     let mut entries = list.entries().to_vec();
     for r in &req.remove_entries {
         let cidr = check_cidr(&list.address_family, &r.cidr)?;
         let at = entries.iter().position(|e| e.cidr == cidr).ok_or_else(|| {
-            Error(AwsError::new(
+            Error::new(
                 "InvalidPrefixListModification",
                 format!("The CIDR {cidr} does not exist."),
-            ))
+            )
         })?;
         entries.remove(at);
     }

@@ -195,10 +195,10 @@ impl Ec2Resource for RouteTable {
         Ok(v)
     }
     fn not_found(id: &str) -> Error {
-        Error(AwsError::new(
+        Error::new(
             "InvalidRouteTableID.NotFound",
             format!("The routeTable ID '{id}' does not exist"),
-        ))
+        )
     }
 }
 
@@ -377,13 +377,13 @@ pub async fn delete_route_table(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let table = lock_table(ctx, &mut tx, &req.route_table_id).await?;
     // The main table goes only with its VPC; a table with subnets must let them go first.
     if !table.associations.is_empty() {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "DependencyViolation",
             format!(
                 "The routeTable '{}' has dependencies and cannot be deleted.",
                 table.route_table_id
             ),
-        )));
+        ));
     }
     dry_run(req.dry_run)?;
     tx.delete(ctx.scope(), &table.route_table_id).await?;
@@ -409,10 +409,10 @@ pub async fn associate_route_table(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> 
         )));
     }
     let subnet_id = req.subnet_id.ok_or_else(|| {
-        Error(AwsError::new(
+        Error::new(
             "MissingParameter",
             "The request must contain the parameter subnetId",
-        ))
+        )
     })?;
     let mut tx = ctx.store.write().await?;
     let mut table = lock_table(ctx, &mut tx, &req.route_table_id).await?;
@@ -431,13 +431,13 @@ pub async fn associate_route_table(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> 
             .iter()
             .any(|a| a.subnet_id.as_deref() == Some(&subnet_id))
     }) {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "Resource.AlreadyAssociated",
             format!(
                 "the specified association for route table {} conflicts with an existing association",
                 other.route_table_id
             ),
-        )));
+        ));
     }
     dry_run(req.dry_run)?;
     let association_id = new_id("rtbassoc");
@@ -464,10 +464,10 @@ async fn table_of_association(ctx: &Ctx<'_>, tx: &mut Tx, id: &str) -> Result<Ro
                 .any(|a| a.route_table_association_id == id)
         })
         .ok_or_else(|| {
-            Error(AwsError::new(
+            Error::new(
                 "InvalidAssociationID.NotFound",
                 format!("The association ID '{id}' does not exist"),
-            ))
+            )
         })?;
     // Lock the table before changing it.
     lock_table(ctx, tx, &table.route_table_id).await
@@ -600,10 +600,10 @@ impl RouteRequest {
             self.destination_prefix_list_id.is_some(),
         ];
         if given.iter().filter(|g| **g).count() > 1 {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "InvalidParameterCombination",
                 "Only one of destinationCidrBlock, destinationIpv6CidrBlock and destinationPrefixListId may be given.",
-            )));
+            ));
         }
         if let Some(id) = &self.destination_prefix_list_id {
             return Ok(Destination::PrefixList(id.clone()));
@@ -617,10 +617,10 @@ impl RouteRequest {
             };
         }
         let text = self.destination_cidr_block.clone().ok_or_else(|| {
-            Error(AwsError::new(
+            Error::new(
                 "MissingParameter",
                 "The request must contain the parameter destinationCidrBlock",
-            ))
+            )
         })?;
         let net = cidr::parse_v4(&text).map_err(|_| {
             invalid_value(format!("Value ({text}) for parameter destinationCidrBlock is invalid. This is not a valid CIDR block."))
@@ -654,17 +654,17 @@ async fn target(
     ];
     match targets.iter().filter(|t| t.is_some()).count() {
         0 => {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "MissingParameter",
                 "The request must contain a route target (gatewayId, natGatewayId, ...).",
-            )));
+            ));
         }
         1 => {}
         _ => {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "InvalidParameterCombination",
                 "More than one target specified for the route.",
-            )));
+            ));
         }
     }
     let mut route = Route {
@@ -677,10 +677,10 @@ async fn target(
     }
     if let Some(id) = &req.egress_only_internet_gateway_id {
         if matches!(dest, Destination::V4(_)) {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "InvalidParameterCombination",
                 "An egress-only internet gateway can only be the target of an IPv6 route (destinationIpv6CidrBlock).",
-            )));
+            ));
         }
         let found: Option<EgressOnlyInternetGateway> = match id.starts_with("eigw-") {
             true => resource::get(ctx, tx, id).await?,
@@ -702,10 +702,10 @@ async fn target(
             false => None,
         }
         .ok_or_else(|| {
-            Error(AwsError::new(
+            Error::new(
                 "InvalidGatewayID.NotFound",
                 format!("The gateway ID '{gw}' does not exist"),
-            ))
+            )
         })?;
         if igw.attached_vpc() != Some(table.vpc_id.as_str()) {
             return Err(invalid_value(format!(
@@ -722,10 +722,10 @@ async fn target(
             false => None,
         };
         let nat = found.filter(|n| n.state != "deleted").ok_or_else(|| {
-            Error(AwsError::new(
+            Error::new(
                 "InvalidNatGatewayID.NotFound",
                 format!("The natGateway ID '{id}' does not exist"),
-            ))
+            )
         })?;
         if nat.vpc_id != table.vpc_id {
             return Err(invalid_value(format!(
@@ -742,10 +742,10 @@ async fn target(
             false => None,
         };
         let pcx = found.filter(|p| p.is_open()).ok_or_else(|| {
-            Error(AwsError::new(
+            Error::new(
                 "InvalidVpcPeeringConnectionID.NotFound",
                 format!("The vpcPeeringConnection ID '{id}' does not exist"),
-            ))
+            )
         })?;
         if !pcx.involves(&table.vpc_id) {
             return Err(invalid_value(format!(
@@ -782,10 +782,10 @@ async fn target(
         false => None,
     };
     let instance = found.filter(|i| i.state != "terminated").ok_or_else(|| {
-        Error(AwsError::new(
+        Error::new(
             "InvalidInstanceID.NotFound",
             format!("The instance ID '{id}' does not exist"),
-        ))
+        )
     })?;
     if instance.vpc_id != table.vpc_id {
         return Err(invalid_value(format!(
@@ -804,10 +804,10 @@ pub async fn create_route(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let mut tx = ctx.store.write().await?;
     let mut table = lock_table(ctx, &mut tx, &req.route_table_id).await?;
     if table.routes.iter().any(|r| r.destination() == dest.text()) {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "RouteAlreadyExists",
             format!("The route identified by {} already exists.", dest.text()),
-        )));
+        ));
     }
     let route = target(ctx, &mut tx, &table, &req, &dest).await?;
     dry_run(req.dry_run)?;
@@ -851,13 +851,13 @@ pub async fn delete_route(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         .iter()
         .position(|r| r.destination() == dest)
         .ok_or_else(|| {
-            Error(AwsError::new(
+            Error::new(
                 "InvalidRoute.NotFound",
                 format!(
                     "no route with destination-cidr-block {dest} in route table {}",
                     table.route_table_id
                 ),
-            ))
+            )
         })?;
     if table.routes[pos].gateway_id.as_deref() == Some("local") {
         return Err(invalid_value(format!(

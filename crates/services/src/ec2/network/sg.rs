@@ -18,7 +18,6 @@ use super::vpc::{self, Vpc};
 use crate::resource::{self, Resource, arn, new_id};
 use crate::{Ctx, Error, Result, input, output};
 use kumori_net::cidr;
-use kumori_protocol::AwsError;
 use kumori_protocol::Output;
 use kumori_store::Tx;
 use serde::{Deserialize, Serialize};
@@ -57,10 +56,10 @@ impl Ec2Resource for SecurityGroup {
     const ID_PREFIX: &'static str = "sg";
     const ID_ERROR: &'static str = "InvalidGroupId";
     fn not_found(id: &str) -> Error {
-        Error(AwsError::new(
+        Error::new(
             "InvalidGroup.NotFound",
             format!("The security group '{id}' does not exist"),
-        ))
+        )
     }
 }
 
@@ -132,10 +131,10 @@ impl Ec2Resource for SgRule {
     const ID_PREFIX: &'static str = "sgr";
     const ID_ERROR: &'static str = "InvalidSecurityGroupRuleId";
     fn not_found(id: &str) -> Error {
-        Error(AwsError::new(
+        Error::new(
             "InvalidSecurityGroupRuleId.NotFound",
             format!("The security group rule ID '{id}' does not exist"),
-        ))
+        )
     }
 }
 
@@ -415,32 +414,32 @@ async fn referenced_group(
             resource::child_where::<SecurityGroup>(ctx, tx, &group.vpc_id, "GroupName", name)
                 .await?
                 .ok_or_else(|| {
-                    Error(AwsError::new(
+                    Error::new(
                         "InvalidGroup.NotFound",
                         format!(
                             "The security group '{name}' does not exist in VPC '{}'",
                             group.vpc_id
                         ),
-                    ))
+                    )
                 })?
         }
         (None, None) => {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "MissingParameter",
                 "A UserIdGroupPair must contain the parameter GroupId or GroupName.",
-            )));
+            ));
         }
     };
     if found.vpc_id != group.vpc_id
         && !super::peering::peered(ctx, tx, &found.vpc_id, &group.vpc_id).await?
     {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "InvalidGroup.NotFound",
             format!(
                 "You have specified two resources that belong to different networks: {} is in {}, {} in {}.",
                 group.group_id, group.vpc_id, found.group_id, found.vpc_id
             ),
-        )));
+        ));
     }
     Ok(found.group_id)
 }
@@ -455,10 +454,10 @@ async fn expand(
     let mut specs = Vec::new();
     for p in perms {
         let raw = p.ip_protocol.as_deref().ok_or_else(|| {
-            Error(AwsError::new(
+            Error::new(
                 "MissingParameter",
                 "The request must contain the parameter ipProtocol",
-            ))
+            )
         })?;
         let protocol = normalize_protocol(raw).ok_or_else(|| {
             invalid_value(format!(
@@ -470,19 +469,19 @@ async fn expand(
         let mut peers: Vec<(Peer, Option<String>)> = Vec::new();
         for r in &p.ip_ranges {
             let c = r.cidr_ip.as_deref().ok_or_else(|| {
-                Error(AwsError::new(
+                Error::new(
                     "MissingParameter",
                     "The request must contain the parameter CidrIp",
-                ))
+                )
             })?;
             peers.push((Peer::V4(check_v4(c)?), r.description.clone()));
         }
         for r in &p.ipv6_ranges {
             let c = r.cidr_ip.as_deref().ok_or_else(|| {
-                Error(AwsError::new(
+                Error::new(
                     "MissingParameter",
                     "The request must contain the parameter CidrIpv6",
-                ))
+                )
             })?;
             peers.push((Peer::V6(check_v6(c)?), r.description.clone()));
         }
@@ -506,11 +505,11 @@ async fn expand(
             peers.push((Peer::Group(id), g.description.clone()));
         }
         if peers.is_empty() {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "MissingParameter",
                 "Each IpPermission needs at least one source or destination: IpRanges, \
                  Ipv6Ranges, PrefixListIds or UserIdGroupPairs.",
-            )));
+            ));
         }
         for (peer, description) in peers {
             check_description(&description)?;
@@ -646,25 +645,25 @@ async fn lock_group(
                 .await?
                 .unwrap_or(group))
         }
-        (None, None) => Err(Error(AwsError::new(
+        (None, None) => Err(Error::new(
             "MissingParameter",
             "The request must contain the parameter groupId or groupName",
-        ))),
+        )),
     }
 }
 
 fn no_default_vpc() -> Error {
-    Error(AwsError::new(
+    Error::new(
         "VPCIdNotSpecified",
         "No default VPC for this user. GroupName is only supported for the default VPC; pass a VpcId or GroupId.",
-    ))
+    )
 }
 
 fn not_in_default_vpc(name: &str, vpc_id: &str) -> Error {
-    Error(AwsError::new(
+    Error::new(
         "InvalidGroup.NotFound",
         format!("The security group '{name}' does not exist in default VPC '{vpc_id}'"),
-    ))
+    )
 }
 
 #[derive(Deserialize)]
@@ -709,19 +708,19 @@ pub async fn create_security_group(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> 
     let same_name: Option<SecurityGroup> =
         resource::child_where(ctx, &mut tx, &vpc.vpc_id, "GroupName", &req.group_name).await?;
     if same_name.is_some() {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "InvalidGroup.Duplicate",
             format!(
                 "The security group '{}' already exists for VPC '{}'",
                 req.group_name, vpc.vpc_id
             ),
-        )));
+        ));
     }
     if tx.count(ctx.scope(), SecurityGroup::KIND).await? >= ctx.limits.security_groups_per_region {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "SecurityGroupLimitExceeded",
             "The maximum number of security groups has been reached.",
-        )));
+        ));
     }
     dry_run(req.dry_run)?;
     let group = new_group(ctx, &vpc, &req.group_name, &req.description);
@@ -757,13 +756,13 @@ pub async fn delete_security_group(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> 
     )
     .await?;
     if group.is_default() {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "CannotDelete",
             format!(
                 "the specified group: \"{}\" name: \"default\" cannot be deleted by a user",
                 group.group_id
             ),
-        )));
+        ));
     }
     // Referenced by another group's rule: EC2 refuses until that rule goes.
     let referenced = resource::list::<SgRule>(ctx, &mut tx)
@@ -772,10 +771,10 @@ pub async fn delete_security_group(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> 
         .any(|r| r.group_id != group.group_id && r.peer() == Peer::Group(group.group_id.clone()));
     let used = super::eni::group_in_use(ctx, &mut tx, &group.group_id).await?;
     if referenced || used {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "DependencyViolation",
             format!("resource {} has a dependent object", group.group_id),
-        )));
+        ));
     }
     dry_run(req.dry_run)?;
     remove_group(ctx, &mut tx, &group.group_id).await?;
@@ -1257,10 +1256,10 @@ async fn authorize(ctx: &Ctx<'_>, raw: &Value, egress: bool) -> Result<Value> {
     .await?;
     let perms = req.permissions();
     if perms.is_empty() {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "MissingParameter",
             "The request must contain the parameter IpPermissions",
-        )));
+        ));
     }
     let specs = expand(ctx, &mut tx, &group, &perms).await?;
     let existing: Vec<SgRule> = resource::children(ctx, &mut tx, &group.group_id).await?;
@@ -1271,13 +1270,13 @@ async fn authorize(ctx: &Ctx<'_>, raw: &Value, egress: bool) -> Result<Value> {
             .chain(new_rules.iter())
             .any(|r| r.is_egress == egress && r.same_as(&spec));
         if clash {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "InvalidPermission.Duplicate",
                 format!(
                     "the specified rule \"{}\" already exists",
                     describe_spec(&spec)
                 ),
-            )));
+            ));
         }
         new_rules.push(SgRule::new(ctx, &group, egress, spec));
     }
@@ -1294,10 +1293,10 @@ async fn authorize(ctx: &Ctx<'_>, raw: &Value, egress: bool) -> Result<Value> {
         };
     }
     if count > ctx.limits.rules_per_group {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "RulesPerSecurityGroupLimitExceeded",
             "The maximum number of rules per security group has been reached.",
-        )));
+        ));
     }
     dry_run(dry)?;
     for r in &new_rules {
@@ -1334,10 +1333,10 @@ async fn revoke(ctx: &Ctx<'_>, raw: &Value, egress: bool) -> Result<Value> {
     let rule_ids = req.security_group_rule_ids.clone();
     let perms = req.permissions();
     if perms.is_empty() && rule_ids.is_empty() {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "MissingParameter",
             "The request must contain the parameter IpPermissions or SecurityGroupRuleIds",
-        )));
+        ));
     }
     let existing: Vec<SgRule> = resource::children(ctx, &mut tx, &group.group_id).await?;
     let mine = |r: &&SgRule| r.is_egress == egress;
@@ -1357,13 +1356,13 @@ async fn revoke(ctx: &Ctx<'_>, raw: &Value, egress: bool) -> Result<Value> {
             .filter(mine)
             .find(|r| r.same_as(&spec))
             .ok_or_else(|| {
-                Error(AwsError::new(
+                Error::new(
                     "InvalidPermission.NotFound",
                     format!(
                         "The specified rule does not exist in this security group: \"{}\".",
                         describe_spec(&spec)
                     ),
-                ))
+                )
             })?;
         gone.push(r);
     }
@@ -1444,10 +1443,10 @@ pub async fn modify_security_group_rules(ctx: &Ctx<'_>, raw: &Value) -> Result<V
             .position(|r| r.security_group_rule_id == u.security_group_rule_id)
             .ok_or_else(|| SgRule::not_found(&u.security_group_rule_id))?;
         let Some(want) = &u.security_group_rule else {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "MissingParameter",
                 "The request must contain the parameter SecurityGroupRule",
-            )));
+            ));
         };
         let one = |c: &Option<String>| {
             c.as_ref().map(|x| RangeIn {
@@ -1492,13 +1491,13 @@ pub async fn modify_security_group_rules(ctx: &Ctx<'_>, raw: &Value) -> Result<V
             .enumerate()
             .any(|(i, r)| i != at && r.is_egress == egress && r.same_as(&spec))
         {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "InvalidPermission.Duplicate",
                 format!(
                     "the specified rule \"{}\" already exists",
                     describe_spec(&spec)
                 ),
-            )));
+            ));
         }
         let r = &mut rules[at];
         r.ip_protocol = spec.protocol;
@@ -1576,13 +1575,13 @@ async fn update_descriptions(ctx: &Ctx<'_>, raw: &Value, egress: bool) -> Result
             .iter()
             .position(|r| r.is_egress == egress && r.same_as(&spec))
             .ok_or_else(|| {
-                Error(AwsError::new(
+                Error::new(
                     "InvalidPermission.NotFound",
                     format!(
                         "The specified rule does not exist in this security group: \"{}\".",
                         describe_spec(&spec)
                     ),
-                ))
+                )
             })?;
         rules[at].description = spec.description.filter(|s| !s.is_empty());
         changed.push(at);

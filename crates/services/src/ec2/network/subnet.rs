@@ -136,10 +136,10 @@ impl Filterable for Subnet {
 }
 
 pub fn not_found(id: &str) -> Error {
-    Error(AwsError::new(
+    Error::new(
         "InvalidSubnetID.NotFound",
         format!("The subnet ID '{id}' does not exist"),
-    ))
+    )
 }
 
 #[derive(Deserialize)]
@@ -169,16 +169,16 @@ pub async fn create_subnet(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         )));
     }
     let text = req.cidr_block.ok_or_else(|| {
-        Error(AwsError::new(
+        Error::new(
             "MissingParameter",
             "The request must contain the parameter cidrBlock",
-        ))
+        )
     })?;
     let range_error = || {
-        Error(AwsError::new(
+        Error::new(
             "InvalidSubnet.Range",
             format!("The CIDR '{text}' is invalid."),
-        ))
+        )
     };
     let net = match cidr::parse_v4(&text) {
         Ok(net) if cidr::vpc_prefix_ok(&net) => net,
@@ -199,10 +199,10 @@ pub async fn create_subnet(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     };
     let requested = match (&req.availability_zone, &req.availability_zone_id) {
         (Some(_), Some(_)) => {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "InvalidParameterCombination",
                 "Only one of availabilityZone or availabilityZoneId can be specified.",
-            )));
+            ));
         }
         (Some(name), None) => Some(all_zones.iter().find(|z| &z.name == name).cloned().ok_or_else(|| {
             invalid_value(format!(
@@ -229,10 +229,10 @@ pub async fn create_subnet(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     }
     let siblings: Vec<Subnet> = resource::children(ctx, &mut tx, &vpc.vpc_id).await?;
     if siblings.iter().any(|s| cidr::overlaps(&s.net(), &net)) {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "InvalidSubnet.Conflict",
             format!("The CIDR '{text}' conflicts with another subnet"),
-        )));
+        ));
     }
     // Without a zone, AWS picks one; kumori takes the zone with the fewest subnets of this VPC.
     let zone = match requested {
@@ -334,13 +334,13 @@ pub async fn delete_subnet(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         .await?
         .is_empty()
     {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "DependencyViolation",
             format!(
                 "The subnet '{}' has dependencies and cannot be deleted.",
                 subnet.subnet_id
             ),
-        )));
+        ));
     }
     dry_run(req.dry_run)?;
     // Its route table and network ACL associations go with it, as in AWS.

@@ -134,17 +134,14 @@ impl Filterable for Vpc {
 }
 
 pub fn not_found(id: &str) -> Error {
-    Error(AwsError::new(
+    Error::new(
         "InvalidVpcID.NotFound",
         format!("The vpc ID '{id}' does not exist"),
-    ))
+    )
 }
 
 fn range_error(text: &str) -> Error {
-    Error(AwsError::new(
-        "InvalidVpc.Range",
-        format!("The CIDR '{text}' is invalid."),
-    ))
+    Error::new("InvalidVpc.Range", format!("The CIDR '{text}' is invalid."))
 }
 
 /// A VPC block as CreateVpc and AssociateVpcCidrBlock take it: malformed text is
@@ -152,12 +149,12 @@ fn range_error(text: &str) -> Error {
 fn parse_block(text: &str) -> Result<ipnet::Ipv4Net> {
     cidr::parse_v4(text).map_err(|e| match e {
         CidrError::HostBitsSet => range_error(text),
-        CidrError::Malformed => Error(AwsError::new(
+        CidrError::Malformed => Error::new(
             "InvalidParameterValue",
             format!(
                 "Value ({text}) for parameter cidrBlock is invalid. This is not a valid CIDR block."
             ),
-        )),
+        ),
     })
 }
 
@@ -182,10 +179,10 @@ pub async fn create_vpc(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         )));
     }
     let text = req.cidr_block.ok_or_else(|| {
-        Error(AwsError::new(
+        Error::new(
             "MissingParameter",
             "Either 'cidrBlock' or 'ipv4IpamPoolId' should be provided.",
-        ))
+        )
     })?;
     let net = parse_block(&text)?;
     if !cidr::vpc_prefix_ok(&net) {
@@ -193,10 +190,10 @@ pub async fn create_vpc(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     }
     let tenancy = req.instance_tenancy.unwrap_or_else(|| "default".into());
     if tenancy == "host" {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "InvalidParameterValue",
             "The tenancy value host is not supported for VPC. Valid values: default, dedicated.",
-        )));
+        ));
     }
     let tags = tags_from_specs(&req.tag_specifications, Vpc::KIND)?;
     dry_run(req.dry_run)?;
@@ -245,10 +242,10 @@ pub fn new_vpc(ctx: &Ctx<'_>, net: ipnet::Ipv4Net, tenancy: String, is_default: 
 /// transaction, so racing creates cannot overshoot it.
 pub async fn check_quota(ctx: &Ctx<'_>, tx: &mut Tx) -> Result<()> {
     if tx.count(ctx.scope(), Vpc::KIND).await? >= ctx.limits.vpcs_per_region {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "VpcLimitExceeded",
             "The maximum number of VPCs has been reached.",
-        )));
+        ));
     }
     Ok(())
 }
@@ -315,13 +312,13 @@ pub async fn delete_vpc(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         .collect();
     let children = tx.children(ctx.scope(), &vpc.vpc_id, None).await?;
     if children.iter().any(|c| !own.contains(&c.id.as_str())) {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "DependencyViolation",
             format!(
                 "The vpc '{}' has dependencies and cannot be deleted.",
                 vpc.vpc_id
             ),
-        )));
+        ));
     }
     dry_run(req.dry_run)?;
     super::peering::close_for_vpc(ctx, &mut tx, &vpc.vpc_id).await?;
@@ -395,28 +392,28 @@ pub async fn modify_vpc_attribute(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     // EC2 changes one attribute per call.
     let (name, value) = match given.as_slice() {
         [] => {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "MissingParameter",
                 "The request must contain exactly one attribute to modify.",
-            )));
+            ));
         }
         [(name, value)] => (*name, *value),
         many => {
             let names: Vec<&str> = many.iter().map(|(n, _)| *n).collect();
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "InvalidParameterCombination",
                 format!(
                     "Fields for multiple attribute types specified: {}",
                     names.join(", ")
                 ),
-            )));
+            ));
         }
     };
     let value = value.ok_or_else(|| {
-        Error(AwsError::new(
+        Error::new(
             "MissingParameter",
             format!("The request must contain the parameter {name}.Value"),
-        ))
+        )
     })?;
     let mut tx = ctx.store.write().await?;
     let mut vpc: Vpc = resource::lock(ctx, &mut tx, &req.vpc_id)
@@ -461,10 +458,10 @@ pub async fn associate_vpc_cidr_block(ctx: &Ctx<'_>, raw: &Value) -> Result<Valu
     }
     check_id::<Vpc>(&req.vpc_id)?;
     let text = req.cidr_block.ok_or_else(|| {
-        Error(AwsError::new(
+        Error::new(
             "MissingParameter",
             "The request must contain the parameter cidrBlock",
-        ))
+        )
     })?;
     let net = parse_block(&text)?;
     let mut tx = ctx.store.write().await?;
@@ -473,19 +470,19 @@ pub async fn associate_vpc_cidr_block(ctx: &Ctx<'_>, raw: &Value) -> Result<Valu
         .ok_or_else(|| not_found(&req.vpc_id))?;
     let blocks = vpc.ipv4_blocks();
     if blocks.len() >= BLOCKS_PER_VPC {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "CidrLimitExceeded",
             format!(
                 "This network '{}' has met its maximum number of allowed CIDRs: {BLOCKS_PER_VPC}",
                 vpc.vpc_id
             ),
-        )));
+        ));
     }
     if let Some(why) = cidr::secondary_refusal(&blocks, &net) {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "InvalidVpc.Range",
             format!("The CIDR '{text}' is invalid for {}: {why}.", vpc.vpc_id),
-        )));
+        ));
     }
     // Nor may it swallow a route the VPC's tables already send somewhere else.
     let tables: Vec<RouteTable> = resource::children(ctx, &mut tx, &vpc.vpc_id).await?;
@@ -495,13 +492,13 @@ pub async fn associate_vpc_cidr_block(ctx: &Ctx<'_>, raw: &Value) -> Result<Valu
                 .parse::<ipnet::Ipv4Net>()
                 .is_ok_and(|d| net.contains(&d))
     }) {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "InvalidVpc.Range",
             format!(
                 "The CIDR '{text}' is invalid for {}: it is the same as or larger than the destination {} of a route in the VPC's route tables.",
                 vpc.vpc_id, r.destination_cidr_block
             ),
-        )));
+        ));
     }
     let association = CidrBlockAssociation {
         association_id: new_id("vpc-cidr-assoc"),
@@ -542,13 +539,13 @@ pub async fn disassociate_vpc_cidr_block(ctx: &Ctx<'_>, raw: &Value) -> Result<V
                 .any(|a| a.association_id == req.association_id)
         })
         .ok_or_else(|| {
-            Error(AwsError::new(
+            Error::new(
                 "InvalidVpcCidrBlockAssociationID.NotFound",
                 format!(
                     "The vpc CIDR block association ID '{}' does not exist",
                     req.association_id
                 ),
-            ))
+            )
         })?;
     let mut vpc: Vpc = resource::lock(ctx, &mut tx, &holder.vpc_id)
         .await?
@@ -560,26 +557,26 @@ pub async fn disassociate_vpc_cidr_block(ctx: &Ctx<'_>, raw: &Value) -> Result<V
         .unwrap_or_default();
     let block = vpc.cidr_block_association_set[at].cidr_block.clone();
     if at == 0 || block == vpc.cidr_block {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "OperationNotPermitted",
             format!(
                 "The vpc CIDR block with association ID {} may not be disassociated. It is the primary IPv4 CIDR block of the VPC",
                 req.association_id
             ),
-        )));
+        ));
     }
     let net: ipnet::Ipv4Net = block
         .parse()
         .map_err(|_| Error(AwsError::internal("stored VPC block is unreadable")))?;
     let subnets: Vec<super::subnet::Subnet> = resource::children(ctx, &mut tx, &vpc.vpc_id).await?;
     if let Some(s) = subnets.iter().find(|s| net.contains(&s.net())) {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "DependencyViolation",
             format!(
                 "The vpc CIDR block {block} cannot be disassociated: subnet {} ({}) is in it.",
                 s.subnet_id, s.cidr_block
             ),
-        )));
+        ));
     }
     let removed = vpc.cidr_block_association_set.remove(at);
     resource::update(ctx, &mut tx, &vpc).await?;

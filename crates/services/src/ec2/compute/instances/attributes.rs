@@ -116,10 +116,10 @@ pub(super) struct ModifyAttributeRequest {
 }
 
 pub(super) fn not_stopped(id: &str) -> Error {
-    Error(AwsError::new(
+    Error::new(
         "IncorrectInstanceState",
         format!("The instance '{id}' is not in the 'stopped' state."),
-    ))
+    )
 }
 
 /// One attribute a call. Security groups and protections change at any time; the type and
@@ -175,10 +175,10 @@ pub async fn modify_instance_attribute(ctx: &Ctx<'_>, raw: &Value) -> Result<Val
             )));
         }
         _ => {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "InvalidParameterCombination",
                 "Specify exactly one attribute to modify.",
-            )));
+            ));
         }
     }
     let mut tx = ctx.store.write().await?;

@@ -684,10 +684,10 @@ pub async fn describe_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Output> {
     // page size makes no sense beside explicit ids.
     if let Some(max) = req.max_results {
         if !req.instance_ids.is_empty() {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "InvalidParameterCombination",
                 "The parameter instancesSet cannot be used with the parameter maxResults",
-            )));
+            ));
         }
         if !(5..=1000).contains(&max) {
             let bound = if max < 5 {

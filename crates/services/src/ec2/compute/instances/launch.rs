@@ -71,7 +71,7 @@ pub(super) fn launch_interfaces<'r>(
             "When specifying network interfaces, you must include a device at index 0.",
         ));
     }
-    let combination = |m: &str| Err(Error(AwsError::new("InvalidParameterCombination", m)));
+    let combination = |m: &str| Err(Error::new("InvalidParameterCombination", m));
     if specs.len() > 1
         && specs
             .iter()
@@ -198,12 +198,12 @@ pub(super) fn cpu_credits(
     if type_info["BurstablePerformanceSupported"] != true {
         return match asked {
             None | Some("") => Ok(None),
-            Some(_) => Err(Error(AwsError::new(
+            Some(_) => Err(Error::new(
                 "InvalidParameterCombination",
                 format!(
                     "The instance type {instance_type} does not support a credit specification."
                 ),
-            ))),
+            )),
         };
     }
     match asked {
@@ -352,17 +352,17 @@ pub(super) fn launch_volumes(
     planned.sort_by_key(|p| p.volume.0 != root_device);
     for m in mappings {
         let device = m.device_name.clone().ok_or_else(|| {
-            Error(AwsError::new(
+            Error::new(
                 "MissingParameter",
                 "The request must contain the parameter BlockDeviceMapping.DeviceName",
-            ))
+            )
         })?;
         if m.no_device.is_some() {
             if device == root_device {
-                return Err(Error(AwsError::new(
+                return Err(Error::new(
                     "InvalidBlockDeviceMapping",
                     format!("The root device {device} cannot be left out of a launch."),
-                )));
+                ));
             }
             planned.retain(|p| p.volume.0 != device);
             continue;
@@ -377,10 +377,10 @@ pub(super) fn launch_volumes(
                 }
                 let min_size = match &ebs.snapshot_id {
                     Some(id) => *snapshot_sizes.get(id).ok_or_else(|| {
-                        Error(AwsError::new(
+                        Error::new(
                             "InvalidSnapshot.NotFound",
                             format!("The snapshot '{id}' does not exist."),
-                        ))
+                        )
                     })?,
                     None => 1,
                 };
@@ -388,10 +388,10 @@ pub(super) fn launch_volumes(
                     (Some(s), _) => s,
                     (None, Some(_)) => min_size,
                     (None, None) => {
-                        return Err(Error(AwsError::new(
+                        return Err(Error::new(
                             "InvalidBlockDeviceMapping",
                             format!("The mapping for {device} needs a volume size."),
-                        )));
+                        ));
                     }
                 };
                 planned.push(Planned {
@@ -409,14 +409,14 @@ pub(super) fn launch_volumes(
         let p = &mut planned[at];
         if let Some(size) = ebs.volume_size {
             if size < p.min_size {
-                return Err(Error(AwsError::new(
+                return Err(Error::new(
                     "InvalidBlockDeviceMapping",
                     format!(
                         "Volume of size {size}GB is smaller than snapshot '{}', expect size >= {}GB",
                         p.volume.2.as_deref().unwrap_or_default(),
                         p.min_size
                     ),
-                )));
+                ));
             }
             p.volume.1.1 = size;
         }
@@ -501,10 +501,10 @@ pub(super) async fn launch_subnet(
     let vpc = crate::ec2::default_vpc::find(ctx, tx)
         .await?
         .ok_or_else(|| {
-            Error(AwsError::new(
+            Error::new(
                 "VPCIdNotSpecified",
                 "No default VPC for this user. Specify a subnet.",
-            ))
+            )
         })?;
     let mut subnets: Vec<Subnet> = resource::children(ctx, tx, &vpc.vpc_id).await?;
     subnets.retain(|s| s.default_for_az);
@@ -514,10 +514,10 @@ pub(super) async fn launch_subnet(
         None => subnets.into_iter().next(),
     }
     .ok_or_else(|| {
-        Error(AwsError::new(
+        Error::new(
             "MissingInput",
             "No subnets found for the default VPC. Specify a subnet.",
-        ))
+        )
     })?;
     resource::lock(ctx, tx, &found.subnet_id.clone())
         .await?
@@ -591,10 +591,10 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         )));
     }
     let image_id = req.image_id.clone().ok_or_else(|| {
-        Error(AwsError::new(
+        Error::new(
             "MissingParameter",
             "The request must contain the parameter ImageId",
-        ))
+        )
     })?;
     let image = {
         let mut tx = ctx.store.read().await?;
@@ -627,12 +627,12 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         )));
     }
     if image["VirtualizationType"] == "paravirtual" {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "InvalidParameterCombination",
             format!(
                 "Virtualization type 'paravirtual' is not supported for instance type '{instance_type}'."
             ),
-        )));
+        ));
     }
     let user_data = match &req.user_data {
         None => None,
@@ -663,24 +663,24 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         .and_then(|e| e.enabled)
         .unwrap_or(false);
     if hibernation && enclave {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "InvalidParameterCombination",
             "An instance cannot be enabled for both hibernation and Nitro Enclaves.",
-        )));
+        ));
     }
     if enclave && type_info["NitroEnclavesSupport"] != "supported" {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "UnsupportedOperation",
             format!("Nitro Enclaves are not supported by instance type {instance_type}."),
-        )));
+        ));
     }
     if hibernation {
         let memory_gib = type_info["MemoryInfo"]["SizeInMiB"].as_i64().unwrap_or(0) / 1024;
         if type_info["HibernationSupported"] != true || memory_gib > 150 {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "UnsupportedHibernationConfiguration",
                 format!("Hibernation is not supported by instance type {instance_type}."),
-            )));
+            ));
         }
         let root = image["RootDeviceName"].as_str().unwrap_or("/dev/xvda");
         let root_encrypted = req.block_device_mappings.iter().any(|m| {
@@ -688,10 +688,10 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
                 && m.ebs.as_ref().and_then(|e| e.encrypted) == Some(true)
         });
         if !root_encrypted {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "UnsupportedHibernationConfiguration",
                 "For hibernation, the root device volume must be encrypted: give its block device mapping Encrypted=true.",
-            )));
+            ));
         }
     }
     let credits = cpu_credits(
@@ -735,10 +735,10 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         .clone()
         .or_else(|| nic.and_then(|n| n.private_ip_address.clone()));
     if fixed_ip.is_some() && req.max_count > 1 {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "InvalidParameterCombination",
             "A private IP address can only be given when launching one instance.",
-        )));
+        ));
     }
     let fixed_ip: Option<Ipv4Addr> = fixed_ip
         .map(|t| {
@@ -778,10 +778,10 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     if let Some(key) = &req.key_name {
         let keys: Vec<KeyPair> = resource::list(ctx, &mut tx).await?;
         if !keys.iter().any(|k| &k.key_name == key) {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "InvalidKeyPair.NotFound",
                 format!("The key pair '{key}' does not exist"),
-            )));
+            ));
         }
     }
     let zone = req
@@ -830,13 +830,13 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
                 .iter()
                 .find(|g| &g.group_name == name)
                 .ok_or_else(|| {
-                    Error(AwsError::new(
+                    Error::new(
                         "InvalidGroup.NotFound",
                         format!(
                             "The security group '{name}' does not exist in VPC '{}'",
                             subnet.vpc_id
                         ),
-                    ))
+                    )
                 })?;
             group_ids.push(g.group_id.clone());
         }

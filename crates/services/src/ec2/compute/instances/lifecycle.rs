@@ -40,13 +40,13 @@ pub async fn terminate_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         .iter()
         .find(|i| i.disable_api_termination && !i.terminated())
     {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "OperationNotPermitted",
             format!(
                 "The instance '{}' may not be terminated. Modify its 'disableApiTermination' instance attribute and try again.",
                 i.instance_id
             ),
-        )));
+        ));
     }
     dry_run(req.dry_run)?;
     let mut changes = Vec::new();
@@ -83,22 +83,22 @@ pub async fn stop_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let instances = lock_all(ctx, &mut tx, &req.instance_ids).await?;
     for i in &instances {
         if i.disable_api_stop && i.state == "running" {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "OperationNotPermitted",
                 format!(
                     "The instance '{}' may not be stopped. Modify its 'disableApiStop' instance attribute and try again.",
                     i.instance_id
                 ),
-            )));
+            ));
         }
         if i.terminated() {
-            return Err(Error(AwsError::new(
+            return Err(Error::new(
                 "IncorrectInstanceState",
                 format!(
                     "This instance '{}' is not in a state from which it can be stopped.",
                     i.instance_id
                 ),
-            )));
+            ));
         }
     }
     dry_run(req.dry_run)?;
@@ -131,13 +131,13 @@ pub async fn reboot_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let instances = lock_all(ctx, &mut tx, &req.instance_ids).await?;
     drop(tx);
     if let Some(i) = instances.iter().find(|i| i.state != "running") {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "IncorrectInstanceState",
             format!(
                 "The instance '{}' is not in a state from which it can be rebooted.",
                 i.instance_id
             ),
-        )));
+        ));
     }
     dry_run(req.dry_run)?;
     Ok(json!({}))
@@ -157,10 +157,10 @@ pub(super) async fn set_monitoring(ctx: &Ctx<'_>, raw: &Value, on: bool) -> Resu
     let mut tx = ctx.store.write().await?;
     let instances = lock_all(ctx, &mut tx, &req.instance_ids).await?;
     if let Some(i) = instances.iter().find(|i| i.terminated()) {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "IncorrectInstanceState",
             format!("The instance '{}' is terminated.", i.instance_id),
-        )));
+        ));
     }
     dry_run(req.dry_run)?;
     let mut out = Vec::new();
@@ -189,13 +189,13 @@ pub async fn start_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let mut tx = ctx.store.write().await?;
     let instances = lock_all(ctx, &mut tx, &req.instance_ids).await?;
     if let Some(i) = instances.iter().find(|i| i.terminated()) {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "IncorrectInstanceState",
             format!(
                 "The instance '{}' is not in a state from which it can be started.",
                 i.instance_id
             ),
-        )));
+        ));
     }
     dry_run(req.dry_run)?;
     let mut changes = Vec::new();

@@ -159,18 +159,18 @@ fn state_shown(state: &str) -> Value {
 }
 
 fn not_found(id: &str) -> Error {
-    Error(AwsError::new(
+    Error::new(
         "InvalidInstanceID.NotFound",
         format!("The instance ID '{id}' does not exist"),
-    ))
+    )
 }
 
 fn check_instance_id(id: &str) -> Result<()> {
     if !id.starts_with("i-") {
-        return Err(Error(AwsError::new(
+        return Err(Error::new(
             "InvalidInstanceID.Malformed",
             format!("Invalid id: \"{id}\""),
-        )));
+        ));
     }
     Ok(())
 }
