@@ -239,7 +239,8 @@ fn action_prefix(call: &Call) -> &'static str {
     }
 }
 
-fn arn(ctx: &Ctx<'_>, service: &str, region: &str, resource: &str) -> String {
+/// `arn:<partition>:<service>:<region>:<account>:<resource>` for the caller's account.
+pub(crate) fn arn(ctx: &Ctx<'_>, service: &str, region: &str, resource: &str) -> String {
     format!(
         "arn:{}:{service}:{region}:{}:{resource}",
         crate::resource::partition(ctx.region),
@@ -247,7 +248,8 @@ fn arn(ctx: &Ctx<'_>, service: &str, region: &str, resource: &str) -> String {
     )
 }
 
-fn strings(v: &Value) -> Vec<String> {
+/// The strings of a JSON list (empty when it is none).
+pub(crate) fn strings(v: &Value) -> Vec<String> {
     v.as_array()
         .into_iter()
         .flatten()
@@ -255,129 +257,14 @@ fn strings(v: &Value) -> Vec<String> {
         .collect()
 }
 
-/// The resource ARNs AWS authorizes `call` against (`*` for actions on no particular one).
+/// The resource ARNs AWS authorizes `call` against (`*` for actions on no particular one),
+/// as the call's service declares them beside its operations.
 fn resources(ctx: &Ctx<'_>, caller: &Caller, call: &Call) -> Vec<String> {
-    let op = call.operation.name.as_str();
-    let input = &call.input;
-    let s = |k: &str| input[k].as_str().map(str::to_string);
-    match call.service() {
-        "iam" => {
-            let iam = |r: String| arn(ctx, "iam", "", &r);
-            let path = s("Path").unwrap_or_else(|| "/".into());
-            if let Some(a) = s("PolicyArn") {
-                return vec![a];
-            }
-            if op == "CreatePolicy" {
-                return vec![iam(format!(
-                    "policy{path}{}",
-                    s("PolicyName").unwrap_or_default()
-                ))];
-            }
-            if op.contains("Group")
-                && let Some(g) = s("GroupName")
-            {
-                return vec![iam(format!("group{path}{g}"))];
-            }
-            if op.contains("InstanceProfile")
-                && let Some(p) = s("InstanceProfileName")
-            {
-                return vec![iam(format!("instance-profile{path}{p}"))];
-            }
-            if let Some(r) = s("RoleName") {
-                return vec![iam(format!("role{path}{r}"))];
-            }
-            let user = s("UserName").or(match &caller.principal {
-                Principal::User { name }
-                    if op.contains("AccessKey")
-                        || op.contains("LoginProfile")
-                        || op == "GetUser" =>
-                {
-                    Some(name.clone())
-                }
-                _ => None,
-            });
-            match user {
-                Some(u) => vec![iam(format!("user{path}{u}"))],
-                None => vec!["*".into()],
-            }
-        }
-        "sts" => match s("RoleArn") {
-            Some(r) => vec![r],
-            None => vec!["*".into()],
-        },
-        "ec2" => {
-            let region = call.region.as_str();
-            let ec2 = |r: String| arn(ctx, "ec2", region, &r);
-            if op.starts_with("Describe") || op.starts_with("Get") && op != "GetPasswordData" {
-                return vec!["*".into()];
-            }
-            if op == "RunInstances" {
-                // Each resource the launch touches is authorized on its own (AWS's
-                // service authorization reference): the new instance, its image, subnet,
-                // groups, interfaces, volumes and key pair.
-                let mut out = vec![ec2("instance/*".into())];
-                if let Some(image) = s("ImageId") {
-                    out.push(format!(
-                        "arn:{}:ec2:{region}::image/{image}",
-                        crate::resource::partition(ctx.region)
-                    ));
-                }
-                let nics = input["NetworkInterfaces"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default();
-                let subnets: Vec<String> = s("SubnetId")
-                    .into_iter()
-                    .chain(
-                        nics.iter()
-                            .filter_map(|n| n["SubnetId"].as_str().map(str::to_string)),
-                    )
-                    .collect();
-                let groups: Vec<String> = strings(&input["SecurityGroupIds"])
-                    .into_iter()
-                    .chain(nics.iter().flat_map(|n| strings(&n["Groups"])))
-                    .collect();
-                out.extend(subnets.iter().map(|x| ec2(format!("subnet/{x}"))));
-                out.extend(groups.iter().map(|x| ec2(format!("security-group/{x}"))));
-                out.push(ec2("network-interface/*".into()));
-                out.push(ec2("volume/*".into()));
-                if let Some(k) = s("KeyName") {
-                    out.push(ec2(format!("key-pair/{k}")));
-                }
-                return out;
-            }
-            let instances = strings(&input["InstanceIds"]);
-            if !instances.is_empty() {
-                return instances
-                    .iter()
-                    .map(|i| ec2(format!("instance/{i}")))
-                    .collect();
-            }
-            if let Some(i) = s("InstanceId") {
-                return vec![ec2(format!("instance/{i}"))];
-            }
-            for (member, kind) in [
-                ("VolumeId", "volume"),
-                ("SubnetId", "subnet"),
-                ("GroupId", "security-group"),
-                ("VpcId", "vpc"),
-                ("KeyName", "key-pair"),
-                ("NetworkInterfaceId", "network-interface"),
-                ("RouteTableId", "route-table"),
-                ("NetworkAclId", "network-acl"),
-                ("InternetGatewayId", "internet-gateway"),
-                ("NatGatewayId", "natgateway"),
-                ("AllocationId", "elastic-ip"),
-                ("SnapshotId", "snapshot"),
-            ] {
-                if let Some(id) = s(member) {
-                    return vec![ec2(format!("{kind}/{id}"))];
-                }
-            }
-            vec!["*".into()]
-        }
-        _ => vec!["*".into()],
-    }
+    crate::kit::SERVICES
+        .iter()
+        .find(|s| s.name == call.service())
+        .and_then(|s| s.resources)
+        .map_or_else(|| vec!["*".into()], |r| r(ctx, caller, call))
 }
 
 fn now_iso_and_epoch() -> (String, String) {

@@ -70,7 +70,12 @@ pub struct Service {
     pub before: Option<Before>,
     /// The region every call works in, for a global service (IAM's `global`).
     pub region: Option<&'static str>,
+    /// The resource ARNs a call is authorized against under `--auth enforce` (none: `*`).
+    pub resources: Option<Resources>,
 }
+
+/// How a service names the resources of a call, for authorization.
+pub type Resources = fn(&Ctx<'_>, &crate::Caller, &kumori_protocol::Call) -> Vec<String>;
 
 impl Service {
     pub fn operations(&self) -> impl Iterator<Item = &'static Op> {

@@ -24,6 +24,7 @@ pub static SERVICE: crate::kit::Service = crate::kit::Service {
     tables: &[OPERATIONS],
     before: None,
     region: None,
+    resources: Some(resources),
 };
 
 const OPERATIONS: &[crate::kit::Op] = crate::operations![
@@ -327,4 +328,13 @@ pub async fn get_access_key_info(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     }
     // Every key kumori issues belongs to the deployment's account.
     Ok(json!({ "Account": ctx.account }))
+}
+
+/// The resource ARNs STS authorizes `call` against: the role assumed, or none in particular.
+fn resources(_ctx: &Ctx<'_>, _caller: &crate::Caller, call: &kumori_protocol::Call) -> Vec<String> {
+    let s = |k: &str| call.input[k].as_str().map(str::to_string);
+    match s("RoleArn") {
+        Some(r) => vec![r],
+        None => vec!["*".into()],
+    }
 }

@@ -6,6 +6,7 @@
 
 pub mod analysis;
 pub mod api;
+pub mod authz;
 pub mod common;
 pub mod compute;
 pub mod generic;

@@ -8,6 +8,7 @@ pub static SERVICE: Service = Service {
     tables: &[OPERATIONS],
     before: Some(before),
     region: None,
+    resources: Some(super::authz::resources),
 };
 
 /// Every account meets its default VPC on its first EC2 call in a region (calls about

@@ -42,6 +42,7 @@ pub static SERVICE: crate::kit::Service = crate::kit::Service {
     ],
     before: None,
     region: Some(GLOBAL),
+    resources: Some(resources),
 };
 
 pub use crate::kit::Tag;
@@ -201,4 +202,55 @@ pub(crate) fn page(mut items: Vec<(String, Value)>, req: &ListRequest, member: &
         out["Marker"] = json!(marker);
     }
     out
+}
+
+/// The resource ARNs IAM authorizes `call` against (AWS's service authorization reference).
+pub(crate) fn resources(
+    ctx: &Ctx<'_>,
+    caller: &crate::Caller,
+    call: &kumori_protocol::Call,
+) -> Vec<String> {
+    use crate::Principal;
+    use crate::authz::arn;
+    let op = call.operation.name.as_str();
+    let input = &call.input;
+    let s = |k: &str| input[k].as_str().map(str::to_string);
+    {
+        let iam = |r: String| arn(ctx, "iam", "", &r);
+        let path = s("Path").unwrap_or_else(|| "/".into());
+        if let Some(a) = s("PolicyArn") {
+            return vec![a];
+        }
+        if op == "CreatePolicy" {
+            return vec![iam(format!(
+                "policy{path}{}",
+                s("PolicyName").unwrap_or_default()
+            ))];
+        }
+        if op.contains("Group")
+            && let Some(g) = s("GroupName")
+        {
+            return vec![iam(format!("group{path}{g}"))];
+        }
+        if op.contains("InstanceProfile")
+            && let Some(p) = s("InstanceProfileName")
+        {
+            return vec![iam(format!("instance-profile{path}{p}"))];
+        }
+        if let Some(r) = s("RoleName") {
+            return vec![iam(format!("role{path}{r}"))];
+        }
+        let user = s("UserName").or(match &caller.principal {
+            Principal::User { name }
+                if op.contains("AccessKey") || op.contains("LoginProfile") || op == "GetUser" =>
+            {
+                Some(name.clone())
+            }
+            _ => None,
+        });
+        match user {
+            Some(u) => vec![iam(format!("user{path}{u}"))],
+            None => vec!["*".into()],
+        }
+    }
 }
