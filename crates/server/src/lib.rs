@@ -57,6 +57,19 @@ struct App {
     config: Config,
 }
 
+impl App {
+    /// A context for kumori's own work (no caller) in the default region.
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            store: &self.store,
+            account: &self.config.account_id,
+            region: &self.config.default_region,
+            limits: &self.config.limits,
+            caller: None,
+        }
+    }
+}
+
 /// The router serving everything on one port.
 pub fn router(store: Store, config: Config) -> Router {
     let app = Arc::new(App { store, config });
@@ -155,13 +168,7 @@ async fn reset(
             // The operator keeps the key they reset with: without it, an enforcing kumori
             // would answer no one until restarted.
             if let Some(key) = root_key {
-                let ctx = Ctx {
-                    store: &app.store,
-                    account: &app.config.account_id,
-                    region: &app.config.default_region,
-                    limits: &app.config.limits,
-                    caller: None,
-                };
+                let ctx = app.ctx();
                 if let Err(e) = kumori_services::auth::ensure_root_key(&ctx, Some(key)).await {
                     tracing::error!("the root key could not be kept across the reset: {}", e.0);
                 }
@@ -236,13 +243,7 @@ async fn imds(
             })
             .collect(),
     };
-    let ctx = Ctx {
-        store: &app.store,
-        account: &app.config.account_id,
-        region: &app.config.default_region,
-        limits: &app.config.limits,
-        caller: None,
-    };
+    let ctx = app.ctx();
     if let Some(secret) = secret {
         match kumori_services::ec2::imds::endpoint_secret_valid(&ctx, instance_id, secret).await {
             Ok(true) => {}
@@ -310,11 +311,8 @@ async fn imds_endpoint(
         }
     };
     let ctx = Ctx {
-        store: &app.store,
-        account: &app.config.account_id,
-        region: &app.config.default_region,
-        limits: &app.config.limits,
         caller: caller.as_ref(),
+        ..app.ctx()
     };
     match kumori_services::ec2::imds::endpoint_path(
         &ctx,
@@ -369,13 +367,7 @@ async fn aws(
         // AWS checks who is asking before what is asked: a tampered request is a bad
         // signature, not an unknown action.
         Err(failure) if app.config.auth != Mode::Off => {
-            let ctx = Ctx {
-                store: &app.store,
-                account: &app.config.account_id,
-                region: &app.config.default_region,
-                limits: &app.config.limits,
-                caller: None,
-            };
+            let ctx = app.ctx();
             let service = failure.model.map_or("ec2", |m| m.service);
             let region = app.config.default_region.clone();
             match authenticate(&app, &ctx, &req, service, &region, None).await {
@@ -386,11 +378,8 @@ async fn aws(
         Err(failure) => encode_error(failure.model, &failure.error, &request_id),
         Ok(call) => {
             let base = Ctx {
-                store: &app.store,
-                account: &app.config.account_id,
                 region: &call.region,
-                limits: &app.config.limits,
-                caller: None,
+                ..app.ctx()
             };
             match authenticate(
                 &app,

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kumori_protocol::HttpRequest;
 use kumori_services::auth::Identity;
-use kumori_services::{Caller, Ctx, Principal};
+use kumori_services::{Caller, Principal};
 use std::net::IpAddr;
 
 /// A refusal of kumori's own endpoints: JSON, as their answers are.
@@ -105,13 +105,7 @@ async fn signed_identity(app: &App, req: &HttpRequest<'_>) -> Result<Identity, R
             "This endpoint needs a request signed with SigV4 (authentication is on).".into(),
         )
     })?;
-    let ctx = Ctx {
-        store: &app.store,
-        account: &app.config.account_id,
-        region: &app.config.default_region,
-        limits: &app.config.limits,
-        caller: None,
-    };
+    let ctx = app.ctx();
     match authenticate(
         app,
         &ctx,
