@@ -147,6 +147,8 @@ struct DescribeRegionsRequest {
     dry_run: Option<bool>,
 }
 
+/// Not `generic::describe`: regions are AWS's table, not stored resources: asked for by name
+/// (`Invalid region`), with no tags and no paging.
 pub async fn describe_regions(_ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: DescribeRegionsRequest = input(raw)?;
     check_filters::<RegionRow>(&req.filters)?;
@@ -219,6 +221,8 @@ struct DescribeAvailabilityZonesRequest {
     dry_run: Option<bool>,
 }
 
+/// Not `generic::describe`: regions and zones are AWS's table, not stored resources: asked for by
+/// ZoneNames or ZoneIds (unknown ones are InvalidParameterValue), with no tags and no paging.
 pub async fn describe_availability_zones(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: DescribeAvailabilityZonesRequest = input(raw)?;
     check_filters::<ZoneRow>(&req.filters)?;

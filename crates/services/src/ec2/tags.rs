@@ -121,6 +121,8 @@ struct DescribeTagsRequest {
     dry_run: Option<bool>,
 }
 
+/// Not `generic::describe`: its items are the tag rows of every kind of resource, not one stored
+/// kind: no ids, `tag:` filters look at the row itself, and MaxResults is 5–1000.
 pub async fn describe_tags(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: DescribeTagsRequest = input(raw)?;
     check_filters::<TagRow>(&req.filters)?;

@@ -219,6 +219,9 @@ struct DescribeScopesRequest {
     dry_run: Option<bool>,
 }
 
+/// Not `generic::describe`: ids are not checked for form (unknown ones are `.NotFound`, never
+/// `.Malformed`), Filters and paging are not served, and Tags is shown even when empty: the generic
+/// describe would change all three.
 pub async fn describe_network_insights_access_scopes(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: DescribeScopesRequest = input(raw)?;
     let mut tx = ctx.store.read().await?;
@@ -566,6 +569,9 @@ struct DescribeAnalysesRequest {
     dry_run: Option<bool>,
 }
 
+/// Not `generic::describe`: NetworkInsightsAccessScopeId narrows the list besides the ids, ids are
+/// not checked for form (unknown ones are `.NotFound`), and Filters and paging are not served: the
+/// generic describe would change that.
 pub async fn describe_network_insights_access_scope_analyses(
     ctx: &Ctx<'_>,
     raw: &Value,

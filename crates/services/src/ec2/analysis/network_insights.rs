@@ -289,6 +289,9 @@ struct DescribePathsRequest {
     dry_run: Option<bool>,
 }
 
+/// Not `generic::describe`: ids are not checked for form (any unknown id is
+/// `InvalidNetworkInsightsPathId.NotFound`), where the generic describe answers `.Malformed` for an
+/// id without the `nip-` prefix first; and Tags is shown even when empty.
 pub async fn describe_network_insights_paths(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: DescribePathsRequest = input(raw)?;
     check_filters::<NetworkInsightsPath>(&req.filters)?;
@@ -782,6 +785,9 @@ struct DescribeAnalysesRequest {
     dry_run: Option<bool>,
 }
 
+/// Not `generic::describe`: NetworkInsightsPathId narrows the list (and must name an existing path,
+/// checked before the ids) besides ids and filters, and ids are not checked for form (unknown ones
+/// are `.NotFound`, never `.Malformed`).
 pub async fn describe_network_insights_analyses(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: DescribeAnalysesRequest = input(raw)?;
     check_filters::<NetworkInsightsAnalysis>(&req.filters)?;

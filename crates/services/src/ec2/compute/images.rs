@@ -205,6 +205,9 @@ fn str_of<'a>(v: &'a Value, member: &str) -> &'a str {
     v[member].as_str().unwrap_or_default()
 }
 
+/// Not `generic::describe`: the catalogue's images and the account's own, with Owners/ExecutableBy,
+/// are not one stored kind; and deprecated images are left out unless asked for by id or
+/// IncludeDeprecated.
 pub async fn describe_images(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: DescribeImagesRequest = input(raw)?;
     check_filters::<ImageRow>(&req.filters)?;

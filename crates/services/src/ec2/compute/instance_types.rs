@@ -209,6 +209,9 @@ struct TypesPage {
 /// EC2 answers at most 100 types a page.
 const PAGE: i64 = 100;
 
+/// Not `generic::describe`: instance types are AWS's catalogue, not stored resources: asked for by
+/// name (one `InvalidInstanceType` listing every unknown one), 100 a page unless MaxResults says,
+/// written straight from the catalogue.
 pub async fn describe_instance_types(_ctx: &Ctx<'_>, raw: &Value) -> Result<Output> {
     let req: DescribeRequest = input(raw)?;
     check_filters::<TypeRow>(&req.filters)?;
@@ -285,6 +288,8 @@ struct OfferingsPage {
     next_token: Option<String>,
 }
 
+/// Not `generic::describe`: offerings are the catalogue crossed with the region or its zones
+/// (LocationType), not stored resources; no ids and no tags.
 pub async fn describe_instance_type_offerings(ctx: &Ctx<'_>, raw: &Value) -> Result<Output> {
     let req: OfferingsRequest = input(raw)?;
     check_filters::<Offering>(&req.filters)?;

@@ -221,6 +221,8 @@ struct DescribeKeyPairsRequest {
     dry_run: Option<bool>,
 }
 
+/// Not `generic::describe`: ids are names (KeyNames) as well as ids (KeyPairIds), with no
+/// `.Malformed` check; IncludePublicKey changes what is shown, and EC2 does not page key pairs.
 pub async fn describe_key_pairs(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: DescribeKeyPairsRequest = input(raw)?;
     check_filters::<KeyPair>(&req.filters)?;

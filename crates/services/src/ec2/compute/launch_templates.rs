@@ -517,6 +517,9 @@ struct DescribeRequest {
     dry_run: Option<bool>,
 }
 
+/// Not `generic::describe`: templates are asked for by LaunchTemplateNames as well as ids, each
+/// with its own not-found error, and a malformed id has its own message
+/// (`InvalidLaunchTemplateId.Malformed`).
 pub async fn describe_launch_templates(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: DescribeRequest = input(raw)?;
     check_filters::<LaunchTemplate>(&req.filters)?;
@@ -631,6 +634,9 @@ struct DescribeVersionsRequest {
     dry_run: Option<bool>,
 }
 
+/// Not `generic::describe`: versions are not stored resources but entries in their template's
+/// record, chosen by template, Versions (`$Latest`, `$Default`) and Min/MaxVersion and paged by
+/// template and version number; they have no tags.
 pub async fn describe_launch_template_versions(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: DescribeVersionsRequest = input(raw)?;
     check_filters::<VersionRow>(&req.filters)?;

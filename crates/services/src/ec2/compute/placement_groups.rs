@@ -245,6 +245,8 @@ struct DescribeRequest {
     dry_run: Option<bool>,
 }
 
+/// Not `generic::describe`: groups are asked for by GroupNames as well as GroupIds, any unknown one
+/// is `InvalidPlacementGroup.Unknown` (never `.Malformed`), and EC2 does not page them.
 pub async fn describe_placement_groups(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: DescribeRequest = input(raw)?;
     check_filters::<PlacementGroup>(&req.filters)?;

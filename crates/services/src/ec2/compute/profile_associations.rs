@@ -151,6 +151,8 @@ struct DescribeRequest {
     next_token: Option<String>,
 }
 
+/// Not `generic::describe`: an association is not a stored kind but the profile inside a live
+/// instance's record; its ids are not checked for form, and it has no tags and no DryRun.
 pub async fn describe_iam_instance_profile_associations(
     ctx: &Ctx<'_>,
     raw: &Value,

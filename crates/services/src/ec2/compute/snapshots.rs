@@ -312,6 +312,9 @@ struct DescribeSnapshotsRequest {
     dry_run: Option<bool>,
 }
 
+/// Not `generic::describe`: OwnerIds and RestorableByUserIds (the owner, or create-volume
+/// permissions) narrow the list besides ids and filters, and the generic describe has no place for
+/// them.
 pub async fn describe_snapshots(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: DescribeSnapshotsRequest = input(raw)?;
     check_filters::<Snapshot>(&req.filters)?;

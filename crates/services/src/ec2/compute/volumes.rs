@@ -727,6 +727,9 @@ struct DescribeModificationsRequest {
     dry_run: Option<bool>,
 }
 
+/// Not `generic::describe`: modifications are keyed by their volume: VolumeIds name volumes, each
+/// checked against the volumes (`InvalidVolume.NotFound`) though a volume never modified is no
+/// error; modifications have no tags.
 pub async fn describe_volumes_modifications(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: DescribeModificationsRequest = input(raw)?;
     super::common::check_filters::<VolumeModification>(&req.filters)?;

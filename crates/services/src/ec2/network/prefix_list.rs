@@ -11,8 +11,8 @@
 //! AWS's own address ranges, which kumori does not carry.
 
 use super::common::{
-    Filter, Filterable, Tag, TagSpecification, check_filters, dry_run, invalid_value, matches,
-    page_output, paginate, put_tags, tags_by_resource, tags_from_specs,
+    Filterable, Tag, TagSpecification, dry_run, invalid_value, page_output, paginate, put_tags,
+    tags_from_specs,
 };
 use super::generic::{Ec2Resource, check_id};
 use super::routes::RouteTable;
@@ -252,61 +252,9 @@ pub async fn create_managed_prefix_list(ctx: &Ctx<'_>, raw: &Value) -> Result<Va
     Ok(json!({ "PrefixList": list.shown(&tags)? }))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct DescribeRequest {
-    #[serde(default)]
-    prefix_list_ids: Vec<String>,
-    #[serde(default)]
-    filters: Vec<Filter>,
-    max_results: Option<i64>,
-    next_token: Option<String>,
-    dry_run: Option<bool>,
-}
-
 pub async fn describe_managed_prefix_lists(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
-    let req: DescribeRequest = input(raw)?;
-    check_filters::<ManagedPrefixList>(&req.filters)?;
-    for id in &req.prefix_list_ids {
-        check_id::<ManagedPrefixList>(id)?;
-    }
-    let mut tx = ctx.store.read().await?;
-    let all: Vec<ManagedPrefixList> = resource::list(ctx, &mut tx).await?;
-    let tags = tags_by_resource(ctx, &mut tx, ManagedPrefixList::KIND).await?;
-    drop(tx);
-    if let Some(missing) = req
-        .prefix_list_ids
-        .iter()
-        .find(|id| !all.iter().any(|p| &p.prefix_list_id == *id))
-    {
-        return Err(ManagedPrefixList::not_found(missing));
-    }
-    dry_run(req.dry_run)?;
-    let none = Vec::new();
-    let selected: Vec<&ManagedPrefixList> = all
-        .iter()
-        .filter(|p| {
-            req.prefix_list_ids.is_empty() || req.prefix_list_ids.contains(&p.prefix_list_id)
-        })
-        .filter(|p| {
-            matches(
-                *p,
-                tags.get(&p.prefix_list_id).unwrap_or(&none),
-                &req.filters,
-            )
-        })
-        .collect();
-    let (page, next) = paginate(
-        selected,
-        |p| p.prefix_list_id.clone(),
-        req.max_results,
-        req.next_token.as_deref(),
-    )?;
-    let shown = page
-        .iter()
-        .map(|p| p.shown(tags.get(&p.prefix_list_id).unwrap_or(&none)))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(page_output("PrefixLists", shown, next))
+    super::generic::describe_call::<ManagedPrefixList>(ctx, raw, "PrefixListIds", "PrefixLists")
+        .await
 }
 
 #[derive(Deserialize)]

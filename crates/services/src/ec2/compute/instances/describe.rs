@@ -678,6 +678,9 @@ pub(super) struct DescribeInstancesRequest {
     pub(super) dry_run: Option<bool>,
 }
 
+/// Not `generic::describe`: DryRun is answered before the ids are looked up, MaxResults is 5–1000
+/// and refused beside InstanceIds, and the typed output (with interfaces, addresses and volumes
+/// from shared snapshots) is written straight to XML (see bench/instances.py).
 pub async fn describe_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Output> {
     let req: DescribeInstancesRequest = input(raw)?;
     // EC2 pages instances 5 to 1000 at a time (the model leaves the range unsaid), and a

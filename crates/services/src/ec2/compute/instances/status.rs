@@ -27,6 +27,9 @@ impl Filterable for CreditRow<'_> {
 }
 
 /// The CPU credit option of burstable instances (others have none and are not listed).
+///
+/// Not `generic::describe`: a credit specification is a view of a live burstable instance (a
+/// terminated one is not found), not a stored kind; it has no tags.
 pub async fn describe_instance_credit_specifications(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: CreditSpecsRequest = input(raw)?;
     check_filters::<CreditRow>(&req.filters)?;
@@ -99,6 +102,10 @@ impl Filterable for StatusRow<'_> {
 
 /// Status checks: a running instance passes both; others are listed only with
 /// IncludeAllInstances, as not applicable. (kumori has no hardware to fail.)
+///
+/// Not `generic::describe`: a status is a view of an instance, not a stored kind: running
+/// instances only unless IncludeAllInstances, asked for by instance ids with instances' errors,
+/// and no tags.
 pub async fn describe_instance_status(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: StatusRequest = input(raw)?;
     check_filters::<StatusRow>(&req.filters)?;
