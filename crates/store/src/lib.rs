@@ -11,10 +11,12 @@
 //! - PostgreSQL (planned): the same calls map to row locks (`SELECT … FOR UPDATE` in
 //!   [`Tx::lock`]) on the parent resource whose children must stay consistent.
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, Row, Sqlite, SqlitePool, Transaction};
 use std::any::{Any, TypeId};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -112,6 +114,13 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     ALTER TABLE generations ADD COLUMN floor INTEGER NOT NULL DEFAULT 0;
 ",
+    "
+    -- A parent's children of a kind in id order straight from the index: checks and describes
+    -- read them all at once (a VPC's subnets, a subnet's interfaces), and sorting hundreds of
+    -- documents after reading them cost as much again as the reading.
+    DROP INDEX resources_by_parent;
+    CREATE INDEX resources_by_parent ON resources (account, region, parent, kind, id);
+",
 ];
 
 /// How many generations of tombstones a kind keeps: a process whose decode is older than that
@@ -135,17 +144,67 @@ type Snapshots = std::sync::Mutex<HashMap<SnapshotKey, (i64, Arc<dyn Any + Send 
 /// Account, region, kind and the Rust type the documents were decoded into.
 type SnapshotKey = (String, String, &'static str, TypeId);
 
+/// The connection this process writes with (in memory: the only one), and whether a
+/// transaction is open on it that its last user did not end.
+struct Writer {
+    conn: SqliteConnection,
+    open: bool,
+}
+
 /// The database behind kumori.
+///
+/// Write transactions of this process take turns on one connection of their own, held for
+/// the whole transaction: no pool hand-over between them (which cost a ping each way), and
+/// the connection's page cache stays good from one write to the next (SQLite drops a
+/// connection's cache whenever another connection has written since its last transaction).
+/// On disk, reads run on a small pool beside it, each on its own WAL snapshot. Correctness
+/// still comes from `BEGIN IMMEDIATE`, which also serializes writers of other processes.
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
-    /// Writers of this process queue here instead of spinning on SQLite's busy handler. It is
-    /// only a courtesy: correctness comes from `BEGIN IMMEDIATE`, which also holds across
-    /// processes.
-    writer: Arc<tokio::sync::Mutex<()>>,
+    /// Connections for read transactions; `None` in memory, where reads share the writer's.
+    readers: Option<SqlitePool>,
+    writer: Arc<tokio::sync::Mutex<Writer>>,
     location: Option<PathBuf>,
     snapshots: Arc<Snapshots>,
+    /// Told of each commit on disk, for the checkpoints that follow.
+    commits: Option<Arc<tokio::sync::Notify>>,
 }
+
+/// Copies committed pages from the WAL into the database file on a reader connection, a
+/// moment after commits, while writers go on. A checkpoint writes and syncs up to thousands of
+/// pages; left to SQLite it runs inside the COMMIT of whichever writer crossed 1,000 WAL
+/// pages, with the write lock held and every other writer waiting. Passive: it neither waits
+/// for nor blocks readers and writers. It ends when the readers are closed.
+fn checkpoints(readers: SqlitePool, commits: Arc<tokio::sync::Notify>) {
+    tokio::spawn(async move {
+        loop {
+            commits.notified().await;
+            // A burst of commits makes one checkpoint, of each page's last version only.
+            tokio::time::sleep(CHECKPOINT_DELAY).await;
+            let Ok(mut conn) = readers.acquire().await else {
+                return;
+            };
+            let _ = sqlx::raw_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&mut *conn)
+                .await;
+        }
+    });
+}
+
+/// How long after a commit its checkpoint starts.
+const CHECKPOINT_DELAY: Duration = Duration::from_millis(250);
+
+/// WAL pages at which the writer checkpoints by itself (SQLite's default is 1,000): a backstop
+/// should the checkpoint task fall behind.
+const WRITER_AUTOCHECKPOINT_PAGES: &str = "16384";
+
+/// Bytes of the database file a connection may map instead of reading: reads after another
+/// connection's commit refetch pages, and mapped ones cost no copy. Address space, not memory.
+const MMAP_BYTES: &str = "268435456";
+
+/// Pages a connection keeps (negative: KiB): 32 MiB, so that the writer's working set (every
+/// network interface of a subnet, say) stays cached. Used only as pages are read.
+const CACHE_KIB: &str = "-32768";
 
 impl Store {
     /// Opens (creating if needed) the SQLite database `kumori.db` in `dir`.
@@ -159,56 +218,74 @@ impl Store {
             // With WAL, NORMAL loses nothing when the process dies (kill -9): committed pages
             // are in the OS's hands. Only a power cut could lose the last commits.
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("mmap_size", MMAP_BYTES)
+            .pragma("cache_size", CACHE_KIB);
+        // The writer leaves checkpoints to the task below, and checkpoints itself only if
+        // the WAL grows far past what that task lets it reach.
+        let writer = options
+            .clone()
+            .pragma("wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES)
+            .connect()
+            .await?;
+        let readers = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
+            // A ping before each transaction is a round trip to the connection's thread;
+            // a broken connection fails the transaction's first statement just as well.
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
-        Self::init(pool, Some(path)).await
+        let commits = Arc::new(tokio::sync::Notify::new());
+        checkpoints(readers.clone(), commits.clone());
+        let mut store = Self::init(writer, Some(readers), Some(path)).await?;
+        store.commits = Some(commits);
+        Ok(store)
     }
 
     /// An in-memory database: nothing touches the disk. One connection holds it, so every
     /// transaction is serialized — quick enough for tests and throwaway sessions.
     pub async fn open_memory() -> Result<Store> {
-        let options = SqliteConnectOptions::new().in_memory(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            // The database lives only as long as its connection.
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options)
+        let conn = SqliteConnectOptions::new()
+            .in_memory(true)
+            .connect()
             .await?;
-        Self::init(pool, None).await
+        Self::init(conn, None, None).await
     }
 
-    async fn init(pool: SqlitePool, location: Option<PathBuf>) -> Result<Store> {
+    async fn init(
+        writer: SqliteConnection,
+        readers: Option<SqlitePool>,
+        location: Option<PathBuf>,
+    ) -> Result<Store> {
         let store = Store {
-            pool,
-            writer: Arc::new(tokio::sync::Mutex::new(())),
+            readers,
+            writer: Arc::new(tokio::sync::Mutex::new(Writer {
+                conn: writer,
+                open: false,
+            })),
             location,
             snapshots: Arc::default(),
+            commits: None,
         };
         store.migrate().await?;
         Ok(store)
     }
 
     async fn migrate(&self) -> Result<()> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write().await?;
         let done: i64 = sqlx::query("PRAGMA user_version")
-            .fetch_one(&mut *tx)
+            .fetch_one(tx.conn())
             .await?
             .get(0);
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(done as usize) {
-            sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+            sqlx::raw_sql(*sql).execute(tx.conn()).await?;
             let set = format!("PRAGMA user_version = {}", i + 1);
             sqlx::raw_sql(sqlx::AssertSqlSafe(set))
-                .execute(&mut *tx)
+                .execute(tx.conn())
                 .await?;
         }
-        tx.commit().await?;
-        Ok(())
+        tx.commit().await
     }
 
     /// `sqlite` — the backend's name, for health reports.
@@ -223,59 +300,125 @@ impl Store {
 
     /// A read-only snapshot.
     pub async fn read(&self) -> Result<Tx> {
+        let conn = match &self.readers {
+            Some(pool) => Conn::Pooled(pool.begin().await?),
+            // The one connection, held until the transaction ends: nothing can change the
+            // database meanwhile, so its statements need no transaction around them.
+            None => Conn::Owned(Owned(Some(self.take_writer().await))),
+        };
         Ok(Tx {
-            inner: self.pool.begin().await?,
-            _writer: None,
-            touched: BTreeMap::new(),
+            conn,
+            write: false,
+            touched: BTreeSet::new(),
             snapshots: self.snapshots.clone(),
+            commits: None,
         })
     }
 
     /// A write transaction; it holds the database's write lock until commit or drop.
     pub async fn write(&self) -> Result<Tx> {
-        let guard = self.writer.clone().lock_owned().await;
-        let inner = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(Tx {
-            inner,
-            _writer: Some(guard),
-            touched: BTreeMap::new(),
+        let mut guard = self.take_writer().await;
+        // Set before BEGIN is sent: if this future is dropped while BEGIN runs, the
+        // transaction's drop (or the next writer) still rolls back whatever began.
+        guard.open = true;
+        let mut tx = Tx {
+            conn: Conn::Owned(Owned(Some(guard))),
+            write: true,
+            touched: BTreeSet::new(),
             snapshots: self.snapshots.clone(),
-        })
+            commits: self.commits.clone(),
+        };
+        sqlx::query("BEGIN IMMEDIATE").execute(tx.conn()).await?;
+        Ok(tx)
+    }
+
+    /// The writer connection, with no transaction left open on it.
+    async fn take_writer(&self) -> tokio::sync::OwnedMutexGuard<Writer> {
+        let mut guard = self.writer.clone().lock_owned().await;
+        if guard.open {
+            // A transaction dropped where no rollback could be started (no runtime), or
+            // whose rollback failed. "No transaction is active" is fine here.
+            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut guard.conn).await;
+            guard.open = false;
+        }
+        guard
     }
 
     /// Drops every resource and tag of every account.
     pub async fn reset(&self) -> Result<()> {
         let mut tx = self.write().await?;
         sqlx::query("DELETE FROM resources")
-            .execute(&mut *tx.inner)
+            .execute(tx.conn())
             .await?;
-        sqlx::query("DELETE FROM tags")
-            .execute(&mut *tx.inner)
-            .await?;
+        sqlx::query("DELETE FROM tags").execute(tx.conn()).await?;
         sqlx::query("DELETE FROM tombstones")
-            .execute(&mut *tx.inner)
+            .execute(tx.conn())
             .await?;
         // No tombstones tell what went: every decode made before now must be redone.
         sqlx::query("UPDATE generations SET n = n + 1, floor = n + 1")
-            .execute(&mut *tx.inner)
+            .execute(tx.conn())
             .await?;
         tx.commit().await
     }
 
-    /// Closes the pool, checkpointing the WAL.
+    /// Closes the readers and checkpoints the WAL into the database file. The writer
+    /// connection closes with the last clone of the store.
     pub async fn close(&self) {
-        self.pool.close().await;
+        if let Some(pool) = &self.readers {
+            pool.close().await;
+            let mut w = self.take_writer().await;
+            let _ = sqlx::raw_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&mut w.conn)
+                .await;
+        }
     }
+}
+
+/// The writer connection lent to one transaction.
+struct Owned(Option<tokio::sync::OwnedMutexGuard<Writer>>);
+
+impl Drop for Owned {
+    /// A transaction dropped without commit rolls back before anyone else gets the
+    /// connection: the rollback runs on a task that holds it meanwhile.
+    fn drop(&mut self) {
+        let Some(mut guard) = self.0.take() else {
+            return;
+        };
+        if !guard.open {
+            return;
+        }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if sqlx::raw_sql("ROLLBACK")
+                    .execute(&mut guard.conn)
+                    .await
+                    .is_ok()
+                {
+                    guard.open = false;
+                }
+            });
+        }
+        // Without a runtime `open` stays set, and the next user rolls back first.
+    }
+}
+
+enum Conn {
+    /// A read transaction on one of the readers.
+    Pooled(Transaction<'static, Sqlite>),
+    /// The writer connection.
+    Owned(Owned),
 }
 
 /// One transaction. Dropping it without [`Tx::commit`] rolls everything back.
 pub struct Tx {
-    inner: Transaction<'static, Sqlite>,
-    _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
-    /// Account, region and kind of what this transaction changed, with the generation they
-    /// move on to at commit (which is also the `rev` of the rows it writes).
-    touched: BTreeMap<(String, String, String), i64>,
+    conn: Conn,
+    write: bool,
+    /// Account, region and kind of what this transaction changed: their generations move
+    /// on by one at commit, which is also the `rev` of the rows it writes.
+    touched: BTreeSet<(String, String, String)>,
     snapshots: Arc<Snapshots>,
+    /// Told when a write transaction commits on disk.
+    commits: Option<Arc<tokio::sync::Notify>>,
 }
 
 fn record(row: &sqlx::sqlite::SqliteRow) -> Record {
@@ -296,44 +439,89 @@ fn tag_row(r: &sqlx::sqlite::SqliteRow) -> TagRow {
     }
 }
 
+// The `rev` of a row a transaction writes is its kind's committed generation plus one, read
+// inside the writing statement by the subquery
+//     (SELECT COALESCE(MAX(n), 0) + 1 FROM generations
+//      WHERE account = ?1 AND region = ?2 AND kind = ?4)
+// (no round trip of its own). Generations move only at commit, and a write transaction holds
+// the write lock throughout, so every row of a kind that one transaction writes gets the same
+// number: the generation the kind moves to when it commits.
+
+/// At commit, the kinds a transaction touched in one scope (`?1` account, `?2` region, `?3`
+/// the kinds as a JSON array) move on by one generation; a kind whose generation reaches a
+/// multiple of `?4` ([`TOMBSTONE_GENERATIONS`]) forgets the tombstones that much older, and
+/// decodes older than that floor start over.
+macro_rules! generations_sql {
+    () => {
+        "INSERT INTO generations (account, region, kind, n)          SELECT ?1, ?2, value, 1 FROM json_each(?3) WHERE true          ON CONFLICT (account, region, kind) DO UPDATE SET n = n + 1;          DELETE FROM tombstones WHERE account = ?1 AND region = ?2          AND kind IN (SELECT value FROM json_each(?3))          AND rev <= (SELECT g.n - ?4 FROM generations g WHERE g.account = ?1 AND g.region = ?2                      AND g.kind = tombstones.kind AND g.n % ?4 = 0);          UPDATE generations SET floor = n - ?4 WHERE account = ?1 AND region = ?2          AND kind IN (SELECT value FROM json_each(?3)) AND n % ?4 = 0;"
+    };
+}
+
 impl Tx {
+    fn conn(&mut self) -> &mut SqliteConnection {
+        match &mut self.conn {
+            Conn::Pooled(t) => t,
+            Conn::Owned(Owned(Some(w))) => &mut w.conn,
+            Conn::Owned(Owned(None)) => unreachable!("the writer is held until the end"),
+        }
+    }
+
     pub async fn commit(mut self) -> Result<()> {
-        for ((account, region, kind), next) in std::mem::take(&mut self.touched) {
-            sqlx::query(
-                "INSERT INTO generations (account, region, kind, n) VALUES (?, ?, ?, ?) \
-                 ON CONFLICT (account, region, kind) DO UPDATE SET n = excluded.n",
-            )
-            .bind(&account)
-            .bind(&region)
-            .bind(&kind)
-            .bind(next)
-            .execute(&mut *self.inner)
-            .await?;
-            // Now and then, forget old tombstones; decodes older than the floor start over.
-            if next % TOMBSTONE_GENERATIONS == 0 {
-                let floor = next - TOMBSTONE_GENERATIONS;
-                sqlx::query(
-                    "DELETE FROM tombstones WHERE account = ? AND region = ? AND kind = ? AND rev <= ?",
-                )
-                .bind(&account)
-                .bind(&region)
-                .bind(&kind)
-                .bind(floor)
-                .execute(&mut *self.inner)
+        let commits = self.commits.take();
+        let touched = std::mem::take(&mut self.touched);
+        let mut scopes: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
+        for (account, region, kind) in &touched {
+            scopes.entry((account, region)).or_default().push(kind);
+        }
+        // On the writer connection the last scope's statements carry the COMMIT with them:
+        // one round trip to the connection's thread for the whole ending.
+        let fold = matches!(&self.conn, Conn::Owned(Owned(Some(w))) if w.open);
+        let last = scopes.len();
+        let mut committed = false;
+        for (i, ((account, region), kinds)) in scopes.into_iter().enumerate() {
+            let with_commit = fold && i + 1 == last;
+            let sql = if with_commit {
+                concat!(generations_sql!(), "COMMIT;")
+            } else {
+                generations_sql!()
+            };
+            sqlx::query(sql)
+                .bind(account)
+                .bind(region)
+                .bind(serde_json::to_string(&kinds).unwrap_or_default())
+                .bind(TOMBSTONE_GENERATIONS)
+                .execute(self.conn())
                 .await?;
-                sqlx::query(
-                    "UPDATE generations SET floor = ? WHERE account = ? AND region = ? AND kind = ?",
-                )
-                .bind(floor)
-                .bind(&account)
-                .bind(&region)
-                .bind(&kind)
-                .execute(&mut *self.inner)
-                .await?;
+            committed = with_commit;
+        }
+        match self.conn {
+            Conn::Pooled(t) => t.commit().await?,
+            Conn::Owned(mut owned) => {
+                if let Some(w) = owned.0.as_mut().filter(|w| w.open) {
+                    if !committed {
+                        sqlx::raw_sql("COMMIT").execute(&mut w.conn).await?;
+                    }
+                    w.open = false;
+                    if let Some(c) = commits {
+                        c.notify_one();
+                    }
+                }
             }
         }
-        self.inner.commit().await?;
         Ok(())
+    }
+
+    /// Notes that this transaction writes rows of `kind`.
+    fn touch(&mut self, s: Scope<'_>, kind: &str) {
+        // Looked up before allocating: most writes touch a kind already noted.
+        let noted = self
+            .touched
+            .iter()
+            .any(|(a, r, k)| a == s.account && r == s.region && k == kind);
+        if !noted {
+            self.touched
+                .insert((s.account.into(), s.region.into(), kind.into()));
+        }
     }
 
     pub async fn get(&mut self, s: Scope<'_>, id: &str) -> Result<Option<Record>> {
@@ -343,7 +531,7 @@ impl Tx {
         .bind(s.account)
         .bind(s.region)
         .bind(id)
-        .fetch_optional(&mut *self.inner)
+        .fetch_optional(self.conn())
         .await?;
         Ok(row.as_ref().map(record))
     }
@@ -362,7 +550,7 @@ impl Tx {
         .bind(s.account)
         .bind(s.region)
         .bind(serde_json::to_string(ids).unwrap_or_default())
-        .fetch_all(&mut *self.inner)
+        .fetch_all(self.conn())
         .await?;
         Ok(rows.iter().map(record).collect())
     }
@@ -382,7 +570,7 @@ impl Tx {
         .bind(s.account)
         .bind(s.region)
         .bind(kind)
-        .fetch_one(&mut *self.inner)
+        .fetch_one(self.conn())
         .await?;
         Ok(n as usize)
     }
@@ -395,7 +583,7 @@ impl Tx {
         .bind(s.account)
         .bind(s.region)
         .bind(kind)
-        .fetch_all(&mut *self.inner)
+        .fetch_all(self.conn())
         .await?;
         Ok(rows.iter().map(record).collect())
     }
@@ -404,14 +592,16 @@ impl Tx {
     /// of many resources read this way: one row crosses from the database instead of one per
     /// resource, which on SQLite (a worker thread behind a channel) is most of the cost.
     pub async fn list_json(&mut self, s: Scope<'_>, kind: &str) -> Result<String> {
+        // The subquery hands the rows over in the index's order (by id), which group_concat
+        // keeps; an ORDER BY inside group_concat would sort them all over again.
         let body: Option<String> = sqlx::query_scalar(
-            "SELECT group_concat(body, ',' ORDER BY id) FROM resources \
-             WHERE account = ? AND region = ? AND kind = ?",
+            "SELECT group_concat(body, ',') FROM (SELECT body FROM resources \
+             WHERE account = ? AND region = ? AND kind = ? ORDER BY id)",
         )
         .bind(s.account)
         .bind(s.region)
         .bind(kind)
-        .fetch_one(&mut *self.inner)
+        .fetch_one(self.conn())
         .await?;
         Ok(format!("[{}]", body.unwrap_or_default()))
     }
@@ -424,15 +614,16 @@ impl Tx {
         parent: &str,
         kind: &str,
     ) -> Result<String> {
+        // In id order as the index has them, as in `list_json`.
         let body: Option<String> = sqlx::query_scalar(
-            "SELECT group_concat(body, ',' ORDER BY id) FROM resources \
-             WHERE account = ? AND region = ? AND parent = ? AND kind = ?",
+            "SELECT group_concat(body, ',') FROM (SELECT body FROM resources \
+             WHERE account = ? AND region = ? AND parent = ? AND kind = ? ORDER BY id)",
         )
         .bind(s.account)
         .bind(s.region)
         .bind(parent)
         .bind(kind)
-        .fetch_one(&mut *self.inner)
+        .fetch_one(self.conn())
         .await?;
         Ok(format!("[{}]", body.unwrap_or_default()))
     }
@@ -457,7 +648,7 @@ impl Tx {
         .bind(kind)
         .bind(format!("$.\"{field}\""))
         .bind(value)
-        .fetch_optional(&mut *self.inner)
+        .fetch_optional(self.conn())
         .await?;
         Ok(row.as_ref().map(record))
     }
@@ -478,16 +669,17 @@ impl Tx {
         .bind(parent)
         .bind(kind)
         .bind(kind)
-        .fetch_all(&mut *self.inner)
+        .fetch_all(self.conn())
         .await?;
         Ok(rows.iter().map(record).collect())
     }
 
     /// Adds a new resource; fails with [`StoreError::Exists`] if its id is taken.
     pub async fn insert(&mut self, s: Scope<'_>, r: &Record) -> Result<()> {
-        let rev = self.rev_for(s, &r.kind).await?;
         let done = sqlx::query(
-            "INSERT INTO resources (account, region, id, kind, parent, body, rev) VALUES (?, ?, ?, ?, ?, ?, ?) \
+            "INSERT INTO resources (account, region, id, kind, parent, body, rev) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, (SELECT COALESCE(MAX(n), 0) + 1 FROM generations \
+                                              WHERE account = ?1 AND region = ?2 AND kind = ?4)) \
              ON CONFLICT DO NOTHING",
         )
         .bind(s.account)
@@ -496,29 +688,32 @@ impl Tx {
         .bind(&r.kind)
         .bind(&r.parent)
         .bind(&r.body)
-        .bind(rev)
-        .execute(&mut *self.inner)
+        .execute(self.conn())
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Exists(r.id.clone()));
         }
+        self.touch(s, &r.kind);
         Ok(())
     }
 
     /// Replaces the document (and parent) of an existing resource.
     pub async fn update(&mut self, s: Scope<'_>, r: &Record) -> Result<()> {
-        let rev = self.rev_for(s, &r.kind).await?;
         sqlx::query(
-            "UPDATE resources SET body = ?, parent = ?, rev = ? WHERE account = ? AND region = ? AND id = ?",
+            "UPDATE resources SET body = ?6, parent = ?5, \
+             rev = (SELECT COALESCE(MAX(n), 0) + 1 FROM generations \
+                    WHERE account = ?1 AND region = ?2 AND kind = ?4) \
+             WHERE account = ?1 AND region = ?2 AND id = ?3",
         )
-        .bind(&r.body)
-        .bind(&r.parent)
-        .bind(rev)
         .bind(s.account)
         .bind(s.region)
         .bind(&r.id)
-        .execute(&mut *self.inner)
+        .bind(&r.kind)
+        .bind(&r.parent)
+        .bind(&r.body)
+        .execute(self.conn())
         .await?;
+        self.touch(s, &r.kind);
         Ok(())
     }
 
@@ -530,46 +725,30 @@ impl Tx {
         .bind(s.account)
         .bind(s.region)
         .bind(id)
-        .fetch_optional(&mut *self.inner)
+        .fetch_optional(self.conn())
         .await?;
         if let Some(kind) = &kind {
-            let rev = self.rev_for(s, kind).await?;
             sqlx::query(
-                "INSERT INTO tombstones (account, region, kind, id, rev) VALUES (?, ?, ?, ?, ?) \
+                "INSERT INTO tombstones (account, region, id, kind, rev) \
+                 VALUES (?1, ?2, ?3, ?4, (SELECT COALESCE(MAX(n), 0) + 1 FROM generations \
+                                          WHERE account = ?1 AND region = ?2 AND kind = ?4)) \
                  ON CONFLICT (account, region, kind, id) DO UPDATE SET rev = excluded.rev",
             )
             .bind(s.account)
             .bind(s.region)
-            .bind(kind)
             .bind(id)
-            .bind(rev)
-            .execute(&mut *self.inner)
+            .bind(kind)
+            .execute(self.conn())
             .await?;
+            self.touch(s, kind);
         }
         sqlx::query("DELETE FROM tags WHERE account = ? AND region = ? AND resource_id = ?")
             .bind(s.account)
             .bind(s.region)
             .bind(id)
-            .execute(&mut *self.inner)
+            .execute(self.conn())
             .await?;
         Ok(kind.is_some())
-    }
-
-    /// The generation this transaction moves `kind` to, and so the `rev` of the rows it writes:
-    /// the committed generation plus one. Write transactions hold the database's write lock from
-    /// their start, so no other writer can take the same number.
-    async fn rev_for(&mut self, s: Scope<'_>, kind: &str) -> Result<i64> {
-        let key = (
-            s.account.to_string(),
-            s.region.to_string(),
-            kind.to_string(),
-        );
-        if let Some(rev) = self.touched.get(&key) {
-            return Ok(*rev);
-        }
-        let (n, _) = self.generation(s, kind).await?;
-        self.touched.insert(key, n + 1);
-        Ok(n + 1)
     }
 
     /// A kind's committed generation, and the floor below which its tombstones are gone.
@@ -580,7 +759,7 @@ impl Tx {
         .bind(s.account)
         .bind(s.region)
         .bind(kind)
-        .fetch_optional(&mut *self.inner)
+        .fetch_optional(self.conn())
         .await?;
         Ok(row.unwrap_or((0, 0)))
     }
@@ -600,7 +779,7 @@ impl Tx {
         .bind(s.region)
         .bind(kind)
         .bind(since)
-        .fetch_all(&mut *self.inner)
+        .fetch_all(self.conn())
         .await?;
         let changed: Option<String> = sqlx::query_scalar(
             "SELECT group_concat(body, ',' ORDER BY id) FROM resources \
@@ -610,7 +789,7 @@ impl Tx {
         .bind(s.region)
         .bind(kind)
         .bind(since)
-        .fetch_one(&mut *self.inner)
+        .fetch_one(self.conn())
         .await?;
         Ok((deleted, format!("[{}]", changed.unwrap_or_default())))
     }
@@ -624,7 +803,7 @@ impl Tx {
         s: Scope<'_>,
         kind: &'static str,
     ) -> std::result::Result<Arc<T>, T::Error> {
-        if self._writer.is_some() {
+        if self.write {
             let all = self.list_json(s, kind).await?;
             return Ok(Arc::new(T::load(&all)?));
         }
@@ -675,7 +854,7 @@ impl Tx {
         .bind(s.region)
         .bind(resource_type)
         .bind(resource_type)
-        .fetch_all(&mut *self.inner)
+        .fetch_all(self.conn())
         .await?;
         Ok(rows.iter().map(tag_row).collect())
     }
@@ -689,7 +868,7 @@ impl Tx {
         .bind(s.account)
         .bind(s.region)
         .bind(resource_id)
-        .fetch_all(&mut *self.inner)
+        .fetch_all(self.conn())
         .await?;
         Ok(rows.iter().map(tag_row).collect())
     }
@@ -706,7 +885,7 @@ impl Tx {
         .bind(&t.resource_type)
         .bind(&t.key)
         .bind(&t.value)
-        .execute(&mut *self.inner)
+        .execute(self.conn())
         .await?;
         Ok(())
     }
@@ -729,7 +908,7 @@ impl Tx {
         .bind(key)
         .bind(value)
         .bind(value)
-        .execute(&mut *self.inner)
+        .execute(self.conn())
         .await?;
         Ok(())
     }
@@ -846,6 +1025,34 @@ mod tests {
             tx.list(other, "subnet").await.unwrap().is_empty(),
             "accounts are isolated"
         );
+    }
+
+    #[tokio::test]
+    async fn json_lists_come_in_id_order() {
+        let store = Store::open_memory().await.unwrap();
+        let mut tx = store.write().await.unwrap();
+        for id in ["subnet-c", "subnet-a", "subnet-d", "subnet-b"] {
+            tx.insert(S, &rec("subnet", id, Some("vpc-1")))
+                .await
+                .unwrap();
+        }
+        tx.insert(S, &rec("subnet", "subnet-0", Some("vpc-2")))
+            .await
+            .unwrap();
+        tx.insert(S, &rec("vpc", "vpc-1", None)).await.unwrap();
+        tx.commit().await.unwrap();
+        let mut tx = store.read().await.unwrap();
+        let all = tx.list_json(S, "subnet").await.unwrap();
+        assert_eq!(
+            ids_of(&all),
+            ["subnet-0", "subnet-a", "subnet-b", "subnet-c", "subnet-d"]
+        );
+        let kids = tx.children_json(S, "vpc-1", "subnet").await.unwrap();
+        assert_eq!(
+            ids_of(&kids),
+            ["subnet-a", "subnet-b", "subnet-c", "subnet-d"]
+        );
+        assert_eq!(tx.children_json(S, "vpc-9", "subnet").await.unwrap(), "[]");
     }
 
     #[tokio::test]
@@ -1043,6 +1250,37 @@ mod tests {
             .unwrap();
         assert!(ids(&mut read().await).await.is_empty());
         assert_eq!(counts().0, loads + 1, "the floor passed the cached decode");
+    }
+
+    #[tokio::test]
+    async fn a_dropped_write_frees_the_lock_for_another_process() {
+        let dir = std::env::temp_dir().join(format!("kumori-store-drop-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let a = Store::open_dir(&dir).await.unwrap();
+        let b = Store::open_dir(&dir).await.unwrap();
+        let mut tx = a.write().await.unwrap();
+        tx.insert(S, &rec("vpc", "vpc-gone", None)).await.unwrap();
+        drop(tx);
+        // The rollback runs on a task; the other process gets the lock long before its busy
+        // timeout (10 s), and sees nothing of the dropped write.
+        let started = std::time::Instant::now();
+        let mut tx = b.write().await.unwrap();
+        assert!(started.elapsed() < Duration::from_secs(3));
+        assert!(tx.get(S, "vpc-gone").await.unwrap().is_none());
+        tx.insert(S, &rec("vpc", "vpc-kept", None)).await.unwrap();
+        tx.commit().await.unwrap();
+        // The first process writes again, on a connection with no transaction left open.
+        let mut tx = a.write().await.unwrap();
+        assert!(tx.get(S, "vpc-kept").await.unwrap().is_some());
+        tx.insert(S, &rec("vpc", "vpc-also", None)).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            plain_ids(&mut b.read().await.unwrap()).await,
+            ["vpc-also", "vpc-kept"]
+        );
+        a.close().await;
+        b.close().await;
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[tokio::test]
