@@ -6,6 +6,8 @@ use super::*;
 
 /// Every family in the catalogue with every size AWS sells, bare metal included.
 const FAMILIES: &[(&str, &[&str])] = &[
+    // EC2's default type when RunInstances names none, a previous generation.
+    ("m1", &["small"]),
     (
         "t2",
         &[
@@ -249,7 +251,6 @@ fn every_type_fills_the_core_members() {
         "SupportedVirtualizationTypes",
         "BareMetal",
         "ProcessorInfo.SupportedArchitectures",
-        "ProcessorInfo.SustainedClockSpeedInGhz",
         "ProcessorInfo.Manufacturer",
         "VCpuInfo.DefaultVCpus",
         "VCpuInfo.DefaultCores",
@@ -284,6 +285,11 @@ fn every_type_fills_the_core_members() {
         for path in REQUIRED {
             assert!(!get(t, path).is_null(), "{name}: {path} is missing");
         }
+        // EC2 gives no sustained clock speed for previous generations (m1.small).
+        if t["CurrentGeneration"] == true {
+            let path = "ProcessorInfo.SustainedClockSpeedInGhz";
+            assert!(!get(t, path).is_null(), "{name}: {path} is missing");
+        }
         let metal = t["BareMetal"].as_bool().unwrap();
         assert_eq!(
             t.get("Hypervisor").is_none(),
@@ -315,7 +321,7 @@ fn every_type_fills_the_core_members() {
         assert_eq!(architectures(name) == ["arm64"], arm, "{name}");
         let expected_boot: &[&str] = if arm {
             &["uefi"]
-        } else if name.starts_with("t2.") || metal {
+        } else if name.starts_with("t2.") || name.starts_with("m1.") || metal {
             &["legacy-bios"]
         } else {
             &["legacy-bios", "uefi"]
