@@ -145,7 +145,7 @@ fn is_form(headers: &HeaderMap) -> bool {
 
 /// The model a request is for, judged from its signature, headers and path alone (not its
 /// body): for answering in the right envelope when the body itself is refused.
-pub fn model_of(req: &HttpRequest<'_>, _default_region: &str) -> Option<&'static Model> {
+pub fn model_of(req: &HttpRequest<'_>) -> Option<&'static Model> {
     let query: Vec<(String, String)> = form_urlencoded::parse(req.query.as_bytes())
         .into_owned()
         .collect();

@@ -43,6 +43,8 @@ pub struct Model {
     /// Sorted by name, so that iteration (and rest-xml template ties) is deterministic.
     operations: Vec<Operation>,
     operation_index: HashMap<String, usize>,
+    /// Exception shapes by their error code, so an error answer costs one lookup.
+    error_index: HashMap<String, ShapeId>,
 }
 
 #[derive(Debug)]
@@ -139,10 +141,8 @@ impl Model {
     /// The error the model declares under `code` (its HTTP status and fault), if any. EC2's
     /// model declares none; IAM's, STS's, Route 53's and S3's do.
     pub fn error(&self, code: &str) -> Option<&ErrorTrait> {
-        self.shapes.iter().find_map(|s| {
-            let e = s.error.as_ref()?;
-            (e.code.as_deref().unwrap_or(&s.name) == code).then_some(e)
-        })
+        let id = *self.error_index.get(code)?;
+        self.shape(id).error.as_ref()
     }
 
     /// Parses a botocore `service-2.json` document.
@@ -270,6 +270,15 @@ impl Model {
         if !xml_namespace.is_empty() && !xml_namespace.ends_with('/') {
             xml_namespace.push('/');
         }
+        let error_index = shapes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let e = s.error.as_ref()?;
+                let code = e.code.clone().unwrap_or_else(|| s.name.clone());
+                Some((code, i))
+            })
+            .collect();
         Ok(Model {
             service,
             protocol,
@@ -284,6 +293,7 @@ impl Model {
             shape_index,
             operations,
             operation_index,
+            error_index,
         })
     }
 }

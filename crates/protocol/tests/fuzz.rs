@@ -149,7 +149,7 @@ fn check_at(req: Req, now: OffsetDateTime) -> Result<(), String> {
             let _ = sigv4::verify(&r, &sig, SECRET, now, false);
             let _ = sigv4::verify(&r, &sig, SECRET, now, true);
         }
-        let _ = model_of(&r, "us-east-1");
+        let _ = model_of(&r);
         match decode(&r, "us-east-1") {
             Ok(_) => Ok(()),
             Err(f) => {

@@ -352,7 +352,7 @@ async fn aws(
                 headers: &headers,
                 body: &[],
             };
-            let model = kumori_protocol::model_of(&req, &app.config.default_region);
+            let model = kumori_protocol::model_of(&req);
             return to_response(encode_error(model, &e, &request_id));
         }
     };
