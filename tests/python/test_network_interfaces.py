@@ -56,6 +56,14 @@ def test_fixed_and_secondary_addresses(ec2, net):
     ec2.delete_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"])
     (subnet,) = ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"]
     assert subnet["AvailableIpAddressCount"] == 11 - 2
+    # ... and the next interface takes the lowest of them again.
+    again = ec2.create_network_interface(SubnetId=subnet_id)["NetworkInterface"]
+    assert again["PrivateIpAddress"] == "10.0.1.4"
+    # An unassigned secondary address is free for the next taker too.
+    ec2.unassign_private_ip_addresses(NetworkInterfaceId=two["NetworkInterfaceId"], PrivateIpAddresses=["10.0.1.13"])
+    assert ec2.create_network_interface(SubnetId=subnet_id, PrivateIpAddress="10.0.1.13")["NetworkInterface"]["PrivateIpAddress"] == "10.0.1.13"
+    (subnet,) = ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"]
+    assert subnet["AvailableIpAddressCount"] == 11 - 3  # .4, .12, .13
 
 
 def test_a_full_subnet_refuses_and_racing_creates_never_share_an_address(endpoint, ec2, net):

@@ -3,4 +3,5 @@
 //! property-tested without a server or a database.
 
 pub mod cidr;
+pub mod held;
 pub mod reach;

@@ -10,21 +10,25 @@
 //!   lock up front, so checks and writes of concurrent writers (threads or processes) serialize.
 //! - PostgreSQL (planned): the same calls map to row locks (`SELECT … FOR UPDATE` in
 //!   [`Tx::lock`]) on the parent resource whose children must stay consistent.
+//!
+//! SQLite is called synchronously (rusqlite), on the task that runs the transaction. A
+//! statement here takes microseconds; an async driver (sqlx) runs each connection on a thread
+//! of its own and pays two thread wake-ups per statement, which under concurrent writes cost
+//! more than the statements and were paid with the write lock held. The methods stay `async`
+//! so that a network database can sit behind the same interface.
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::{ConnectOptions, Row, Sqlite, SqlitePool, Transaction};
+use rusqlite::{Connection, OptionalExtension, params};
 use std::any::{Any, TypeId};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Db(#[from] sqlx::Error),
+    Db(#[from] rusqlite::Error),
     #[error("resource {0} already exists")]
     Exists(String),
     #[error("cannot prepare state directory {0}: {1}")]
@@ -58,7 +62,6 @@ pub struct Scope<'a> {
     pub account: &'a str,
     pub region: &'a str,
 }
-
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
     "
@@ -147,22 +150,57 @@ type SnapshotKey = (String, String, &'static str, TypeId);
 /// The connection this process writes with (in memory: the only one), and whether a
 /// transaction is open on it that its last user did not end.
 struct Writer {
-    conn: SqliteConnection,
+    conn: Connection,
     open: bool,
+}
+
+/// Idle read connections to the database file, reused from one read transaction to the next.
+struct Readers {
+    path: PathBuf,
+    idle: std::sync::Mutex<Vec<Connection>>,
+    closed: AtomicBool,
+}
+
+/// Idle read connections kept; more are opened while more reads run at once.
+const IDLE_READERS: usize = 4;
+
+impl Readers {
+    fn take(&self) -> Result<Connection> {
+        let idle = self.idle.lock().expect("reader pool poisoned").pop();
+        match idle {
+            Some(conn) => Ok(conn),
+            None => open_file(&self.path, false),
+        }
+    }
+
+    fn give(&self, conn: Connection) {
+        if self.closed.load(Ordering::Acquire) {
+            return;
+        }
+        let mut idle = self.idle.lock().expect("reader pool poisoned");
+        if idle.len() < IDLE_READERS {
+            idle.push(conn);
+        }
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.idle.lock().expect("reader pool poisoned").clear();
+    }
 }
 
 /// The database behind kumori.
 ///
 /// Write transactions of this process take turns on one connection of their own, held for
-/// the whole transaction: no pool hand-over between them (which cost a ping each way), and
-/// the connection's page cache stays good from one write to the next (SQLite drops a
-/// connection's cache whenever another connection has written since its last transaction).
-/// On disk, reads run on a small pool beside it, each on its own WAL snapshot. Correctness
-/// still comes from `BEGIN IMMEDIATE`, which also serializes writers of other processes.
+/// the whole transaction, so its page cache stays good from one write to the next (SQLite
+/// drops a connection's cache whenever another connection has written since its last
+/// transaction). On disk, reads run on connections beside it, each on its own WAL snapshot.
+/// Correctness still comes from `BEGIN IMMEDIATE`, which also serializes writers of other
+/// processes.
 #[derive(Clone)]
 pub struct Store {
     /// Connections for read transactions; `None` in memory, where reads share the writer's.
-    readers: Option<SqlitePool>,
+    readers: Option<Arc<Readers>>,
     writer: Arc<tokio::sync::Mutex<Writer>>,
     location: Option<PathBuf>,
     snapshots: Arc<Snapshots>,
@@ -174,19 +212,26 @@ pub struct Store {
 /// moment after commits, while writers go on. A checkpoint writes and syncs up to thousands of
 /// pages; left to SQLite it runs inside the COMMIT of whichever writer crossed 1,000 WAL
 /// pages, with the write lock held and every other writer waiting. Passive: it neither waits
-/// for nor blocks readers and writers. It ends when the readers are closed.
-fn checkpoints(readers: SqlitePool, commits: Arc<tokio::sync::Notify>) {
+/// for nor blocks readers and writers. It runs on a blocking thread (it syncs the file), and
+/// ends when the readers are closed.
+fn checkpoints(readers: Arc<Readers>, commits: Arc<tokio::sync::Notify>) {
     tokio::spawn(async move {
         loop {
             commits.notified().await;
             // A burst of commits makes one checkpoint, of each page's last version only.
             tokio::time::sleep(CHECKPOINT_DELAY).await;
-            let Ok(mut conn) = readers.acquire().await else {
+            if readers.closed.load(Ordering::Acquire) {
                 return;
-            };
-            let _ = sqlx::raw_sql("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&mut *conn)
-                .await;
+            }
+            let readers = readers.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                if let Ok(conn) = readers.take()
+                    && pragma(&conn, "PRAGMA wal_checkpoint(PASSIVE)").is_ok()
+                {
+                    readers.give(conn);
+                }
+            })
+            .await;
         }
     });
 }
@@ -211,39 +256,65 @@ const MMAP_BYTES: &str = "268435456";
 /// network interface of a subnet, say) stays cached. Used only as pages are read.
 const CACHE_KIB: &str = "-32768";
 
+/// How long a transaction waits for another process's write lock before it fails.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Distinct statements a connection keeps prepared (all of this file's fit).
+const STATEMENT_CACHE: usize = 64;
+
+/// Runs a statement that may answer rows (most pragmas do), reading them all.
+fn pragma(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare(sql)?;
+    let mut rows = stmt.query([])?;
+    while rows.next()?.is_some() {}
+    Ok(())
+}
+
+/// A connection to the database file. The writer never sleeps in SQLite waiting for another
+/// process's lock (that would hold a runtime thread): [`Store::write`] retries instead.
+fn open_file(path: &Path, writer: bool) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    pragma(&conn, "PRAGMA journal_mode = WAL")?;
+    // With WAL, NORMAL loses nothing when the process dies (kill -9): committed pages are in
+    // the OS's hands. Only a power cut could lose the last commits.
+    pragma(&conn, "PRAGMA synchronous = NORMAL")?;
+    pragma(&conn, &format!("PRAGMA mmap_size = {MMAP_BYTES}"))?;
+    pragma(&conn, &format!("PRAGMA cache_size = {CACHE_KIB}"))?;
+    // The WAL file keeps its largest size for reuse; past a burst of writes it is cut back to
+    // this once the log starts over.
+    pragma(
+        &conn,
+        &format!("PRAGMA journal_size_limit = {WAL_KEPT_BYTES}"),
+    )?;
+    if writer {
+        // The writer leaves checkpoints to the task above, and checkpoints itself only if
+        // the WAL grows far past what that task lets it reach.
+        pragma(
+            &conn,
+            &format!("PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT_PAGES}"),
+        )?;
+        conn.busy_timeout(Duration::ZERO)?;
+    }
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseBusy)
+}
+
 impl Store {
     /// Opens (creating if needed) the SQLite database `kumori.db` in `dir`.
     pub async fn open_dir(dir: &Path) -> Result<Store> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Dir(dir.to_path_buf(), e))?;
         let path = dir.join("kumori.db");
-        let options = SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // With WAL, NORMAL loses nothing when the process dies (kill -9): committed pages
-            // are in the OS's hands. Only a power cut could lose the last commits.
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
-            .pragma("mmap_size", MMAP_BYTES)
-            .pragma("cache_size", CACHE_KIB)
-            // The WAL file keeps its largest size for reuse; past a burst of writes it is cut
-            // back to this once the log starts over.
-            .pragma("journal_size_limit", WAL_KEPT_BYTES);
-        // The writer leaves checkpoints to the task below, and checkpoints itself only if
-        // the WAL grows far past what that task lets it reach.
-        let writer = options
-            .clone()
-            .pragma("wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES)
-            .connect()
-            .await?;
-        let readers = SqlitePoolOptions::new()
-            .max_connections(4)
-            .min_connections(1)
-            // A ping before each transaction is a round trip to the connection's thread;
-            // a broken connection fails the transaction's first statement just as well.
-            .test_before_acquire(false)
-            .connect_with(options)
-            .await?;
+        let writer = open_file(&path, true)?;
+        let readers = Arc::new(Readers {
+            path: path.clone(),
+            idle: std::sync::Mutex::new(vec![]),
+            closed: AtomicBool::new(false),
+        });
         let commits = Arc::new(tokio::sync::Notify::new());
         checkpoints(readers.clone(), commits.clone());
         let mut store = Self::init(writer, Some(readers), Some(path)).await?;
@@ -254,16 +325,14 @@ impl Store {
     /// An in-memory database: nothing touches the disk. One connection holds it, so every
     /// transaction is serialized — quick enough for tests and throwaway sessions.
     pub async fn open_memory() -> Result<Store> {
-        let conn = SqliteConnectOptions::new()
-            .in_memory(true)
-            .connect()
-            .await?;
+        let conn = Connection::open_in_memory()?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Self::init(conn, None, None).await
     }
 
     async fn init(
-        writer: SqliteConnection,
-        readers: Option<SqlitePool>,
+        writer: Connection,
+        readers: Option<Arc<Readers>>,
         location: Option<PathBuf>,
     ) -> Result<Store> {
         let store = Store {
@@ -281,17 +350,12 @@ impl Store {
     }
 
     async fn migrate(&self) -> Result<()> {
-        let mut tx = self.write().await?;
-        let done: i64 = sqlx::query("PRAGMA user_version")
-            .fetch_one(tx.conn())
-            .await?
-            .get(0);
+        let tx = self.write().await?;
+        let conn = tx.conn();
+        let done: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(done as usize) {
-            sqlx::raw_sql(*sql).execute(tx.conn()).await?;
-            let set = format!("PRAGMA user_version = {}", i + 1);
-            sqlx::raw_sql(sqlx::AssertSqlSafe(set))
-                .execute(tx.conn())
-                .await?;
+            conn.execute_batch(sql)?;
+            pragma(conn, &format!("PRAGMA user_version = {}", i + 1))?;
         }
         tx.commit().await
     }
@@ -309,10 +373,18 @@ impl Store {
     /// A read-only snapshot.
     pub async fn read(&self) -> Result<Tx> {
         let conn = match &self.readers {
-            Some(pool) => Conn::Pooled(pool.begin().await?),
+            Some(pool) => {
+                let conn = pool.take()?;
+                // Deferred: the WAL snapshot is taken at the first read.
+                conn.execute_batch("BEGIN")?;
+                Conn::Reader(Lease {
+                    conn: Some(conn),
+                    pool: pool.clone(),
+                })
+            }
             // The one connection, held until the transaction ends: nothing can change the
             // database meanwhile, so its statements need no transaction around them.
-            None => Conn::Owned(Owned(Some(self.take_writer().await))),
+            None => Conn::Owned(Owned(self.take_writer().await)),
         };
         Ok(Tx {
             conn,
@@ -326,27 +398,37 @@ impl Store {
     /// A write transaction; it holds the database's write lock until commit or drop.
     pub async fn write(&self) -> Result<Tx> {
         let mut guard = self.take_writer().await;
-        // Set before BEGIN is sent: if this future is dropped while BEGIN runs, the
-        // transaction's drop (or the next writer) still rolls back whatever began.
+        // Another process holding the lock: wait for it here, not inside SQLite, so that the
+        // runtime's thread serves other requests meanwhile. This process's own writers queue
+        // on the mutex above.
+        let started = Instant::now();
+        let mut pause = Duration::from_micros(500);
+        loop {
+            match guard.conn.execute_batch("BEGIN IMMEDIATE") {
+                Ok(()) => break,
+                Err(e) if is_busy(&e) && started.elapsed() < BUSY_TIMEOUT => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(20));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         guard.open = true;
-        let mut tx = Tx {
-            conn: Conn::Owned(Owned(Some(guard))),
+        Ok(Tx {
+            conn: Conn::Owned(Owned(guard)),
             write: true,
             touched: BTreeSet::new(),
             snapshots: self.snapshots.clone(),
             commits: self.commits.clone(),
-        };
-        sqlx::query("BEGIN IMMEDIATE").execute(tx.conn()).await?;
-        Ok(tx)
+        })
     }
 
     /// The writer connection, with no transaction left open on it.
     async fn take_writer(&self) -> tokio::sync::OwnedMutexGuard<Writer> {
         let mut guard = self.writer.clone().lock_owned().await;
         if guard.open {
-            // A transaction dropped where no rollback could be started (no runtime), or
-            // whose rollback failed. "No transaction is active" is fine here.
-            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut guard.conn).await;
+            // A transaction whose rollback failed. "No transaction is active" is fine here.
+            let _ = guard.conn.execute_batch("ROLLBACK");
             guard.open = false;
         }
         guard
@@ -354,65 +436,59 @@ impl Store {
 
     /// Drops every resource and tag of every account.
     pub async fn reset(&self) -> Result<()> {
-        let mut tx = self.write().await?;
-        sqlx::query("DELETE FROM resources")
-            .execute(tx.conn())
-            .await?;
-        sqlx::query("DELETE FROM tags").execute(tx.conn()).await?;
-        sqlx::query("DELETE FROM tombstones")
-            .execute(tx.conn())
-            .await?;
+        let tx = self.write().await?;
         // No tombstones tell what went: every decode made before now must be redone.
-        sqlx::query("UPDATE generations SET n = n + 1, floor = n + 1")
-            .execute(tx.conn())
-            .await?;
+        tx.conn().execute_batch(
+            "DELETE FROM resources; DELETE FROM tags; DELETE FROM tombstones;
+             UPDATE generations SET n = n + 1, floor = n + 1;",
+        )?;
         tx.commit().await
     }
 
     /// Closes the readers and checkpoints the WAL into the database file. The writer
     /// connection closes with the last clone of the store.
     pub async fn close(&self) {
-        if let Some(pool) = &self.readers {
-            pool.close().await;
-            let mut w = self.take_writer().await;
-            let _ = sqlx::raw_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-                .execute(&mut w.conn)
-                .await;
+        if let Some(readers) = &self.readers {
+            readers.close();
+            let w = self.take_writer().await;
+            let _ = pragma(&w.conn, "PRAGMA wal_checkpoint(TRUNCATE)");
         }
     }
 }
 
-/// The writer connection lent to one transaction.
-struct Owned(Option<tokio::sync::OwnedMutexGuard<Writer>>);
+/// The writer connection lent to one transaction. Dropped without commit, it rolls back
+/// before anyone else gets the connection.
+struct Owned(tokio::sync::OwnedMutexGuard<Writer>);
 
 impl Drop for Owned {
-    /// A transaction dropped without commit rolls back before anyone else gets the
-    /// connection: the rollback runs on a task that holds it meanwhile.
     fn drop(&mut self) {
-        let Some(mut guard) = self.0.take() else {
-            return;
-        };
-        if !guard.open {
-            return;
+        if self.0.open && self.0.conn.execute_batch("ROLLBACK").is_ok() {
+            self.0.open = false;
         }
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                if sqlx::raw_sql("ROLLBACK")
-                    .execute(&mut guard.conn)
-                    .await
-                    .is_ok()
-                {
-                    guard.open = false;
-                }
-            });
+        // Should the rollback fail, `open` stays set and the next user rolls back first.
+    }
+}
+
+/// A reader connection lent to one read transaction, given back at its end.
+struct Lease {
+    conn: Option<Connection>,
+    pool: Arc<Readers>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            // A connection whose transaction will not end is not given back.
+            if conn.is_autocommit() || conn.execute_batch("ROLLBACK").is_ok() {
+                self.pool.give(conn);
+            }
         }
-        // Without a runtime `open` stays set, and the next user rolls back first.
     }
 }
 
 enum Conn {
     /// A read transaction on one of the readers.
-    Pooled(Transaction<'static, Sqlite>),
+    Reader(Lease),
     /// The writer connection.
     Owned(Owned),
 }
@@ -429,88 +505,94 @@ pub struct Tx {
     commits: Option<Arc<tokio::sync::Notify>>,
 }
 
-fn record(row: &sqlx::sqlite::SqliteRow) -> Record {
-    Record {
-        kind: row.get(0),
-        id: row.get(1),
-        parent: row.get(2),
-        body: row.get(3),
-    }
+fn record(row: &rusqlite::Row) -> rusqlite::Result<Record> {
+    Ok(Record {
+        kind: row.get(0)?,
+        id: row.get(1)?,
+        parent: row.get(2)?,
+        body: row.get(3)?,
+    })
 }
 
-fn tag_row(r: &sqlx::sqlite::SqliteRow) -> TagRow {
-    TagRow {
-        resource_id: r.get(0),
-        resource_type: r.get(1),
-        key: r.get(2),
-        value: r.get(3),
-    }
+fn tag_row(r: &rusqlite::Row) -> rusqlite::Result<TagRow> {
+    Ok(TagRow {
+        resource_id: r.get(0)?,
+        resource_type: r.get(1)?,
+        key: r.get(2)?,
+        value: r.get(3)?,
+    })
+}
+
+/// A JSON array of documents from the one `group_concat` row of a query (`NULL`: none).
+fn json_array(body: Option<String>) -> String {
+    format!("[{}]", body.unwrap_or_default())
 }
 
 // The `rev` of a row a transaction writes is its kind's committed generation plus one, read
 // inside the writing statement by the subquery
 //     (SELECT COALESCE(MAX(n), 0) + 1 FROM generations
 //      WHERE account = ?1 AND region = ?2 AND kind = ?4)
-// (no round trip of its own). Generations move only at commit, and a write transaction holds
-// the write lock throughout, so every row of a kind that one transaction writes gets the same
-// number: the generation the kind moves to when it commits.
+// Generations move only at commit, and a write transaction holds the write lock throughout,
+// so every row of a kind that one transaction writes gets the same number: the generation the
+// kind moves to when it commits.
 
 /// At commit, the kinds a transaction touched in one scope (`?1` account, `?2` region, `?3`
 /// the kinds as a JSON array) move on by one generation; a kind whose generation reaches a
 /// multiple of `?4` ([`TOMBSTONE_GENERATIONS`]) forgets the tombstones that much older, and
 /// decodes older than that floor start over.
-macro_rules! generations_sql {
-    () => {
-        "INSERT INTO generations (account, region, kind, n)          SELECT ?1, ?2, value, 1 FROM json_each(?3) WHERE true          ON CONFLICT (account, region, kind) DO UPDATE SET n = n + 1;          DELETE FROM tombstones WHERE account = ?1 AND region = ?2          AND kind IN (SELECT value FROM json_each(?3))          AND rev <= (SELECT g.n - ?4 FROM generations g WHERE g.account = ?1 AND g.region = ?2                      AND g.kind = tombstones.kind AND g.n % ?4 = 0);          UPDATE generations SET floor = n - ?4 WHERE account = ?1 AND region = ?2          AND kind IN (SELECT value FROM json_each(?3)) AND n % ?4 = 0;"
-    };
-}
+const GENERATIONS_BUMP: &str = "INSERT INTO generations (account, region, kind, n) \
+     SELECT ?1, ?2, value, 1 FROM json_each(?3) WHERE true \
+     ON CONFLICT (account, region, kind) DO UPDATE SET n = n + 1";
+const TOMBSTONES_PRUNE: &str = "DELETE FROM tombstones WHERE account = ?1 AND region = ?2 \
+     AND kind IN (SELECT value FROM json_each(?3)) \
+     AND rev <= (SELECT g.n - ?4 FROM generations g WHERE g.account = ?1 AND g.region = ?2 \
+                 AND g.kind = tombstones.kind AND g.n % ?4 = 0)";
+const FLOOR_RAISE: &str = "UPDATE generations SET floor = n - ?4 WHERE account = ?1 \
+     AND region = ?2 AND kind IN (SELECT value FROM json_each(?3)) AND n % ?4 = 0";
 
 impl Tx {
-    fn conn(&mut self) -> &mut SqliteConnection {
-        match &mut self.conn {
-            Conn::Pooled(t) => t,
-            Conn::Owned(Owned(Some(w))) => &mut w.conn,
-            Conn::Owned(Owned(None)) => unreachable!("the writer is held until the end"),
+    fn conn(&self) -> &Connection {
+        match &self.conn {
+            Conn::Reader(l) => l.conn.as_ref().expect("held until the end"),
+            Conn::Owned(o) => &o.0.conn,
         }
     }
 
     pub async fn commit(mut self) -> Result<()> {
-        let commits = self.commits.take();
         let touched = std::mem::take(&mut self.touched);
         let mut scopes: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
         for (account, region, kind) in &touched {
             scopes.entry((account, region)).or_default().push(kind);
         }
-        // On the writer connection the last scope's statements carry the COMMIT with them:
-        // one round trip to the connection's thread for the whole ending.
-        let fold = matches!(&self.conn, Conn::Owned(Owned(Some(w))) if w.open);
-        let last = scopes.len();
-        let mut committed = false;
-        for (i, ((account, region), kinds)) in scopes.into_iter().enumerate() {
-            let with_commit = fold && i + 1 == last;
-            let sql = if with_commit {
-                concat!(generations_sql!(), "COMMIT;")
-            } else {
-                generations_sql!()
-            };
-            sqlx::query(sql)
-                .bind(account)
-                .bind(region)
-                .bind(serde_json::to_string(&kinds).unwrap_or_default())
-                .bind(TOMBSTONE_GENERATIONS)
-                .execute(self.conn())
-                .await?;
-            committed = with_commit;
+        for ((account, region), kinds) in scopes {
+            let kinds = serde_json::to_string(&kinds).unwrap_or_default();
+            let conn = self.conn();
+            conn.prepare_cached(GENERATIONS_BUMP)?
+                .execute(params![account, region, kinds])?;
+            conn.prepare_cached(TOMBSTONES_PRUNE)?.execute(params![
+                account,
+                region,
+                kinds,
+                TOMBSTONE_GENERATIONS
+            ])?;
+            conn.prepare_cached(FLOOR_RAISE)?.execute(params![
+                account,
+                region,
+                kinds,
+                TOMBSTONE_GENERATIONS
+            ])?;
         }
-        match self.conn {
-            Conn::Pooled(t) => t.commit().await?,
-            Conn::Owned(mut owned) => {
-                if let Some(w) = owned.0.as_mut().filter(|w| w.open) {
-                    if !committed {
-                        sqlx::raw_sql("COMMIT").execute(&mut w.conn).await?;
-                    }
-                    w.open = false;
-                    if let Some(c) = commits {
+        match &mut self.conn {
+            Conn::Reader(l) => {
+                if let Some(conn) = &l.conn {
+                    conn.execute_batch("COMMIT")?;
+                }
+            }
+            Conn::Owned(o) => {
+                if o.0.open {
+                    o.0.conn.execute_batch("COMMIT")?;
+                    o.0.open = false;
+                    if let Some(c) = &self.commits {
                         c.notify_one();
                     }
                 }
@@ -532,35 +614,48 @@ impl Tx {
         }
     }
 
-    pub async fn get(&mut self, s: Scope<'_>, id: &str) -> Result<Option<Record>> {
-        let row = sqlx::query(
-            "SELECT kind, id, parent, body FROM resources WHERE account = ? AND region = ? AND id = ?",
-        )
-        .bind(s.account)
-        .bind(s.region)
-        .bind(id)
-        .fetch_optional(self.conn())
-        .await?;
-        Ok(row.as_ref().map(record))
+    /// Rows of a query as records.
+    fn records(&self, sql: &str, args: impl rusqlite::Params) -> Result<Vec<Record>> {
+        let mut stmt = self.conn().prepare_cached(sql)?;
+        let rows = stmt.query_map(args, record)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// The resources with these ids (those that exist), in one query: a request that needs
-    /// many small records (a caller's policies) pays one round trip, not one per record.
+    /// The one `group_concat` row of a query, as a JSON array.
+    fn json(&self, sql: &str, args: impl rusqlite::Params) -> Result<String> {
+        let body: Option<String> = self
+            .conn()
+            .prepare_cached(sql)?
+            .query_row(args, |r| r.get(0))?;
+        Ok(json_array(body))
+    }
+
+    pub async fn get(&mut self, s: Scope<'_>, id: &str) -> Result<Option<Record>> {
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "SELECT kind, id, parent, body FROM resources \
+                 WHERE account = ? AND region = ? AND id = ?",
+            )?
+            .query_row(params![s.account, s.region, id], record)
+            .optional()?)
+    }
+
+    /// The resources with these ids (those that exist), in one query.
     pub async fn get_many(&mut self, s: Scope<'_>, ids: &[String]) -> Result<Vec<Record>> {
         if ids.is_empty() {
             return Ok(vec![]);
         }
         // The ids travel as one JSON array, so the statement text is fixed.
-        let rows = sqlx::query(
+        self.records(
             "SELECT kind, id, parent, body FROM resources WHERE account = ? AND region = ? \
              AND id IN (SELECT value FROM json_each(?)) ORDER BY id",
+            params![
+                s.account,
+                s.region,
+                serde_json::to_string(ids).unwrap_or_default()
+            ],
         )
-        .bind(s.account)
-        .bind(s.region)
-        .bind(serde_json::to_string(ids).unwrap_or_default())
-        .fetch_all(self.conn())
-        .await?;
-        Ok(rows.iter().map(record).collect())
     }
 
     /// Reads a resource and locks it until the transaction ends, so that checks over its
@@ -572,50 +667,37 @@ impl Tx {
 
     /// How many resources of `kind` there are: quotas count without reading bodies.
     pub async fn count(&mut self, s: Scope<'_>, kind: &str) -> Result<usize> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM resources WHERE account = ? AND region = ? AND kind = ?",
-        )
-        .bind(s.account)
-        .bind(s.region)
-        .bind(kind)
-        .fetch_one(self.conn())
-        .await?;
+        let n: i64 = self
+            .conn()
+            .prepare_cached(
+                "SELECT COUNT(*) FROM resources WHERE account = ? AND region = ? AND kind = ?",
+            )?
+            .query_row(params![s.account, s.region, kind], |r| r.get(0))?;
         Ok(n as usize)
     }
 
     /// Every resource of `kind`, ordered by id.
     pub async fn list(&mut self, s: Scope<'_>, kind: &str) -> Result<Vec<Record>> {
-        let rows = sqlx::query(
-            "SELECT kind, id, parent, body FROM resources WHERE account = ? AND region = ? AND kind = ? ORDER BY id",
+        self.records(
+            "SELECT kind, id, parent, body FROM resources \
+             WHERE account = ? AND region = ? AND kind = ? ORDER BY id",
+            params![s.account, s.region, kind],
         )
-        .bind(s.account)
-        .bind(s.region)
-        .bind(kind)
-        .fetch_all(self.conn())
-        .await?;
-        Ok(rows.iter().map(record).collect())
     }
 
-    /// Every resource of `kind` as one JSON array of their documents, ordered by id. Describes
-    /// of many resources read this way: one row crosses from the database instead of one per
-    /// resource, which on SQLite (a worker thread behind a channel) is most of the cost.
+    /// Every resource of `kind` as one JSON array of their documents, ordered by id: what
+    /// describes and snapshots decode in one go.
     pub async fn list_json(&mut self, s: Scope<'_>, kind: &str) -> Result<String> {
         // The subquery hands the rows over in the index's order (by id), which group_concat
         // keeps; an ORDER BY inside group_concat would sort them all over again.
-        let body: Option<String> = sqlx::query_scalar(
+        self.json(
             "SELECT group_concat(body, ',') FROM (SELECT body FROM resources \
              WHERE account = ? AND region = ? AND kind = ? ORDER BY id)",
+            params![s.account, s.region, kind],
         )
-        .bind(s.account)
-        .bind(s.region)
-        .bind(kind)
-        .fetch_one(self.conn())
-        .await?;
-        Ok(format!("[{}]", body.unwrap_or_default()))
     }
 
-    /// The children of `parent` of `kind` as one JSON array of their documents, ordered by id
-    /// (one row, as [`Tx::list_json`]).
+    /// The children of `parent` of `kind` as one JSON array of their documents, ordered by id.
     pub async fn children_json(
         &mut self,
         s: Scope<'_>,
@@ -623,21 +705,20 @@ impl Tx {
         kind: &str,
     ) -> Result<String> {
         // In id order as the index has them, as in `list_json`.
-        let body: Option<String> = sqlx::query_scalar(
+        self.json(
             "SELECT group_concat(body, ',') FROM (SELECT body FROM resources \
              WHERE account = ? AND region = ? AND parent = ? AND kind = ? ORDER BY id)",
+            params![s.account, s.region, parent, kind],
         )
-        .bind(s.account)
-        .bind(s.region)
-        .bind(parent)
-        .bind(kind)
-        .fetch_one(self.conn())
-        .await?;
-        Ok(format!("[{}]", body.unwrap_or_default()))
     }
 
     /// A child of `parent` of `kind` whose document holds `value` in its top-level member
     /// `field`: uniqueness checks (a group name in its VPC) without reading every sibling.
+    ///
+    /// `kind` and `field` are names from code, not from requests. A write transaction makes
+    /// sure an index over that member of that kind exists (created the first time, over rows
+    /// already stored too), so the lookup costs the same beside ten thousand siblings as
+    /// beside none; a read before any write has asked uses no index but finds the same row.
     pub async fn child_where(
         &mut self,
         s: Scope<'_>,
@@ -646,19 +727,31 @@ impl Tx {
         field: &str,
         value: &str,
     ) -> Result<Option<Record>> {
-        let row = sqlx::query(
-            "SELECT kind, id, parent, body FROM resources WHERE account = ? AND region = ? \
-             AND parent = ? AND kind = ? AND json_extract(body, ?) = ? ORDER BY id LIMIT 1",
-        )
-        .bind(s.account)
-        .bind(s.region)
-        .bind(parent)
-        .bind(kind)
-        .bind(format!("$.\"{field}\""))
-        .bind(value)
-        .fetch_optional(self.conn())
-        .await?;
-        Ok(row.as_ref().map(record))
+        let plain = |n: &str, extra: char| {
+            !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == extra)
+        };
+        assert!(
+            plain(kind, '-') && plain(field, '_'),
+            "child_where takes names from code: {kind:?}, {field:?}"
+        );
+        // The member and kind appear literally, as in the index, so SQLite can use it.
+        let member = format!("json_extract(body, '$.\"{field}\"')");
+        if self.write {
+            let index = format!("resources_{}_{field}", kind.replace('-', "_"));
+            self.conn().prepare_cached(&format!(
+                "CREATE INDEX IF NOT EXISTS {index} ON resources (account, region, parent, {member}) \
+                 WHERE kind = '{kind}'"
+            ))?
+            .execute([])?;
+        }
+        Ok(self
+            .conn()
+            .prepare_cached(&format!(
+                "SELECT kind, id, parent, body FROM resources WHERE account = ? AND region = ? \
+                 AND parent = ? AND kind = '{kind}' AND {member} = ? ORDER BY id LIMIT 1"
+            ))?
+            .query_row(params![s.account, s.region, parent, value], record)
+            .optional()?)
     }
 
     /// The resources whose parent is `parent` (of `kind` if given), ordered by id.
@@ -668,37 +761,25 @@ impl Tx {
         parent: &str,
         kind: Option<&str>,
     ) -> Result<Vec<Record>> {
-        let rows = sqlx::query(
-            "SELECT kind, id, parent, body FROM resources WHERE account = ? AND region = ? AND parent = ? \
-             AND (? IS NULL OR kind = ?) ORDER BY id",
+        self.records(
+            "SELECT kind, id, parent, body FROM resources WHERE account = ?1 AND region = ?2 \
+             AND parent = ?3 AND (?4 IS NULL OR kind = ?4) ORDER BY id",
+            params![s.account, s.region, parent, kind],
         )
-        .bind(s.account)
-        .bind(s.region)
-        .bind(parent)
-        .bind(kind)
-        .bind(kind)
-        .fetch_all(self.conn())
-        .await?;
-        Ok(rows.iter().map(record).collect())
     }
 
     /// Adds a new resource; fails with [`StoreError::Exists`] if its id is taken.
     pub async fn insert(&mut self, s: Scope<'_>, r: &Record) -> Result<()> {
-        let done = sqlx::query(
-            "INSERT INTO resources (account, region, id, kind, parent, body, rev) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, (SELECT COALESCE(MAX(n), 0) + 1 FROM generations \
-                                              WHERE account = ?1 AND region = ?2 AND kind = ?4)) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(s.account)
-        .bind(s.region)
-        .bind(&r.id)
-        .bind(&r.kind)
-        .bind(&r.parent)
-        .bind(&r.body)
-        .execute(self.conn())
-        .await?;
-        if done.rows_affected() == 0 {
+        let done = self
+            .conn()
+            .prepare_cached(
+                "INSERT INTO resources (account, region, id, kind, parent, body, rev) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, (SELECT COALESCE(MAX(n), 0) + 1 FROM generations \
+                                                  WHERE account = ?1 AND region = ?2 AND kind = ?4)) \
+                 ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![s.account, s.region, r.id, r.kind, r.parent, r.body])?;
+        if done == 0 {
             return Err(StoreError::Exists(r.id.clone()));
         }
         self.touch(s, &r.kind);
@@ -707,99 +788,77 @@ impl Tx {
 
     /// Replaces the document (and parent) of an existing resource.
     pub async fn update(&mut self, s: Scope<'_>, r: &Record) -> Result<()> {
-        sqlx::query(
-            "UPDATE resources SET body = ?6, parent = ?5, \
-             rev = (SELECT COALESCE(MAX(n), 0) + 1 FROM generations \
-                    WHERE account = ?1 AND region = ?2 AND kind = ?4) \
-             WHERE account = ?1 AND region = ?2 AND id = ?3",
-        )
-        .bind(s.account)
-        .bind(s.region)
-        .bind(&r.id)
-        .bind(&r.kind)
-        .bind(&r.parent)
-        .bind(&r.body)
-        .execute(self.conn())
-        .await?;
+        self.conn()
+            .prepare_cached(
+                "UPDATE resources SET body = ?6, parent = ?5, \
+                 rev = (SELECT COALESCE(MAX(n), 0) + 1 FROM generations \
+                        WHERE account = ?1 AND region = ?2 AND kind = ?4) \
+                 WHERE account = ?1 AND region = ?2 AND id = ?3",
+            )?
+            .execute(params![s.account, s.region, r.id, r.kind, r.parent, r.body])?;
         self.touch(s, &r.kind);
         Ok(())
     }
 
     /// Removes a resource and its tags; `false` if it did not exist.
     pub async fn delete(&mut self, s: Scope<'_>, id: &str) -> Result<bool> {
-        let kind: Option<String> = sqlx::query_scalar(
-            "DELETE FROM resources WHERE account = ? AND region = ? AND id = ? RETURNING kind",
-        )
-        .bind(s.account)
-        .bind(s.region)
-        .bind(id)
-        .fetch_optional(self.conn())
-        .await?;
+        // RETURNING: the row is gone at the statement's first step.
+        let kind: Option<String> = self
+            .conn()
+            .prepare_cached(
+                "DELETE FROM resources WHERE account = ? AND region = ? AND id = ? RETURNING kind",
+            )?
+            .query_row(params![s.account, s.region, id], |r| r.get(0))
+            .optional()?;
         if let Some(kind) = &kind {
-            sqlx::query(
-                "INSERT INTO tombstones (account, region, id, kind, rev) \
-                 VALUES (?1, ?2, ?3, ?4, (SELECT COALESCE(MAX(n), 0) + 1 FROM generations \
-                                          WHERE account = ?1 AND region = ?2 AND kind = ?4)) \
-                 ON CONFLICT (account, region, kind, id) DO UPDATE SET rev = excluded.rev",
-            )
-            .bind(s.account)
-            .bind(s.region)
-            .bind(id)
-            .bind(kind)
-            .execute(self.conn())
-            .await?;
+            self.conn()
+                .prepare_cached(
+                    "INSERT INTO tombstones (account, region, id, kind, rev) \
+                     VALUES (?1, ?2, ?3, ?4, (SELECT COALESCE(MAX(n), 0) + 1 FROM generations \
+                                              WHERE account = ?1 AND region = ?2 AND kind = ?4)) \
+                     ON CONFLICT (account, region, kind, id) DO UPDATE SET rev = excluded.rev",
+                )?
+                .execute(params![s.account, s.region, id, kind])?;
             self.touch(s, kind);
         }
-        sqlx::query("DELETE FROM tags WHERE account = ? AND region = ? AND resource_id = ?")
-            .bind(s.account)
-            .bind(s.region)
-            .bind(id)
-            .execute(self.conn())
-            .await?;
+        self.conn()
+            .prepare_cached(
+                "DELETE FROM tags WHERE account = ? AND region = ? AND resource_id = ?",
+            )?
+            .execute(params![s.account, s.region, id])?;
         Ok(kind.is_some())
     }
 
     /// A kind's committed generation, and the floor below which its tombstones are gone.
-    async fn generation(&mut self, s: Scope<'_>, kind: &str) -> Result<(i64, i64)> {
-        let row: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT n, floor FROM generations WHERE account = ? AND region = ? AND kind = ?",
-        )
-        .bind(s.account)
-        .bind(s.region)
-        .bind(kind)
-        .fetch_optional(self.conn())
-        .await?;
+    fn generation(&self, s: Scope<'_>, kind: &str) -> Result<(i64, i64)> {
+        let row = self
+            .conn()
+            .prepare_cached(
+                "SELECT n, floor FROM generations WHERE account = ? AND region = ? AND kind = ?",
+            )?
+            .query_row(params![s.account, s.region, kind], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
         Ok(row.unwrap_or((0, 0)))
     }
 
     /// The documents of `kind` written after generation `since`, as one JSON array, and the
     /// ids deleted after it.
-    async fn changes_since(
-        &mut self,
-        s: Scope<'_>,
-        kind: &str,
-        since: i64,
-    ) -> Result<(Vec<String>, String)> {
-        let deleted: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM tombstones WHERE account = ? AND region = ? AND kind = ? AND rev > ?",
-        )
-        .bind(s.account)
-        .bind(s.region)
-        .bind(kind)
-        .bind(since)
-        .fetch_all(self.conn())
-        .await?;
-        let changed: Option<String> = sqlx::query_scalar(
+    fn changes_since(&self, s: Scope<'_>, kind: &str, since: i64) -> Result<(Vec<String>, String)> {
+        let deleted = self
+            .conn()
+            .prepare_cached(
+                "SELECT id FROM tombstones WHERE account = ? AND region = ? AND kind = ? AND rev > ?",
+            )?
+            .query_map(params![s.account, s.region, kind, since], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        let changed = self.json(
             "SELECT group_concat(body, ',' ORDER BY id) FROM resources \
              WHERE account = ? AND region = ? AND kind = ? AND rev > ?",
-        )
-        .bind(s.account)
-        .bind(s.region)
-        .bind(kind)
-        .bind(since)
-        .fetch_one(self.conn())
-        .await?;
-        Ok((deleted, format!("[{}]", changed.unwrap_or_default())))
+            params![s.account, s.region, kind, since],
+        )?;
+        Ok((deleted, changed))
     }
 
     /// Every resource of `kind` as `T` decodes it. A read transaction reuses what this process
@@ -815,7 +874,7 @@ impl Tx {
             let all = self.list_json(s, kind).await?;
             return Ok(Arc::new(T::load(&all)?));
         }
-        let (n, floor) = self.generation(s, kind).await?;
+        let (n, floor) = self.generation(s, kind)?;
         let key: SnapshotKey = (
             s.account.to_string(),
             s.region.to_string(),
@@ -836,7 +895,7 @@ impl Tx {
                 return Ok(Arc::new(T::load(&all)?));
             }
             Some((at, v)) if at >= floor => {
-                let (deleted, changed) = self.changes_since(s, kind, at).await?;
+                let (deleted, changed) = self.changes_since(s, kind, at)?;
                 let mut t = T::clone(&v);
                 t.patch(&deleted, &changed)?;
                 t
@@ -854,47 +913,40 @@ impl Tx {
     /// Tags of every resource of `resource_type`, or of all resources when `None`, ordered by
     /// resource id and key.
     pub async fn tags(&mut self, s: Scope<'_>, resource_type: Option<&str>) -> Result<Vec<TagRow>> {
-        let rows = sqlx::query(
-            "SELECT resource_id, resource_type, key, value FROM tags WHERE account = ? AND region = ? \
-             AND (? IS NULL OR resource_type = ?) ORDER BY resource_id, key",
-        )
-        .bind(s.account)
-        .bind(s.region)
-        .bind(resource_type)
-        .bind(resource_type)
-        .fetch_all(self.conn())
-        .await?;
-        Ok(rows.iter().map(tag_row).collect())
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT resource_id, resource_type, key, value FROM tags WHERE account = ?1 \
+             AND region = ?2 AND (?3 IS NULL OR resource_type = ?3) ORDER BY resource_id, key",
+        )?;
+        let rows = stmt.query_map(params![s.account, s.region, resource_type], tag_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Tags of one resource, ordered by key.
     pub async fn tags_of(&mut self, s: Scope<'_>, resource_id: &str) -> Result<Vec<TagRow>> {
-        let rows = sqlx::query(
-            "SELECT resource_id, resource_type, key, value FROM tags WHERE account = ? AND region = ? \
-             AND resource_id = ? ORDER BY key",
-        )
-        .bind(s.account)
-        .bind(s.region)
-        .bind(resource_id)
-        .fetch_all(self.conn())
-        .await?;
-        Ok(rows.iter().map(tag_row).collect())
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT resource_id, resource_type, key, value FROM tags WHERE account = ? \
+             AND region = ? AND resource_id = ? ORDER BY key",
+        )?;
+        let rows = stmt.query_map(params![s.account, s.region, resource_id], tag_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Sets one tag, replacing the value of an existing key.
     pub async fn put_tag(&mut self, s: Scope<'_>, t: &TagRow) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO tags (account, region, resource_id, resource_type, key, value) VALUES (?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (account, region, resource_id, key) DO UPDATE SET value = excluded.value",
-        )
-        .bind(s.account)
-        .bind(s.region)
-        .bind(&t.resource_id)
-        .bind(&t.resource_type)
-        .bind(&t.key)
-        .bind(&t.value)
-        .execute(self.conn())
-        .await?;
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO tags (account, region, resource_id, resource_type, key, value) \
+                 VALUES (?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (account, region, resource_id, key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute(params![
+                s.account,
+                s.region,
+                t.resource_id,
+                t.resource_type,
+                t.key,
+                t.value
+            ])?;
         Ok(())
     }
 
@@ -906,18 +958,12 @@ impl Tx {
         key: &str,
         value: Option<&str>,
     ) -> Result<()> {
-        sqlx::query(
-            "DELETE FROM tags WHERE account = ? AND region = ? AND resource_id = ? AND key = ? \
-             AND (? IS NULL OR value = ?)",
-        )
-        .bind(s.account)
-        .bind(s.region)
-        .bind(resource_id)
-        .bind(key)
-        .bind(value)
-        .bind(value)
-        .execute(self.conn())
-        .await?;
+        self.conn()
+            .prepare_cached(
+                "DELETE FROM tags WHERE account = ?1 AND region = ?2 AND resource_id = ?3 \
+                 AND key = ?4 AND (?5 IS NULL OR value = ?5)",
+            )?
+            .execute(params![s.account, s.region, resource_id, key, value])?;
         Ok(())
     }
 }
@@ -1033,6 +1079,68 @@ mod tests {
             tx.list(other, "subnet").await.unwrap().is_empty(),
             "accounts are isolated"
         );
+    }
+
+    #[tokio::test]
+    async fn child_where_finds_by_member_through_an_index_it_makes() {
+        let store = Store::open_memory().await.unwrap();
+        let mut tx = store.write().await.unwrap();
+        for (id, parent, name) in [
+            ("sg-1", "vpc-1", "web"),
+            ("sg-2", "vpc-1", "db"),
+            ("sg-3", "vpc-2", "web"),
+        ] {
+            let body = format!("{{\"GroupId\":\"{id}\",\"GroupName\":\"{name}\"}}");
+            tx.insert(
+                S,
+                &Record {
+                    kind: "security-group".into(),
+                    id: id.into(),
+                    parent: Some(parent.into()),
+                    body,
+                },
+            )
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
+        let mut tx = store.read().await.unwrap();
+        let before = tx
+            .child_where(S, "vpc-1", "security-group", "GroupName", "web")
+            .await
+            .unwrap();
+        assert_eq!(
+            before.map(|r| r.id).as_deref(),
+            Some("sg-1"),
+            "no index yet, same answer"
+        );
+        drop(tx);
+        let mut tx = store.write().await.unwrap();
+        let hit = tx
+            .child_where(S, "vpc-2", "security-group", "GroupName", "web")
+            .await
+            .unwrap();
+        assert_eq!(hit.map(|r| r.id).as_deref(), Some("sg-3"));
+        let miss = tx
+            .child_where(S, "vpc-2", "security-group", "GroupName", "db")
+            .await
+            .unwrap();
+        assert!(miss.is_none(), "a name in another parent is not found");
+        let plan: String = tx
+            .conn()
+            .query_row(
+                "EXPLAIN QUERY PLAN SELECT id FROM resources WHERE account = ? AND region = ? \
+                 AND parent = ? AND kind = 'security-group' \
+                 AND json_extract(body, '$.\"GroupName\"') = ?",
+                params![S.account, S.region, "vpc-1", "web"],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(
+            plan.contains("resources_security_group_GroupName"),
+            "{plan}"
+        );
+        tx.commit().await.unwrap();
     }
 
     #[tokio::test]
@@ -1288,6 +1396,41 @@ mod tests {
         );
         a.close().await;
         b.close().await;
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_writer_waits_for_another_process_without_holding_the_runtime() {
+        let dir = std::env::temp_dir().join(format!("kumori-store-wait-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let a = Store::open_dir(&dir).await.unwrap();
+        let b = Store::open_dir(&dir).await.unwrap();
+        let mut held = a.write().await.unwrap();
+        held.insert(S, &rec("vpc", "vpc-first", None))
+            .await
+            .unwrap();
+        // On this one-thread runtime the waiting writer must yield while it waits, or the
+        // holder below never runs to commit.
+        let waiting = tokio::spawn(async move {
+            let mut tx = b.write().await.unwrap();
+            let seen = tx.get(S, "vpc-first").await.unwrap().is_some();
+            tx.insert(S, &rec("vpc", "vpc-second", None)).await.unwrap();
+            tx.commit().await.unwrap();
+            b.close().await;
+            seen
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!waiting.is_finished(), "the lock is still held");
+        held.commit().await.unwrap();
+        assert!(
+            waiting.await.unwrap(),
+            "the second writer saw the first's commit"
+        );
+        assert_eq!(
+            plain_ids(&mut a.read().await.unwrap()).await,
+            ["vpc-first", "vpc-second"]
+        );
+        a.close().await;
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

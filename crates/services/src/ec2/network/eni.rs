@@ -16,7 +16,7 @@ use super::sg::SecurityGroup;
 use super::subnet::Subnet;
 use crate::resource::{self, Resource, new_id};
 use crate::{Ctx, Error, Result, input, output};
-use kumori_net::cidr;
+use kumori_net::held::Held;
 use kumori_protocol::AwsError;
 use kumori_store::Tx;
 use serde::{Deserialize, Serialize};
@@ -278,13 +278,16 @@ async fn take_addresses(
     primary: Option<Ipv4Addr>,
     extra: usize,
 ) -> Result<Vec<Ipv4Addr>> {
-    let mut used: Vec<Ipv4Addr> =
-        resource::children::<NetworkInterface>(ctx, tx, &subnet.subnet_id)
+    let mut held = match subnet.held_addresses.take() {
+        Some(runs) => Held::from_runs(runs),
+        // A subnet stored before it kept its addresses: once, from its interfaces.
+        None => resource::children::<NetworkInterface>(ctx, tx, &subnet.subnet_id)
             .await?
             .iter()
             .flat_map(|e| e.private_ip_addresses.iter())
             .filter_map(|p| p.private_ip_address.parse().ok())
-            .collect();
+            .collect(),
+    };
     let net = subnet.net();
     let mut taken = Vec::with_capacity(1 + extra);
     if let Some(ip) = primary {
@@ -300,28 +303,45 @@ async fn take_addresses(
                 subnet.subnet_id
             )));
         }
-        if used.contains(&ip) {
+        if !held.take(ip) {
             return Err(Error::new(
                 "InvalidIPAddress.InUse",
                 format!("Address {ip} is in use."),
             ));
         }
-        used.push(ip);
         taken.push(ip);
     }
     while taken.len() < 1 + extra {
-        let ip = cidr::first_free_host(&net, &used).ok_or_else(|| {
+        let ip = held.first_free(&net).ok_or_else(|| {
             Error::new(
                 "InsufficientFreeAddressesInSubnet",
                 format!("Subnet {} has no free addresses left.", subnet.subnet_id),
             )
         })?;
-        used.push(ip);
+        held.take(ip);
         taken.push(ip);
     }
-    subnet.addresses_in_use += taken.len() as u64;
+    subnet.addresses_in_use = held.len();
+    subnet.held_addresses = Some(held.runs().to_vec());
     resource::update(ctx, tx, &*subnet).await?;
     Ok(taken)
+}
+
+/// Gives `ips` back to `subnet` (the caller writes the subnet).
+fn release_addresses<'a>(subnet: &mut Subnet, ips: impl IntoIterator<Item = &'a str>) {
+    let ips: Vec<Ipv4Addr> = ips.into_iter().filter_map(|ip| ip.parse().ok()).collect();
+    match subnet.held_addresses.take() {
+        Some(runs) => {
+            let mut held = Held::from_runs(runs);
+            for ip in ips {
+                held.release(ip);
+            }
+            subnet.addresses_in_use = held.len();
+            subnet.held_addresses = Some(held.runs().to_vec());
+        }
+        // Rebuilt from the interfaces when next needed.
+        None => subnet.addresses_in_use = subnet.addresses_in_use.saturating_sub(ips.len() as u64),
+    }
 }
 
 /// The groups `ids` name (see [`groups_for`]), or the VPC's default group when there are none.
@@ -478,8 +498,12 @@ pub async fn remove(ctx: &Ctx<'_>, tx: &mut Tx, eni_id: &str) -> Result<()> {
         }
     }
     if let Some(mut subnet) = resource::lock::<Subnet>(ctx, tx, &eni.subnet_id).await? {
-        let n = eni.private_ip_addresses.len() as u64;
-        subnet.addresses_in_use = subnet.addresses_in_use.saturating_sub(n);
+        release_addresses(
+            &mut subnet,
+            eni.private_ip_addresses
+                .iter()
+                .map(|p| p.private_ip_address.as_str()),
+        );
         resource::update(ctx, tx, &subnet).await?;
     }
     tx.delete(ctx.scope(), eni_id).await?;
@@ -1110,9 +1134,10 @@ pub async fn unassign_private_ip_addresses(ctx: &Ctx<'_>, raw: &Value) -> Result
         }
     }
     if let Some(mut subnet) = resource::lock::<Subnet>(ctx, &mut tx, &eni.subnet_id).await? {
-        subnet.addresses_in_use = subnet
-            .addresses_in_use
-            .saturating_sub(req.private_ip_addresses.len() as u64);
+        release_addresses(
+            &mut subnet,
+            req.private_ip_addresses.iter().map(String::as_str),
+        );
         resource::update(ctx, &mut tx, &subnet).await?;
     }
     resource::update(ctx, &mut tx, &eni).await?;

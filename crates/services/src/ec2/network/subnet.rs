@@ -37,6 +37,11 @@ pub struct Subnet {
     /// adds or removes an interface, under the subnet's lock. Not an output member.
     #[serde(default)]
     pub addresses_in_use: u64,
+    /// Which addresses those are, as runs (`kumori_net::held`), so that taking one reads this
+    /// document and not every interface. Absent from documents stored before it was kept:
+    /// rebuilt from the interfaces at the next allocation. Not an output member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_addresses: Option<Vec<[u32; 2]>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -302,6 +307,7 @@ pub fn new_subnet(
             enable_resource_name_dns_aaaa_record: false,
         },
         addresses_in_use: 0,
+        held_addresses: Some(vec![]),
     }
 }
 
