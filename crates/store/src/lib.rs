@@ -523,6 +523,15 @@ fn tag_row(r: &rusqlite::Row) -> rusqlite::Result<TagRow> {
     })
 }
 
+/// The lookup of [`Tx::child_where`]. `+id`: ordering by the bare column would have SQLite
+/// walk the parent's index in id order instead, parsing every sibling's JSON.
+fn child_where_sql(kind: &str, member: &str) -> String {
+    format!(
+        "SELECT kind, id, parent, body FROM resources WHERE account = ? AND region = ? \
+         AND parent = ? AND kind = '{kind}' AND {member} = ? ORDER BY +id LIMIT 1"
+    )
+}
+
 /// A JSON array of documents from the one `group_concat` row of a query (`NULL`: none).
 fn json_array(body: Option<String>) -> String {
     format!("[{}]", body.unwrap_or_default())
@@ -746,10 +755,7 @@ impl Tx {
         }
         Ok(self
             .conn()
-            .prepare_cached(&format!(
-                "SELECT kind, id, parent, body FROM resources WHERE account = ? AND region = ? \
-                 AND parent = ? AND kind = '{kind}' AND {member} = ? ORDER BY id LIMIT 1"
-            ))?
+            .prepare_cached(&child_where_sql(kind, &member))?
             .query_row(params![s.account, s.region, parent, value], record)
             .optional()?)
     }
@@ -1129,9 +1135,10 @@ mod tests {
         let plan: String = tx
             .conn()
             .query_row(
-                "EXPLAIN QUERY PLAN SELECT id FROM resources WHERE account = ? AND region = ? \
-                 AND parent = ? AND kind = 'security-group' \
-                 AND json_extract(body, '$.\"GroupName\"') = ?",
+                &format!(
+                    "EXPLAIN QUERY PLAN {}",
+                    child_where_sql("security-group", "json_extract(body, '$.\"GroupName\"')")
+                ),
                 params![S.account, S.region, "vpc-1", "web"],
                 |r| r.get(3),
             )
