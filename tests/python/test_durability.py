@@ -154,3 +154,37 @@ def test_acknowledged_writes_survive_kill_9(spawn, state_dir):
     some = next(iter(acked_subnets.values()))
     with expect_error("InvalidSubnet.Conflict"):
         ec2.create_subnet(VpcId=vpc, CidrBlock=some)
+
+
+def test_subnets_stored_before_their_index_members_still_hold_their_rules(spawn, state_dir):
+    """A state directory from before subnets kept `FirstAddress` (the overlap index) and
+    `HeldAddresses` (their addresses in use): the next writes fill both in, and neither an
+    overlapping subnet nor a duplicate address gets through meanwhile."""
+    import sqlite3
+
+    first = spawn(state_dir)
+    ec2 = client("ec2", first.endpoint)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    old = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.4.0/24")["Subnet"]["SubnetId"]
+    eni = ec2.create_network_interface(SubnetId=old)["NetworkInterface"]["PrivateIpAddress"]
+    assert first.stop() == 0
+    with sqlite3.connect(state_dir / "kumori.db") as db:
+        changed = db.execute(
+            "UPDATE resources SET body = json_remove(body, '$.FirstAddress', '$.HeldAddresses') "
+            "WHERE kind = 'subnet' AND id = ?",
+            (old,),
+        ).rowcount
+    assert changed == 1
+
+    second = spawn(state_dir)
+    ec2 = client("ec2", second.endpoint)
+    for overlapping in ("10.0.4.128/25", "10.0.0.0/21", "10.0.4.0/28"):
+        with expect_error("InvalidSubnet.Conflict"):
+            ec2.create_subnet(VpcId=vpc, CidrBlock=overlapping)
+    ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.5.0/24")
+    ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.3.0/24")
+    again = ec2.create_network_interface(SubnetId=old)["NetworkInterface"]["PrivateIpAddress"]
+    assert again != eni
+    with sqlite3.connect(state_dir / "kumori.db") as db:
+        (body,) = db.execute("SELECT body FROM resources WHERE id = ?", (old,)).fetchone()
+    assert '"FirstAddress":167773184' in body, body

@@ -2,7 +2,7 @@
 
 use crate::{Ctx, Error, Result};
 use kumori_protocol::AwsError;
-use kumori_store::{Record, Snapshot, Tx};
+use kumori_store::{Key, Record, Snapshot, Tx};
 use rand::Rng;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -110,10 +110,42 @@ pub async fn child_where<R: Resource>(
     tx: &mut Tx,
     parent: &str,
     field: &str,
-    value: &str,
+    value: impl Into<Key<'_>>,
 ) -> Result<Option<R>> {
     match tx
         .child_where(ctx.scope(), parent, R::KIND, field, value)
+        .await?
+    {
+        Some(rec) => Ok(Some(from_record(&rec)?)),
+        None => Ok(None),
+    }
+}
+
+/// Every child of `parent` whose member `field` holds `value`, through an index (see
+/// `Tx::child_where`).
+pub async fn children_where<R: Resource>(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    parent: &str,
+    field: &str,
+    value: impl Into<Key<'_>>,
+) -> Result<Vec<R>> {
+    let recs = tx
+        .children_where(ctx.scope(), parent, R::KIND, field, value)
+        .await?;
+    recs.iter().map(from_record).collect()
+}
+
+/// The child of `parent` with the greatest integer `field` at most `value`.
+pub async fn child_at_most<R: Resource>(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    parent: &str,
+    field: &str,
+    value: i64,
+) -> Result<Option<R>> {
+    match tx
+        .child_at_most(ctx.scope(), parent, R::KIND, field, value)
         .await?
     {
         Some(rec) => Ok(Some(from_record(&rec)?)),

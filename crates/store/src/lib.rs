@@ -523,13 +523,83 @@ fn tag_row(r: &rusqlite::Row) -> rusqlite::Result<TagRow> {
     })
 }
 
-/// The lookup of [`Tx::child_where`]. `+id`: ordering by the bare column would have SQLite
-/// walk the parent's index in id order instead, parsing every sibling's JSON.
-fn child_where_sql(kind: &str, member: &str) -> String {
+/// What a child lookup compares a document member with. Booleans are stored by JSON as
+/// `true`/`false`, which SQLite's `json_extract` reads as 1 and 0.
+#[derive(Debug, Clone, Copy)]
+pub enum Key<'a> {
+    Text(&'a str),
+    Int(i64),
+    Bool(bool),
+    /// The member is absent (or null): documents written before it existed.
+    Missing,
+}
+
+impl<'a> From<&'a str> for Key<'a> {
+    fn from(v: &'a str) -> Self {
+        Key::Text(v)
+    }
+}
+impl<'a> From<&'a String> for Key<'a> {
+    fn from(v: &'a String) -> Self {
+        Key::Text(v)
+    }
+}
+impl From<i64> for Key<'_> {
+    fn from(v: i64) -> Self {
+        Key::Int(v)
+    }
+}
+impl From<bool> for Key<'_> {
+    fn from(v: bool) -> Self {
+        Key::Bool(v)
+    }
+}
+
+impl rusqlite::ToSql for Key<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+        Ok(match self {
+            Key::Text(t) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
+            Key::Int(n) => ToSqlOutput::Owned(Value::Integer(*n)),
+            Key::Bool(b) => ToSqlOutput::Owned(Value::Integer(i64::from(*b))),
+            Key::Missing => ToSqlOutput::Owned(Value::Null),
+        })
+    }
+}
+
+/// How a child lookup compares the member (`IS` so that [`Key::Missing`] finds absent members;
+/// SQLite uses an index for `IS` as for `=`).
+#[derive(Debug, Clone, Copy)]
+enum Cmp {
+    Is,
+    /// The greatest member at most the key.
+    AtMost,
+}
+
+/// The lookups by member of [`Tx::child_where`] and its kin: `select` is what they return,
+/// `member` the `json_extract` expression, written as the index has it so SQLite uses it.
+/// `ORDER BY +id`: ordering by the bare column would have SQLite walk the parent's index in
+/// id order instead, parsing every sibling's JSON.
+fn member_sql(select: &str, kind: &str, member: &str, cmp: Cmp, tail: &str) -> String {
+    let (op, order) = match cmp {
+        Cmp::Is => ("IS", "+id".to_string()),
+        Cmp::AtMost => ("<=", format!("{member} DESC")),
+    };
+    let order = if tail.is_empty() {
+        String::new()
+    } else {
+        format!(" ORDER BY {order} {tail}")
+    };
     format!(
-        "SELECT kind, id, parent, body FROM resources WHERE account = ? AND region = ? \
-         AND parent = ? AND kind = '{kind}' AND {member} = ? ORDER BY +id LIMIT 1"
+        "SELECT {select} FROM resources WHERE account = ? AND region = ? \
+         AND parent = ? AND kind = '{kind}' AND {member} {op} ?{order}"
     )
+}
+
+/// The lookup of [`Tx::child_where`].
+#[cfg(test)]
+fn child_where_sql(kind: &str, member: &str) -> String {
+    member_sql("kind, id, parent, body", kind, member, Cmp::Is, "LIMIT 1")
 }
 
 /// A JSON array of documents from the one `group_concat` row of a query (`NULL`: none).
@@ -734,30 +804,105 @@ impl Tx {
         parent: &str,
         kind: &str,
         field: &str,
-        value: &str,
+        value: impl Into<Key<'_>>,
     ) -> Result<Option<Record>> {
+        let member = self.member(kind, field)?;
+        let sql = member_sql("kind, id, parent, body", kind, &member, Cmp::Is, "LIMIT 1");
+        let args = params![s.account, s.region, parent, value.into()];
+        Ok(self
+            .conn()
+            .prepare_cached(&sql)?
+            .query_row(args, record)
+            .optional()?)
+    }
+
+    /// Every child of `parent` of `kind` whose member `field` holds `value`, ordered by id,
+    /// through the same index as [`Tx::child_where`].
+    pub async fn children_where(
+        &mut self,
+        s: Scope<'_>,
+        parent: &str,
+        kind: &str,
+        field: &str,
+        value: impl Into<Key<'_>>,
+    ) -> Result<Vec<Record>> {
+        let member = self.member(kind, field)?;
+        let sql = member_sql("kind, id, parent, body", kind, &member, Cmp::Is, "");
+        self.records(
+            &format!("{sql} ORDER BY id"),
+            params![s.account, s.region, parent, value.into()],
+        )
+    }
+
+    /// How many children of `parent` of `kind` hold `value` in `field`: counted in the index,
+    /// no document read.
+    pub async fn count_where(
+        &mut self,
+        s: Scope<'_>,
+        parent: &str,
+        kind: &str,
+        field: &str,
+        value: impl Into<Key<'_>>,
+    ) -> Result<usize> {
+        let member = self.member(kind, field)?;
+        let sql = member_sql("COUNT(*)", kind, &member, Cmp::Is, "");
+        let n: i64 = self
+            .conn()
+            .prepare_cached(&sql)?
+            .query_row(params![s.account, s.region, parent, value.into()], |r| {
+                r.get(0)
+            })?;
+        Ok(n as usize)
+    }
+
+    /// The child of `parent` of `kind` with the greatest integer `field` at most `value`: with
+    /// children holding disjoint ranges keyed by their first number, the only one that can
+    /// overlap a range ending at `value` (a subnet's addresses in its VPC).
+    pub async fn child_at_most(
+        &mut self,
+        s: Scope<'_>,
+        parent: &str,
+        kind: &str,
+        field: &str,
+        value: i64,
+    ) -> Result<Option<Record>> {
+        let member = self.member(kind, field)?;
+        let sql = member_sql(
+            "kind, id, parent, body",
+            kind,
+            &member,
+            Cmp::AtMost,
+            "LIMIT 1",
+        );
+        Ok(self
+            .conn()
+            .prepare_cached(&sql)?
+            .query_row(params![s.account, s.region, parent, value], record)
+            .optional()?)
+    }
+
+    /// The `json_extract` expression of `field` in documents of `kind`; in a write
+    /// transaction, the index over it is made first if it does not exist yet.
+    fn member(&self, kind: &str, field: &str) -> Result<String> {
         let plain = |n: &str, extra: char| {
             !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == extra)
         };
         assert!(
             plain(kind, '-') && plain(field, '_'),
-            "child_where takes names from code: {kind:?}, {field:?}"
+            "member lookups take names from code: {kind:?}, {field:?}"
         );
         // The member and kind appear literally, as in the index, so SQLite can use it.
         let member = format!("json_extract(body, '$.\"{field}\"')");
         if self.write {
             let index = format!("resources_{}_{field}", kind.replace('-', "_"));
-            self.conn().prepare_cached(&format!(
-                "CREATE INDEX IF NOT EXISTS {index} ON resources (account, region, parent, {member}) \
-                 WHERE kind = '{kind}'"
-            ))?
-            .execute([])?;
+            self.conn()
+                .prepare_cached(&format!(
+                    "CREATE INDEX IF NOT EXISTS {index} ON resources \
+                     (account, region, parent, {member}) WHERE kind = '{kind}'"
+                ))?
+                .execute([])?;
         }
-        Ok(self
-            .conn()
-            .prepare_cached(&child_where_sql(kind, &member))?
-            .query_row(params![s.account, s.region, parent, value], record)
-            .optional()?)
+        Ok(member)
     }
 
     /// The resources whose parent is `parent` (of `kind` if given), ordered by id.
@@ -1146,6 +1291,86 @@ mod tests {
         assert!(
             plan.contains("resources_security_group_GroupName"),
             "{plan}"
+        );
+        tx.commit().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn lookups_by_member_count_list_and_find_the_range_below() {
+        let store = Store::open_memory().await.unwrap();
+        let mut tx = store.write().await.unwrap();
+        // Subnets of vpc-1 keyed by their first address; one written before the member existed.
+        for (id, parent, body) in [
+            (
+                "subnet-1",
+                "vpc-1",
+                r#"{"First":100,"Zone":"a","Default":true}"#,
+            ),
+            (
+                "subnet-2",
+                "vpc-1",
+                r#"{"First":200,"Zone":"b","Default":false}"#,
+            ),
+            (
+                "subnet-3",
+                "vpc-1",
+                r#"{"First":300,"Zone":"a","Default":true}"#,
+            ),
+            ("subnet-4", "vpc-1", r#"{"Zone":"a"}"#),
+            (
+                "subnet-5",
+                "vpc-2",
+                r#"{"First":250,"Zone":"a","Default":true}"#,
+            ),
+        ] {
+            let rec = Record {
+                kind: "subnet".into(),
+                id: id.into(),
+                parent: Some(parent.into()),
+                body: body.into(),
+            };
+            tx.insert(S, &rec).await.unwrap();
+        }
+        let ids = |v: Vec<Record>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(
+            tx.count_where(S, "vpc-1", "subnet", "Zone", "a")
+                .await
+                .unwrap(),
+            3
+        );
+        assert_eq!(
+            tx.count_where(S, "vpc-1", "subnet", "Zone", "c")
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            ids(tx
+                .children_where(S, "vpc-1", "subnet", "Default", true)
+                .await
+                .unwrap()),
+            ["subnet-1", "subnet-3"]
+        );
+        assert_eq!(
+            ids(tx
+                .children_where(S, "vpc-1", "subnet", "First", Key::Missing)
+                .await
+                .unwrap()),
+            ["subnet-4"]
+        );
+        let mut below = Vec::new();
+        for n in [99, 100, 299, 1000] {
+            let found = tx
+                .child_at_most(S, "vpc-1", "subnet", "First", n)
+                .await
+                .unwrap();
+            below.push(found.map(|r| r.id));
+        }
+        let below: Vec<Option<&str>> = below.iter().map(|r| r.as_deref()).collect();
+        // 299 finds subnet-2, not vpc-2's 250.
+        assert_eq!(
+            below,
+            [None, Some("subnet-1"), Some("subnet-2"), Some("subnet-3")]
         );
         tx.commit().await.unwrap();
     }

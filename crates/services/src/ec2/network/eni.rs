@@ -353,10 +353,8 @@ pub async fn groups_or_default(
 ) -> Result<Vec<GroupIdentifier>> {
     let mut groups = groups_for(ctx, tx, vpc_id, ids).await?;
     if groups.is_empty() {
-        let default: Option<SecurityGroup> = resource::children::<SecurityGroup>(ctx, tx, vpc_id)
-            .await?
-            .into_iter()
-            .find(|g| g.is_default());
+        let default: Option<SecurityGroup> =
+            resource::child_where(ctx, tx, vpc_id, "GroupName", "default").await?;
         groups.extend(default.map(|g| GroupIdentifier {
             group_id: g.group_id,
             group_name: g.group_name,

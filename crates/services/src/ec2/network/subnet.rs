@@ -11,7 +11,7 @@ use crate::resource::{self, Resource, arn, new_id};
 use crate::{Ctx, Error, Result, input, output};
 use kumori_net::cidr::{self, CidrError};
 use kumori_protocol::AwsError;
-use kumori_store::Tx;
+use kumori_store::{Key, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -42,6 +42,12 @@ pub struct Subnet {
     /// rebuilt from the interfaces at the next allocation. Not an output member.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_addresses: Option<Vec<[u32; 2]>>,
+    /// The block's network address as a number: subnets of a VPC never overlap, so the one
+    /// with the greatest first address at most a new block's last is the only one that can
+    /// overlap it, found through an index. Absent from documents stored before it was kept:
+    /// filled in by the next CreateSubnet in the VPC. Not an output member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_address: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -232,31 +238,42 @@ pub async fn create_subnet(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     if !vpc.ipv4_blocks().iter().any(|b| b.contains(&net)) {
         return Err(range_error());
     }
-    let siblings: Vec<Subnet> = resource::children(ctx, &mut tx, &vpc.vpc_id).await?;
-    if siblings.iter().any(|s| cidr::overlaps(&s.net(), &net)) {
+    if overlapping(ctx, &mut tx, &vpc.vpc_id, &net)
+        .await?
+        .is_some()
+    {
         return Err(Error::new(
             "InvalidSubnet.Conflict",
             format!("The CIDR '{text}' conflicts with another subnet"),
         ));
     }
-    // Without a zone, AWS picks one; kumori takes the zone with the fewest subnets of this VPC.
+    // Without a zone, AWS picks one; kumori takes the zone with the fewest subnets of this VPC
+    // (the first of them on a tie), counted in an index.
     let zone = match requested {
         Some(z) => z,
-        None => all_zones
-            .iter()
-            .min_by_key(|z| {
-                siblings
-                    .iter()
-                    .filter(|s| s.availability_zone == z.name)
-                    .count()
-            })
-            .cloned()
-            .ok_or_else(|| {
+        None => {
+            let mut fewest: Option<(usize, &Zone)> = None;
+            for z in &all_zones {
+                let n = tx
+                    .count_where(
+                        ctx.scope(),
+                        &vpc.vpc_id,
+                        Subnet::KIND,
+                        "AvailabilityZone",
+                        z.name.as_str(),
+                    )
+                    .await?;
+                if fewest.is_none_or(|(m, _)| n < m) {
+                    fewest = Some((n, z));
+                }
+            }
+            fewest.map(|(_, z)| z.clone()).ok_or_else(|| {
                 invalid_value(format!(
                     "kumori knows no availability zones in region {}.",
                     ctx.region
                 ))
-            })?,
+            })?
+        }
     };
     dry_run(req.dry_run)?;
 
@@ -269,6 +286,29 @@ pub async fn create_subnet(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         ..subnet
     };
     Ok(json!({ "Subnet": shown.shown(&tags)? }))
+}
+
+/// The subnet of `vpc_id` (locked by the caller) that overlaps `net`, if any: the one with the
+/// greatest first address at most `net`'s last, since the VPC's subnets are disjoint.
+pub async fn overlapping(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    vpc_id: &str,
+    net: &ipnet::Ipv4Net,
+) -> Result<Option<Subnet>> {
+    // Subnets stored before `first_address` was kept get it now, once per VPC.
+    for mut old in
+        resource::children_where::<Subnet>(ctx, tx, vpc_id, "FirstAddress", Key::Missing).await?
+    {
+        old.first_address = Some(u32::from(old.net().network()));
+        resource::update(ctx, tx, &old).await?;
+    }
+    let last = i64::from(u32::from(net.broadcast()));
+    Ok(
+        resource::child_at_most::<Subnet>(ctx, tx, vpc_id, "FirstAddress", last)
+            .await?
+            .filter(|s| cidr::overlaps(&s.net(), net)),
+    )
 }
 
 /// A new subnet of `vpc_id` on `net` in `zone`, not yet stored. Default subnets (one per zone
@@ -308,6 +348,7 @@ pub fn new_subnet(
         },
         addresses_in_use: 0,
         held_addresses: Some(vec![]),
+        first_address: Some(u32::from(net.network())),
     }
 }
 

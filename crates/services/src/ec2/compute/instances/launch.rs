@@ -506,8 +506,8 @@ pub(super) async fn launch_subnet(
                 "No default VPC for this user. Specify a subnet.",
             )
         })?;
-    let mut subnets: Vec<Subnet> = resource::children(ctx, tx, &vpc.vpc_id).await?;
-    subnets.retain(|s| s.default_for_az);
+    let mut subnets: Vec<Subnet> =
+        resource::children_where(ctx, tx, &vpc.vpc_id, "DefaultForAz", true).await?;
     subnets.sort_by(|a, b| a.availability_zone.cmp(&b.availability_zone));
     let found = match zone {
         Some(z) => subnets.into_iter().find(|s| s.availability_zone == z),
@@ -824,20 +824,19 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let mut group_ids = req.security_group_ids.clone();
     group_ids.extend(nic.map(|n| n.groups.clone()).unwrap_or_default());
     if !req.security_groups.is_empty() {
-        let groups: Vec<SecurityGroup> = resource::children(ctx, &mut tx, &subnet.vpc_id).await?;
         for name in &req.security_groups {
-            let g = groups
-                .iter()
-                .find(|g| &g.group_name == name)
-                .ok_or_else(|| {
-                    Error::new(
-                        "InvalidGroup.NotFound",
-                        format!(
-                            "The security group '{name}' does not exist in VPC '{}'",
-                            subnet.vpc_id
-                        ),
-                    )
-                })?;
+            let g: SecurityGroup =
+                resource::child_where(ctx, &mut tx, &subnet.vpc_id, "GroupName", name.as_str())
+                    .await?
+                    .ok_or_else(|| {
+                        Error::new(
+                            "InvalidGroup.NotFound",
+                            format!(
+                                "The security group '{name}' does not exist in VPC '{}'",
+                                subnet.vpc_id
+                            ),
+                        )
+                    })?;
             group_ids.push(g.group_id.clone());
         }
     }
