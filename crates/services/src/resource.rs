@@ -136,6 +136,18 @@ pub async fn children_where<R: Resource>(
     recs.iter().map(from_record).collect()
 }
 
+/// Every resource of its kind whose member `field` (`A.B` for a nested one) holds `value`,
+/// across parents, through an index (see `Tx::find_where`).
+pub async fn find_where<R: Resource>(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    field: &str,
+    value: impl Into<Key<'_>>,
+) -> Result<Vec<R>> {
+    let recs = tx.find_where(ctx.scope(), R::KIND, field, value).await?;
+    recs.iter().map(from_record).collect()
+}
+
 /// The child of `parent` with the greatest integer `field` at most `value`.
 pub async fn child_at_most<R: Resource>(
     ctx: &Ctx<'_>,

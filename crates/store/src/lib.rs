@@ -596,6 +596,14 @@ fn member_sql(select: &str, kind: &str, member: &str, cmp: Cmp, tail: &str) -> S
     )
 }
 
+/// [`Tx::find_where`]'s lookup: by member among every resource of the kind in the scope.
+fn find_where_sql(kind: &str, member: &str) -> String {
+    format!(
+        "SELECT kind, id, parent, body FROM resources WHERE account = ? AND region = ? \
+         AND kind = '{kind}' AND {member} IS ? ORDER BY +id"
+    )
+}
+
 /// The lookup of [`Tx::child_where`].
 #[cfg(test)]
 fn child_where_sql(kind: &str, member: &str) -> String {
@@ -881,24 +889,58 @@ impl Tx {
             .optional()?)
     }
 
+    /// Every resource of `kind` in the scope whose member `field` holds `value`, ordered by
+    /// id: `child_where` for resources looked up across parents (an instance by its client
+    /// token, an interface by the instance it is attached to). `field` may name a nested
+    /// member, `Attachment.InstanceId`.
+    pub async fn find_where(
+        &mut self,
+        s: Scope<'_>,
+        kind: &str,
+        field: &str,
+        value: impl Into<Key<'_>>,
+    ) -> Result<Vec<Record>> {
+        let member = self.index(kind, field, false)?;
+        self.records(
+            &find_where_sql(kind, &member),
+            params![s.account, s.region, value.into()],
+        )
+    }
+
     /// The `json_extract` expression of `field` in documents of `kind`; in a write
-    /// transaction, the index over it is made first if it does not exist yet.
+    /// transaction, the index over it (per parent) is made first if it does not exist yet.
     fn member(&self, kind: &str, field: &str) -> Result<String> {
+        self.index(kind, field, true)
+    }
+
+    fn index(&self, kind: &str, field: &str, per_parent: bool) -> Result<String> {
         let plain = |n: &str, extra: char| {
             !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == extra)
         };
         assert!(
-            plain(kind, '-') && plain(field, '_'),
+            plain(kind, '-') && field.split('.').all(|f| plain(f, '_')),
             "member lookups take names from code: {kind:?}, {field:?}"
         );
         // The member and kind appear literally, as in the index, so SQLite can use it.
-        let member = format!("json_extract(body, '$.\"{field}\"')");
+        let path: Vec<String> = field.split('.').map(|f| format!("\"{f}\"")).collect();
+        let member = format!("json_extract(body, '$.{}')", path.join("."));
         if self.write {
-            let index = format!("resources_{}_{field}", kind.replace('-', "_"));
+            let name = field.replace('.', "_");
+            let (index, columns) = if per_parent {
+                (
+                    format!("resources_{}_{name}", kind.replace('-', "_")),
+                    "account, region, parent",
+                )
+            } else {
+                (
+                    format!("resources_{}_{name}_any", kind.replace('-', "_")),
+                    "account, region",
+                )
+            };
             self.conn()
                 .prepare_cached(&format!(
-                    "CREATE INDEX IF NOT EXISTS {index} ON resources \
-                     (account, region, parent, {member}) WHERE kind = '{kind}'"
+                    "CREATE INDEX IF NOT EXISTS {index} ON resources ({columns}, {member}) \
+                     WHERE kind = '{kind}'"
                 ))?
                 .execute([])?;
         }
@@ -1371,6 +1413,63 @@ mod tests {
         assert_eq!(
             below,
             [None, Some("subnet-1"), Some("subnet-2"), Some("subnet-3")]
+        );
+        tx.commit().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn find_where_looks_across_parents_and_into_nested_members() {
+        let store = Store::open_memory().await.unwrap();
+        let mut tx = store.write().await.unwrap();
+        for (id, parent, body) in [
+            (
+                "eni-1",
+                "subnet-1",
+                r#"{"Attachment":{"InstanceId":"i-1"}}"#,
+            ),
+            (
+                "eni-2",
+                "subnet-2",
+                r#"{"Attachment":{"InstanceId":"i-1"}}"#,
+            ),
+            (
+                "eni-3",
+                "subnet-1",
+                r#"{"Attachment":{"InstanceId":"i-2"}}"#,
+            ),
+            ("eni-4", "subnet-1", r#"{}"#),
+        ] {
+            let rec = Record {
+                kind: "network-interface".into(),
+                id: id.into(),
+                parent: Some(parent.into()),
+                body: body.into(),
+            };
+            tx.insert(S, &rec).await.unwrap();
+        }
+        let found = tx
+            .find_where(S, "network-interface", "Attachment.InstanceId", "i-1")
+            .await
+            .unwrap();
+        let ids: Vec<_> = found.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["eni-1", "eni-2"]);
+        let member = tx
+            .index("network-interface", "Attachment.InstanceId", false)
+            .unwrap();
+        let plan: String = tx
+            .conn()
+            .query_row(
+                &format!(
+                    "EXPLAIN QUERY PLAN {}",
+                    find_where_sql("network-interface", &member)
+                ),
+                params![S.account, S.region, "i-1"],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(
+            plan.contains("resources_network_interface_Attachment_InstanceId_any"),
+            "{plan}"
         );
         tx.commit().await.unwrap();
     }

@@ -149,8 +149,7 @@ pub async fn allocate_address(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     }
     let tags = tags_from_specs(&req.tag_specifications, Address::KIND)?;
     let mut tx = ctx.store.write().await?;
-    let mine: Vec<Address> = resource::list(ctx, &mut tx).await?;
-    if mine.len() >= ctx.limits.addresses_per_region {
+    if tx.count(ctx.scope(), Address::KIND).await? >= ctx.limits.addresses_per_region {
         return Err(Error::new(
             "AddressLimitExceeded",
             "The maximum number of addresses has been reached.",

@@ -486,14 +486,9 @@ pub async fn remove(ctx: &Ctx<'_>, tx: &mut Tx, eni_id: &str) -> Result<()> {
     let Some(eni) = resource::get::<NetworkInterface>(ctx, tx, eni_id).await? else {
         return Ok(());
     };
-    for mut a in resource::list::<Address>(ctx, tx).await? {
-        if a.association
-            .as_ref()
-            .is_some_and(|x| x.network_interface_id == eni_id)
-        {
-            a.association = None;
-            resource::update(ctx, tx, &a).await?;
-        }
+    for mut a in resource::find_where::<Address>(ctx, tx, "NetworkInterfaceId", eni_id).await? {
+        a.association = None;
+        resource::update(ctx, tx, &a).await?;
     }
     if let Some(mut subnet) = resource::lock::<Subnet>(ctx, tx, &eni.subnet_id).await? {
         release_addresses(
@@ -840,14 +835,10 @@ async fn by_attachment(
     tx: &mut Tx,
     attachment_id: &str,
 ) -> Result<NetworkInterface> {
-    resource::list::<NetworkInterface>(ctx, tx)
+    resource::find_where::<NetworkInterface>(ctx, tx, "Attachment.AttachmentId", attachment_id)
         .await?
         .into_iter()
-        .find(|e| {
-            e.attachment
-                .as_ref()
-                .is_some_and(|a| a.attachment_id == attachment_id)
-        })
+        .next()
         .ok_or_else(|| {
             Error::new(
                 "InvalidAttachmentID.NotFound",
@@ -862,15 +853,8 @@ pub async fn of_instance(
     tx: &mut Tx,
     instance_id: &str,
 ) -> Result<Vec<NetworkInterface>> {
-    let mut out: Vec<NetworkInterface> = resource::list::<NetworkInterface>(ctx, tx)
-        .await?
-        .into_iter()
-        .filter(|e| {
-            e.attachment
-                .as_ref()
-                .is_some_and(|a| a.instance_id.as_deref() == Some(instance_id))
-        })
-        .collect();
+    let mut out: Vec<NetworkInterface> =
+        resource::find_where(ctx, tx, "Attachment.InstanceId", instance_id).await?;
     out.sort_by_key(|e| e.attachment.as_ref().map_or(0, |a| a.device_index));
     Ok(out)
 }
@@ -1122,11 +1106,18 @@ pub async fn unassign_private_ip_addresses(ctx: &Ctx<'_>, raw: &Value) -> Result
     }
     eni.private_ip_addresses
         .retain(|p| !req.private_ip_addresses.contains(&p.private_ip_address));
-    for mut a in resource::list::<Address>(ctx, &mut tx).await? {
-        if a.association.as_ref().is_some_and(|x| {
-            x.network_interface_id == eni.network_interface_id
-                && req.private_ip_addresses.contains(&x.private_ip_address)
-        }) {
+    let associated: Vec<Address> = resource::find_where(
+        ctx,
+        &mut tx,
+        "NetworkInterfaceId",
+        eni.network_interface_id.as_str(),
+    )
+    .await?;
+    for mut a in associated {
+        if a.association
+            .as_ref()
+            .is_some_and(|x| req.private_ip_addresses.contains(&x.private_ip_address))
+        {
             a.association = None;
             resource::update(ctx, &mut tx, &a).await?;
         }

@@ -764,11 +764,8 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let mut tx = ctx.store.write().await?;
     // Idempotency: the same client token answers with the same reservation.
     if let Some(token) = &req.client_token {
-        let all: Vec<Instance> = resource::list(ctx, &mut tx).await?;
-        let mine: Vec<&Instance> = all
-            .iter()
-            .filter(|i| i.client_token.as_deref() == Some(token))
-            .collect();
+        let mine: Vec<Instance> =
+            resource::find_where(ctx, &mut tx, "ClientToken", token.as_str()).await?;
         if let Some(first) = mine.first() {
             let reservation_id = first.reservation_id.clone();
             drop(tx);
@@ -776,8 +773,9 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         }
     }
     if let Some(key) = &req.key_name {
-        let keys: Vec<KeyPair> = resource::list(ctx, &mut tx).await?;
-        if !keys.iter().any(|k| &k.key_name == key) {
+        let keys: Vec<KeyPair> =
+            resource::find_where(ctx, &mut tx, "KeyName", key.as_str()).await?;
+        if keys.is_empty() {
             return Err(Error::new(
                 "InvalidKeyPair.NotFound",
                 format!("The key pair '{key}' does not exist"),
