@@ -109,7 +109,7 @@ def test_entries_are_checked(ec2, vpc):
     with expect_error("InvalidParameterValue"):
         entry(Protocol="tcp", PortRange={"From": 80, "To": 22})
     with expect_error("InvalidParameterValue"):
-        entry(CidrBlock="10.0.0.1/16")
+        entry(CidrBlock="10.0.0.1/33")
     with expect_error("InvalidNetworkAclID.NotFound"):
         entry(NetworkAclId="acl-0123456789abcdef0")
     with expect_error("InvalidNetworkAclID.Malformed"):

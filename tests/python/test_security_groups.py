@@ -150,7 +150,7 @@ def test_protocols_ports_and_peers_are_checked(ec2, vpc):
     with expect_error("InvalidParameterValue"):
         authorize(IpProtocol="tcp", FromPort=0, ToPort=70000)
     with expect_error("InvalidParameterValue"):
-        authorize(IpProtocol="tcp", FromPort=22, ToPort=22, IpRanges=[{"CidrIp": "10.0.0.1/16"}])
+        authorize(IpProtocol="tcp", FromPort=22, ToPort=22, IpRanges=[{"CidrIp": "10.0.0.1/33"}])
     with expect_error("InvalidParameterValue"):
         authorize(IpProtocol="tcp", FromPort=22, ToPort=22, IpRanges=[{"CidrIp": "not-a-cidr"}])
 

@@ -28,6 +28,24 @@ pub fn parse_v4(s: &str) -> Result<Ipv4Net, CidrError> {
     Ok(net)
 }
 
+/// Parses `a.b.c.d/n` and clears any bits past the prefix, as EC2 does for VPC, subnet,
+/// route and network ACL blocks: "if you specify 100.68.0.18/18, we modify it to
+/// 100.68.0.0/18" (the API reference of CreateVpc, CreateSubnet, CreateRoute and
+/// CreateNetworkAclEntry).
+pub fn parse_v4_canonical(s: &str) -> Result<Ipv4Net, CidrError> {
+    match parse_v4(s) {
+        Err(CidrError::HostBitsSet) => {
+            let (addr, len) = s.split_once('/').ok_or(CidrError::Malformed)?;
+            let addr: Ipv4Addr = addr.parse().map_err(|_| CidrError::Malformed)?;
+            let len: u8 = len.parse().map_err(|_| CidrError::Malformed)?;
+            Ok(Ipv4Net::new(addr, len)
+                .map_err(|_| CidrError::Malformed)?
+                .trunc())
+        }
+        other => other,
+    }
+}
+
 /// AWS allows VPC and subnet IPv4 blocks from /16 to /28.
 pub fn vpc_prefix_ok(net: &Ipv4Net) -> bool {
     (16..=28).contains(&net.prefix_len())
@@ -127,6 +145,12 @@ mod tests {
     fn parse_rules() {
         assert_eq!(parse_v4("10.0.0.0/16").unwrap().prefix_len(), 16);
         assert_eq!(parse_v4("10.0.0.1/16"), Err(CidrError::HostBitsSet));
+        let canonical = |t| parse_v4_canonical(t).map(|n| n.to_string());
+        assert_eq!(canonical("100.68.0.18/18"), Ok("100.68.0.0/18".into()));
+        assert_eq!(canonical("10.0.0.0/16"), Ok("10.0.0.0/16".into()));
+        assert_eq!(canonical("10.0.0.1/32"), Ok("10.0.0.1/32".into()));
+        assert_eq!(canonical("10.0.0.1/08"), Err(CidrError::Malformed));
+        assert_eq!(canonical("10.0.0.1/33"), Err(CidrError::Malformed));
         for bad in [
             "10.0.0.0",
             "10.0.0.0/33",

@@ -365,7 +365,8 @@ fn entry_of(req: &EntryRequest) -> Result<Entry> {
         .clone()
         .ok_or_else(|| missing("ruleAction"))?;
     let (cidr_block, ipv6_cidr_block) = match (&req.cidr_block, &req.ipv6_cidr_block) {
-        (Some(c), None) => match cidr::parse_v4(c) {
+        // Host bits are cleared, as EC2 does for ACL entries.
+        (Some(c), None) => match cidr::parse_v4_canonical(c) {
             Ok(n) => (Some(n.to_string()), None),
             Err(_) => {
                 return Err(invalid_value(format!(

@@ -622,7 +622,8 @@ impl RouteRequest {
                 "The request must contain the parameter destinationCidrBlock",
             )
         })?;
-        let net = cidr::parse_v4(&text).map_err(|_| {
+        // Host bits are cleared, as EC2 does for route destinations.
+        let net = cidr::parse_v4_canonical(&text).map_err(|_| {
             invalid_value(format!("Value ({text}) for parameter destinationCidrBlock is invalid. This is not a valid CIDR block."))
         })?;
         Ok(Destination::V4(net.to_string()))

@@ -374,8 +374,12 @@ struct GroupPairIn {
     description: Option<String>,
 }
 
+/// A rule's IPv4 range. EC2 accepts one with host bits set and stores its network
+/// (10.0.0.28/29 becomes 10.0.0.24/29): ansible/ansible#25403 and #21956 saw the rule created
+/// with the masked block, hashicorp/terraform-provider-aws#4641 the API taking
+/// 92.68.201.91/29. The API reference does not say; no source shows a refusal.
 fn check_v4(c: &str) -> Result<String> {
-    match cidr::parse_v4(c) {
+    match cidr::parse_v4_canonical(c) {
         Ok(net) => Ok(net.to_string()),
         Err(_) => Err(invalid_value(format!("CIDR block {c} is malformed"))),
     }

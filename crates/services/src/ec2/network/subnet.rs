@@ -191,10 +191,11 @@ pub async fn create_subnet(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             format!("The CIDR '{text}' is invalid."),
         )
     };
-    let net = match cidr::parse_v4(&text) {
+    // Host bits are cleared, as EC2 does (10.0.1.7/24 makes 10.0.1.0/24).
+    let net = match cidr::parse_v4_canonical(&text) {
         Ok(net) if cidr::vpc_prefix_ok(&net) => net,
-        Ok(_) | Err(CidrError::HostBitsSet) => return Err(range_error()),
-        Err(CidrError::Malformed) => {
+        Ok(_) => return Err(range_error()),
+        Err(CidrError::HostBitsSet | CidrError::Malformed) => {
             return Err(invalid_value(format!(
                 "Value ({text}) for parameter cidrBlock is invalid. This is not a valid CIDR block."
             )));

@@ -144,12 +144,11 @@ fn range_error(text: &str) -> Error {
     Error::new("InvalidVpc.Range", format!("The CIDR '{text}' is invalid."))
 }
 
-/// A VPC block as CreateVpc and AssociateVpcCidrBlock take it: malformed text is
-/// `InvalidParameterValue`, host bits past the prefix `InvalidVpc.Range`.
+/// A VPC block as CreateVpc and AssociateVpcCidrBlock take it, in its canonical form (host
+/// bits cleared, as EC2 does); malformed text is `InvalidParameterValue`.
 fn parse_block(text: &str) -> Result<ipnet::Ipv4Net> {
-    cidr::parse_v4(text).map_err(|e| match e {
-        CidrError::HostBitsSet => range_error(text),
-        CidrError::Malformed => Error::new(
+    cidr::parse_v4_canonical(text).map_err(|e| match e {
+        CidrError::HostBitsSet | CidrError::Malformed => Error::new(
             "InvalidParameterValue",
             format!(
                 "Value ({text}) for parameter cidrBlock is invalid. This is not a valid CIDR block."

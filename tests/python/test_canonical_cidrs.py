@@ -1,0 +1,73 @@
+"""Blocks with host bits set: EC2 clears them and shows the canonical block ("if you specify
+100.68.0.18/18, we modify it to 100.68.0.0/18", the API reference of CreateVpc, CreateSubnet,
+CreateRoute and CreateNetworkAclEntry); prefix-length limits stay."""
+
+import pytest
+from support import expect_error
+
+
+@pytest.mark.parametrize("given, canonical", [("10.0.0.18/16", "10.0.0.0/16"), ("100.68.0.18/18", "100.68.0.0/18")])
+def test_vpc_block_is_made_canonical(ec2, given, canonical):
+    vpc = ec2.create_vpc(CidrBlock=given)["Vpc"]
+    assert vpc["CidrBlock"] == canonical
+    [shown] = ec2.describe_vpcs(VpcIds=[vpc["VpcId"]])["Vpcs"]
+    assert shown["CidrBlock"] == canonical
+    assert [a["CidrBlock"] for a in shown["CidrBlockAssociationSet"]] == [canonical]
+    ec2.delete_vpc(VpcId=vpc["VpcId"])
+
+
+def test_prefix_limits_still_hold_for_non_canonical_blocks(ec2, vpc):
+    with expect_error("InvalidVpc.Range", 400):
+        ec2.create_vpc(CidrBlock="10.0.0.1/8")
+    with expect_error("InvalidSubnet.Range", 400):
+        ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.0.0.9/29")
+
+
+def test_associated_block_and_subnet_are_made_canonical(ec2, vpc):
+    vid = vpc["VpcId"]
+    assoc = ec2.associate_vpc_cidr_block(VpcId=vid, CidrBlock="10.1.2.3/16")["CidrBlockAssociation"]
+    assert assoc["CidrBlock"] == "10.1.0.0/16"
+    subnet = ec2.create_subnet(VpcId=vid, CidrBlock="10.0.1.7/24")["Subnet"]
+    assert subnet["CidrBlock"] == "10.0.1.0/24"
+    assert subnet["AvailableIpAddressCount"] == 251
+    [shown] = ec2.describe_subnets(SubnetIds=[subnet["SubnetId"]])["Subnets"]
+    assert shown["CidrBlock"] == "10.0.1.0/24"
+    # The canonical block is what overlaps are checked on.
+    with expect_error("InvalidSubnet.Conflict", 400):
+        ec2.create_subnet(VpcId=vid, CidrBlock="10.0.1.200/24")
+
+
+def test_route_destination_is_made_canonical(ec2, vpc):
+    vid = vpc["VpcId"]
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vid)
+    rtb = ec2.create_route_table(VpcId=vid)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="192.0.2.77/24", GatewayId=igw)
+    [table] = ec2.describe_route_tables(RouteTableIds=[rtb])["RouteTables"]
+    assert "192.0.2.0/24" in [r.get("DestinationCidrBlock") for r in table["Routes"]]
+    # The same destination, written either way, is one route.
+    with expect_error("RouteAlreadyExists", 400):
+        ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="192.0.2.0/24", GatewayId=igw)
+    ec2.delete_route(RouteTableId=rtb, DestinationCidrBlock="192.0.2.9/24")
+    [table] = ec2.describe_route_tables(RouteTableIds=[rtb])["RouteTables"]
+    assert "192.0.2.0/24" not in [r.get("DestinationCidrBlock") for r in table["Routes"]]
+
+
+def test_acl_entry_is_made_canonical(ec2, vpc):
+    acl = ec2.create_network_acl(VpcId=vpc["VpcId"])["NetworkAcl"]["NetworkAclId"]
+    ec2.create_network_acl_entry(NetworkAclId=acl, RuleNumber=100, Protocol="-1", RuleAction="allow",
+                                 Egress=False, CidrBlock="203.0.113.9/24")
+    [shown] = ec2.describe_network_acls(NetworkAclIds=[acl])["NetworkAcls"]
+    [entry] = [e for e in shown["Entries"] if e["RuleNumber"] == 100]
+    assert entry["CidrBlock"] == "203.0.113.0/24"
+
+
+def test_security_group_range_is_made_canonical(ec2, vpc):
+    gid = ec2.create_security_group(GroupName="canon", Description="d", VpcId=vpc["VpcId"])["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.28/29"}]}])
+    [group] = ec2.describe_security_groups(GroupIds=[gid])["SecurityGroups"]
+    assert [r["CidrIp"] for p in group["IpPermissions"] for r in p["IpRanges"]] == ["10.0.0.24/29"]
+    with expect_error("InvalidPermission.Duplicate", 400):
+        ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.24/29"}]}])
