@@ -108,7 +108,8 @@ pub fn stable_id(prefix: &str, region: &str, name: &str) -> String {
 }
 
 /// The public images (AMIs) of `region` as EC2's `Image` shape, in name order: Amazon Linux
-/// 2023 and 2, Ubuntu LTS, Debian, Windows Server, x86_64 and arm64, EBS-backed with their
+/// 2023 and 2, Ubuntu LTS, Debian, RHEL, Windows Server (`scripts/gen_images.py` writes them,
+/// with its sources), x86_64 and arm64, EBS-backed with their
 /// root snapshots, and one old paravirtual image.
 pub fn public_images(region: &str) -> Vec<Value> {
     let mut images: Vec<Value> = IMAGE_TEMPLATES
