@@ -17,7 +17,11 @@ pub fn parse_v4(s: &str) -> Result<Ipv4Net, CidrError> {
     let (addr, len) = s.split_once('/').ok_or(CidrError::Malformed)?;
     let addr: Ipv4Addr = addr.parse().map_err(|_| CidrError::Malformed)?;
     // Reject `/08`, `/+8` and the like that a lenient integer parse would take.
-    if len.is_empty() || len.len() > 2 || !len.bytes().all(|b| b.is_ascii_digit()) {
+    if len.is_empty()
+        || len.len() > 2
+        || (len.len() > 1 && len.starts_with('0'))
+        || !len.bytes().all(|b| b.is_ascii_digit())
+    {
         return Err(CidrError::Malformed);
     }
     let len: u8 = len.parse().map_err(|_| CidrError::Malformed)?;

@@ -9,6 +9,12 @@ use crate::model::{Kind, Member, Model, Protocol, Shape, ShapeId};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
+/// EC2 enum shapes whose values EC2 accepts in any case; every other enum must match exactly.
+const CASE_FREE_ENUMS: &[&str] = &["RuleAction"];
+/// EC2 enum shapes whose values EC2 does not check at all: AllocateAddress with an empty or
+/// unknown `Domain` makes a VPC address, the only kind left since EC2-Classic ended.
+const UNCHECKED_ENUMS: &[&str] = &["DomainType"];
+
 /// How deep a parameter name may nest (`A.1.B.2.C` is five). The deepest name any vendored
 /// model asks for is far shallower; the limit keeps a hostile name from building a trie whose
 /// walk and drop would recurse without bound.
@@ -291,8 +297,21 @@ impl<'m> Walker<'m> {
     fn scalar(&self, shape: &Shape, raw: &str, path: &str) -> Result<Value, AwsError> {
         match shape.kind {
             Kind::String => {
+                // EC2 takes these enums in any case and answers with the model's spelling
+                // (a network ACL's `RuleAction` of `ALLOW` is shown as `allow`).
+                if self.ec2
+                    && CASE_FREE_ENUMS.contains(&shape.name.as_str())
+                    && let Some(v) = shape
+                        .enum_values
+                        .iter()
+                        .flatten()
+                        .find(|v| v.eq_ignore_ascii_case(raw))
+                {
+                    return Ok(Value::String(v.clone()));
+                }
                 if let Some(values) = &shape.enum_values
                     && !values.iter().any(|v| v == raw)
+                    && !(self.ec2 && UNCHECKED_ENUMS.contains(&shape.name.as_str()))
                 {
                     let c = if self.ec2 {
                         format!("Valid values: {}", values.join(", "))

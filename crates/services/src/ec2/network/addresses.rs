@@ -112,7 +112,7 @@ impl Ec2Resource for Address {
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct AllocateAddressRequest {
-    domain: Option<String>,
+    // `Domain` is not read: every address is a VPC one (see below).
     address: Option<String>,
     public_ipv4_pool: Option<String>,
     customer_owned_ipv4_pool: Option<String>,
@@ -160,7 +160,9 @@ pub async fn allocate_address(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let address = Address {
         allocation_id: new_id("eipalloc"),
         public_ip,
-        domain: req.domain.unwrap_or_else(|| "vpc".into()),
+        // EC2-Classic is gone: EC2 makes every address a VPC one, whatever `Domain` says
+        // (empty and unknown values included).
+        domain: "vpc".into(),
         public_ipv4_pool: "amazon".into(),
         network_border_group: ctx.region.to_string(),
         association: None,

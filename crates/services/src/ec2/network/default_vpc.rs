@@ -114,13 +114,10 @@ struct CreateDefaultVpcRequest {
 pub async fn create_default_vpc(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: CreateDefaultVpcRequest = input(raw)?;
     let mut tx = ctx.store.write().await?;
-    if let Some(v) = find(ctx, &mut tx).await? {
+    if find(ctx, &mut tx).await?.is_some() {
         return Err(Error::new(
             "DefaultVpcAlreadyExists",
-            format!(
-                "A Default VPC already exists for this account in this region: {}.",
-                v.vpc_id
-            ),
+            "A Default VPC already exists for this account in this region.",
         ));
     }
     if zones(ctx.region).is_empty() {

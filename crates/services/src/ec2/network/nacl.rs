@@ -360,10 +360,18 @@ fn entry_of(req: &EntryRequest) -> Result<Entry> {
             "Invalid value '{raw}' for protocol. Use -1 (all), tcp, udp, icmp, icmpv6 or a protocol number from 0 to 255."
         ))
     })?;
+    // EC2 takes the action in any case and shows it lower-case.
     let action = req
         .rule_action
-        .clone()
-        .ok_or_else(|| missing("ruleAction"))?;
+        .as_deref()
+        .ok_or_else(|| missing("ruleAction"))?
+        .to_ascii_lowercase();
+    if action != "allow" && action != "deny" {
+        return Err(invalid_value(format!(
+            "Value ({}) for parameter ruleAction is invalid. Valid values: allow, deny.",
+            req.rule_action.as_deref().unwrap_or_default()
+        )));
+    }
     let (cidr_block, ipv6_cidr_block) = match (&req.cidr_block, &req.ipv6_cidr_block) {
         // Host bits are cleared, as EC2 does for ACL entries.
         (Some(c), None) => match cidr::parse_v4_canonical(c) {

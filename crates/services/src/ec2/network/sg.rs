@@ -673,7 +673,9 @@ fn not_in_default_vpc(name: &str, vpc_id: &str) -> Error {
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct CreateSecurityGroupRequest {
-    description: String,
+    /// `GroupDescription` on the wire; the model marks it required, but a raw call may leave
+    /// it out, and EC2 then names the wire member.
+    description: Option<String>,
     group_name: String,
     vpc_id: Option<String>,
     #[serde(default)]
@@ -684,7 +686,13 @@ struct CreateSecurityGroupRequest {
 pub async fn create_security_group(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: CreateSecurityGroupRequest = input(raw)?;
     check_text("GroupName", &req.group_name, false)?;
-    check_text("GroupDescription", &req.description, false)?;
+    let description = req.description.clone().ok_or_else(|| {
+        Error::new(
+            "MissingParameter",
+            "The request must contain the parameter GroupDescription",
+        )
+    })?;
+    check_text("GroupDescription", &description, false)?;
     if req.group_name.to_ascii_lowercase().starts_with("sg-") {
         return Err(invalid_value("Group names may not be in the format sg-*"));
     }
@@ -727,7 +735,7 @@ pub async fn create_security_group(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> 
         ));
     }
     dry_run(req.dry_run)?;
-    let group = new_group(ctx, &vpc, &req.group_name, &req.description);
+    let group = new_group(ctx, &vpc, &req.group_name, &description);
     // A new group lets everything out and nothing in, as on AWS.
     let rules = [allow_all_out(ctx, &group)];
     insert_group(ctx, &mut tx, &group, &rules).await?;

@@ -1,4 +1,6 @@
-"""Blocks with host bits set: EC2 clears them and shows the canonical block ("if you specify
+"""Where EC2 is lenient or exact in ways code meets (issue 15).
+
+Blocks with host bits set: EC2 clears them and shows the canonical block ("if you specify
 100.68.0.18/18, we modify it to 100.68.0.0/18", the API reference of CreateVpc, CreateSubnet,
 CreateRoute and CreateNetworkAclEntry); prefix-length limits stay."""
 
@@ -71,3 +73,44 @@ def test_security_group_range_is_made_canonical(ec2, vpc):
     with expect_error("InvalidPermission.Duplicate", 400):
         ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[
             {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.24/29"}]}])
+
+
+# Small differences from EC2 that code meets.
+
+
+def test_acl_rule_action_in_any_case_is_stored_lower_case(ec2, vpc):
+    acl = ec2.create_network_acl(VpcId=vpc["VpcId"])["NetworkAcl"]["NetworkAclId"]
+    ec2.create_network_acl_entry(NetworkAclId=acl, RuleNumber=110, Protocol="-1", RuleAction="ALLOW",
+                                 Egress=True, CidrBlock="0.0.0.0/0")
+    [shown] = ec2.describe_network_acls(NetworkAclIds=[acl])["NetworkAcls"]
+    assert [e["RuleAction"] for e in shown["Entries"] if e["RuleNumber"] == 110] == ["allow"]
+
+
+def test_allocate_address_domain_falls_back_to_vpc(ec2_unchecked):
+    for domain in ("", "classic-please", "standard"):
+        out = ec2_unchecked.allocate_address(Domain=domain)
+        assert out["Domain"] == "vpc", domain
+        ec2_unchecked.release_address(AllocationId=out["AllocationId"])
+
+
+def test_default_vpc_exists_message_is_ec2s(ec2):
+    from botocore.exceptions import ClientError
+
+    ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])  # made on first call
+    try:
+        ec2.create_default_vpc()
+    except ClientError as e:
+        assert e.response["Error"]["Code"] == "DefaultVpcAlreadyExists"
+        assert e.response["Error"]["Message"] == "A Default VPC already exists for this account in this region."
+    else:
+        raise AssertionError("a second default VPC was made")
+
+
+def test_security_group_without_description_names_the_wire_member(endpoint):
+    from support import signed_form_post
+
+    status, _, body = signed_form_post(endpoint, "ec2", "us-east-1", {
+        "Action": "CreateSecurityGroup", "Version": "2016-11-15", "GroupName": "no-description"})
+    assert status == 400, body
+    assert b"<Code>MissingParameter</Code>" in body
+    assert b"The request must contain the parameter GroupDescription" in body
