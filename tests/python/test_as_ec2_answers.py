@@ -114,3 +114,24 @@ def test_security_group_without_description_names_the_wire_member(endpoint):
     assert status == 400, body
     assert b"<Code>MissingParameter</Code>" in body
     assert b"The request must contain the parameter GroupDescription" in body
+
+
+def test_security_group_rules_are_listed_in_the_order_they_were_added(ec2, vpc):
+    vid = vpc["VpcId"]
+    gid = ec2.create_security_group(GroupName="ordered", Description="d", VpcId=vid)["GroupId"]
+    peers = [ec2.create_security_group(GroupName=f"peer-{i}", Description="d", VpcId=vid)["GroupId"] for i in range(4)]
+    v4 = ["192.0.2.0/24", "10.9.0.0/16", "203.0.113.7/32", "10.1.0.0/16", "172.16.0.0/12", "10.0.0.0/8"]
+    v6 = ["2001:db8:9::/48", "2001:db8:1::/48", "2001:db8:5::/48"]
+    tcp = {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443}
+    ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[
+        {**tcp, "IpRanges": [{"CidrIp": c} for c in v4[:3]], "Ipv6Ranges": [{"CidrIpv6": c} for c in v6[:2]],
+         "UserIdGroupPairs": [{"GroupId": g} for g in (peers[2], peers[0])]}])
+    ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[
+        {**tcp, "IpRanges": [{"CidrIp": c} for c in v4[3:]], "Ipv6Ranges": [{"CidrIpv6": v6[2]}],
+         "UserIdGroupPairs": [{"GroupId": g} for g in (peers[3], peers[1])]}])
+    for _ in range(3):
+        [group] = ec2.describe_security_groups(GroupIds=[gid])["SecurityGroups"]
+        [perm] = group["IpPermissions"]
+        assert [r["CidrIp"] for r in perm["IpRanges"]] == v4
+        assert [r["CidrIpv6"] for r in perm["Ipv6Ranges"]] == v6
+        assert [p["GroupId"] for p in perm["UserIdGroupPairs"]] == [peers[2], peers[0], peers[3], peers[1]]

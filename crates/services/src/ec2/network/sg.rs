@@ -108,6 +108,29 @@ pub struct SgRule {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     pub security_group_rule_arn: String,
+    /// When the rule was added (microseconds, kept increasing within a process): EC2 lists a
+    /// group's rules in the order they were added. 0 in documents stored before it was kept.
+    /// Not an output member.
+    #[serde(default, rename = "KumoriAdded")]
+    pub added: u64,
+}
+
+/// A number for a new rule, greater than any this process gave before and, across
+/// processes on one store, in the order of the clock.
+fn next_added() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64);
+    let mut last = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(last + 1);
+        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(seen) => last = seen,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -215,6 +238,7 @@ impl SgRule {
             prefix_list_id: None,
             referenced_group_info: None,
             description: spec.description,
+            added: next_added(),
         };
         rule.set_peer(spec.peer, &group.owner_id);
         rule
@@ -1036,10 +1060,18 @@ struct PeerShown<'a> {
 }
 
 /// A group's rules of one direction regrouped into `IpPermission`s, one per protocol and port
-/// range, in rule order.
+/// range, in the order the rules were added (as EC2 lists them).
 fn permissions<'a>(rules: &[&'a SgRule], egress: bool) -> Vec<Permission<'a>> {
     let mut perms: Vec<Permission<'a>> = Vec::new();
-    for r in rules.iter().copied().filter(|r| r.is_egress == egress) {
+    let mut mine: Vec<&SgRule> = rules
+        .iter()
+        .copied()
+        .filter(|r| r.is_egress == egress)
+        .collect();
+    mine.sort_by(|a, b| {
+        (a.added, &a.security_group_rule_id).cmp(&(b.added, &b.security_group_rule_id))
+    });
+    for r in mine {
         let ports = has_ports(&r.ip_protocol);
         let (from, to) = (ports.then_some(r.from_port), ports.then_some(r.to_port));
         let at = match perms
