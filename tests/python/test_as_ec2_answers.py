@@ -135,3 +135,15 @@ def test_security_group_rules_are_listed_in_the_order_they_were_added(ec2, vpc):
         assert [r["CidrIp"] for r in perm["IpRanges"]] == v4
         assert [r["CidrIpv6"] for r in perm["Ipv6Ranges"]] == v6
         assert [p["GroupId"] for p in perm["UserIdGroupPairs"]] == [peers[2], peers[0], peers[3], peers[1]]
+
+
+def test_public_addresses_never_look_like_network_addresses(spawn):
+    """A fresh server's first addresses: today's AWS draws them at random; kumori once handed
+    out 198.18.0.0 first."""
+    from support import client as make_client
+
+    ec2 = make_client("ec2", spawn(extra_args=["--eip-quota", "40"]).endpoint)
+    ips = [ec2.allocate_address(Domain="vpc")["PublicIp"] for _ in range(40)]
+    assert len(set(ips)) == 40
+    assert not [ip for ip in ips if ip.endswith((".0", ".255"))], ips
+    assert ips != sorted(ips, key=lambda ip: tuple(map(int, ip.split(".")))), "drawn at random, not in order"

@@ -18,6 +18,7 @@ use crate::resource::{self, Resource, new_id};
 use crate::{Ctx, Error, Result, input, output};
 use kumori_protocol::AwsError;
 use kumori_store::{Record, Scope, StoreError, Tx};
+use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::net::Ipv4Addr;
@@ -176,40 +177,49 @@ pub async fn allocate_address(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
 /// Takes the pool's lowest free public address, for an Elastic IP or an instance's
 /// auto-assigned address, inside the caller's write transaction.
 pub async fn claim_public_ip(tx: &mut Tx) -> Result<String> {
-    let taken: Vec<Record> = tx.list(POOL, "public-ip").await?;
-    // The lowest free address: taken ones are listed in id (string) order, so check as numbers.
-    let mut used: Vec<u32> = taken
+    // As EC2 does, an address drawn at random: the one an instance gives up at stop does not
+    // come straight back at its start, and a claim costs the same however many are taken.
+    // Addresses ending in .0 or .255 are never handed out: they look like network and
+    // broadcast addresses to people and to some tools.
+    let usable = |ip: u32| !matches!(ip & 0xff, 0 | 255);
+    for _ in 0..64 {
+        let ip = POOL_START + rand::rng().random_range(0..POOL_SIZE);
+        if usable(ip) && try_claim(tx, ip).await? {
+            return Ok(Ipv4Addr::from(ip).to_string());
+        }
+    }
+    // Nearly full: the free ones, in order.
+    let taken: std::collections::HashSet<u32> = tx
+        .list(POOL, "public-ip")
+        .await?
         .iter()
         .filter_map(|r| r.id.parse::<Ipv4Addr>().ok())
         .map(u32::from)
         .collect();
-    used.sort_unstable();
-    let offset = used
-        .iter()
-        .map(|ip| ip - POOL_START)
-        .enumerate()
-        .find(|(i, off)| *i as u32 != *off)
-        .map_or(used.len() as u32, |(i, _)| i as u32);
-    if offset >= POOL_SIZE {
-        return Err(Error::new(
-            "InsufficientAddressCapacity",
-            "kumori's public address pool is exhausted.",
-        ));
+    for ip in (POOL_START..POOL_START + POOL_SIZE).filter(|ip| usable(*ip) && !taken.contains(ip)) {
+        if try_claim(tx, ip).await? {
+            return Ok(Ipv4Addr::from(ip).to_string());
+        }
     }
-    let public_ip = Ipv4Addr::from(POOL_START + offset).to_string();
+    Err(Error::new(
+        "InsufficientAddressCapacity",
+        "kumori's public address pool is exhausted.",
+    ))
+}
+
+/// Records `ip` as taken, unless it already is.
+async fn try_claim(tx: &mut Tx, ip: u32) -> Result<bool> {
     let claim = Record {
         kind: "public-ip".into(),
-        id: public_ip.clone(),
+        id: Ipv4Addr::from(ip).to_string(),
         parent: None,
         body: "{}".into(),
     };
     match tx.insert(POOL, &claim).await {
-        Err(StoreError::Exists(_)) => {
-            return Err(Error(AwsError::internal("public address taken twice")));
-        }
-        other => other?,
+        Ok(()) => Ok(true),
+        Err(StoreError::Exists(_)) => Ok(false),
+        Err(e) => Err(e.into()),
     }
-    Ok(public_ip)
 }
 
 /// Gives a public address back to the pool.
