@@ -147,3 +147,55 @@ def test_public_addresses_never_look_like_network_addresses(spawn):
     assert len(set(ips)) == 40
     assert not [ip for ip in ips if ip.endswith((".0", ".255"))], ips
     assert ips != sorted(ips, key=lambda ip: tuple(map(int, ip.split(".")))), "drawn at random, not in order"
+
+
+def test_interface_addresses_without_a_primary_flag(ec2, vpc):
+    subnet = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.0.7.0/28")["Subnet"]
+    eni = ec2.create_network_interface(SubnetId=subnet["SubnetId"], PrivateIpAddresses=[
+        {"PrivateIpAddress": "10.0.7.9"}, {"PrivateIpAddress": "10.0.7.5"}])["NetworkInterface"]
+    assert eni["PrivateIpAddress"] == "10.0.7.9"
+    assert [(p["PrivateIpAddress"], p["Primary"]) for p in eni["PrivateIpAddresses"]] == [
+        ("10.0.7.9", True), ("10.0.7.5", False)]
+    [after] = ec2.describe_subnets(SubnetIds=[subnet["SubnetId"]])["Subnets"]
+    assert after["AvailableIpAddressCount"] == subnet["AvailableIpAddressCount"] - 2
+
+
+def test_imported_key_shows_its_name_as_comment(ec2):
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as d:
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "me@laptop", "-f", f"{d}/k"], check=True)
+        line = Path(f"{d}/k.pub").read_text().strip()
+    ec2.import_key_pair(KeyName="imported-one", PublicKeyMaterial=line.encode())
+    [key] = ec2.describe_key_pairs(KeyNames=["imported-one"], IncludePublicKey=True)["KeyPairs"]
+    kind, blob, _ = line.split(" ", 2)
+    assert key["PublicKey"] == f"{kind} {blob} imported-one"
+    ec2.delete_key_pair(KeyName="imported-one")
+
+
+def test_modify_rule_without_protocol_is_refused(ec2, vpc):
+    gid = ec2.create_security_group(GroupName="modify-me", Description="d", VpcId=vpc["VpcId"])["GroupId"]
+    [rule] = ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])["SecurityGroupRules"]
+    with expect_error("InvalidParameterValue", 400):
+        ec2.modify_security_group_rules(GroupId=gid, SecurityGroupRules=[{
+            "SecurityGroupRuleId": rule["SecurityGroupRuleId"],
+            "SecurityGroupRule": {"FromPort": 81, "ToPort": 81, "CidrIpv4": "0.0.0.0/0"}}])
+
+
+def test_vpc_with_an_ipv6_block_but_no_pool_is_refused(ec2):
+    with expect_error("MissingParameter", 400):
+        ec2.create_vpc(CidrBlock="10.0.0.0/16", Ipv6CidrBlock="2001:db8::/56")
+
+
+def test_malformed_group_id_filter_value(ec2):
+    with expect_error("InvalidGroupId.Malformed", 400):
+        ec2.describe_security_groups(Filters=[{"Name": "group-id", "Values": ["not-a-group"]}])
+    assert ec2.describe_security_groups(Filters=[{"Name": "group-id", "Values": ["sg-*"]}])["SecurityGroups"] is not None
+
+
+def test_subnet_dns_options_carry_the_aaaa_member(ec2, vpc):
+    subnet = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.0.9.0/28")["Subnet"]
+    assert subnet["PrivateDnsNameOptionsOnLaunch"]["EnableResourceNameDnsAAAARecord"] is False

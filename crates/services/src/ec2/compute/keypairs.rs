@@ -174,6 +174,15 @@ struct ImportKeyPairRequest {
     dry_run: Option<bool>,
 }
 
+/// An OpenSSH public key line with `comment` in place of its own.
+fn with_comment(line: &str, comment: &str) -> String {
+    let mut fields = line.split_whitespace();
+    match (fields.next(), fields.next()) {
+        (Some(kind), Some(blob)) => format!("{kind} {blob} {comment}"),
+        _ => line.to_string(),
+    }
+}
+
 pub async fn import_key_pair(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: ImportKeyPairRequest = input(raw)?;
     check_name(&req.key_name)?;
@@ -190,10 +199,12 @@ pub async fn import_key_pair(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     dry_run(req.dry_run)?;
     let key = KeyPair {
         key_pair_id: new_id("key"),
-        key_name: req.key_name,
+        key_name: req.key_name.clone(),
         key_fingerprint: imported.fingerprint,
         key_type: key_type_name(imported.key_type).into(),
-        public_key: imported.public_openssh,
+        // EC2 shows an imported key with the key's name as its comment, whatever the
+        // material carried.
+        public_key: with_comment(&imported.public_openssh, &req.key_name),
         create_time: kumori_protocol::time::now_iso(),
     };
     insert(ctx, &key, &tags).await?;

@@ -641,9 +641,14 @@ pub async fn create_network_interface(ctx: &Ctx<'_>, raw: &Value) -> Result<Valu
         let ip = parse_ip(text)?;
         if spec.primary == Some(true) && primary.is_none_or(|p| p == ip) {
             primary = Some(ip);
-        } else if Some(ip) != primary {
+        } else if Some(ip) != primary && !secondaries.contains(&ip) {
             secondaries.push(ip);
         }
+    }
+    // With none marked primary, EC2 makes the first listed the primary one.
+    secondaries.retain(|ip| Some(*ip) != primary);
+    if primary.is_none() && !secondaries.is_empty() {
+        primary = Some(secondaries.remove(0));
     }
     let count = req.secondary_private_ip_address_count.unwrap_or(0);
     if count < 0 || (count > 0 && !secondaries.is_empty()) {

@@ -1145,6 +1145,12 @@ pub async fn describe_security_groups(ctx: &Ctx<'_>, raw: &Value) -> Result<Outp
     for id in &req.group_ids {
         check_id::<SecurityGroup>(id)?;
     }
+    // EC2 checks a `group-id` filter's values as ids too (wildcards aside).
+    for f in req.filters.iter().filter(|f| f.name == "group-id") {
+        for v in f.values.iter().filter(|v| !v.contains(['*', '?'])) {
+            check_id::<SecurityGroup>(v)?;
+        }
+    }
     let mut tx = ctx.store.read().await?;
     let groups: Arc<resource::Docs<SecurityGroup>> = resource::snapshot(ctx, &mut tx).await?;
     let rules: Arc<RulesByGroup> = tx.snapshot(ctx.scope(), SgRule::KIND).await?;
@@ -1495,6 +1501,12 @@ pub async fn modify_security_group_rules(ctx: &Ctx<'_>, raw: &Value) -> Result<V
                 "The request must contain the parameter SecurityGroupRule",
             ));
         };
+        if want.ip_protocol.as_deref().is_none_or(str::is_empty) {
+            return Err(invalid_value(format!(
+                "The rule {} must name its IpProtocol (tcp, udp, icmp, icmpv6, -1 or a protocol number).",
+                u.security_group_rule_id
+            )));
+        }
         let one = |c: &Option<String>| {
             c.as_ref().map(|x| RangeIn {
                 cidr_ip: Some(x.clone()),

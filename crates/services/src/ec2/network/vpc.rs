@@ -164,6 +164,8 @@ struct CreateVpcRequest {
     instance_tenancy: Option<String>,
     ipv4_ipam_pool_id: Option<String>,
     amazon_provided_ipv6_cidr_block: Option<bool>,
+    ipv6_cidr_block: Option<String>,
+    ipv6_pool: Option<String>,
     #[serde(default)]
     tag_specifications: Vec<TagSpecification>,
     dry_run: Option<bool>,
@@ -171,6 +173,22 @@ struct CreateVpcRequest {
 
 pub async fn create_vpc(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: CreateVpcRequest = input(raw)?;
+    // A block of one's own IPv6 pool (BYOIP) comes with that pool's id, as EC2 requires.
+    match (&req.ipv6_cidr_block, &req.ipv6_pool) {
+        (Some(_), None) => {
+            return Err(Error::new(
+                "MissingParameter",
+                "The request must contain the parameter Ipv6Pool when Ipv6CidrBlock is given.",
+            ));
+        }
+        (_, Some(_)) => {
+            return Err(Error(AwsError::not_implemented(
+                "ec2",
+                "CreateVpc with an IPv6 pool of your own (BYOIP)",
+            )));
+        }
+        (None, None) => {}
+    }
     if req.ipv4_ipam_pool_id.is_some() || req.amazon_provided_ipv6_cidr_block == Some(true) {
         return Err(Error(AwsError::not_implemented(
             "ec2",
