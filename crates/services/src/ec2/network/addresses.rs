@@ -209,9 +209,15 @@ pub async fn claim_public_ip(tx: &mut Tx) -> Result<String> {
 
 /// Records `ip` as taken, unless it already is.
 async fn try_claim(tx: &mut Tx, ip: u32) -> Result<bool> {
+    claim_in_pool(tx, "public-ip", &Ipv4Addr::from(ip).to_string()).await
+}
+
+/// Records `id` (an address or block of Amazon's) as taken in the pool of `kind`, unless it
+/// already is: every account and region draws from the same pools, as from AWS's.
+pub async fn claim_in_pool(tx: &mut Tx, kind: &str, id: &str) -> Result<bool> {
     let claim = Record {
-        kind: "public-ip".into(),
-        id: Ipv4Addr::from(ip).to_string(),
+        kind: kind.into(),
+        id: id.into(),
         parent: None,
         body: "{}".into(),
     };
@@ -220,6 +226,12 @@ async fn try_claim(tx: &mut Tx, ip: u32) -> Result<bool> {
         Err(StoreError::Exists(_)) => Ok(false),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Gives an address or block back to its pool.
+pub async fn release_in_pool(tx: &mut Tx, id: &str) -> Result<()> {
+    tx.delete(POOL, id).await?;
+    Ok(())
 }
 
 /// Gives a public address back to the pool.

@@ -41,6 +41,8 @@ pub struct NetworkInterface {
     pub private_ip_address: String,
     pub private_dns_name: String,
     pub private_ip_addresses: Vec<PrivateIp>,
+    #[serde(default)]
+    pub ipv6_addresses: Vec<Ipv6Entry>,
     pub source_dest_check: bool,
     pub requester_managed: bool,
     pub groups: Vec<GroupIdentifier>,
@@ -66,6 +68,13 @@ pub struct PrivateIp {
     pub private_ip_address: String,
     pub private_dns_name: String,
     pub primary: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Ipv6Entry {
+    pub ipv6_address: String,
+    pub is_primary_ipv6: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -265,7 +274,31 @@ fn new_interface(
         attachment: None,
         auto_public_ip: None,
         last_attachment: None,
+        ipv6_addresses: if subnet.assign_ipv6_address_on_creation {
+            random_ipv6(subnet, 1)
+        } else {
+            Vec::new()
+        },
     }
+}
+
+/// `n` addresses of the subnet's IPv6 /64, drawn at random as EC2 draws them: 2^64 of them
+/// make a clash less likely than a cosmic ray, so none is checked.
+pub fn random_ipv6(subnet: &Subnet, n: usize) -> Vec<Ipv6Entry> {
+    use rand::Rng;
+    let Some(net) = subnet.ipv6_nets().into_iter().next() else {
+        return Vec::new();
+    };
+    (0..n)
+        .map(|_| {
+            let host: u64 = rand::rng().random_range(1..u64::MAX);
+            let ip = std::net::Ipv6Addr::from(u128::from(net.network()) | u128::from(host));
+            Ipv6Entry {
+                ipv6_address: ip.to_string(),
+                is_primary_ipv6: false,
+            }
+        })
+        .collect()
 }
 
 /// Takes addresses of `subnet` (locked by the caller) for a new interface: `primary` if given

@@ -188,6 +188,26 @@ pub fn new_acl(ctx: &Ctx<'_>, vpc: &Vpc, is_default: bool) -> NetworkAcl {
     }
 }
 
+/// The default ACL of a VPC given an IPv6 block allows all IPv6 traffic too (rule 101), with
+/// its own `*` deny, as EC2 adds them; once, however many blocks.
+pub async fn allow_ipv6_in_default(ctx: &Ctx<'_>, tx: &mut Tx, vpc_id: &str) -> Result<()> {
+    let acl: Option<NetworkAcl> = resource::child_where(ctx, tx, vpc_id, "IsDefault", true).await?;
+    let Some(mut acl) = acl else { return Ok(()) };
+    if acl.entries.iter().any(|e| e.ipv6_cidr_block.is_some()) {
+        return Ok(());
+    }
+    for egress in [true, false] {
+        for (n, action) in [(101, "allow"), (LAST_RULE, "deny")] {
+            acl.entries.push(Entry {
+                cidr_block: None,
+                ipv6_cidr_block: Some("::/0".into()),
+                ..all_traffic(n, egress, action)
+            });
+        }
+    }
+    resource::update(ctx, tx, &acl).await
+}
+
 /// Puts a new subnet in its VPC's default ACL (inside the caller's transaction).
 pub async fn join_default(ctx: &Ctx<'_>, tx: &mut Tx, vpc_id: &str, subnet_id: &str) -> Result<()> {
     let acls: Vec<NetworkAcl> = resource::children(ctx, tx, vpc_id).await?;

@@ -208,13 +208,12 @@ pub fn new_table(ctx: &Ctx<'_>, vpc: &Vpc, main: bool) -> RouteTable {
     let routes = vpc
         .ipv4_blocks()
         .iter()
-        .map(|b| Route {
-            destination_cidr_block: b.to_string(),
-            gateway_id: Some("local".into()),
-            origin: "CreateRouteTable".into(),
-            state: "active".into(),
-            ..Default::default()
-        })
+        .map(|b| local_route(&b.to_string()))
+        .chain(
+            vpc.ipv6_blocks()
+                .iter()
+                .map(|b| local_route(&b.to_string())),
+        )
         .collect();
     let associations = if main {
         vec![Association {
@@ -282,16 +281,23 @@ pub async fn refresh_route_states(ctx: &Ctx<'_>, tx: &mut Tx, vpc_id: &str) -> R
 /// Adds the `local` route for a VPC's new block to each of its tables.
 pub async fn add_local_route(ctx: &Ctx<'_>, tx: &mut Tx, vpc_id: &str, block: &str) -> Result<()> {
     for mut table in resource::children::<RouteTable>(ctx, tx, vpc_id).await? {
-        table.routes.push(Route {
-            destination_cidr_block: block.to_string(),
-            gateway_id: Some("local".into()),
-            origin: "CreateRouteTable".into(),
-            state: "active".into(),
-            ..Default::default()
-        });
+        table.routes.push(local_route(block));
         resource::update(ctx, tx, &table).await?;
     }
     Ok(())
+}
+
+/// The `local` route of a VPC block, IPv4 or IPv6.
+fn local_route(block: &str) -> Route {
+    let v6 = block.contains(':');
+    Route {
+        destination_cidr_block: if v6 { String::new() } else { block.to_string() },
+        destination_ipv6_cidr_block: v6.then(|| block.to_string()),
+        gateway_id: Some("local".into()),
+        origin: "CreateRouteTable".into(),
+        state: "active".into(),
+        ..Default::default()
+    }
 }
 
 /// Removes the `local` route of a block the VPC gave up.
@@ -302,9 +308,9 @@ pub async fn remove_local_route(
     block: &str,
 ) -> Result<()> {
     for mut table in resource::children::<RouteTable>(ctx, tx, vpc_id).await? {
-        table.routes.retain(|r| {
-            !(r.destination_cidr_block == block && r.gateway_id.as_deref() == Some("local"))
-        });
+        table
+            .routes
+            .retain(|r| !(r.destination() == block && r.gateway_id.as_deref() == Some("local")));
         resource::update(ctx, tx, &table).await?;
     }
     Ok(())

@@ -638,6 +638,34 @@ pub async fn insert_group(
     Ok(())
 }
 
+/// A VPC given an IPv6 block: its default group also lets all IPv6 traffic out, as EC2's
+/// does; once, however many blocks.
+pub async fn allow_ipv6_out_of_default(ctx: &Ctx<'_>, tx: &mut Tx, vpc_id: &str) -> Result<()> {
+    let group: Option<SecurityGroup> =
+        resource::child_where(ctx, tx, vpc_id, "GroupName", "default").await?;
+    let Some(group) = group else { return Ok(()) };
+    let rules: Vec<SgRule> = resource::children(ctx, tx, &group.group_id).await?;
+    if rules
+        .iter()
+        .any(|r| r.is_egress && r.ip_protocol == "-1" && r.cidr_ipv6.as_deref() == Some("::/0"))
+    {
+        return Ok(());
+    }
+    let rule = SgRule::new(
+        ctx,
+        &group,
+        true,
+        Spec {
+            protocol: "-1".into(),
+            from: -1,
+            to: -1,
+            peer: Peer::V6("::/0".into()),
+            description: None,
+        },
+    );
+    resource::insert(ctx, tx, &rule).await
+}
+
 /// Removes a group and its rules (inside the caller's transaction).
 pub async fn remove_group(ctx: &Ctx<'_>, tx: &mut Tx, group_id: &str) -> Result<()> {
     for r in resource::children::<SgRule>(ctx, tx, group_id).await? {

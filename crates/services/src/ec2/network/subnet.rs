@@ -48,6 +48,38 @@ pub struct Subnet {
     /// filled in by the next CreateSubnet in the VPC. Not an output member.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_address: Option<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ipv6_cidr_block_association_set: Vec<SubnetIpv6Association>,
+    /// The subnet's IPv6 /64 and its association, flat so that a lookup by member finds a
+    /// conflicting subnet or the association's subnet through an index. Not output members.
+    #[serde(
+        default,
+        rename = "KumoriIpv6Block",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ipv6_block: Option<String>,
+    #[serde(
+        default,
+        rename = "KumoriIpv6AssociationId",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ipv6_association_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SubnetIpv6Association {
+    pub association_id: String,
+    pub ipv6_cidr_block: String,
+    pub ipv6_cidr_block_state: SubnetCidrBlockState,
+    pub ipv6_address_attribute: String,
+    pub ip_source: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SubnetCidrBlockState {
+    pub state: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -78,6 +110,32 @@ impl Subnet {
         self.cidr_block
             .parse()
             .expect("stored subnet CIDRs are valid")
+    }
+
+    /// The subnet's IPv6 block(s), while associated.
+    pub fn ipv6_nets(&self) -> Vec<ipnet::Ipv6Net> {
+        self.ipv6_cidr_block_association_set
+            .iter()
+            .filter(|a| a.ipv6_cidr_block_state.state == "associated")
+            .filter_map(|a| a.ipv6_cidr_block.parse().ok())
+            .collect()
+    }
+
+    /// Gives the subnet `net`, associated.
+    fn set_ipv6(&mut self, net: ipnet::Ipv6Net) -> SubnetIpv6Association {
+        let association = SubnetIpv6Association {
+            association_id: new_id("subnet-cidr-assoc"),
+            ipv6_cidr_block: net.to_string(),
+            ipv6_cidr_block_state: SubnetCidrBlockState {
+                state: "associated".into(),
+            },
+            ipv6_address_attribute: "public".into(),
+            ip_source: "amazon".into(),
+        };
+        self.ipv6_block = Some(net.to_string());
+        self.ipv6_association_id = Some(association.association_id.clone());
+        self.ipv6_cidr_block_association_set = vec![association.clone()];
+        association
     }
 
     /// Addresses still free: all but AWS's five reserved ones and those interfaces hold.
@@ -134,6 +192,27 @@ impl Filterable for Subnet {
             "default-for-az" | "defaultForAz" => self.default_for_az.to_string(),
             "enable-dns64" => self.enable_dns64.to_string(),
             "ipv6-native" => self.ipv6_native.to_string(),
+            "ipv6-cidr-block-association.ipv6-cidr-block" => {
+                return self
+                    .ipv6_cidr_block_association_set
+                    .iter()
+                    .map(|a| a.ipv6_cidr_block.clone())
+                    .collect();
+            }
+            "ipv6-cidr-block-association.association-id" => {
+                return self
+                    .ipv6_cidr_block_association_set
+                    .iter()
+                    .map(|a| a.association_id.clone())
+                    .collect();
+            }
+            "ipv6-cidr-block-association.state" => {
+                return self
+                    .ipv6_cidr_block_association_set
+                    .iter()
+                    .map(|a| a.ipv6_cidr_block_state.state.clone())
+                    .collect();
+            }
             "map-public-ip-on-launch" => self.map_public_ip_on_launch.to_string(),
             "owner-id" => self.owner_id.clone(),
             "state" => self.state.clone(),
@@ -170,13 +249,10 @@ struct CreateSubnetRequest {
 
 pub async fn create_subnet(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: CreateSubnetRequest = input(raw)?;
-    if req.ipv6_cidr_block.is_some()
-        || req.ipv6_native == Some(true)
-        || req.ipv4_ipam_pool_id.is_some()
-    {
+    if req.ipv6_native == Some(true) || req.ipv4_ipam_pool_id.is_some() {
         return Err(Error(AwsError::not_implemented(
             "ec2",
-            "CreateSubnet with IPv6 or IPAM pools",
+            "CreateSubnet for IPv6 only (Ipv6Native) or from IPAM pools",
         )));
     }
     let text = req.cidr_block.ok_or_else(|| {
@@ -276,17 +352,176 @@ pub async fn create_subnet(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             })?
         }
     };
+    let ipv6 = match &req.ipv6_cidr_block {
+        Some(text) => Some(ipv6_block_for(ctx, &mut tx, &vpc, text).await?),
+        None => None,
+    };
     dry_run(req.dry_run)?;
 
-    let subnet = new_subnet(ctx, &vpc.vpc_id, net, zone, false);
+    let mut subnet = new_subnet(ctx, &vpc.vpc_id, net, zone, false);
+    if let Some(v6) = ipv6 {
+        subnet.set_ipv6(v6);
+    }
     insert(ctx, &mut tx, &subnet).await?;
     put_tags(ctx, &mut tx, &subnet.subnet_id, Subnet::KIND, &tags).await?;
     tx.commit().await?;
-    let shown = Subnet {
+    let mut shown = Subnet {
         state: "pending".into(),
         ..subnet
     };
+    for a in &mut shown.ipv6_cidr_block_association_set {
+        a.ipv6_cidr_block_state.state = "associating".into();
+    }
     Ok(json!({ "Subnet": shown.shown(&tags)? }))
+}
+
+/// The IPv6 block `text` as a new subnet of `vpc` (locked by the caller) may take it: a /64
+/// (host bits cleared) inside one of the VPC's blocks that no other subnet of it holds.
+async fn ipv6_block_for(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    vpc: &Vpc,
+    text: &str,
+) -> Result<ipnet::Ipv6Net> {
+    let net: ipnet::Ipv6Net = text.parse::<ipnet::Ipv6Net>().map(|n| n.trunc()).map_err(|_| {
+        invalid_value(format!(
+            "Value ({text}) for parameter ipv6CidrBlock is invalid. This is not a valid IPv6 CIDR block."
+        ))
+    })?;
+    let range_error = |why: &str| {
+        Error::new(
+            "InvalidSubnet.Range",
+            format!("The IPv6 CIDR '{text}' is invalid: {why}."),
+        )
+    };
+    if net.prefix_len() != 64 {
+        return Err(range_error("kumori's subnets take an IPv6 /64"));
+    }
+    if !vpc.ipv6_blocks().iter().any(|b| b.contains(&net)) {
+        return Err(range_error(&format!(
+            "it is not inside an IPv6 block of {}",
+            vpc.vpc_id
+        )));
+    }
+    let holder: Option<Subnet> = resource::child_where(
+        ctx,
+        tx,
+        &vpc.vpc_id,
+        "KumoriIpv6Block",
+        net.to_string().as_str(),
+    )
+    .await?;
+    if holder.is_some() {
+        return Err(Error::new(
+            "InvalidSubnet.Conflict",
+            format!("The CIDR '{text}' conflicts with another subnet"),
+        ));
+    }
+    Ok(net)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AssociateSubnetCidrBlockRequest {
+    subnet_id: String,
+    ipv6_cidr_block: Option<String>,
+    ipv6_ipam_pool_id: Option<String>,
+}
+
+/// AssociateSubnetCidrBlock: an IPv6 /64 of the VPC's for a subnet that has none.
+pub async fn associate_subnet_cidr_block(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: AssociateSubnetCidrBlockRequest = input(raw)?;
+    if req.ipv6_ipam_pool_id.is_some() {
+        return Err(Error(AwsError::not_implemented(
+            "ec2",
+            "AssociateSubnetCidrBlock from IPAM pools",
+        )));
+    }
+    check_id::<Subnet>(&req.subnet_id)?;
+    let text = req.ipv6_cidr_block.ok_or_else(|| {
+        Error::new(
+            "MissingParameter",
+            "The request must contain the parameter ipv6CidrBlock",
+        )
+    })?;
+    let mut tx = ctx.store.write().await?;
+    let found: Subnet = resource::get(ctx, &mut tx, &req.subnet_id)
+        .await?
+        .ok_or_else(|| not_found(&req.subnet_id))?;
+    // The VPC first, as CreateSubnet locks it: its subnets' blocks change under that lock.
+    let vpc: Vpc = resource::lock(ctx, &mut tx, &found.vpc_id)
+        .await?
+        .ok_or_else(|| vpc::not_found(&found.vpc_id))?;
+    let mut subnet: Subnet = resource::lock(ctx, &mut tx, &req.subnet_id)
+        .await?
+        .ok_or_else(|| not_found(&req.subnet_id))?;
+    if !subnet.ipv6_nets().is_empty() {
+        return Err(invalid_value(format!(
+            "Subnet {} already has an IPv6 CIDR block.",
+            subnet.subnet_id
+        )));
+    }
+    let net = ipv6_block_for(ctx, &mut tx, &vpc, &text).await?;
+    let mut association = subnet.set_ipv6(net);
+    resource::update(ctx, &mut tx, &subnet).await?;
+    tx.commit().await?;
+    association.ipv6_cidr_block_state.state = "associating".into();
+    Ok(json!({ "Ipv6CidrBlockAssociation": association, "SubnetId": subnet.subnet_id }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DisassociateSubnetCidrBlockRequest {
+    association_id: String,
+}
+
+/// DisassociateSubnetCidrBlock: the subnet's IPv6 block goes, once no interface holds an IPv6
+/// address of it, and `AssignIpv6AddressOnCreation` with it.
+pub async fn disassociate_subnet_cidr_block(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: DisassociateSubnetCidrBlockRequest = input(raw)?;
+    let mut tx = ctx.store.write().await?;
+    let not_found = || {
+        Error::new(
+            "InvalidSubnetCidrBlockAssociationID.NotFound",
+            format!(
+                "The subnet CIDR block with association ID '{}' does not exist",
+                req.association_id
+            ),
+        )
+    };
+    let found: Vec<Subnet> = resource::find_where(
+        ctx,
+        &mut tx,
+        "KumoriIpv6AssociationId",
+        req.association_id.as_str(),
+    )
+    .await?;
+    let found = found.into_iter().next().ok_or_else(not_found)?;
+    let mut subnet: Subnet = resource::lock(ctx, &mut tx, &found.subnet_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let enis: Vec<super::eni::NetworkInterface> =
+        resource::children(ctx, &mut tx, &subnet.subnet_id).await?;
+    if let Some(e) = enis.iter().find(|e| !e.ipv6_addresses.is_empty()) {
+        return Err(Error::new(
+            "DependencyViolation",
+            format!(
+                "The subnet's IPv6 block cannot be disassociated: {} holds IPv6 addresses of it.",
+                e.network_interface_id
+            ),
+        ));
+    }
+    let mut association = subnet
+        .ipv6_cidr_block_association_set
+        .pop()
+        .ok_or_else(not_found)?;
+    subnet.ipv6_block = None;
+    subnet.ipv6_association_id = None;
+    subnet.assign_ipv6_address_on_creation = false;
+    resource::update(ctx, &mut tx, &subnet).await?;
+    tx.commit().await?;
+    association.ipv6_cidr_block_state.state = "disassociating".into();
+    Ok(json!({ "Ipv6CidrBlockAssociation": association, "SubnetId": subnet.subnet_id }))
 }
 
 /// The subnet of `vpc_id` (locked by the caller) that overlaps `net`, if any: the one with the
@@ -350,6 +585,9 @@ pub fn new_subnet(
         addresses_in_use: 0,
         held_addresses: Some(vec![]),
         first_address: Some(u32::from(net.network())),
+        ipv6_cidr_block_association_set: Vec::new(),
+        ipv6_block: None,
+        ipv6_association_id: None,
     }
 }
 
@@ -423,13 +661,16 @@ pub async fn modify_subnet_attribute(ctx: &Ctx<'_>, raw: &Value) -> Result<Value
     if let Some(v) = flag(&req.map_public_ip_on_launch) {
         subnet.map_public_ip_on_launch = v;
     }
-    // Subnets have no IPv6 block or Outpost yet, so these can only be turned off.
-    if flag(&req.assign_ipv6_address_on_creation) == Some(true) {
-        return Err(invalid_value(format!(
-            "Invalid value 'true' for assignIpv6AddressOnCreation: subnet {} has no IPv6 CIDR block.",
-            subnet.subnet_id
-        )));
+    if let Some(v) = flag(&req.assign_ipv6_address_on_creation) {
+        if v && subnet.ipv6_nets().is_empty() {
+            return Err(invalid_value(format!(
+                "Invalid value 'true' for assignIpv6AddressOnCreation: subnet {} has no IPv6 CIDR block.",
+                subnet.subnet_id
+            )));
+        }
+        subnet.assign_ipv6_address_on_creation = v;
     }
+    // No subnet is on an Outpost, so this can only be turned off.
     if flag(&req.map_customer_owned_ip_on_launch) == Some(true) {
         return Err(invalid_value(format!(
             "Invalid value 'true' for mapCustomerOwnedIpOnLaunch: subnet {} is not on an Outpost.",

@@ -25,6 +25,8 @@ pub struct Vpc {
     pub is_default: bool,
     pub dhcp_options_id: String,
     pub cidr_block_association_set: Vec<CidrBlockAssociation>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ipv6_cidr_block_association_set: Vec<Ipv6CidrBlockAssociation>,
     /// VPC attributes (DescribeVpcAttribute). The Vpc output shape has no such members, so
     /// they stay off DescribeVpcs answers.
     #[serde(default)]
@@ -58,6 +60,19 @@ pub struct CidrBlockAssociation {
     pub cidr_block_state: CidrBlockState,
 }
 
+/// An Amazon-provided /56 of the VPC.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Ipv6CidrBlockAssociation {
+    pub association_id: String,
+    pub ipv6_cidr_block: String,
+    pub ipv6_cidr_block_state: CidrBlockState,
+    pub network_border_group: String,
+    pub ipv6_pool: String,
+    pub ipv6_address_attribute: String,
+    pub ip_source: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CidrBlockState {
@@ -80,6 +95,77 @@ impl Vpc {
             .filter_map(|a| a.cidr_block.parse().ok())
             .collect()
     }
+
+    /// The IPv6 blocks of the VPC that subnets' /64s may be carved from.
+    pub fn ipv6_blocks(&self) -> Vec<ipnet::Ipv6Net> {
+        self.ipv6_cidr_block_association_set
+            .iter()
+            .filter(|a| a.ipv6_cidr_block_state.state == "associated")
+            .filter_map(|a| a.ipv6_cidr_block.parse().ok())
+            .collect()
+    }
+}
+
+/// Amazon's IPv6 space kumori hands /56s out of: 2600:1f10::/28, part of the 2600:1f00::/24
+/// AWS uses for VPCs. Drawn at random and claimed in the store, so no two VPCs of any
+/// account share one.
+const IPV6_POOL: u128 = 0x2600_1f10_u128 << 96;
+const IPV6_POOL_BITS: u32 = 28;
+/// AWS's limit of IPv6 blocks per VPC.
+const IPV6_BLOCKS_PER_VPC: usize = 5;
+
+/// Claims an Amazon-provided /56 for `vpc` (locked or new, in the caller's transaction),
+/// adds it with its `local` route in every table of the VPC, the default ACL's IPv6 entries
+/// and the default group's IPv6 egress rule, as EC2 does; answers the association.
+pub async fn add_amazon_ipv6_block(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    vpc: &mut Vpc,
+) -> Result<Ipv6CidrBlockAssociation> {
+    use rand::Rng;
+    if vpc.ipv6_cidr_block_association_set.len() >= IPV6_BLOCKS_PER_VPC {
+        return Err(Error::new(
+            "CidrLimitExceeded",
+            format!(
+                "This network '{}' has met its maximum number of allowed IPv6 CIDRs: {IPV6_BLOCKS_PER_VPC}",
+                vpc.vpc_id
+            ),
+        ));
+    }
+    let mut block = None;
+    for _ in 0..64 {
+        let n: u128 = rand::rng().random_range(0..1u128 << (56 - IPV6_POOL_BITS));
+        let net = ipnet::Ipv6Net::new((IPV6_POOL | (n << 72)).into(), 56)
+            .map_err(|e| Error(AwsError::internal(e.to_string())))?;
+        if super::addresses::claim_in_pool(tx, "ipv6-block", &net.to_string()).await? {
+            block = Some(net);
+            break;
+        }
+    }
+    let block = block.ok_or_else(|| {
+        Error::new(
+            "InsufficientCidrBlocks",
+            "kumori's IPv6 pool has no free /56 left.",
+        )
+    })?;
+    let association = Ipv6CidrBlockAssociation {
+        association_id: new_id("vpc-cidr-assoc"),
+        ipv6_cidr_block: block.to_string(),
+        ipv6_cidr_block_state: CidrBlockState {
+            state: "associated".into(),
+        },
+        network_border_group: ctx.region.to_string(),
+        ipv6_pool: "Amazon".into(),
+        ipv6_address_attribute: "public".into(),
+        ip_source: "amazon".into(),
+    };
+    vpc.ipv6_cidr_block_association_set
+        .push(association.clone());
+    resource::update(ctx, tx, vpc).await?;
+    super::routes::add_local_route(ctx, tx, &vpc.vpc_id, &block.to_string()).await?;
+    super::nacl::allow_ipv6_in_default(ctx, tx, &vpc.vpc_id).await?;
+    super::sg::allow_ipv6_out_of_default(ctx, tx, &vpc.vpc_id).await?;
+    Ok(association)
 }
 
 impl Ec2Resource for Vpc {
@@ -111,6 +197,7 @@ impl Filterable for Vpc {
 
     fn field(&self, name: &str) -> Vec<String> {
         let assoc = &self.cidr_block_association_set;
+        let v6 = &self.ipv6_cidr_block_association_set;
         match name {
             "cidr" => vec![self.cidr_block.clone()],
             "cidr-block-association.cidr-block" => {
@@ -124,6 +211,19 @@ impl Filterable for Vpc {
                 .map(|a| a.cidr_block_state.state.clone())
                 .collect(),
             "dhcp-options-id" => vec![self.dhcp_options_id.clone()],
+            "ipv6-cidr-block-association.ipv6-cidr-block" => {
+                v6.iter().map(|a| a.ipv6_cidr_block.clone()).collect()
+            }
+            "ipv6-cidr-block-association.ipv6-pool" => {
+                v6.iter().map(|a| a.ipv6_pool.clone()).collect()
+            }
+            "ipv6-cidr-block-association.association-id" => {
+                v6.iter().map(|a| a.association_id.clone()).collect()
+            }
+            "ipv6-cidr-block-association.state" => v6
+                .iter()
+                .map(|a| a.ipv6_cidr_block_state.state.clone())
+                .collect(),
             "is-default" | "isDefault" => vec![self.is_default.to_string()],
             "owner-id" => vec![self.owner_id.clone()],
             "state" => vec![self.state.clone()],
@@ -189,10 +289,10 @@ pub async fn create_vpc(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         }
         (None, None) => {}
     }
-    if req.ipv4_ipam_pool_id.is_some() || req.amazon_provided_ipv6_cidr_block == Some(true) {
+    if req.ipv4_ipam_pool_id.is_some() {
         return Err(Error(AwsError::not_implemented(
             "ec2",
-            "CreateVpc with IPAM pools or IPv6 blocks",
+            "CreateVpc with IPAM pools",
         )));
     }
     let text = req.cidr_block.ok_or_else(|| {
@@ -218,14 +318,21 @@ pub async fn create_vpc(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let vpc = new_vpc(ctx, net, tenancy, false);
     let mut tx = ctx.store.write().await?;
     check_quota(ctx, &mut tx).await?;
-    let (vpc, _) = insert_with_defaults(ctx, &mut tx, vpc).await?;
+    let (mut vpc, _) = insert_with_defaults(ctx, &mut tx, vpc).await?;
+    if req.amazon_provided_ipv6_cidr_block == Some(true) {
+        add_amazon_ipv6_block(ctx, &mut tx, &mut vpc).await?;
+    }
     put_tags(ctx, &mut tx, &vpc.vpc_id, Vpc::KIND, &tags).await?;
     tx.commit().await?;
-    // AWS answers the create while the VPC is still pending; describes show it available.
-    let shown = Vpc {
+    // AWS answers the create while the VPC (and an IPv6 block) is still on its way;
+    // describes show them available and associated.
+    let mut shown = Vpc {
         state: "pending".into(),
         ..vpc
     };
+    for a in &mut shown.ipv6_cidr_block_association_set {
+        a.ipv6_cidr_block_state.state = "associating".into();
+    }
     Ok(json!({ "Vpc": shown.shown(&tags)? }))
 }
 
@@ -252,6 +359,7 @@ pub fn new_vpc(ctx: &Ctx<'_>, net: ipnet::Ipv4Net, tenancy: String, is_default: 
                 state: "associated".into(),
             },
         }],
+        ipv6_cidr_block_association_set: Vec::new(),
     }
 }
 
@@ -345,6 +453,9 @@ pub async fn delete_vpc(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         } else {
             tx.delete(ctx.scope(), id).await?;
         }
+    }
+    for a in &vpc.ipv6_cidr_block_association_set {
+        super::addresses::release_in_pool(&mut tx, &a.ipv6_cidr_block).await?;
     }
     tx.delete(ctx.scope(), &vpc.vpc_id).await?;
     tx.commit().await?;
@@ -464,16 +575,32 @@ struct AssociateVpcCidrBlockRequest {
 pub async fn associate_vpc_cidr_block(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: AssociateVpcCidrBlockRequest = input(raw)?;
     if req.ipv6_cidr_block.is_some()
-        || req.amazon_provided_ipv6_cidr_block == Some(true)
         || req.ipv4_ipam_pool_id.is_some()
         || req.ipv6_ipam_pool_id.is_some()
     {
         return Err(Error(AwsError::not_implemented(
             "ec2",
-            "AssociateVpcCidrBlock with IPv6 blocks or IPAM pools",
+            "AssociateVpcCidrBlock with an IPv6 pool of your own (BYOIP) or IPAM pools",
         )));
     }
     check_id::<Vpc>(&req.vpc_id)?;
+    if req.amazon_provided_ipv6_cidr_block == Some(true) {
+        if req.cidr_block.is_some() {
+            return Err(Error::new(
+                "InvalidParameterCombination",
+                "Specify either an IPv4 CIDR block or AmazonProvidedIpv6CidrBlock, not both.",
+            ));
+        }
+        let mut tx = ctx.store.write().await?;
+        let mut vpc: Vpc = resource::lock(ctx, &mut tx, &req.vpc_id)
+            .await?
+            .ok_or_else(|| not_found(&req.vpc_id))?;
+        let association = add_amazon_ipv6_block(ctx, &mut tx, &mut vpc).await?;
+        tx.commit().await?;
+        let mut shown = association;
+        shown.ipv6_cidr_block_state.state = "associating".into();
+        return Ok(json!({ "Ipv6CidrBlockAssociation": shown, "VpcId": vpc.vpc_id }));
+    }
     let text = req.cidr_block.ok_or_else(|| {
         Error::new(
             "MissingParameter",
@@ -554,6 +681,9 @@ pub async fn disassociate_vpc_cidr_block(ctx: &Ctx<'_>, raw: &Value) -> Result<V
             v.cidr_block_association_set
                 .iter()
                 .any(|a| a.association_id == req.association_id)
+                || v.ipv6_cidr_block_association_set
+                    .iter()
+                    .any(|a| a.association_id == req.association_id)
         })
         .ok_or_else(|| {
             Error::new(
@@ -567,6 +697,39 @@ pub async fn disassociate_vpc_cidr_block(ctx: &Ctx<'_>, raw: &Value) -> Result<V
     let mut vpc: Vpc = resource::lock(ctx, &mut tx, &holder.vpc_id)
         .await?
         .unwrap_or(holder);
+    if let Some(at) = vpc
+        .ipv6_cidr_block_association_set
+        .iter()
+        .position(|a| a.association_id == req.association_id)
+    {
+        let block = vpc.ipv6_cidr_block_association_set[at]
+            .ipv6_cidr_block
+            .clone();
+        let subnets: Vec<super::subnet::Subnet> =
+            resource::children(ctx, &mut tx, &vpc.vpc_id).await?;
+        let net: ipnet::Ipv6Net = block
+            .parse()
+            .map_err(|_| Error(AwsError::internal("stored VPC block is unreadable")))?;
+        if let Some(s) = subnets
+            .iter()
+            .find(|s| s.ipv6_nets().iter().any(|n| net.contains(n)))
+        {
+            return Err(Error::new(
+                "DependencyViolation",
+                format!(
+                    "The vpc CIDR block {block} cannot be disassociated: subnet {} has a block in it.",
+                    s.subnet_id
+                ),
+            ));
+        }
+        let mut removed = vpc.ipv6_cidr_block_association_set.remove(at);
+        resource::update(ctx, &mut tx, &vpc).await?;
+        super::routes::remove_local_route(ctx, &mut tx, &vpc.vpc_id, &block).await?;
+        super::addresses::release_in_pool(&mut tx, &block).await?;
+        tx.commit().await?;
+        removed.ipv6_cidr_block_state.state = "disassociating".into();
+        return Ok(json!({ "Ipv6CidrBlockAssociation": removed, "VpcId": vpc.vpc_id }));
+    }
     let at = vpc
         .cidr_block_association_set
         .iter()
