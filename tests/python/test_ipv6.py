@@ -149,3 +149,19 @@ def test_associate_and_disassociate_a_vpc_block(ec2):
     assert not shown.get("Ipv6CidrBlockAssociationSet")
     [main] = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vid]}])["RouteTables"]
     assert not any(r.get("DestinationIpv6CidrBlock") == block for r in main["Routes"])
+
+
+def test_reachability_says_plainly_it_does_not_analyse_ipv6(ec2, vpc6):
+    from botocore.exceptions import ClientError
+
+    sid = ec2.create_subnet(VpcId=vpc6["VpcId"], CidrBlock="10.6.20.0/24")["Subnet"]["SubnetId"]
+    eni = ec2.create_network_interface(SubnetId=sid)["NetworkInterface"]["NetworkInterfaceId"]
+    other = ec2.create_network_interface(SubnetId=sid)["NetworkInterface"]["NetworkInterfaceId"]
+    try:
+        ec2.create_network_insights_path(Source=eni, Destination=other, DestinationIp="2600:1f10::1",
+                                         Protocol="tcp", DestinationPort=22)
+    except ClientError as e:
+        assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 501
+        assert "IPv6" in e.response["Error"]["Message"]
+    else:
+        raise AssertionError("an IPv6 path was accepted, and would be answered as if IPv4")

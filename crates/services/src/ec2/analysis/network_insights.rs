@@ -200,6 +200,13 @@ pub async fn create_network_insights_path(ctx: &Ctx<'_>, raw: &Value) -> Result<
         .into_iter()
         .flatten()
     {
+        if ip.parse::<std::net::Ipv6Addr>().is_ok() {
+            // Said plainly rather than answered wrongly: the engine walks IPv4 only.
+            return Err(Error(kumori_protocol::AwsError::not_implemented(
+                "ec2",
+                "Reachability analysis of IPv6 paths (kumori analyses IPv4 only so far)",
+            )));
+        }
         if ip.parse::<Ipv4Addr>().is_err() {
             return Err(invalid_value(format!("'{ip}' is not an IPv4 address.")));
         }

@@ -349,6 +349,12 @@ pub async fn endpoint(ctx: &Ctx<'_>, name: &str) -> Result<Endpoint> {
     if let Ok(ip) = name.parse::<Ipv4Addr>() {
         return Ok(Endpoint::Address(ip));
     }
+    if name.parse::<std::net::Ipv6Addr>().is_ok() {
+        return Err(Error(kumori_protocol::AwsError::not_implemented(
+            "ec2",
+            "Reachability of IPv6 addresses (kumori analyses IPv4 paths only so far)",
+        )));
+    }
     if name.starts_with("eni-") {
         return Ok(Endpoint::Interface(name.to_string()));
     }
