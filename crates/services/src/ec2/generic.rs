@@ -29,6 +29,11 @@ pub trait Ec2Resource: Resource + Filterable {
     fn gone(&self, _now: time::OffsetDateTime) -> bool {
         false
     }
+    /// Resources of this kind that AWS owns and every account sees, not stored (the
+    /// AWS-managed prefix lists of the region).
+    fn builtin(_region: &str) -> Vec<Self> {
+        Vec::new()
+    }
 }
 
 /// Refuses an id that cannot be of this resource (`InvalidVpcID.Malformed`).
@@ -67,9 +72,9 @@ pub async fn describe<R: Ec2Resource>(
     }
     let mut tx = ctx.store.read().await?;
     let now = time::OffsetDateTime::now_utc();
-    let all: Vec<R> = resource::list::<R>(ctx, &mut tx)
-        .await?
+    let all: Vec<R> = R::builtin(ctx.region)
         .into_iter()
+        .chain(resource::list::<R>(ctx, &mut tx).await?)
         .filter(|r| !r.gone(now))
         .collect();
     let tags = tags_by_resource(ctx, &mut tx, R::KIND).await?;

@@ -8,6 +8,7 @@ pub mod addresses;
 pub mod default_vpc;
 pub mod dhcp;
 pub mod eigw;
+pub mod endpoints;
 pub mod eni;
 pub mod igw;
 pub mod nacl;

@@ -7,8 +7,10 @@
 //! or a route cannot be deleted: as on AWS, the delete is accepted and the list ends up
 //! `delete-failed`, with a message saying what holds it.
 //!
-//! AWS-managed lists (`com.amazonaws.<region>.s3`, …) are not served yet: their entries are
-//! AWS's own address ranges, which kumori does not carry.
+//! AWS-managed lists (`com.amazonaws.<region>.s3` and `.dynamodb`, the ones gateway VPC
+//! endpoints route to) exist in every region and account without being stored
+//! ([`aws_managed`]). Their entries stand in for AWS's own ranges, which kumori does not
+//! carry: one /24 per list and region from 100.64.0.0/10, never an address of a VPC's.
 
 use super::common::{
     Filterable, Tag, TagSpecification, dry_run, invalid_value, page_output, paginate, put_tags,
@@ -84,6 +86,10 @@ impl Ec2Resource for ManagedPrefixList {
         let mut v = output(self)?;
         if let Some(o) = v.as_object_mut() {
             o.remove("Versions");
+            // AWS-managed lists show no maximum.
+            if self.owner_id == "AWS" {
+                o.remove("MaxEntries");
+            }
         }
         if !tags.is_empty() {
             v["Tags"] = output(&tags)?;
@@ -96,10 +102,58 @@ impl Ec2Resource for ManagedPrefixList {
             format!("The prefix list ID '{id}' does not exist"),
         )
     }
+    fn builtin(region: &str) -> Vec<Self> {
+        aws_managed(region)
+    }
+}
+
+/// The services with gateway endpoints, each with an AWS-managed prefix list.
+pub const GATEWAY_SERVICES: [&str; 2] = ["s3", "dynamodb"];
+
+/// The AWS-managed prefix lists of `region`: `com.amazonaws.<region>.s3` and `.dynamodb`.
+pub fn aws_managed(region: &str) -> Vec<ManagedPrefixList> {
+    let index = super::regions::region_names()
+        .position(|r| r == region)
+        .unwrap_or(0);
+    GATEWAY_SERVICES
+        .iter()
+        .enumerate()
+        .map(|(k, service)| {
+            let name = format!("com.amazonaws.{region}.{service}");
+            let id = kumori_catalog::stable_id("pl", region, &name);
+            // 100.64.0.0/10 holds 16,384 /24s: two per region.
+            let n = (index * GATEWAY_SERVICES.len() + k) as u32;
+            let block = std::net::Ipv4Addr::from(u32::from_be_bytes([100, 64, 0, 0]) + (n << 8));
+            ManagedPrefixList {
+                prefix_list_arn: format!(
+                    "arn:{}:ec2:{region}:aws:prefix-list/{id}",
+                    crate::resource::partition(region)
+                ),
+                prefix_list_id: id,
+                address_family: "IPv4".into(),
+                state: "create-complete".into(),
+                state_message: None,
+                prefix_list_name: name,
+                max_entries: 0,
+                version: 1,
+                owner_id: "AWS".into(),
+                versions: vec![vec![Entry {
+                    cidr: format!("{block}/24"),
+                    description: None,
+                }]],
+            }
+        })
+        .collect()
 }
 
 /// The list `id` names in this account and region, for rules and routes that name it.
 pub async fn find(ctx: &Ctx<'_>, tx: &mut Tx, id: &str) -> Result<ManagedPrefixList> {
+    if let Some(list) = aws_managed(ctx.region)
+        .into_iter()
+        .find(|p| p.prefix_list_id == id)
+    {
+        return Ok(list);
+    }
     let found: Option<ManagedPrefixList> = match id.starts_with("pl-") {
         true => resource::get(ctx, tx, id).await?,
         false => None,
@@ -250,6 +304,58 @@ pub async fn create_managed_prefix_list(ctx: &Ctx<'_>, raw: &Value) -> Result<Va
     .await?;
     tx.commit().await?;
     Ok(json!({ "PrefixList": list.shown(&tags)? }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DescribePrefixListsRequest {
+    #[serde(default)]
+    prefix_list_ids: Vec<String>,
+    #[serde(default)]
+    filters: Vec<super::common::Filter>,
+    max_results: Option<i64>,
+    next_token: Option<String>,
+    dry_run: Option<bool>,
+}
+
+/// DescribePrefixLists: the AWS services' lists (the older view gateway endpoints and
+/// Terraform's `aws_vpc_endpoint` read), with their blocks.
+pub async fn describe_prefix_lists(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: DescribePrefixListsRequest = input(raw)?;
+    super::common::check_filters::<ManagedPrefixList>(&req.filters)?;
+    let all = aws_managed(ctx.region);
+    if let Some(missing) = req
+        .prefix_list_ids
+        .iter()
+        .find(|id| !all.iter().any(|p| &p.prefix_list_id == *id))
+    {
+        return Err(ManagedPrefixList::not_found(missing));
+    }
+    dry_run(req.dry_run)?;
+    let selected: Vec<&ManagedPrefixList> = all
+        .iter()
+        .filter(|p| {
+            req.prefix_list_ids.is_empty() || req.prefix_list_ids.contains(&p.prefix_list_id)
+        })
+        .filter(|p| super::common::matches(*p, &[], &req.filters))
+        .collect();
+    let (page, next) = paginate(
+        selected,
+        |p| p.prefix_list_id.clone(),
+        req.max_results,
+        req.next_token.as_deref(),
+    )?;
+    let items = page
+        .iter()
+        .map(|p| {
+            json!({
+                "PrefixListId": p.prefix_list_id,
+                "PrefixListName": p.prefix_list_name,
+                "Cidrs": p.current_entries().iter().map(|e| e.cidr.clone()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(page_output("PrefixLists", items, next))
 }
 
 pub async fn describe_managed_prefix_lists(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
