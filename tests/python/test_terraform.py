@@ -493,6 +493,104 @@ def test_key_pair_imports_plans_clean_and_destroys(tf, ec2, tmp_path):
     assert ec2.describe_key_pairs()["KeyPairs"] == []
 
 
+IPV6_AND_ENDPOINT = """
+resource "aws_vpc" "main" {
+  cidr_block                       = "10.30.0.0/16"
+  assign_generated_ipv6_cidr_block = true
+  enable_dns_hostnames             = true
+  tags                             = { Name = "dual-stack" }
+}
+resource "aws_subnet" "public" {
+  vpc_id                          = aws_vpc.main.id
+  cidr_block                      = "10.30.1.0/24"
+  ipv6_cidr_block                 = cidrsubnet(aws_vpc.main.ipv6_cidr_block, 8, 1)
+  assign_ipv6_address_on_creation = true
+  availability_zone               = "us-east-1a"
+}
+resource "aws_subnet" "private" {
+  vpc_id            = aws_vpc.main.id
+  cidr_block        = "10.30.2.0/24"
+  ipv6_cidr_block   = cidrsubnet(aws_vpc.main.ipv6_cidr_block, 8, 2)
+  availability_zone = "us-east-1b"
+}
+resource "aws_internet_gateway" "gw" {
+  vpc_id = aws_vpc.main.id
+}
+resource "aws_egress_only_internet_gateway" "out" {
+  vpc_id = aws_vpc.main.id
+}
+resource "aws_route_table" "public" {
+  vpc_id = aws_vpc.main.id
+  route {
+    cidr_block = "0.0.0.0/0"
+    gateway_id = aws_internet_gateway.gw.id
+  }
+  route {
+    ipv6_cidr_block = "::/0"
+    gateway_id      = aws_internet_gateway.gw.id
+  }
+}
+resource "aws_route_table" "private" {
+  vpc_id = aws_vpc.main.id
+  route {
+    ipv6_cidr_block        = "::/0"
+    egress_only_gateway_id = aws_egress_only_internet_gateway.out.id
+  }
+}
+resource "aws_route_table_association" "public" {
+  subnet_id      = aws_subnet.public.id
+  route_table_id = aws_route_table.public.id
+}
+resource "aws_route_table_association" "private" {
+  subnet_id      = aws_subnet.private.id
+  route_table_id = aws_route_table.private.id
+}
+resource "aws_vpc_endpoint" "s3" {
+  vpc_id          = aws_vpc.main.id
+  service_name    = "com.amazonaws.us-east-1.s3"
+  route_table_ids = [aws_route_table.private.id]
+}
+resource "aws_security_group" "web" {
+  name   = "web-v6"
+  vpc_id = aws_vpc.main.id
+  ingress {
+    from_port        = 443
+    to_port          = 443
+    protocol         = "tcp"
+    cidr_blocks      = ["0.0.0.0/0"]
+    ipv6_cidr_blocks = ["::/0"]
+  }
+  egress {
+    from_port       = 443
+    to_port         = 443
+    protocol        = "tcp"
+    prefix_list_ids = [aws_vpc_endpoint.s3.prefix_list_id]
+  }
+}
+output "vpc" { value = aws_vpc.main.id }
+output "vpc_ipv6" { value = aws_vpc.main.ipv6_cidr_block }
+output "public_ipv6" { value = aws_subnet.public.ipv6_cidr_block }
+output "endpoint" { value = aws_vpc_endpoint.s3.id }
+output "prefix_list" { value = aws_vpc_endpoint.s3.prefix_list_id }
+output "private_table" { value = aws_route_table.private.id }
+"""
+
+
+def test_ipv6_and_a_gateway_endpoint_apply_plan_clean_and_destroy(tf, ec2):
+    import ipaddress
+
+    before = inventory(ec2)
+    out = tf.cycle(IPV6_AND_ENDPOINT, ec2)
+    vpc_block = ipaddress.ip_network(out["vpc_ipv6"])
+    assert vpc_block.prefixlen == 56
+    assert ipaddress.ip_network(out["public_ipv6"]).subnet_of(vpc_block)
+    [table] = ec2.describe_route_tables(RouteTableIds=[out["private_table"]])["RouteTables"]
+    assert any(r.get("DestinationPrefixListId") == out["prefix_list"] and r.get("GatewayId") == out["endpoint"]
+               for r in table["Routes"])
+    tf.destroy()
+    assert inventory(ec2) == before
+
+
 COMPUTE = """
 data "aws_ami" "al2023" {
   most_recent = true
