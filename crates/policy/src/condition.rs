@@ -194,7 +194,8 @@ pub(crate) struct Condition {
 /// Why a condition value could not be compiled; the caller turns it into IAM's message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ValueError {
-    /// A date IAM cannot read, which IAM reports as a legacy-parsing failure.
+    /// A date IAM's legacy parser cannot read, which IAM reports as a legacy-parsing
+    /// failure ([`legacy_date_ok`]).
     BadDate,
 }
 
@@ -359,7 +360,10 @@ fn compile_value(op: Operator, raw: &str, variables: bool) -> Result<Value, Valu
             Ok(n) if n.is_finite() => Value::Number(n),
             _ => Value::Never,
         },
-        Kind::Date(_) => Value::Date(parse_date(raw).ok_or(ValueError::BadDate)?),
+        // IAM takes whatever its legacy parser reads; one that names no instant kumori can
+        // place (`01T`, a year before the calendar) never matches.
+        Kind::Date(_) if !legacy_date_ok(raw) => return Err(ValueError::BadDate),
+        Kind::Date(_) => parse_date(raw).map_or(Value::Never, Value::Date),
         Kind::Ip => parse_policy_ip(raw).map_or(Value::Never, Value::Ip),
         Kind::Binary => {
             decode_base64(raw).map_or_else(|| Value::Text(raw.to_string()), Value::Bytes)
@@ -431,6 +435,69 @@ fn decode_base64(s: &str) -> Option<Vec<u8>> {
 }
 
 const NANOS: i128 = 1_000_000_000;
+
+/// Whether IAM's legacy parser reads `s` as a date, as IAM is seen to answer (moto's
+/// `policy_validation.py` records the probing): without a `-` or `T`, epoch seconds from 0
+/// to 2^63 - 1; otherwise ISO 8601 read piece by piece, each piece checked only for its
+/// range — a year from -292275054 to 292278993 (Joda-Time's), month 1 to 12, day 1 to 31,
+/// hour 0 to 23, minute and second 0 to 59, a fraction of at most 999999999, and a zone of
+/// `Z` or a sign and two digits of hours. What it refuses IAM reports as "The policy failed
+/// legacy parsing". Laxer than [`parse_date`], which places a value in time.
+pub(crate) fn legacy_date_ok(s: &str) -> bool {
+    let s = s.to_ascii_lowercase();
+    let within = |v: &str, lo: i128, hi: i128| int(v).is_some_and(|n| (lo..=hi).contains(&n));
+    if !s.contains(['t', '-']) {
+        // kumori also takes a fraction of a second, as it always has.
+        let (whole, frac) = s.split_once('.').unwrap_or((&s, ""));
+        return within(whole, 0, i128::from(i64::MAX)) && frac.bytes().all(|b| b.is_ascii_digit());
+    }
+    let (date, time) = s.split_once('t').unwrap_or((&s, ""));
+    let (negative, date) = match date.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, date),
+    };
+    let parts: Vec<&str> = date.split('-').collect();
+    let year = int(parts[0]).map(|y| if negative { -y } else { y });
+    if parts.len() > 3
+        || !year.is_some_and(|y| (-292_275_054..=292_278_993).contains(&y))
+        || parts.get(1).is_some_and(|m| !within(m, 1, 12))
+        || parts.get(2).is_some_and(|d| !within(d, 1, 31))
+    {
+        return false;
+    }
+    // The zone: `Z`, or a sign and two digits of hours (what follows them goes unread).
+    let clock = if let Some(clock) = time.strip_suffix('z') {
+        clock
+    } else if let Some(at) = time.find(['+', '-']) {
+        let hours = time[at + 1..].split(':').next().unwrap_or_default();
+        if hours.len() != 2 || !within(hours, 0, 23) {
+            return false;
+        }
+        &time[..at]
+    } else {
+        time
+    };
+    let pieces: Vec<&str> = clock.split(':').collect();
+    let (seconds, fraction) = match pieces.get(2).map(|s| s.split_once('.')) {
+        Some(Some((s, f))) => (Some(s), Some(f)),
+        Some(None) => (pieces.get(2).copied(), None),
+        None => (None, None),
+    };
+    (pieces[0].is_empty() || within(pieces[0], 0, 23))
+        && pieces.get(1).is_none_or(|m| within(m, 0, 59))
+        && seconds.is_none_or(|s| within(s, 0, 59))
+        && fraction.is_none_or(|f| within(f, 0, 999_999_999))
+}
+
+/// An integer as IAM's legacy parser reads one: an optional sign and at least one digit.
+fn int(s: &str) -> Option<i128> {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // More digits than an i128 holds is beyond every range IAM checks.
+    s.parse().ok()
+}
 
 /// Reads a date the way the Date operators do: epoch seconds (`1700000000`, optionally with
 /// a fraction), or one of the W3C ISO 8601 profiles — `YYYY`, `YYYY-MM`, `YYYY-MM-DD`,
@@ -1082,5 +1149,40 @@ mod tests {
             Condition::new(op, "aws:CurrentTime", &["tomorrow".to_string()], true),
             Err(ValueError::BadDate)
         );
+    }
+
+    #[test]
+    fn dates_as_iams_legacy_parser_reads_them() {
+        for ok in [
+            "2019-07-01T13:20:15Z",
+            "2016-12-13T21:20:37.593194+00:00",
+            "2016-12-13t2:00:00.593194+23",
+            "01T",
+            "-292275054",
+            "2024-01-01T10",
+            "1700000000",
+            "0.5",
+        ] {
+            assert!(legacy_date_ok(ok), "{ok}");
+        }
+        for bad in [
+            "sdfdsf",
+            "234-13",
+            "2016-12-13t2:00:00.593194+1",
+            "2016-12-13t2:00:00.1999999999+10:59",
+            "9223372036854775808",
+            "-292275055",
+            "2024-01-32",
+            "2024-01-01T24:00",
+            "yesterday",
+            "",
+        ] {
+            assert!(!legacy_date_ok(bad), "{bad}");
+        }
+        // Read, but no instant: it never matches.
+        let op = Operator::parse("DateGreaterThan").unwrap();
+        let cond = Condition::new(op, "aws:CurrentTime", &["01T".to_string()], true).unwrap();
+        let c = ctx(&[("aws:currenttime", &["2024-06-01T12:00:00Z"])]);
+        assert!(!cond.eval(&c, &mut Vec::new()));
     }
 }

@@ -10,25 +10,27 @@
 //! | --- | --- |
 //! | not JSON, unknown or duplicate element, wrong JSON type, unknown condition operator, `Version` other than `2008-10-17`/`2012-10-17`, both `Action` and `NotAction` (etc.) | `Syntax errors in policy.` |
 //! | statement without `Effect` | `Missing required field Effect` |
+//! | managed policy ([`Policy::parse_managed`]) without `Version` or with `2008-10-17` | `Policy document must be version 2012-10-17 or greater.` |
 //! | `Principal`/`NotPrincipal` in an identity policy | `Policy document should not specify a principal.` |
 //! | trust policy statement without a principal | `Invalid principal in policy: com.amazon.balsa.error.InvalidPolicyException: The passed in policy has a statement with no principals!` |
 //! | resource-based policy statement without a principal | `Missing required field Principal` |
 //! | `Resource`/`NotResource` in a trust policy | `Has prohibited field Resource` |
-//! | `Effect` in the wrong case (`allow`), unreadable date, truncated ARN | `The policy failed legacy parsing` |
+//! | `Effect` in the wrong case (`allow`), a date IAM's legacy parser cannot read, truncated ARN | `The policy failed legacy parsing` |
 //! | non-alphanumeric Sid (identity and trust policies) | `Statement IDs (SID) must be alpha-numeric. ...` |
 //! | repeated Sid | `Statement IDs (SID) in a single policy must be unique.` |
 //! | no or empty `Action`/`NotAction` | `Policy statement must contain actions.` |
 //! | no or empty `Resource`/`NotResource` (identity and resource-based policies) | `Policy statement must contain resources.` |
 //! | resource neither `*` nor an ARN | `Resource X must be in ARN format or "*".` |
-//! | unknown partition, wildcard or empty service, region in an IAM/S3 ARN | IAM's partition/vendor/region messages |
-//! | action or condition key without `vendor:` | `Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc.` |
+//! | unknown partition, wildcard or empty service, region in an IAM ARN or an S3 one other than an access point's | IAM's partition/vendor/region messages |
+//! | action without `vendor:` | `Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc.` |
 //! | action with two colons, bad vendor characters | `Actions/Condition can contain only one colon.`, `Vendor X is not valid` |
 //! | principal that is not `*`, an account, an IAM/STS ARN... | `Invalid principal in policy: "AWS":"X"` |
 //!
 //! Accepted although AWS documentation discourages them: an `Id` in identity policies (IAM
 //! accepts it), `NullIfExists` (evaluated as `Null`), numbers and booleans as condition values
 //! (the grammar allows them), condition values of the wrong type for their operator (they
-//! never match, as in IAM).
+//! never match, as in IAM), condition keys without a `vendor:` (IAM accepts `{"a": "x"}`),
+//! dates IAM's legacy parser reads but that name no instant (`01T`: they never match).
 
 use crate::condition::{Condition, Operator, ValueError};
 use crate::error::{MalformedPolicy, msg};
@@ -94,7 +96,14 @@ impl Policy {
     /// Parses and validates `text` as a policy of the given kind, failing with IAM's
     /// `MalformedPolicyDocument` reason.
     pub fn parse(text: &str, kind: PolicyKind) -> Result<Self, MalformedPolicy> {
-        parse(text, kind)
+        parse(text, kind, false)
+    }
+
+    /// Parses `text` as a version of a managed policy: an identity policy that must be in
+    /// the policy language of 2012-10-17 (IAM refuses a managed policy without `Version`, or
+    /// with `2008-10-17`, though it takes such inline policies and trust policies).
+    pub fn parse_managed(text: &str) -> Result<Self, MalformedPolicy> {
+        parse(text, PolicyKind::Identity, true)
     }
 
     /// The `Version` element (2008-10-17 when absent).
@@ -240,7 +249,7 @@ struct Raw<'a> {
     conditions: Vec<(&'a str, &'a str, Vec<String>)>,
 }
 
-fn parse(text: &str, kind: PolicyKind) -> Result<Policy, MalformedPolicy> {
+fn parse(text: &str, kind: PolicyKind, need_2012: bool) -> Result<Policy, MalformedPolicy> {
     let root = json::parse(text).map_err(|_| syntax())?;
     let Json::Object(members) = &root.value else {
         return Err(syntax());
@@ -266,6 +275,10 @@ fn parse(text: &str, kind: PolicyKind) -> Result<Policy, MalformedPolicy> {
         .into_iter()
         .map(syntax_pass)
         .collect::<Result<Vec<_>, _>>()?;
+    // IAM checks the version right after the syntax, before anything else.
+    if need_2012 && version != Version::V2012 {
+        return Err(MalformedPolicy::new(msg::VERSION));
+    }
 
     check_principals(&raws, kind)?;
     check_legacy(&raws)?;
@@ -290,15 +303,11 @@ fn parse(text: &str, kind: PolicyKind) -> Result<Policy, MalformedPolicy> {
             }
         }
     }
+    // Condition keys need no `vendor:`: IAM takes `{"StringEquals": {"a": "x"}}`.
     for raw in &raws {
         for a in raw.actions.iter().flat_map(|(a, _)| a) {
             if let Some(message) = action_format_error(a) {
                 return Err(MalformedPolicy::new(message));
-            }
-        }
-        for (_, key, _) in &raw.conditions {
-            if !key.contains(':') {
-                return Err(MalformedPolicy::new(msg::VENDOR_PREFIX));
             }
         }
     }
@@ -541,7 +550,12 @@ fn resource_format_error(r: &str) -> Option<String> {
         "iam" if !region.is_empty() => Some(format!(
             "IAM resource {r} cannot contain region information."
         )),
-        "s3" if !region.is_empty() => {
+        // An access point's ARN has its region (`arn:aws:s3:us-east-1:…:accesspoint/name`).
+        "s3" if !region.is_empty()
+            && !parts
+                .get(5)
+                .is_some_and(|id| id.starts_with("accesspoint/")) =>
+        {
             Some(format!("Resource {r} can not contain region information."))
         }
         _ => None,

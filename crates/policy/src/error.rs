@@ -23,6 +23,8 @@ impl MalformedPolicy {
 /// IAM's messages, kept in one place so tests and code cannot drift apart.
 pub(crate) mod msg {
     pub const SYNTAX: &str = "Syntax errors in policy.";
+    /// Managed policies: no `Version`, or `2008-10-17`.
+    pub const VERSION: &str = "Policy document must be version 2012-10-17 or greater.";
     pub const LEGACY: &str = "The policy failed legacy parsing";
     pub const NO_PRINCIPAL_ALLOWED: &str = "Policy document should not specify a principal.";
     pub const MISSING_EFFECT: &str = "Missing required field Effect";

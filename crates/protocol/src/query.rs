@@ -101,8 +101,19 @@ pub fn parse_input(model: &Model, shape: ShapeId, root: &Node) -> Result<Value, 
     let walker = Walker {
         model,
         ec2: model.protocol == Protocol::Ec2,
+        violations: std::cell::RefCell::new(Vec::new()),
     };
     let value = walker.structure(model.shape(shape), root, "")?;
+    // Query services (IAM, STS) list every constraint a request breaks in one message.
+    let violations = walker.violations.take();
+    if !violations.is_empty() {
+        let n = violations.len();
+        let noun = if n == 1 { "error" } else { "errors" };
+        return Err(AwsError::new(
+            "ValidationError",
+            format!("{n} validation {noun} detected: {}", violations.join("; ")),
+        ));
+    }
     if walker.ec2 {
         // EC2 refuses parameters it does not know; query services ignore them.
         let Kind::Structure { members } = &model.shape(shape).kind else {
@@ -126,6 +137,8 @@ pub fn parse_input(model: &Model, shape: ShapeId, root: &Node) -> Result<Value, 
 struct Walker<'m> {
     model: &'m Model,
     ec2: bool,
+    /// Constraints broken so far, for query services, which report them all at once.
+    violations: std::cell::RefCell<Vec<String>>,
 }
 
 /// `maxResults` from `MaxResults`: the name AWS uses in its validation messages.
@@ -194,6 +207,18 @@ impl<'m> Walker<'m> {
                 ),
             )
         }
+    }
+
+    /// A value breaking a range, length or enum constraint: EC2 answers at once; a query
+    /// service notes it and goes on, to answer with every one.
+    fn violate(&self, path: &str, value: &str, constraint: &str) -> Result<(), AwsError> {
+        if self.ec2 {
+            return Err(self.invalid(path, value, constraint));
+        }
+        self.violations.borrow_mut().push(format!(
+            "Value '{value}' at '{path}' failed to satisfy constraint: {constraint}"
+        ));
+        Ok(())
     }
 
     fn structure(&self, shape: &Shape, node: &Node, path: &str) -> Result<Value, AwsError> {
@@ -283,13 +308,13 @@ impl<'m> Walker<'m> {
             && (len as f64) < min
         {
             let c = format!("Member must have length greater than or equal to {min}");
-            return Err(self.invalid(path, shown, &c));
+            self.violate(path, shown, &c)?;
         }
         if let Some(max) = shape.max
             && (len as f64) > max
         {
             let c = format!("Member must have length less than or equal to {max}");
-            return Err(self.invalid(path, shown, &c));
+            self.violate(path, shown, &c)?;
         }
         Ok(())
     }
@@ -321,7 +346,7 @@ impl<'m> Walker<'m> {
                             values.join(", ")
                         )
                     };
-                    return Err(self.invalid(path, raw, &c));
+                    self.violate(path, raw, &c)?;
                 }
                 self.check_length(shape, raw.chars().count(), path, raw)?;
                 Ok(Value::String(raw.to_string()))
@@ -343,7 +368,7 @@ impl<'m> Walker<'m> {
                     } else {
                         format!("Member must have value greater than or equal to {min}")
                     };
-                    return Err(self.invalid(path, raw, &c));
+                    self.violate(path, raw, &c)?;
                 }
                 if let Some(max) = shape.max
                     && (n as f64) > max
@@ -353,7 +378,7 @@ impl<'m> Walker<'m> {
                     } else {
                         format!("Member must have value less than or equal to {max}")
                     };
-                    return Err(self.invalid(path, raw, &c));
+                    self.violate(path, raw, &c)?;
                 }
                 Ok(Value::from(n))
             }

@@ -489,6 +489,11 @@ async fn authenticate(
         )
         .await
         .map_err(internal)?;
+    } else if let Some(role) = &identity.role {
+        // A role's credentials signed it: GetRole's RoleLastUsed says so.
+        kumori_services::iam::roles::note_use(ctx, role, region)
+            .await
+            .map_err(internal)?;
     }
     Ok(Some(identity))
 }

@@ -68,7 +68,9 @@ pub struct Service {
     pub name: &'static str,
     pub tables: &'static [&'static [Op]],
     pub before: Option<Before>,
-    /// The region every call works in, for a global service (IAM's `global`).
+    /// The region every call works in, for a service whose calls ignore the request's region
+    /// (none today: IAM keeps the request's region for its ARNs' partition and stores under
+    /// `global` through its own scope).
     pub region: Option<&'static str>,
     /// The resource ARNs a call is authorized against under `--auth enforce` (none: `*`).
     pub resources: Option<Resources>,

@@ -122,6 +122,7 @@ pub async fn insert_root_key(ctx: &Ctx<'_>, tx: &mut Tx, id: &str, secret: &str)
         last_used: None,
     };
     tx.insert(scope(ctx), &record_of(&k)?).await?;
+    super::account::stamp(ctx, tx).await?;
     Ok(())
 }
 

@@ -15,6 +15,8 @@ use std::collections::BTreeMap;
 
 const PASSWORD_POLICY: &str = "iam-password-policy";
 const ALIAS: &str = "iam-account-alias";
+/// The account itself: when it was made (the root user's `CreateDate`).
+const ACCOUNT: &str = "iam-account";
 
 pub const OPERATIONS: &[crate::kit::Op] = crate::operations![
     "UpdateAccountPasswordPolicy" => update_account_password_policy,
@@ -26,6 +28,60 @@ pub const OPERATIONS: &[crate::kit::Op] = crate::operations![
     "GetAccountSummary" => get_account_summary,
     "GetAccountAuthorizationDetails" => get_account_authorization_details,
 ];
+
+async fn read_created(ctx: &Ctx<'_>, tx: &mut Tx, lock: bool) -> Result<Option<String>> {
+    let rec = if lock {
+        tx.lock(scope(ctx), ACCOUNT).await?
+    } else {
+        tx.get(scope(ctx), ACCOUNT).await?
+    };
+    Ok(rec.and_then(|r| {
+        serde_json::from_str::<Value>(&r.body)
+            .ok()
+            .and_then(|v| v["CreateDate"].as_str().map(str::to_string))
+    }))
+}
+
+/// When the account was made, noted in `tx` (a write transaction) if nothing has noted it
+/// yet: the account's first IAM write, its root key, or the first time it is asked for.
+pub(crate) async fn stamp(ctx: &Ctx<'_>, tx: &mut Tx) -> Result<String> {
+    if let Some(date) = read_created(ctx, tx, true).await? {
+        return Ok(date);
+    }
+    // A store older than this record: the root's first key is the oldest sign of the account.
+    let mut date = kumori_protocol::time::now_iso();
+    for k in super::access_keys::keys_of(ctx, tx, None).await? {
+        if k.create_date < date {
+            date = k.create_date;
+        }
+    }
+    tx.insert(
+        scope(ctx),
+        &Record {
+            kind: ACCOUNT.into(),
+            id: ACCOUNT.into(),
+            parent: None,
+            body: json!({ "CreateDate": date }).to_string(),
+        },
+    )
+    .await?;
+    Ok(date)
+}
+
+/// When the account was made (the root user's `CreateDate`), noted now in a transaction of
+/// its own if this is the first time anything asks.
+pub(crate) async fn created(ctx: &Ctx<'_>) -> Result<String> {
+    {
+        let mut tx = ctx.store.read().await?;
+        if let Some(date) = read_created(ctx, &mut tx, false).await? {
+            return Ok(date);
+        }
+    }
+    let mut tx = ctx.store.write().await?;
+    let date = stamp(ctx, &mut tx).await?;
+    tx.commit().await?;
+    Ok(date)
+}
 
 /// The account's password policy as IAM shows it, if one is set.
 pub(crate) async fn password_policy(ctx: &Ctx<'_>, tx: &mut Tx) -> Result<Option<Value>> {
@@ -101,7 +157,11 @@ pub async fn get_account_password_policy(ctx: &Ctx<'_>, _raw: &Value) -> Result<
 pub async fn delete_account_password_policy(ctx: &Ctx<'_>, _raw: &Value) -> Result<Value> {
     let mut tx = ctx.store.write().await?;
     if !tx.delete(scope(ctx), PASSWORD_POLICY).await? {
-        return Err(no_password_policy(ctx));
+        // IAM words this one apart from GetAccountPasswordPolicy's.
+        return Err(Error::new(
+            "NoSuchEntity",
+            "The account policy with name PasswordPolicy cannot be found.",
+        ));
     }
     tx.commit().await?;
     Ok(json!({}))
@@ -178,6 +238,9 @@ pub async fn list_account_aliases(ctx: &Ctx<'_>, _raw: &Value) -> Result<Value> 
     Ok(json!({ "AccountAliases": aliases(ctx, &mut tx).await?, "IsTruncated": false }))
 }
 
+/// GetAccountSummary: what the account holds and IAM's quotas, under exactly the keys IAM's
+/// `SummaryMap` has. kumori has no MFA devices, server or signing certificates, or SAML and
+/// OIDC providers: those count nothing.
 pub async fn get_account_summary(ctx: &Ctx<'_>, _raw: &Value) -> Result<Value> {
     let mut tx = ctx.store.read().await?;
     let users: Vec<User> = all(ctx, &mut tx, USER).await?;
@@ -186,40 +249,55 @@ pub async fn get_account_summary(ctx: &Ctx<'_>, _raw: &Value) -> Result<Value> {
     let policies: Vec<CustomerPolicy> = all(ctx, &mut tx, POLICY).await?;
     let profiles: Vec<InstanceProfile> = all(ctx, &mut tx, PROFILE).await?;
     let root_keys = super::access_keys::keys_of(ctx, &mut tx, None).await?;
-    let mut m: BTreeMap<&str, i64> = BTreeMap::new();
-    m.insert("Users", users.len() as i64);
-    m.insert("UsersQuota", 5000);
-    m.insert("Groups", groups.len() as i64);
-    m.insert("GroupsQuota", 300);
-    m.insert("Roles", roles.len() as i64);
-    m.insert("RolesQuota", 1000);
-    m.insert("Policies", policies.len() as i64);
-    m.insert("PoliciesQuota", 1500);
-    m.insert(
-        "PolicyVersionsInUse",
-        policies.iter().map(|p| p.versions.len() as i64).sum(),
-    );
-    m.insert("PolicyVersionsInUseQuota", 10000);
-    m.insert("InstanceProfiles", profiles.len() as i64);
-    m.insert("InstanceProfilesQuota", 1000);
-    m.insert("AccessKeysPerUserQuota", 2);
-    m.insert("AccountAccessKeysPresent", i64::from(!root_keys.is_empty()));
-    m.insert("AccountMFAEnabled", 0);
-    m.insert("MFADevices", 0);
-    m.insert("MFADevicesInUse", 0);
-    m.insert("GroupsPerUserQuota", 10);
-    m.insert("AttachedPoliciesPerUserQuota", 10);
-    m.insert("AttachedPoliciesPerGroupQuota", 10);
-    m.insert("AttachedPoliciesPerRoleQuota", 10);
-    m.insert("VersionsPerPolicyQuota", 5);
-    m.insert("PolicySizeQuota", 6144);
-    m.insert("UserPolicySizeQuota", 2048);
-    m.insert("GroupPolicySizeQuota", 5120);
-    m.insert("RolePolicySizeQuota", 10240);
-    m.insert("ServerCertificates", 0);
-    m.insert("ServerCertificatesQuota", 20);
-    m.insert("ProvidersQuota", 100);
-    m.insert("GlobalEndpointTokenVersion", 1);
+    // Managed policies in use: one for each attachment to a user, group or role.
+    let attachments = users
+        .iter()
+        .map(|u| u.attached_policies.len())
+        .sum::<usize>()
+        + groups
+            .iter()
+            .map(|g| g.attached_policies.len())
+            .sum::<usize>()
+        + roles
+            .iter()
+            .map(|r| r.attached_policies.len())
+            .sum::<usize>();
+    let count = |n: usize| n as i64;
+    let m: BTreeMap<&str, i64> = BTreeMap::from([
+        ("Users", count(users.len())),
+        ("UsersQuota", 5000),
+        ("Groups", count(groups.len())),
+        ("GroupsQuota", 300),
+        ("ServerCertificates", 0),
+        ("ServerCertificatesQuota", 20),
+        ("UserPolicySizeQuota", 2048),
+        ("GroupPolicySizeQuota", 5120),
+        ("GroupsPerUserQuota", 10),
+        ("SigningCertificatesPerUserQuota", 2),
+        ("AccessKeysPerUserQuota", 2),
+        ("MFADevices", 0),
+        ("MFADevicesInUse", 0),
+        ("AccountMFAEnabled", 0),
+        ("AccountAccessKeysPresent", i64::from(!root_keys.is_empty())),
+        ("AccountSigningCertificatesPresent", 0),
+        ("AttachedPoliciesPerGroupQuota", 10),
+        ("AttachedPoliciesPerRoleQuota", 10),
+        ("AttachedPoliciesPerUserQuota", 10),
+        ("Policies", count(policies.len())),
+        ("PoliciesQuota", 1500),
+        ("PolicySizeQuota", 6144),
+        ("PolicyVersionsInUse", count(attachments)),
+        ("PolicyVersionsInUseQuota", 10000),
+        ("VersionsPerPolicyQuota", 5),
+        ("GlobalEndpointTokenVersion", 1),
+        ("Roles", count(roles.len())),
+        ("RolesQuota", 1000),
+        ("RolePolicySizeQuota", 10240),
+        ("AssumeRolePolicySizeQuota", 2048),
+        ("InstanceProfiles", count(profiles.len())),
+        ("InstanceProfilesQuota", 1000),
+        ("Providers", 0),
+    ]);
     Ok(json!({ "SummaryMap": m }))
 }
 

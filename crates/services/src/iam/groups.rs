@@ -78,6 +78,7 @@ pub async fn create_group(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let path = req.path.unwrap_or_else(|| "/".into());
     check_path(&path)?;
     let mut tx = ctx.store.write().await?;
+    super::account::stamp(ctx, &mut tx).await?;
     if get::<Group>(ctx, &mut tx, GROUP, &req.group_name, true)
         .await?
         .is_some()
@@ -222,7 +223,13 @@ pub async fn add_user_to_group(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: GroupRequest = input(raw)?;
     let name = req.user_name.unwrap_or_default();
     let mut tx = ctx.store.write().await?;
-    let (g, mut u) = group_and_user(ctx, &mut tx, &req.group_name, &name).await?;
+    // IAM looks for the user first: when neither exists, the user is the one it names.
+    let mut u: User = get(ctx, &mut tx, USER, &name, true)
+        .await?
+        .ok_or_else(|| no_such("user", &name))?;
+    let g: Group = get(ctx, &mut tx, GROUP, &req.group_name, true)
+        .await?
+        .ok_or_else(|| no_such("group", &req.group_name))?;
     // Adding a member twice is not an error in IAM.
     if !in_group(&u, &g.group_name) {
         u.groups.push(g.group_name.clone());

@@ -1,7 +1,9 @@
 //! AWS IAM: users, groups, roles, access keys, managed and inline policies, instance
 //! profiles and the account's settings, one file per kind of entity.
 //!
-//! IAM is global: its entities live in the account under the region `global`. Names are
+//! IAM is global: its entities live in the account under the region `global`, whatever
+//! region a request is signed for (`scope`). That region still decides the partition of the
+//! ARNs IAM makes and shows: a client in `cn-north-1` sees `arn:aws-cn:iam::…`. Names are
 //! unique per account without regard to case, as IAM's are, so the store's id is the
 //! lowercased name under a kind prefix (`iam-user/alice`); access keys are kept under their
 //! own ids, so that a request's key finds its owner in one lookup.
@@ -27,8 +29,9 @@ use serde_json::{Value, json};
 /// The region IAM's entities are kept under.
 pub const GLOBAL: &str = "global";
 
-/// IAM's operations, one table per kind of entity. IAM is global: every call works in the
-/// region its entities are kept under.
+/// IAM's operations, one table per kind of entity. IAM is global, but its handlers see the
+/// request's region (no fixed `region`): it decides the partition of ARNs, and every store
+/// access goes through `scope`, which is always the region entities are kept under.
 pub static SERVICE: crate::kit::Service = crate::kit::Service {
     name: "iam",
     tables: &[
@@ -41,7 +44,7 @@ pub static SERVICE: crate::kit::Service = crate::kit::Service {
         roles::OPERATIONS,
     ],
     before: None,
-    region: Some(GLOBAL),
+    region: None,
     resources: Some(resources),
 };
 

@@ -6,7 +6,7 @@
 use super::groups::{GROUP, Group};
 use super::managed::{self, AwsPolicy};
 use super::roles::{ROLE, Role};
-use super::users::{USER, User, check_tags, merge_tags};
+use super::users::{TagKeys, USER, User, check_tags, merge_tags, remove_tags, tags_page};
 use super::{
     ListRequest, Tag, all, check_path, conflict, get, key, no_such, page, record, scope, unique_id,
     url_encoded,
@@ -128,6 +128,15 @@ pub const OPERATIONS: &[crate::kit::Op] = crate::operations![
 /// Checks an identity-based policy document as IAM does.
 pub fn check_document(doc: &str) -> Result<()> {
     kumori_policy::Policy::parse(doc, kumori_policy::PolicyKind::Identity)
+        .map(|_| ())
+        .map_err(|e| Error::new("MalformedPolicyDocument", e.to_string()))
+}
+
+/// Checks a version of a managed policy: as any identity-based policy, and in the policy
+/// language of 2012-10-17, which IAM requires of managed policies (CreatePolicy,
+/// CreatePolicyVersion) though not of inline ones.
+pub fn check_managed_document(doc: &str) -> Result<()> {
+    kumori_policy::Policy::parse_managed(doc)
         .map(|_| ())
         .map_err(|e| Error::new("MalformedPolicyDocument", e.to_string()))
 }
@@ -336,9 +345,10 @@ pub async fn create_policy(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     super::check_name("policyName", &req.policy_name)?;
     let path = req.path.unwrap_or_else(|| "/".into());
     check_path(&path)?;
-    check_document(&req.policy_document)?;
+    check_managed_document(&req.policy_document)?;
     check_tags(&req.tags)?;
     let mut tx = ctx.store.write().await?;
+    super::account::stamp(ctx, &mut tx).await?;
     if get::<CustomerPolicy>(ctx, &mut tx, POLICY, &req.policy_name, true)
         .await?
         .is_some()
@@ -396,6 +406,8 @@ struct ArnRequest {
     tags: Vec<Tag>,
     #[serde(default)]
     tag_keys: Vec<String>,
+    marker: Option<String>,
+    max_items: Option<i64>,
 }
 
 pub async fn get_policy(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
@@ -519,7 +531,7 @@ fn version_shown(v: &PolicyVersion, default: &str, with_document: bool) -> Value
 pub async fn create_policy_version(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: ArnRequest = input(raw)?;
     let doc = req.policy_document.clone().unwrap_or_default();
-    check_document(&doc)?;
+    check_managed_document(&doc)?;
     let mut tx = ctx.store.write().await?;
     let mut p = own_policy(ctx, &mut tx, &req.policy_arn).await?;
     if p.versions.len() >= VERSIONS_PER_POLICY {
@@ -651,7 +663,8 @@ pub async fn tag_policy(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: ArnRequest = input(raw)?;
     let mut tx = ctx.store.write().await?;
     let mut p = own_policy(ctx, &mut tx, &req.policy_arn).await?;
-    merge_tags(&mut p.tags, req.tags)?;
+    // A policy's tag keys are case-sensitive, unlike a user's or a role's.
+    merge_tags(&mut p.tags, req.tags, TagKeys::CaseSensitive)?;
     save_policy(ctx, &mut tx, &p).await?;
     tx.commit().await?;
     Ok(json!({}))
@@ -661,7 +674,7 @@ pub async fn untag_policy(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: ArnRequest = input(raw)?;
     let mut tx = ctx.store.write().await?;
     let mut p = own_policy(ctx, &mut tx, &req.policy_arn).await?;
-    p.tags.retain(|t| !req.tag_keys.contains(&t.key));
+    remove_tags(&mut p.tags, &req.tag_keys, TagKeys::CaseSensitive);
     save_policy(ctx, &mut tx, &p).await?;
     tx.commit().await?;
     Ok(json!({}))
@@ -675,7 +688,7 @@ pub async fn list_policy_tags(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         Some(Managed::Aws(_)) => vec![],
         None => return Err(no_such_policy(&req.policy_arn)),
     };
-    Ok(json!({ "Tags": output(&tags)?, "IsTruncated": false }))
+    tags_page(&tags, req.marker, req.max_items)
 }
 
 #[derive(Deserialize)]

@@ -1,6 +1,6 @@
 //! IAM roles with their trust policies, and the instance profiles that carry them to EC2.
 
-use super::users::check_tags;
+use super::users::{TagKeys, check_tags, merge_tags, remove_tags, tags_page};
 use super::{
     ListRequest, Tag, all, check_name, check_path, check_role_description, conflict, get, key,
     no_such, page, record, scope, unique_id, url_encoded, validation,
@@ -59,6 +59,16 @@ pub struct Role {
     pub inline_policies: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     pub attached_policies: Vec<String>,
+    /// When and where the role's credentials last signed a request.
+    #[serde(default)]
+    pub role_last_used: Option<RoleLastUsed>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RoleLastUsed {
+    pub last_used_date: String,
+    pub region: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -84,11 +94,14 @@ pub(crate) fn role_shown(r: &Role) -> Result<Value> {
         "CreateDate": r.create_date,
         "AssumeRolePolicyDocument": url_encoded(&r.assume_role_policy_document),
         "MaxSessionDuration": r.max_session_duration,
-        "RoleLastUsed": {},
+        "RoleLastUsed": match &r.role_last_used {
+            Some(u) => json!({ "LastUsedDate": u.last_used_date, "Region": u.region }),
+            None => json!({}),
+        },
     });
     if let Some(b) = &r.permissions_boundary {
         v["PermissionsBoundary"] = json!({
-            "PermissionsBoundaryType": "Policy",
+            "PermissionsBoundaryType": "PermissionsBoundaryPolicy",
             "PermissionsBoundaryArn": b,
         });
     }
@@ -142,6 +155,7 @@ struct CreateRoleRequest {
     path: Option<String>,
     description: Option<String>,
     max_session_duration: Option<i64>,
+    permissions_boundary: Option<String>,
     #[serde(default)]
     tags: Vec<Tag>,
 }
@@ -161,6 +175,7 @@ pub async fn create_role(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         )));
     }
     let mut tx = ctx.store.write().await?;
+    super::account::stamp(ctx, &mut tx).await?;
     if get::<Role>(ctx, &mut tx, ROLE, &req.role_name, true)
         .await?
         .is_some()
@@ -169,6 +184,9 @@ pub async fn create_role(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             "EntityAlreadyExists",
             format!("Role with name {} already exists.", req.role_name),
         ));
+    }
+    if let Some(b) = &req.permissions_boundary {
+        super::users::check_boundary(ctx, &mut tx, b).await?;
     }
     let role = Role {
         arn: format!(
@@ -184,9 +202,10 @@ pub async fn create_role(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         description: req.description,
         max_session_duration: max,
         tags: req.tags,
-        permissions_boundary: None,
+        permissions_boundary: req.permissions_boundary,
         inline_policies: Default::default(),
         attached_policies: vec![],
+        role_last_used: None,
         role_name: req.role_name,
     };
     tx.insert(scope(ctx), &record(ROLE, &role.role_name, &role)?)
@@ -449,6 +468,39 @@ pub async fn remove_role_from_instance_profile(ctx: &Ctx<'_>, raw: &Value) -> Re
     Ok(json!({}))
 }
 
+/// Notes that the credentials of role `name` (from AssumeRole, or an instance's metadata
+/// service) signed a request in `region`, as GetRole's `RoleLastUsed` shows it: at most once
+/// a minute per role and region, so that busy sessions do not write on every request; when
+/// the role is fresh, one read and nothing written.
+pub async fn note_use(ctx: &Ctx<'_>, name: &str, region: &str) -> Result<()> {
+    let now = kumori_protocol::time::now_iso();
+    let fresh = |r: &Role| {
+        r.role_last_used
+            .as_ref()
+            .is_some_and(|u| u.region == region && u.last_used_date.get(..16) == now.get(..16))
+    };
+    {
+        let mut tx = ctx.store.read().await?;
+        match get::<Role>(ctx, &mut tx, ROLE, name, false).await? {
+            Some(r) if !fresh(&r) => {}
+            _ => return Ok(()),
+        }
+    }
+    let mut tx = ctx.store.write().await?;
+    if let Some(mut r) = get::<Role>(ctx, &mut tx, ROLE, name, true).await?
+        && !fresh(&r)
+    {
+        r.role_last_used = Some(RoleLastUsed {
+            last_used_date: now,
+            region: region.to_string(),
+        });
+        tx.update(scope(ctx), &record(ROLE, &r.role_name, &r)?)
+            .await?;
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
 /// A trust policy must name who may assume the role, as IAM checks it.
 fn check_trust(doc: &str) -> Result<()> {
     kumori_policy::Policy::parse(doc, kumori_policy::PolicyKind::Trust)
@@ -468,6 +520,8 @@ struct RoleChangeRequest {
     tags: Vec<Tag>,
     #[serde(default)]
     tag_keys: Vec<String>,
+    marker: Option<String>,
+    max_items: Option<i64>,
 }
 
 /// Loads role `name` for a change, applies `f`, stores it.
@@ -539,7 +593,7 @@ pub async fn update_role_description(ctx: &Ctx<'_>, raw: &Value) -> Result<Value
 pub async fn tag_role(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: RoleChangeRequest = input(raw)?;
     change_role(ctx, &req.role_name, |r| {
-        super::users::merge_tags(&mut r.tags, req.tags)
+        merge_tags(&mut r.tags, req.tags, TagKeys::CaseInsensitive)
     })
     .await?;
     Ok(json!({}))
@@ -548,7 +602,7 @@ pub async fn tag_role(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
 pub async fn untag_role(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: RoleChangeRequest = input(raw)?;
     change_role(ctx, &req.role_name, |r| {
-        r.tags.retain(|t| !req.tag_keys.contains(&t.key));
+        remove_tags(&mut r.tags, &req.tag_keys, TagKeys::CaseInsensitive);
         Ok(())
     })
     .await?;
@@ -561,7 +615,7 @@ pub async fn list_role_tags(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let role: Role = get(ctx, &mut tx, ROLE, &req.role_name, false)
         .await?
         .ok_or_else(|| no_such("role", &req.role_name))?;
-    Ok(json!({ "Tags": output(&role.tags)?, "IsTruncated": false }))
+    tags_page(&role.tags, req.marker, req.max_items)
 }
 
 pub async fn put_role_permissions_boundary(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {

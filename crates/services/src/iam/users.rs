@@ -75,7 +75,7 @@ pub(crate) fn user_shown(u: &User) -> Result<Value> {
     });
     if let Some(b) = &u.permissions_boundary {
         v["PermissionsBoundary"] = json!({
-            "PermissionsBoundaryType": "Policy",
+            "PermissionsBoundaryType": "PermissionsBoundaryPolicy",
             "PermissionsBoundaryArn": b,
         });
     }
@@ -99,31 +99,54 @@ pub(crate) fn user_or_caller(ctx: &Ctx<'_>, name: Option<String>) -> Result<Opti
     }
 }
 
+/// Checks the tags a request gives, as IAM does: each key and value against the model's
+/// patterns, and no key twice, whatever its case (IAM's `InvalidInput`).
 pub(crate) fn check_tags(tags: &[Tag]) -> Result<()> {
     if tags.len() > MAX_TAGS {
-        return Err(Error::new(
-            "LimitExceeded",
-            format!("The number of tags has reached the maximum limit of {MAX_TAGS}."),
-        ));
+        return Err(too_many_tags());
     }
     for (i, t) in tags.iter().enumerate() {
-        if t.key.is_empty() || t.key.len() > 128 || t.value.len() > 256 {
+        if tags[..i].iter().any(|e| same_key(&e.key, &t.key)) {
+            return Err(Error::new(
+                "InvalidInput",
+                "Duplicate tag keys found. Please note that Tag keys are case insensitive.",
+            ));
+        }
+        if t.key.is_empty() || t.key.chars().count() > 128 || t.value.chars().count() > 256 {
             return Err(validation(format!(
-                "1 validation error detected: Value '{}' at 'tags.member.key' failed to satisfy constraint: Member must have length between 1 and 128 (values up to 256)",
-                t.key
+                "1 validation error detected: Value '{}' at 'tags.{}.member.key' failed to satisfy constraint: Member must have length between 1 and 128 (values up to 256)",
+                t.key,
+                i + 1
             )));
         }
-        // The value is not quoted back: a control character cannot travel in XML.
-        for (what, text) in [("key", &t.key), ("value", &t.value)] {
+        for (what, text, repeat) in [("key", &t.key, '+'), ("value", &t.value, '*')] {
             if !text.chars().all(tag_char) {
+                // A control character cannot travel in XML: such a value is not quoted back.
+                let value = if text.chars().any(char::is_control) {
+                    String::new()
+                } else {
+                    format!(" '{text}'")
+                };
                 return Err(validation(format!(
-                    "1 validation error detected: Value at 'tags.{}.member.{what}' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\p{{L}}\\p{{Z}}\\p{{N}}_.:/=+\\-@]*",
+                    "1 validation error detected: Value{value} at 'tags.{}.member.{what}' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\p{{L}}\\p{{Z}}\\p{{N}}_.:/=+\\-@]{repeat}",
                     i + 1
                 )));
             }
         }
     }
     Ok(())
+}
+
+fn too_many_tags() -> Error {
+    Error::new(
+        "LimitExceeded",
+        format!("The number of tags has reached the maximum limit of {MAX_TAGS}."),
+    )
+}
+
+/// IAM's tag keys are compared without regard to case.
+fn same_key(a: &str, b: &str) -> bool {
+    a.to_lowercase() == b.to_lowercase()
 }
 
 /// IAM's tag pattern `[\p{L}\p{Z}\p{N}_.:/=+\-@]`: letters, separators, numbers, a few signs.
@@ -134,14 +157,63 @@ fn tag_char(c: char) -> bool {
         || "_.:/=+-@".contains(c)
 }
 
-pub(crate) fn merge_tags(have: &mut Vec<Tag>, new: Vec<Tag>) -> Result<()> {
+/// How an entity's tag keys meet: a user's or a role's keys are case-insensitive (tagging
+/// `department` replaces `Department`, key and value), other entities' are not (IAM's
+/// "Tagging IAM resources").
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TagKeys {
+    CaseInsensitive,
+    CaseSensitive,
+}
+
+impl TagKeys {
+    fn same(self, a: &str, b: &str) -> bool {
+        match self {
+            TagKeys::CaseInsensitive => same_key(a, b),
+            TagKeys::CaseSensitive => a == b,
+        }
+    }
+}
+
+/// Adds the request's `new` tags to `have`: a tag whose key is already there replaces it in
+/// place; more than IAM's 50 in all is `LimitExceeded`.
+pub(crate) fn merge_tags(have: &mut Vec<Tag>, new: Vec<Tag>, keys: TagKeys) -> Result<()> {
+    check_tags(&new)?;
     for t in new {
-        match have.iter_mut().find(|h| h.key == t.key) {
-            Some(h) => h.value = t.value,
+        match have.iter_mut().find(|h| keys.same(&h.key, &t.key)) {
+            Some(h) => *h = t,
             None => have.push(t),
         }
     }
-    check_tags(have)
+    if have.len() > MAX_TAGS {
+        return Err(too_many_tags());
+    }
+    Ok(())
+}
+
+/// Removes the tags with the given keys.
+pub(crate) fn remove_tags(have: &mut Vec<Tag>, gone: &[String], keys: TagKeys) {
+    have.retain(|t| !gone.iter().any(|g| keys.same(g, &t.key)));
+}
+
+/// One page of an entity's tags, in the order they were added, as ListUserTags,
+/// ListRoleTags and ListPolicyTags give them (`IsTruncated`, `Marker`).
+pub(crate) fn tags_page(
+    tags: &[Tag],
+    marker: Option<String>,
+    max_items: Option<i64>,
+) -> Result<Value> {
+    let items = tags
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Ok((format!("{i:04}"), output(t)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let req = ListRequest {
+        path_prefix: None,
+        marker,
+        max_items,
+    };
+    Ok(page(items, &req, "Tags"))
 }
 
 /// A permissions boundary must be a managed policy that exists.
@@ -197,6 +269,7 @@ pub async fn create_user(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     check_path(&path)?;
     check_tags(&req.tags)?;
     let mut tx = ctx.store.write().await?;
+    super::account::stamp(ctx, &mut tx).await?;
     if get::<User>(ctx, &mut tx, USER, &req.user_name, true)
         .await?
         .is_some()
@@ -242,13 +315,13 @@ struct UserNameRequest {
 pub async fn get_user(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: UserNameRequest = input(raw)?;
     let Some(name) = user_or_caller(ctx, req.user_name)? else {
-        // The root user, as IAM shows it to its own credentials.
+        // The root user, as IAM shows it to its own credentials: made with the account.
         return Ok(json!({ "User": {
             "Path": "/",
             "UserName": "",
             "UserId": ctx.account,
             "Arn": format!("arn:{}:iam::{}:root", crate::resource::partition(ctx.region), ctx.account),
-            "CreateDate": "2026-01-01T00:00:00Z",
+            "CreateDate": super::account::created(ctx).await?,
         }}));
     };
     let mut tx = ctx.store.read().await?;
@@ -368,18 +441,23 @@ struct TagRequest {
     tags: Vec<Tag>,
     #[serde(default)]
     tag_keys: Vec<String>,
+    marker: Option<String>,
+    max_items: Option<i64>,
 }
 
 pub async fn tag_user(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: TagRequest = input(raw)?;
-    change_user(ctx, &req.user_name, |u| merge_tags(&mut u.tags, req.tags)).await?;
+    change_user(ctx, &req.user_name, |u| {
+        merge_tags(&mut u.tags, req.tags, TagKeys::CaseInsensitive)
+    })
+    .await?;
     Ok(json!({}))
 }
 
 pub async fn untag_user(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: TagRequest = input(raw)?;
     change_user(ctx, &req.user_name, |u| {
-        u.tags.retain(|t| !req.tag_keys.contains(&t.key));
+        remove_tags(&mut u.tags, &req.tag_keys, TagKeys::CaseInsensitive);
         Ok(())
     })
     .await?;
@@ -392,7 +470,7 @@ pub async fn list_user_tags(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let user: User = get(ctx, &mut tx, USER, &req.user_name, false)
         .await?
         .ok_or_else(|| no_such("user", &req.user_name))?;
-    Ok(json!({ "Tags": output(&user.tags)?, "IsTruncated": false }))
+    tags_page(&user.tags, req.marker, req.max_items)
 }
 
 #[derive(Deserialize)]
