@@ -199,3 +199,93 @@ def test_malformed_group_id_filter_value(ec2):
 def test_subnet_dns_options_carry_the_aaaa_member(ec2, vpc):
     subnet = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.0.9.0/28")["Subnet"]
     assert subnet["PrivateDnsNameOptionsOnLaunch"]["EnableResourceNameDnsAAAARecord"] is False
+
+
+# Compute: messages and members as EC2 gives them.
+
+
+def _ami(ec2):
+    flt = [{"Name": "name", "Values": ["al2023-ami-2023.*-x86_64"]}]
+    return max(ec2.describe_images(Owners=["amazon"], Filters=flt)["Images"], key=lambda i: i["CreationDate"])["ImageId"]
+
+
+def test_unknown_ids_are_named_together(ec2):
+    from botocore.exceptions import ClientError
+
+    a, b = "i-0123456789abcdef0", "i-0123456789abcdef1"
+    try:
+        ec2.describe_instances(InstanceIds=[a, b])
+    except ClientError as e:
+        assert e.response["Error"]["Message"] == f"The instance IDs '{a}, {b}' do not exist"
+    else:
+        raise AssertionError("unknown instances were described")
+    x, y = "ami-0123456789abcdef0", "ami-0123456789abcdef1"
+    try:
+        ec2.describe_images(ImageIds=[x, y])
+    except ClientError as e:
+        assert e.response["Error"]["Message"] == f"The image ids '[{x}, {y}]' do not exist"
+    else:
+        raise AssertionError("unknown images were described")
+
+
+def test_escaped_wildcards_in_filter_values_match_literally(ec2, vpc):
+    vid = vpc["VpcId"]
+    star = ec2.create_security_group(GroupName="web*", Description="d", VpcId=vid)["GroupId"]
+    ec2.create_security_group(GroupName="webapp", Description="d", VpcId=vid)
+    found = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["web\\*"]}])["SecurityGroups"]
+    assert [g["GroupId"] for g in found] == [star]
+    both = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["web*"]}])["SecurityGroups"]
+    assert len(both) == 2
+
+
+def test_instance_attribute_group_set_and_metadata_ipv6(ec2, vpc):
+    sid = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.0.30.0/24")["Subnet"]["SubnetId"]
+    [inst] = ec2.run_instances(ImageId=_ami(ec2), InstanceType="t3.micro", MinCount=1, MaxCount=1, SubnetId=sid,
+                               MetadataOptions={"HttpProtocolIpv6": "enabled"})["Instances"]
+    iid = inst["InstanceId"]
+    assert inst["MetadataOptions"]["HttpProtocolIpv6"] == "enabled"
+    groups = ec2.describe_instance_attribute(InstanceId=iid, Attribute="groupSet")["Groups"]
+    assert groups and all(set(g) == {"GroupId"} for g in groups)
+    out = ec2.modify_instance_metadata_options(InstanceId=iid, HttpTokens="required")
+    assert out["InstanceMetadataOptions"]["HttpProtocolIpv6"] == "enabled", "kept across a modify"
+    out = ec2.modify_instance_metadata_options(InstanceId=iid, HttpProtocolIpv6="disabled")
+    assert out["InstanceMetadataOptions"]["HttpProtocolIpv6"] == "disabled"
+    [r] = ec2.describe_instances(InstanceIds=[iid])["Reservations"]
+    assert r["Instances"][0]["MetadataOptions"]["HttpProtocolIpv6"] == "disabled"
+
+
+def test_a_tag_specification_without_tags_is_refused(ec2):
+    with expect_error("InvalidParameterValue", 400):
+        ec2.create_vpc(CidrBlock="10.0.0.0/16", TagSpecifications=[{"ResourceType": "vpc", "Tags": []}])
+
+
+def test_dhcp_options_malformed_id_code(ec2):
+    with expect_error("InvalidDhcpOptionsId.Malformed", 400):
+        ec2.describe_dhcp_options(DhcpOptionsIds=["nope"])
+
+
+def test_launch_template_messages(ec2):
+    from botocore.exceptions import ClientError
+
+    data = {"ImageId": _ami(ec2), "InstanceType": "t3.micro"}
+    ec2.create_launch_template(LaunchTemplateName="lt-messages", LaunchTemplateData=data)
+    try:
+        ec2.create_launch_template(LaunchTemplateName="lt-messages", LaunchTemplateData=data)
+    except ClientError as e:
+        assert e.response["Error"]["Code"] == "InvalidLaunchTemplateName.AlreadyExistsException"
+        assert e.response["Error"]["Message"] == "Launch template name already in use."
+    else:
+        raise AssertionError("a duplicate name was accepted")
+    try:
+        ec2.describe_launch_templates(LaunchTemplateNames=["lt-messages", "no-such-template"])
+    except ClientError as e:
+        assert e.response["Error"]["Message"] == \
+            "At least one of the launch templates specified in the request does not exist."
+    else:
+        raise AssertionError("an unknown name was described")
+    with expect_error("InvalidParameterCombination", 400):
+        ec2.create_launch_template_version(LaunchTemplateName="lt-messages", LaunchTemplateId="lt-0123456789abcdef0",
+                                           LaunchTemplateData=data)
+    with expect_error("InvalidUserData.Malformed", 400):
+        ec2.create_launch_template(LaunchTemplateName="lt-bad-user-data",
+                                   LaunchTemplateData={**data, "UserData": "not base64!!"})

@@ -102,6 +102,11 @@ pub fn tags_from_specs(specs: &[TagSpecification], resource_type: &str) -> Resul
                 ));
             }
         }
+        if spec.tags.is_empty() {
+            return Err(invalid_value(
+                "Tag specification must have at least one tag",
+            ));
+        }
         for t in &spec.tags {
             validate_tag(t)?;
             tags.retain(|x| x.key != t.key);
@@ -165,10 +170,14 @@ pub async fn tags_by_resource(
     Ok(map)
 }
 
-/// Glob match as EC2 filters do it: `*` any run of characters, `?` exactly one.
+/// Glob match as EC2 filters do it: `*` any run of characters, `?` exactly one; a backslash
+/// makes the next character literal (`\*` a star, `\\` a backslash).
 pub fn glob(pattern: &str, text: &str) -> bool {
     if !pattern.contains(['*', '?']) {
         return pattern == text;
+    }
+    if pattern.contains('\\') {
+        return glob_escaped(pattern, text);
     }
     // `?` is one character: compare bytes where both are ASCII (ids, addresses, most
     // names), characters otherwise.
@@ -179,6 +188,31 @@ pub fn glob(pattern: &str, text: &str) -> bool {
         let t: Vec<char> = text.chars().collect();
         glob_units(&p, &t, '*', '?')
     }
+}
+
+/// One unit of a pattern with escapes.
+#[derive(Clone, Copy, PartialEq)]
+enum Unit {
+    Lit(char),
+    Star,
+    One,
+}
+
+/// [`glob`] for a pattern holding backslash escapes: the same walk over parsed units.
+fn glob_escaped(pattern: &str, text: &str) -> bool {
+    let mut units = Vec::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        units.push(match c {
+            '\\' => Unit::Lit(chars.next().unwrap_or('\\')),
+            '*' => Unit::Star,
+            '?' => Unit::One,
+            c => Unit::Lit(c),
+        });
+    }
+    let text: Vec<Unit> = text.chars().map(Unit::Lit).collect();
+    // Text units are all literals, so the pattern's Star and One never equal one.
+    glob_units(&units, &text, Unit::Star, Unit::One)
 }
 
 /// Wildcard matching with one backtrack point: linear for the patterns people write,
@@ -363,6 +397,15 @@ pub fn paginate<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escaped_wildcards_match_literally() {
+        assert!(glob("a\\*b", "a*b"));
+        assert!(!glob("a\\*b", "axb"));
+        assert!(glob("web\\?*", "web?-1"));
+        assert!(!glob("web\\?*", "webx-1"));
+        assert!(glob("c:\\\\*", "c:\\dir"));
+    }
 
     #[test]
     fn globs() {

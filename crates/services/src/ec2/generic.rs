@@ -24,6 +24,11 @@ pub trait Ec2Resource: Resource + Filterable {
         Ok(v)
     }
     fn not_found(id: &str) -> Error;
+    /// The code for an id of the wrong shape: `<ID_ERROR>.Malformed`, unless EC2 spells it
+    /// otherwise for this resource.
+    fn malformed_code() -> String {
+        format!("{}.Malformed", Self::ID_ERROR)
+    }
     /// Deleted long enough ago that EC2 no longer lists it (a deleted NAT gateway lingers
     /// for about an hour); such a resource is neither listed nor found.
     fn gone(&self, _now: time::OffsetDateTime) -> bool {
@@ -44,7 +49,7 @@ pub fn check_id<R: Ec2Resource>(id: &str) -> Result<()> {
         .is_some_and(|rest| rest.starts_with('-'))
     {
         return Err(Error::new(
-            format!("{}.Malformed", R::ID_ERROR),
+            R::malformed_code(),
             format!("Invalid id: \"{id}\" (expecting \"{prefix}-...\")"),
         ));
     }

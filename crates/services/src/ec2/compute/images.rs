@@ -233,12 +233,30 @@ pub async fn describe_images(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             .collect();
         images.push((o.shown(tags.get(&o.image_id).unwrap_or(&none))?, users));
     }
-    if let Some(missing) = req.image_ids.iter().find(|id| {
-        !images
-            .iter()
-            .any(|(i, _)| str_of(i, "ImageId") == id.as_str())
-    }) {
-        return Err(not_found(missing));
+    let missing: Vec<&str> = req
+        .image_ids
+        .iter()
+        .filter(|id| {
+            !images
+                .iter()
+                .any(|(i, _)| str_of(i, "ImageId") == id.as_str())
+        })
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        // EC2 names them all: "The image ids '[ami-1, ami-2]' do not exist".
+        let (noun, verb) = if missing.len() == 1 {
+            ("id", "does")
+        } else {
+            ("ids", "do")
+        };
+        return Err(Error::new(
+            "InvalidAMIID.NotFound",
+            format!(
+                "The image {noun} '[{}]' {verb} not exist",
+                missing.join(", ")
+            ),
+        ));
     }
     dry_run(req.dry_run)?;
     let now = kumori_protocol::time::now_iso();

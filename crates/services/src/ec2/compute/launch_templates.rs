@@ -132,6 +132,22 @@ fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Template data's user data must be base64, as RunInstances' is.
+fn check_user_data(data: &Value) -> Result<()> {
+    use base64::Engine;
+    if let Some(u) = data.get("UserData").and_then(Value::as_str)
+        && base64::engine::general_purpose::STANDARD
+            .decode(u.trim())
+            .is_err()
+    {
+        return Err(Error::new(
+            "InvalidUserData.Malformed",
+            "Invalid BASE64 encoding of user data.",
+        ));
+    }
+    Ok(())
+}
+
 fn check_description(d: Option<&str>) -> Result<()> {
     if d.is_some_and(|d| d.chars().count() > 255) {
         return Err(invalid_value(
@@ -186,7 +202,7 @@ async fn named(
             .ok_or_else(|| name_not_found(name))?,
         _ => {
             return Err(Error::new(
-                "MissingParameter",
+                "InvalidParameterCombination",
                 "The request must contain exactly one of LaunchTemplateId or LaunchTemplateName.",
             ));
         }
@@ -238,6 +254,7 @@ pub async fn create_launch_template(ctx: &Ctx<'_>, raw: &Value) -> Result<Value>
     let req: CreateLaunchTemplateRequest = input(raw)?;
     check_name(&req.launch_template_name)?;
     check_description(req.version_description.as_deref())?;
+    check_user_data(&req.launch_template_data)?;
     let tags = tags_from_specs(&req.tag_specifications, LaunchTemplate::KIND)?;
     let mut tx = ctx.store.write().await?;
     let all: Vec<LaunchTemplate> = resource::list(ctx, &mut tx).await?;
@@ -253,10 +270,7 @@ pub async fn create_launch_template(ctx: &Ctx<'_>, raw: &Value) -> Result<Value>
     {
         return Err(Error::new(
             "InvalidLaunchTemplateName.AlreadyExistsException",
-            format!(
-                "Launch template name already in use: {}",
-                req.launch_template_name
-            ),
+            "Launch template name already in use.",
         ));
     }
     dry_run(req.dry_run)?;
@@ -340,6 +354,7 @@ pub async fn create_launch_template_version(ctx: &Ctx<'_>, raw: &Value) -> Resul
         ),
         None => req.launch_template_data,
     };
+    check_user_data(&data)?;
     if t.versions.len() >= MAX_VERSIONS {
         return Err(Error::new(
             "LaunchTemplateVersionLimitExceeded",
@@ -537,12 +552,16 @@ pub async fn describe_launch_templates(ctx: &Ctx<'_>, raw: &Value) -> Result<Val
     {
         return Err(id_not_found(id));
     }
-    if let Some(name) = req
+    if req
         .launch_template_names
         .iter()
-        .find(|n| !all.iter().any(|t| t.launch_template_name == **n))
+        .any(|n| !all.iter().any(|t| t.launch_template_name == *n))
     {
-        return Err(name_not_found(name));
+        // Describing by names, EC2 does not say which one is missing.
+        return Err(Error::new(
+            "InvalidLaunchTemplateName.NotFoundException",
+            "At least one of the launch templates specified in the request does not exist.",
+        ));
     }
     dry_run(req.dry_run)?;
     let none = Vec::new();

@@ -66,6 +66,10 @@ impl Filterable for DhcpOptions {
 impl Ec2Resource for DhcpOptions {
     const ID_PREFIX: &'static str = "dopt";
     const ID_ERROR: &'static str = "InvalidDhcpOptionID";
+    /// EC2's error list spells this one differently from its NotFound.
+    fn malformed_code() -> String {
+        "InvalidDhcpOptionsId.Malformed".into()
+    }
     fn not_found(id: &str) -> Error {
         Error::new(
             "InvalidDhcpOptionID.NotFound",

@@ -67,7 +67,8 @@ pub async fn describe_instance_attribute(ctx: &Ctx<'_>, raw: &Value) -> Result<V
                 eni.map(|e| e.groups)
                     .unwrap_or_default()
                     .iter()
-                    .map(|g| json!({ "GroupId": g.group_id, "GroupName": g.group_name }))
+                    // EC2 shows only the ids here.
+                    .map(|g| json!({ "GroupId": g.group_id }))
                     .collect::<Vec<_>>()
             ),
         ),
@@ -262,6 +263,7 @@ pub(super) struct ModifyMetadataRequest {
     pub(super) http_put_response_hop_limit: Option<i64>,
     pub(super) http_endpoint: Option<String>,
     pub(super) instance_metadata_tags: Option<String>,
+    pub(super) http_protocol_ipv6: Option<String>,
     pub(super) dry_run: Option<bool>,
 }
 
@@ -282,6 +284,9 @@ pub async fn modify_instance_metadata_options(ctx: &Ctx<'_>, raw: &Value) -> Res
         instance_metadata_tags: req
             .instance_metadata_tags
             .or(Some(i.metadata.instance_metadata_tags.clone())),
+        http_protocol_ipv6: req
+            .http_protocol_ipv6
+            .or(Some(i.metadata.http_protocol_ipv6.clone())),
     };
     i.metadata = metadata_options(Some(&current))?;
     dry_run(req.dry_run)?;
@@ -295,7 +300,7 @@ pub async fn modify_instance_metadata_options(ctx: &Ctx<'_>, raw: &Value) -> Res
             "HttpTokens": m.http_tokens,
             "HttpPutResponseHopLimit": m.http_put_response_hop_limit,
             "HttpEndpoint": m.http_endpoint,
-            "HttpProtocolIpv6": "disabled",
+            "HttpProtocolIpv6": m.http_protocol_ipv6,
             "InstanceMetadataTags": m.instance_metadata_tags,
         },
     }))

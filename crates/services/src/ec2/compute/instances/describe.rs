@@ -532,11 +532,21 @@ pub(super) async fn describe(
     let tags = tags_by_resource(ctx, &mut tx, Instance::KIND).await?;
     drop(tx);
     let now = kumori_protocol::time::now_unix();
-    if let Some(missing) = ids
+    let missing: Vec<&String> = ids
         .iter()
-        .find(|id| instances.0.get(*id).is_none_or(|i| i.gone(now)))
-    {
-        return Err(not_found(missing));
+        .filter(|id| instances.0.get(*id).is_none_or(|i| i.gone(now)))
+        .collect();
+    match missing.as_slice() {
+        [] => {}
+        [one] => return Err(not_found(one)),
+        many => {
+            // EC2 names them all, in one plural message.
+            let list: Vec<&str> = many.iter().map(|s| s.as_str()).collect();
+            return Err(Error::new(
+                "InvalidInstanceID.NotFound",
+                format!("The instance IDs '{}' do not exist", list.join(", ")),
+            ));
+        }
     }
     let none = Vec::new();
     let eip_by_eni: HashMap<String, String> = addresses

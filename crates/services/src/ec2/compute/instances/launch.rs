@@ -27,6 +27,7 @@ pub(super) struct MetadataIn {
     pub(super) http_put_response_hop_limit: Option<i64>,
     pub(super) http_endpoint: Option<String>,
     pub(super) instance_metadata_tags: Option<String>,
+    pub(super) http_protocol_ipv6: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -481,6 +482,9 @@ pub(super) fn metadata_options(m: Option<&MetadataIn>) -> Result<MetadataOptions
             .unwrap_or_else(|| "enabled".into()),
         instance_metadata_tags: m
             .and_then(|m| m.instance_metadata_tags.clone())
+            .unwrap_or_else(|| "disabled".into()),
+        http_protocol_ipv6: m
+            .and_then(|m| m.http_protocol_ipv6.clone())
             .unwrap_or_else(|| "disabled".into()),
     })
 }

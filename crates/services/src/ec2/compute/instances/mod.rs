@@ -124,6 +124,14 @@ pub struct MetadataOptions {
     pub http_put_response_hop_limit: i64,
     pub http_endpoint: String,
     pub instance_metadata_tags: String,
+    /// Whether the IPv6 metadata endpoint is on; documents stored before it was kept say
+    /// nothing, which is EC2's default.
+    #[serde(default = "disabled")]
+    pub http_protocol_ipv6: String,
+}
+
+fn disabled() -> String {
+    "disabled".into()
 }
 
 /// How long a terminated instance stays listed (AWS: "about an hour").

@@ -255,7 +255,7 @@ struct MetadataOut<'a> {
     http_tokens: &'a str,
     http_put_response_hop_limit: i64,
     http_endpoint: &'a str,
-    http_protocol_ipv6: &'static str,
+    http_protocol_ipv6: &'a str,
     instance_metadata_tags: &'a str,
 }
 
@@ -408,7 +408,7 @@ pub fn instance_out<'a>(i: &'a Instance, parts: &Parts<'a>) -> InstanceOut<'a> {
             http_tokens: &i.metadata.http_tokens,
             http_put_response_hop_limit: i.metadata.http_put_response_hop_limit,
             http_endpoint: &i.metadata.http_endpoint,
-            http_protocol_ipv6: "disabled",
+            http_protocol_ipv6: &i.metadata.http_protocol_ipv6,
             instance_metadata_tags: &i.metadata.instance_metadata_tags,
         },
         enclave_options: Enabled { enabled: i.enclave },
