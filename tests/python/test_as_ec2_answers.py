@@ -289,3 +289,56 @@ def test_launch_template_messages(ec2):
     with expect_error("InvalidUserData.Malformed", 400):
         ec2.create_launch_template(LaunchTemplateName="lt-bad-user-data",
                                    LaunchTemplateData={**data, "UserData": "not base64!!"})
+
+
+def test_volume_encryption_follows_its_snapshot_and_key(ec2):
+    with expect_error("InvalidParameterDependency", 400):
+        ec2.create_volume(AvailabilityZone="us-east-1a", Size=8,
+                          KmsKeyId="1234abcd-12ab-34cd-56ef-1234567890ab")
+    key = "1234abcd-12ab-34cd-56ef-1234567890ab"
+    v = ec2.create_volume(AvailabilityZone="us-east-1a", Size=8, Encrypted=True, KmsKeyId=key)
+    assert v["Encrypted"] is True and v["KmsKeyId"] == f"arn:aws:kms:us-east-1:000000000000:key/{key}"
+    default = ec2.create_volume(AvailabilityZone="us-east-1a", Size=8, Encrypted=True)
+    assert default["KmsKeyId"].startswith("arn:aws:kms:us-east-1:000000000000:key/")
+    plain = ec2.create_volume(AvailabilityZone="us-east-1a", Size=8)
+    assert plain["Encrypted"] is False and "KmsKeyId" not in plain
+    snap = ec2.create_snapshot(VolumeId=v["VolumeId"])
+    assert snap["Encrypted"] is True
+    restored = ec2.create_volume(AvailabilityZone="us-east-1b", SnapshotId=snap["SnapshotId"])
+    assert restored["Encrypted"] is True and restored["KmsKeyId"] == v["KmsKeyId"]
+    with expect_error("InvalidParameterValue", 400):
+        ec2.create_volume(AvailabilityZone="us-east-1a", Size=8, Encrypted=True, KmsKeyId="not a key")
+
+
+def test_launch_permission_groups_other_than_all(ec2, vpc):
+    sid = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.0.31.0/24")["Subnet"]["SubnetId"]
+    [inst] = ec2.run_instances(ImageId=_ami(ec2), InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                               SubnetId=sid)["Instances"]
+    image = ec2.create_image(InstanceId=inst["InstanceId"], Name="perm-test")["ImageId"]
+    with expect_error("InvalidAMIAttributeItemValue", 400):
+        ec2.modify_image_attribute(ImageId=image, Attribute="launchPermission", OperationType="add",
+                                   UserGroups=["friends"])
+    # Deregistered, it describes as nothing (for an hour), not as unknown.
+    ec2.deregister_image(ImageId=image)
+    assert ec2.describe_images(ImageIds=[image])["Images"] == []
+    with expect_error("InvalidAMIID.NotFound", 400):
+        ec2.describe_images(ImageIds=["ami-0123456789abcdef0"])
+
+
+def test_modify_instance_attribute_changes_delete_on_termination(ec2, vpc):
+    sid = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.0.32.0/24")["Subnet"]["SubnetId"]
+    [inst] = ec2.run_instances(ImageId=_ami(ec2), InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                               SubnetId=sid)["Instances"]
+    iid = inst["InstanceId"]
+    root = inst["RootDeviceName"]
+    ec2.modify_instance_attribute(InstanceId=iid, BlockDeviceMappings=[
+        {"DeviceName": root, "Ebs": {"DeleteOnTermination": False}}])
+    [r] = ec2.describe_instances(InstanceIds=[iid])["Reservations"]
+    [m] = [m for m in r["Instances"][0]["BlockDeviceMappings"] if m["DeviceName"] == root]
+    assert m["Ebs"]["DeleteOnTermination"] is False
+    with expect_error("InvalidParameterValue", 400):
+        ec2.modify_instance_attribute(InstanceId=iid, BlockDeviceMappings=[
+            {"DeviceName": "/dev/sdz", "Ebs": {"DeleteOnTermination": False}}])
+    ec2.terminate_instances(InstanceIds=[iid])
+    [vol] = ec2.describe_volumes(VolumeIds=[m["Ebs"]["VolumeId"]])["Volumes"]
+    assert vol["State"] == "available", "the root volume outlives the instance"

@@ -66,6 +66,15 @@ impl OwnImage {
     }
 }
 
+/// How long a deregistered image's id still describes as empty rather than unknown.
+const DEREGISTERED_VISIBLE_SECS: u64 = 3600;
+
+/// The store id of the note that image `id` was deregistered (a kind of its own, so that it
+/// never reads as an image).
+fn deregistered_marker(id: &str) -> String {
+    format!("deregistered/{id}")
+}
+
 fn not_found(id: &str) -> Error {
     Error::new(
         "InvalidAMIID.NotFound",
@@ -217,6 +226,23 @@ pub async fn describe_images(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let mut tx = ctx.store.read().await?;
     let own: Vec<OwnImage> = resource::list(ctx, &mut tx).await?;
     let tags = tags_by_resource(ctx, &mut tx, OwnImage::KIND).await?;
+    // An image deregistered within the hour describes as nothing, not as unknown, as on EC2.
+    let mut recently_gone = Vec::new();
+    for id in req
+        .image_ids
+        .iter()
+        .filter(|id| !own.iter().any(|o| &o.image_id == *id))
+    {
+        if let Some(rec) = tx.get(ctx.scope(), &deregistered_marker(id)).await? {
+            let at = serde_json::from_str::<Value>(&rec.body)
+                .ok()
+                .and_then(|v| v["At"].as_u64())
+                .unwrap_or(0);
+            if kumori_protocol::time::now_unix().saturating_sub(at) < DEREGISTERED_VISIBLE_SECS {
+                recently_gone.push(id.clone());
+            }
+        }
+    }
     drop(tx);
     let none = Vec::new();
     // Every image with whom may launch it besides its owner and `all`: accounts named in
@@ -240,6 +266,7 @@ pub async fn describe_images(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             !images
                 .iter()
                 .any(|(i, _)| str_of(i, "ImageId") == id.as_str())
+                && !recently_gone.contains(id)
         })
         .map(String::as_str)
         .collect();
@@ -730,6 +757,13 @@ pub async fn deregister_image(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     }
     dry_run(req.dry_run)?;
     tx.delete(ctx.scope(), &own.image_id).await?;
+    let marker = kumori_store::Record {
+        kind: "deregistered-image".into(),
+        id: deregistered_marker(&own.image_id),
+        parent: None,
+        body: json!({ "At": kumori_protocol::time::now_unix() }).to_string(),
+    };
+    tx.insert(ctx.scope(), &marker).await?;
     let mut out = json!({ "Return": true });
     if req.delete_associated_snapshots == Some(true) {
         let mut results = Vec::new();

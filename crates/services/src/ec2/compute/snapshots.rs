@@ -30,6 +30,8 @@ pub struct Snapshot {
     pub owner_id: String,
     pub description: String,
     pub encrypted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
     pub storage_tier: String,
     /// Who besides the owner may make volumes from it: account ids and the group `all`.
     /// Kept, never shown in describes (DescribeSnapshotAttribute shows it).
@@ -53,9 +55,10 @@ impl Permission {
         if let Some(g) = &self.group
             && g != "all"
         {
-            return Err(invalid_value(format!(
-                "Invalid value '{g}' for group: the only group is 'all'."
-            )));
+            return Err(Error::new(
+                format!("Invalid{noun}AttributeItemValue"),
+                format!("Invalid attribute item value \"{g}\" for group item type."),
+            ));
         }
         if let Some(u) = &self.user_id
             && (u.len() != 12 || !u.bytes().all(|b| b.is_ascii_digit()))
@@ -155,6 +158,7 @@ pub fn new_snapshot(ctx: &Ctx<'_>, volume_id: &str, size: i64, description: Stri
         owner_id: ctx.account.to_string(),
         description,
         encrypted: false,
+        kms_key_id: None,
         storage_tier: "standard".into(),
         create_volume_permissions: vec![],
     }
@@ -163,10 +167,25 @@ pub fn new_snapshot(ctx: &Ctx<'_>, volume_id: &str, size: i64, description: Stri
 /// The size of snapshot `id`, which a new volume must at least have: one of the account's
 /// own snapshots or the root snapshot of a public image.
 pub async fn restorable_size(ctx: &Ctx<'_>, tx: &mut Tx, id: &str) -> Result<i64> {
+    Ok(restorable(ctx, tx, id).await?.0)
+}
+
+/// What a volume made from snapshot `id` starts as: its size, whether it is encrypted, and
+/// with which key.
+pub async fn restorable(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    id: &str,
+) -> Result<(i64, bool, Option<String>)> {
     check_id::<Snapshot>(id)?;
     if let Some(s) = resource::get::<Snapshot>(ctx, tx, id).await? {
-        return Ok(s.volume_size);
+        return Ok((s.volume_size, s.encrypted, s.kms_key_id));
     }
+    let size = restorable_public_size(ctx, id)?;
+    Ok((size, false, None))
+}
+
+fn restorable_public_size(ctx: &Ctx<'_>, id: &str) -> Result<i64> {
     kumori_catalog::public_images(ctx.region)
         .iter()
         .flat_map(|i| {
@@ -213,6 +232,7 @@ pub async fn create_snapshot(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     dry_run(req.dry_run)?;
     let mut s = new_snapshot(ctx, &volume.volume_id, volume.size, description);
     s.encrypted = volume.encrypted;
+    s.kms_key_id = volume.kms_key_id.clone();
     resource::insert(ctx, &mut tx, &s).await?;
     put_tags(ctx, &mut tx, &s.snapshot_id, Snapshot::KIND, &tags).await?;
     tx.commit().await?;
@@ -257,6 +277,10 @@ pub async fn copy_snapshot(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     dry_run(req.dry_run)?;
     let mut s = new_snapshot(ctx, &source.volume_id, source.volume_size, description);
     s.encrypted = source.encrypted || req.encrypted == Some(true);
+    s.kms_key_id = source
+        .kms_key_id
+        .clone()
+        .or_else(|| s.encrypted.then(|| super::volumes::default_kms_key(ctx)));
     resource::insert(ctx, &mut tx, &s).await?;
     put_tags(ctx, &mut tx, &s.snapshot_id, Snapshot::KIND, &tags).await?;
     tx.commit().await?;

@@ -36,7 +36,63 @@ pub struct Volume {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub throughput: Option<i64>,
     pub encrypted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
     pub multi_attach_enabled: bool,
+}
+
+/// The account's default EBS key (`aws/ebs`), as an encrypted volume without a key shows it.
+pub fn default_kms_key(ctx: &Ctx<'_>) -> String {
+    let h = kumori_catalog::stable_id("k", ctx.region, &format!("{}/aws/ebs", ctx.account));
+    let hex = &h[2..];
+    let uuid = format!(
+        "{}-{}-4{}-8{}-{:0<12}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..15],
+        &hex[15..17],
+        &hex[..12]
+    );
+    format!(
+        "arn:{}:kms:{}:{}:key/{uuid}",
+        crate::resource::partition(ctx.region),
+        ctx.region,
+        ctx.account
+    )
+}
+
+/// A KMS key as EBS takes it: a key id, an alias, or either's ARN; a bare key id is shown as
+/// the key's ARN, as EC2 shows it.
+fn check_kms_key(ctx: &Ctx<'_>, key: &str) -> Result<String> {
+    let uuid = |s: &str| {
+        s.len() == 36
+            && s.char_indices().all(|(i, c)| {
+                if [8, 13, 18, 23].contains(&i) {
+                    c == '-'
+                } else {
+                    c.is_ascii_hexdigit()
+                }
+            })
+    };
+    if uuid(key) {
+        return Ok(format!(
+            "arn:{}:kms:{}:{}:key/{key}",
+            crate::resource::partition(ctx.region),
+            ctx.region,
+            ctx.account
+        ));
+    }
+    let arn_ok = key.starts_with("arn:")
+        && key.split(':').nth(2) == Some("kms")
+        && key.rsplit_once(':').is_some_and(|(_, r)| {
+            r.strip_prefix("key/").is_some_and(uuid) || r.starts_with("alias/")
+        });
+    if arn_ok || (key.starts_with("alias/") && key.len() > 6) {
+        return Ok(key.to_string());
+    }
+    Err(invalid_value(format!(
+        "Invalid id: \"{key}\" (expecting a KMS key id, alias, or the ARN of either)"
+    )))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -222,6 +278,7 @@ pub async fn create_attached(
         iops,
         throughput,
         encrypted: false,
+        kms_key_id: None,
         multi_attach_enabled: false,
     };
     resource::insert(ctx, tx, &v).await?;
@@ -263,6 +320,7 @@ struct CreateVolumeRequest {
     iops: Option<i64>,
     throughput: Option<i64>,
     encrypted: Option<bool>,
+    kms_key_id: Option<String>,
     multi_attach_enabled: Option<bool>,
     #[serde(default)]
     tag_specifications: Vec<TagSpecification>,
@@ -286,13 +344,30 @@ pub async fn create_volume(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             format!("The zone '{zone}' does not exist."),
         ));
     }
-    let snapshot_size = match &req.snapshot_id {
+    let kms_key = match &req.kms_key_id {
+        Some(_) if req.encrypted != Some(true) => {
+            return Err(Error::new(
+                "InvalidParameterDependency",
+                "The parameter KmsKeyId requires the parameter Encrypted to be set.",
+            ));
+        }
+        Some(k) => Some(check_kms_key(ctx, k)?),
         None => None,
+    };
+    let (snapshot_size, snapshot_encrypted, snapshot_key) = match &req.snapshot_id {
+        None => (None, false, None),
         Some(id) => {
             let mut tx = ctx.store.read().await?;
-            Some(super::snapshots::restorable_size(ctx, &mut tx, id).await?)
+            let (size, encrypted, key) = super::snapshots::restorable(ctx, &mut tx, id).await?;
+            (Some(size), encrypted, key)
         }
     };
+    // A volume from an encrypted snapshot is encrypted, as EBS makes it, with the
+    // snapshot's key unless another is given.
+    let encrypted = req.encrypted == Some(true) || snapshot_encrypted;
+    let kms_key = kms_key
+        .or(snapshot_key)
+        .or_else(|| encrypted.then(|| default_kms_key(ctx)));
     let size = match (req.size, snapshot_size) {
         (Some(s), Some(min)) if s < min => {
             return Err(invalid_value(format!(
@@ -330,7 +405,8 @@ pub async fn create_volume(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         volume_type,
         iops,
         throughput,
-        encrypted: req.encrypted.unwrap_or(false),
+        encrypted,
+        kms_key_id: kms_key,
         multi_attach_enabled: false,
     };
     let mut tx = ctx.store.write().await?;

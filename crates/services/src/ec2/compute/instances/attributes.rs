@@ -113,7 +113,24 @@ pub(super) struct ModifyAttributeRequest {
     pub(super) ebs_optimized: Option<BoolAttr>,
     #[serde(default)]
     pub(super) groups: Vec<String>,
+    #[serde(default)]
+    pub(super) block_device_mappings: Vec<MappingChange>,
     pub(super) dry_run: Option<bool>,
+}
+
+/// A change to an attached volume's mapping: only `DeleteOnTermination` can change.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct MappingChange {
+    pub(super) device_name: Option<String>,
+    pub(super) ebs: Option<EbsChange>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct EbsChange {
+    pub(super) delete_on_termination: Option<bool>,
+    pub(super) volume_id: Option<String>,
 }
 
 pub(super) fn not_stopped(id: &str) -> Error {
@@ -154,7 +171,9 @@ pub async fn modify_instance_attribute(ctx: &Ctx<'_>, raw: &Value) -> Result<Val
     let source_dest = flag(&req.source_dest_check, "sourceDestCheck");
     let ebs = flag(&req.ebs_optimized, "ebsOptimized");
     let groups = !req.groups.is_empty();
+    let mappings = !req.block_device_mappings.is_empty();
     let given = [
+        mappings,
         instance_type.is_some(),
         user_data.is_some(),
         shutdown.is_some(),
@@ -236,6 +255,37 @@ pub async fn modify_instance_attribute(ctx: &Ctx<'_>, raw: &Value) -> Result<Val
     }
     if let Some(e) = ebs {
         i.ebs_optimized = e;
+    }
+    for m in &req.block_device_mappings {
+        let device = m.device_name.as_deref().ok_or_else(|| {
+            Error::new(
+                "MissingParameter",
+                "The request must contain the parameter BlockDeviceMapping.DeviceName",
+            )
+        })?;
+        let Some(delete) = m.ebs.as_ref().and_then(|e| e.delete_on_termination) else {
+            continue;
+        };
+        let wanted = m.ebs.as_ref().and_then(|e| e.volume_id.as_deref());
+        let attached = resource::list::<crate::ec2::volumes::Volume>(ctx, &mut tx)
+            .await?
+            .into_iter()
+            .find(|v| {
+                v.attachments
+                    .iter()
+                    .any(|a| a.instance_id == i.instance_id && a.device == device)
+                    && wanted.is_none_or(|w| w == v.volume_id)
+            });
+        let mut v = attached.ok_or_else(|| {
+            invalid_value(format!(
+                "The device '{device}' is not mapped on instance {}.",
+                i.instance_id
+            ))
+        })?;
+        for a in v.attachments.iter_mut().filter(|a| a.device == device) {
+            a.delete_on_termination = delete;
+        }
+        resource::update(ctx, &mut tx, &v).await?;
     }
     if source_dest.is_some() || groups {
         let mut nic: NetworkInterface = resource::lock(ctx, &mut tx, &i.network_interface_id)

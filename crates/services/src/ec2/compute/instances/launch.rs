@@ -1088,6 +1088,7 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             .await?;
             if encrypted_devices.contains(device) {
                 v.encrypted = true;
+                v.kms_key_id = Some(crate::ec2::volumes::default_kms_key(ctx));
                 resource::update(ctx, &mut tx, &v).await?;
             }
             put_tags(ctx, &mut tx, &v.volume_id, Volume::KIND, &volume_tags).await?;
