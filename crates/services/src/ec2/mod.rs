@@ -60,3 +60,51 @@ pub fn not_found_for(id: &str) -> Error {
         _ => Error::new("InvalidID", format!("The ID '{id}' is not valid")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every resource kind declares its id prefix (`const ID_PREFIX`) in its own file; the
+    /// table above must know each one, or CreateTags on such an id would answer `InvalidID`.
+    /// Read from the sources, so a new kind that is not added here fails this test.
+    #[test]
+    fn every_resource_prefix_has_its_not_found_error() {
+        fn walk(dir: &std::path::Path, out: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    for line in text.lines() {
+                        if let Some(rest) = line
+                            .trim()
+                            .strip_prefix("const ID_PREFIX: &'static str = \"")
+                        {
+                            out.push(rest.trim_end_matches("\";").to_string());
+                        }
+                    }
+                }
+            }
+        }
+        let mut prefixes = Vec::new();
+        walk(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ec2"),
+            &mut prefixes,
+        );
+        assert!(prefixes.len() >= 15, "found only {prefixes:?}");
+        for p in prefixes {
+            let e = super::not_found_for(&format!("{p}-0123456789abcdef0"));
+            assert_ne!(
+                e.0.code, "InvalidID",
+                "not_found_for does not know '{p}-' ids"
+            );
+            assert!(
+                e.0.code.ends_with("NotFound")
+                    || e.0.code.contains("NotFound")
+                    || e.0.code.ends_with("Unknown"),
+                "{p}: {}",
+                e.0.code
+            );
+        }
+    }
+}

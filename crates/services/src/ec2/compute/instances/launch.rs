@@ -155,6 +155,16 @@ pub async fn launch_profile(
     ctx: &Ctx<'_>,
     given: Option<&IamProfileIn>,
 ) -> Result<Option<IamProfileRef>> {
+    let mut tx = ctx.store.read().await?;
+    launch_profile_in(ctx, &mut tx, given).await
+}
+
+/// [`launch_profile`] inside the caller's transaction.
+pub(super) async fn launch_profile_in(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    given: Option<&IamProfileIn>,
+) -> Result<Option<IamProfileRef>> {
     let Some(given) = given else { return Ok(None) };
     let (arn, name) = (
         given.arn.as_deref().filter(|a| !a.is_empty()),
@@ -163,8 +173,7 @@ pub async fn launch_profile(
     if arn.is_none() && name.is_none() {
         return Ok(None);
     }
-    let mut tx = ctx.store.read().await?;
-    match crate::iam::instance_profile(ctx, &mut tx, arn, name).await? {
+    match crate::iam::instance_profile(ctx, tx, arn, name).await? {
         Some((p, _)) => Ok(Some(IamProfileRef {
             arn: p.arn,
             id: p.instance_profile_id,
@@ -539,15 +548,14 @@ pub(super) fn given(s: &mut Option<String>) {
 /// gives win, whole, except tags, which merge; with the template's id and version number.
 pub(super) async fn with_template(
     ctx: &Ctx<'_>,
+    tx: &mut Tx,
     raw: &Value,
 ) -> Result<(Value, Option<(String, i64)>)> {
     let Some(spec) = raw.get("LaunchTemplate") else {
         return Ok((raw.clone(), None));
     };
-    let mut tx = ctx.store.read().await?;
     let (mut data, id, version) =
-        crate::ec2::launch_templates::data_for_launch(ctx, &mut tx, spec).await?;
-    drop(tx);
+        crate::ec2::launch_templates::data_for_launch(ctx, tx, spec).await?;
     if let Some(o) = data.as_object_mut() {
         // The one member the two shapes spell differently.
         if let Some(r) = o.remove("RamDiskId") {
@@ -574,8 +582,11 @@ pub(super) async fn with_template(
     Ok((data, Some((id, version))))
 }
 
+/// RunInstances, in one write transaction from the template and image it reads to the
+/// instances it stores: an image deregistered or a template changed meanwhile cannot slip in.
 pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
-    let (raw, template) = with_template(ctx, raw).await?;
+    let mut tx = ctx.store.write().await?;
+    let (raw, template) = with_template(ctx, &mut tx, raw).await?;
     let raw = &raw;
     let mut req: RunInstancesRequest = input(raw)?;
     given(&mut req.key_name);
@@ -600,10 +611,7 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             "The request must contain the parameter ImageId",
         )
     })?;
-    let image = {
-        let mut tx = ctx.store.read().await?;
-        crate::ec2::images::find(ctx, &mut tx, &image_id).await?
-    };
+    let image = crate::ec2::images::find(ctx, &mut tx, &image_id).await?;
     // EC2's default type is m1.small, a previous generation the catalogue carries for it.
     let instance_type = req
         .instance_type
@@ -653,7 +661,7 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         }
     };
     let metadata = metadata_options(req.metadata_options.as_ref())?;
-    let profile = launch_profile(ctx, req.iam_instance_profile.as_ref()).await?;
+    let profile = launch_profile_in(ctx, &mut tx, req.iam_instance_profile.as_ref()).await?;
     let (core_count, threads_per_core) =
         cpu_options(type_info, &instance_type, req.cpu_options.as_ref())?;
     let hibernation = req
@@ -706,13 +714,10 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             .and_then(|c| c.cpu_credits.as_deref()),
     )?;
     let mut snapshot_sizes = HashMap::new();
-    {
-        let mut tx = ctx.store.read().await?;
-        for m in &req.block_device_mappings {
-            if let Some(id) = m.ebs.as_ref().and_then(|e| e.snapshot_id.as_ref()) {
-                let size = crate::ec2::snapshots::restorable_size(ctx, &mut tx, id).await?;
-                snapshot_sizes.insert(id.clone(), size);
-            }
+    for m in &req.block_device_mappings {
+        if let Some(id) = m.ebs.as_ref().and_then(|e| e.snapshot_id.as_ref()) {
+            let size = crate::ec2::snapshots::restorable_size(ctx, &mut tx, id).await?;
+            snapshot_sizes.insert(id.clone(), size);
         }
     }
     let volumes_to_make = launch_volumes(&image, &req.block_device_mappings, &snapshot_sizes)?;
@@ -765,7 +770,6 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             value: version.to_string(),
         });
     }
-    let mut tx = ctx.store.write().await?;
     // Idempotency: the same client token answers with the same reservation.
     if let Some(token) = &req.client_token {
         let mine: Vec<Instance> =
