@@ -985,7 +985,7 @@ impl Serialize for SecurityGroupPage {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let mut out = s.serialize_struct("DescribeSecurityGroupsResult", 2)?;
-        out.serialize_field("SecurityGroups", &GroupsShown(self))?;
+        out.serialize_field("SecurityGroups", &GroupsOut(self))?;
         if let Some(t) = &self.next_token {
             out.serialize_field("NextToken", t)?;
         }
@@ -993,9 +993,9 @@ impl Serialize for SecurityGroupPage {
     }
 }
 
-struct GroupsShown<'a>(&'a SecurityGroupPage);
+struct GroupsOut<'a>(&'a SecurityGroupPage);
 
-impl Serialize for GroupsShown<'_> {
+impl Serialize for GroupsOut<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::SerializeSeq;
         let page = self.0;
@@ -1020,7 +1020,7 @@ impl Serialize for GroupsShown<'_> {
                 Some((id, rules)) if **id == g.group_id => rules.values().collect(),
                 _ => Vec::new(),
             };
-            seq.serialize_element(&GroupShown {
+            seq.serialize_element(&GroupOut {
                 group_id: &g.group_id,
                 ip_permissions_egress: permissions(&rules, true),
                 tags: page.tags.get(&g.group_id).map_or(&[][..], Vec::as_slice),
@@ -1040,7 +1040,7 @@ impl Serialize for GroupsShown<'_> {
 /// order the XML writer finds them fastest in.
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct GroupShown<'a> {
+struct GroupOut<'a> {
     group_id: &'a str,
     ip_permissions_egress: Vec<Permission<'a>>,
     #[serde(skip_serializing_if = "<[Tag]>::is_empty")]
@@ -1062,17 +1062,17 @@ struct Permission<'a> {
     from_port: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     to_port: Option<i64>,
-    user_id_group_pairs: Vec<PeerShown<'a>>,
-    ip_ranges: Vec<PeerShown<'a>>,
-    ipv6_ranges: Vec<PeerShown<'a>>,
-    prefix_list_ids: Vec<PeerShown<'a>>,
+    user_id_group_pairs: Vec<PeerOut<'a>>,
+    ip_ranges: Vec<PeerOut<'a>>,
+    ipv6_ranges: Vec<PeerOut<'a>>,
+    prefix_list_ids: Vec<PeerOut<'a>>,
 }
 
 /// One peer of a permission: `IpRange`, `Ipv6Range`, `PrefixListId` or `UserIdGroupPair`,
 /// each with just the members that kind of peer has.
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct PeerShown<'a> {
+struct PeerOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -1121,7 +1121,7 @@ fn permissions<'a>(rules: &[&'a SgRule], egress: bool) -> Vec<Permission<'a>> {
             }
         };
         let p = &mut perms[at];
-        let mut peer = PeerShown {
+        let mut peer = PeerOut {
             cidr_ip: None,
             cidr_ipv6: None,
             prefix_list_id: None,

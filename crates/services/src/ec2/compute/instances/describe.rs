@@ -436,14 +436,14 @@ impl Serialize for InstancesPage {
         if let Some(t) = &self.next_token {
             out.serialize_field("NextToken", t)?;
         }
-        out.serialize_field("Reservations", &ReservationsShown(self))?;
+        out.serialize_field("Reservations", &ReservationsOut(self))?;
         out.end()
     }
 }
 
-pub(super) struct ReservationsShown<'p>(&'p InstancesPage);
+pub(super) struct ReservationsOut<'p>(&'p InstancesPage);
 
-impl Serialize for ReservationsShown<'_> {
+impl Serialize for ReservationsOut<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::{SerializeSeq, SerializeStruct};
         struct Reservation<'p>(&'p InstancesPage, &'p str, &'p [String]);
@@ -456,7 +456,7 @@ impl Serialize for ReservationsShown<'_> {
                 r.serialize_field("ReservationId", self.1)?;
                 r.serialize_field("OwnerId", &self.0.account)?;
                 r.serialize_field("Groups", &[] as &[()])?;
-                r.serialize_field("Instances", &InstancesShown(self.0, self.2))?;
+                r.serialize_field("Instances", &InstancesOut(self.0, self.2))?;
                 r.end()
             }
         }
@@ -468,9 +468,9 @@ impl Serialize for ReservationsShown<'_> {
     }
 }
 
-pub(super) struct InstancesShown<'p>(&'p InstancesPage, &'p [String]);
+pub(super) struct InstancesOut<'p>(&'p InstancesPage, &'p [String]);
 
-impl Serialize for InstancesShown<'_> {
+impl Serialize for InstancesOut<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::SerializeSeq;
         let page = self.0;
