@@ -342,3 +342,30 @@ def test_modify_instance_attribute_changes_delete_on_termination(ec2, vpc):
     ec2.terminate_instances(InstanceIds=[iid])
     [vol] = ec2.describe_volumes(VolumeIds=[m["Ebs"]["VolumeId"]])["Volumes"]
     assert vol["State"] == "available", "the root volume outlives the instance"
+
+
+def test_zones_offer_what_ec2_offers_there(ec2, vpc):
+    """use1-az3 (us-east-1e) has no t3: EC2's answer, quoted in the sources in regions.rs."""
+    def zones_with(t):
+        out = ec2.describe_instance_type_offerings(LocationType="availability-zone",
+                                                   Filters=[{"Name": "instance-type", "Values": [t]}])
+        return sorted(o["Location"] for o in out["InstanceTypeOfferings"])
+
+    assert "us-east-1e" not in zones_with("t3.micro")
+    assert "us-east-1e" in zones_with("t2.micro") and "us-east-1a" in zones_with("t3.micro")
+    ids = ec2.describe_instance_type_offerings(LocationType="availability-zone-id",
+                                               Filters=[{"Name": "instance-type", "Values": ["t3.micro"]}])
+    assert "use1-az3" not in {o["Location"] for o in ids["InstanceTypeOfferings"]}
+    sid = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.0.33.0/24", AvailabilityZone="us-east-1e")["Subnet"]["SubnetId"]
+    from botocore.exceptions import ClientError
+    try:
+        ec2.run_instances(ImageId=_ami(ec2), InstanceType="t3.micro", MinCount=1, MaxCount=1, SubnetId=sid)
+    except ClientError as e:
+        assert e.response["Error"]["Code"] == "Unsupported"
+        assert e.response["Error"]["Message"] == (
+            "Your requested instance type (t3.micro) is not supported in your requested Availability Zone "
+            "(us-east-1e). Please retry your request by not specifying an Availability Zone or choosing "
+            "us-east-1a, us-east-1b, us-east-1c, us-east-1d, us-east-1f.")
+    else:
+        raise AssertionError("t3.micro launched in us-east-1e")
+    ec2.run_instances(ImageId=_ami(ec2), InstanceType="t2.micro", MinCount=1, MaxCount=1, SubnetId=sid)

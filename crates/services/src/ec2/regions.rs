@@ -123,6 +123,42 @@ pub fn zones(region: &str) -> Vec<Zone> {
         .unwrap_or_default()
 }
 
+/// Instance families a zone does not offer, by zone id. Zones differ: an older zone never got
+/// some newer families. Only cases seen in EC2's own answers are listed, each with where:
+/// - use1-az3 (us-east-1e here) and the t3 family: "Your requested instance type (t3.micro)
+///   is not supported in your requested Availability Zone (us-east-1e)"
+///   (ned1313/Getting-Started-Terraform#44; t3.small in RedHatGov/redhatgov.workshops#113);
+/// - usw2-az4 (us-west-2d here) and the t2 family: "Your requested instance type (t2.micro)
+///   is not supported in your requested Availability Zone (us-west-2d)"
+///   (pulumi/pulumi-awsx#384, hashicorp/field-workshops-terraform#70).
+const MISSING_FAMILIES: &[(&str, &[&str])] = &[("use1-az3", &["t3"]), ("usw2-az4", &["t2"])];
+
+/// Whether zone `zone_id` offers `instance_type` (`t3.micro`).
+pub fn zone_offers(zone_id: &str, instance_type: &str) -> bool {
+    let family = instance_type.split('.').next().unwrap_or_default();
+    !MISSING_FAMILIES
+        .iter()
+        .any(|(z, families)| *z == zone_id && families.contains(&family))
+}
+
+/// EC2's refusal of a launch of `instance_type` in `zone` of `region` that does not offer it,
+/// naming the zones that do.
+pub fn unsupported_in_zone(region: &str, zone: &Zone, instance_type: &str) -> crate::Error {
+    let others: Vec<String> = zones(region)
+        .into_iter()
+        .filter(|z| zone_offers(&z.id, instance_type))
+        .map(|z| z.name)
+        .collect();
+    crate::Error::new(
+        "Unsupported",
+        format!(
+            "Your requested instance type ({instance_type}) is not supported in your requested Availability Zone ({}). Please retry your request by not specifying an Availability Zone or choosing {}.",
+            zone.name,
+            others.join(", ")
+        ),
+    )
+}
+
 struct RegionRow(&'static str);
 
 impl Filterable for RegionRow {

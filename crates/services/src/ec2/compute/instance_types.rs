@@ -305,16 +305,30 @@ pub async fn describe_instance_type_offerings(ctx: &Ctx<'_>, raw: &Value) -> Res
             )));
         }
     };
-    let locations: Vec<String> = match location_type {
-        "region" => vec![ctx.region.to_string()],
-        "availability-zone" => zones(ctx.region).into_iter().map(|z| z.name).collect(),
-        _ => zones(ctx.region).into_iter().map(|z| z.id).collect(),
+    // Each location with the zone id whose offerings it has (none for the region).
+    let locations: Vec<(String, Option<String>)> = match location_type {
+        "region" => vec![(ctx.region.to_string(), None)],
+        "availability-zone" => zones(ctx.region)
+            .into_iter()
+            .map(|z| (z.name, Some(z.id)))
+            .collect(),
+        _ => zones(ctx.region)
+            .into_iter()
+            .map(|z| (z.id.clone(), Some(z.id)))
+            .collect(),
     };
     let mut all: Vec<Offering> = Vec::new();
-    for location in &locations {
+    for (location, zone_id) in &locations {
         for v in kumori_catalog::instance_types() {
+            let instance_type = name_of(v);
+            if zone_id
+                .as_deref()
+                .is_some_and(|z| !super::regions::zone_offers(z, instance_type))
+            {
+                continue;
+            }
             all.push(Offering {
-                instance_type: name_of(v),
+                instance_type,
                 location_type,
                 location: location.clone(),
             });

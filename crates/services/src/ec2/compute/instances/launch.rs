@@ -817,6 +817,17 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         .or_else(|| nic.and_then(|n| n.subnet_id.clone()))
         .or_else(|| existing_primary.as_ref().map(|e| e.subnet_id.clone()));
     let mut subnet = launch_subnet(ctx, &mut tx, subnet_named.as_deref(), zone.as_deref()).await?;
+    if !crate::ec2::regions::zone_offers(&subnet.availability_zone_id, &instance_type) {
+        let z = crate::ec2::regions::Zone {
+            name: subnet.availability_zone.clone(),
+            id: subnet.availability_zone_id.clone(),
+        };
+        return Err(crate::ec2::regions::unsupported_in_zone(
+            ctx.region,
+            &z,
+            &instance_type,
+        ));
+    }
     if let Some(z) = &zone
         && &subnet.availability_zone != z
     {
