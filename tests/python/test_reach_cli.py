@@ -1,17 +1,24 @@
-"""Reachability on the classic layout a learner builds: `kumori reach`, which reads the state a
-running kumori keeps, and AWS's Reachability Analyzer API through boto3 and the aws CLI."""
+"""Reachability on the classic layout a learner builds: `kumori reach` and `kumori audit`, which
+ask a running kumori over HTTP (`POST /_kumori/reach`, `/_kumori/audit`) and never read its
+files, and AWS's Reachability Analyzer API through boto3 and the aws CLI."""
+import json
+import os
 import subprocess
 
 import pytest
-from support import client, expect_error, kumori_bin
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from support import client, expect_error, free_port, http, kumori_bin
 
 
 @pytest.fixture
-def layout(spawn, tmp_path):
+def layout(spawn):
     """VPC, public and private subnets, IGW, NAT gateway, a bastion that alone takes SSH from
     "my IP" (203.0.113.5), a private web server that takes SSH from the bastion, a database
-    that takes MySQL from the web tier."""
-    srv = spawn(state_dir=tmp_path / "state")
+    that takes MySQL from the web tier. The server keeps nothing on disk (--ephemeral), on a
+    port of its own."""
+    srv = spawn()
     ec2 = client("ec2", srv.endpoint)
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     public = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
@@ -40,9 +47,9 @@ def layout(spawn, tmp_path):
         NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": subnet, "Groups": [group], "AssociatePublicIpAddress": public_ip}],
     )["Instances"][0]["InstanceId"]
     return {
+        "server": srv,
         "ec2": ec2,
         "endpoint": srv.endpoint,
-        "state": tmp_path / "state",
         "bastion": run(public, bastion_sg, True),
         "web": run(private, web_sg, False),
         "db": run(private, db_sg, False),
@@ -53,12 +60,18 @@ def layout(spawn, tmp_path):
     }
 
 
-def reach(layout, frm, to, port=None):
-    return subprocess.run(
-        [str(kumori_bin()), "reach", "--state-dir", str(layout["state"]), "--from", frm, "--to", to,
-         *(["--port", str(port)] if port is not None else [])],
-        capture_output=True, text=True, timeout=30,
-    )
+def kumori(endpoint, *args, env=None):
+    """`kumori ARGS --endpoint-url ENDPOINT` (no flag when `endpoint` is None), with none of the
+    environment's AWS region or endpoint settings unless `env` gives them."""
+    unset = ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "KUMORI_STATE_DIR", "KUMORI_DEFAULT_REGION")
+    base = {k: v for k, v in os.environ.items() if k not in unset}
+    cmd = [str(kumori_bin()), *args, *(["--endpoint-url", endpoint] if endpoint else [])]
+    return subprocess.run(cmd, env={**base, **(env or {})}, capture_output=True, text=True, timeout=60)
+
+
+def reach(layout, frm, to, port=None, *extra, env=None):
+    return kumori(layout["endpoint"], "reach", "--from", frm, "--to", to,
+                  *(["--port", str(port)] if port is not None else []), *extra, env=env)
 
 
 def test_the_journeys_of_the_classic_layout(layout):
@@ -99,6 +112,73 @@ def test_every_port_at_once(layout):
 def test_unknown_names_are_refused(layout):
     bad = reach(layout, "i-0123456789abcdef0", layout["web"], 22)
     assert bad.returncode == 1 and "InvalidInstanceID.NotFound" in bad.stderr
+    assert bad.stdout == ""
+    odd = reach(layout, layout["web"], layout["db"], 3306, "--protocol", "sctp")
+    assert odd.returncode == 1 and "InvalidParameterValue" in odd.stderr and "sctp" in odd.stderr, odd.stderr
+
+
+def test_the_cli_asks_a_server_that_keeps_nothing_on_disk(layout, tmp_path):
+    # The layout's server runs with --ephemeral: there is no database file to read, and the
+    # CLI is given a home and a state directory with none in them either.
+    assert "state in memory" in layout["server"].output()
+    empty = {"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data"), "KUMORI_STATE_DIR": str(tmp_path / "state")}
+    ok = reach(layout, "203.0.113.5", layout["bastion"], 22, env=empty)
+    assert ok.returncode == 0 and ok.stdout.startswith("REACHABLE"), ok.stdout + ok.stderr
+    audit = kumori(layout["endpoint"], "audit", env=empty)
+    assert audit.returncode == 0 and audit.stdout == "no findings in us-east-1\n", audit.stdout + audit.stderr
+    assert not (tmp_path / "state").exists() and not (tmp_path / "data").exists()
+
+
+@pytest.fixture
+def in_ireland(layout):
+    """Two interfaces in a VPC of eu-west-1, behind its default group: each reaches the other."""
+    ec2 = client("ec2", layout["endpoint"], "eu-west-1")
+    vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.1.1.0/24", AvailabilityZone="eu-west-1a")["Subnet"]["SubnetId"]
+    eni = lambda: ec2.create_network_interface(SubnetId=subnet)["NetworkInterface"]["NetworkInterfaceId"]  # noqa: E731
+    return eni(), eni()
+
+
+def test_the_region_comes_from_aws_region(layout, in_ireland):
+    a, b = in_ireland
+    for var in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        ok = reach(layout, a, b, 22, env={var: "eu-west-1"})
+        assert ok.returncode == 0 and ok.stdout.startswith("REACHABLE") and b in ok.stdout, (var, ok.stdout + ok.stderr)
+    # AWS_REGION wins over AWS_DEFAULT_REGION, as in every AWS tool.
+    both = reach(layout, a, b, 22, env={"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "us-east-1"})
+    assert both.returncode == 0, both.stdout + both.stderr
+    # With neither, the server's default region (us-east-1) is asked, where they are not.
+    elsewhere = reach(layout, a, b, 22)
+    assert elsewhere.returncode == 1 and f"{a} does not exist" in elsewhere.stdout, elsewhere.stdout + elsewhere.stderr
+    assert kumori(layout["endpoint"], "audit", env={"AWS_REGION": "ap-southeast-2"}).stdout == "no findings in ap-southeast-2\n"
+
+
+def test_the_region_flag_wins(layout, in_ireland):
+    a, b = in_ireland
+    ok = reach(layout, a, b, 22, "--region", "eu-west-1", env={"AWS_REGION": "us-east-1"})
+    assert ok.returncode == 0 and ok.stdout.startswith("REACHABLE"), ok.stdout + ok.stderr
+    # Every port at once, in the region named.
+    ports = reach(layout, a, b, None, "--region", "eu-west-1")
+    assert ports.returncode == 0 and "  open      0-65535" in ports.stdout.splitlines(), ports.stdout + ports.stderr
+    no = reach(layout, a, b, 22, "--region", "us-east-1", env={"AWS_REGION": "eu-west-1"})
+    assert no.returncode == 1 and f"{a} does not exist" in no.stdout, no.stdout + no.stderr
+    audit = kumori(layout["endpoint"], "audit", "--region", "ap-southeast-2", env={"AWS_REGION": "eu-west-1"})
+    assert audit.returncode == 0 and audit.stdout == "no findings in ap-southeast-2\n", audit.stdout + audit.stderr
+
+
+def test_the_endpoint_comes_from_aws_endpoint_url(layout):
+    ok = kumori(None, "reach", "--from", "203.0.113.5", "--to", layout["bastion"], "--port", "22",
+                env={"AWS_ENDPOINT_URL": layout["endpoint"]})
+    assert ok.returncode == 0 and ok.stdout.startswith("REACHABLE"), ok.stdout + ok.stderr
+
+
+def test_no_server_is_a_clear_failure_of_its_own():
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    for args in (["reach", "--from", "203.0.113.5", "--to", "10.0.0.5", "--port", "22"], ["audit"]):
+        out = kumori(nowhere, *args)
+        assert out.returncode == 2 and nowhere in out.stderr and out.stdout == "", out.stderr
+    bad = kumori("https://127.0.0.1:4566", "audit")
+    assert bad.returncode == 2 and "http://" in bad.stderr
 
 
 def analyse(ec2, **path):
@@ -168,8 +248,6 @@ def test_reachability_analyzer_api(layout):
 
 
 def test_the_cli_asks_the_analyzer_too(layout, tmp_path):
-    import json
-    import os
     import sys
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "AWS_ACCESS_KEY_ID": "test",
            "AWS_SECRET_ACCESS_KEY": "test", "AWS_EC2_METADATA_DISABLED": "true",
@@ -190,8 +268,7 @@ def test_the_cli_asks_the_analyzer_too(layout, tmp_path):
 
 
 def test_audit_flags_exposures(layout):
-    run = lambda: subprocess.run([str(kumori_bin()), "audit", "--state-dir", str(layout["state"])],  # noqa: E731
-                                 capture_output=True, text=True, timeout=30)
+    run = lambda: kumori(layout["endpoint"], "audit")  # noqa: E731
     clean = run()
     # The layout as built is clean: every group is in use, nothing open to the world.
     assert clean.returncode == 0, clean.stdout + clean.stderr
@@ -264,3 +341,113 @@ def test_analyses_with_component_filters(layout):
     elsewhere = run(FilterInArns=["arn:aws:ec2:us-east-1:000000000000:vpc-peering-connection/pcx-0123456789abcdef0"])
     assert elsewhere["NetworkPathFound"] is False
     assert elsewhere["Explanations"][0]["ExplanationCode"] == "COMPONENT_FILTER_RESTRICTION"
+
+
+# --- who may ask ------------------------------------------------------------------------------
+
+def test_the_endpoints_are_guarded_as_kumoris_own(spawn):
+    ep = spawn().endpoint
+    body = json.dumps({"from": "10.0.0.5", "to": "10.0.0.6"}).encode()
+    for path in ("/_kumori/reach", "/_kumori/audit"):
+        # A page of another origin, or a name that is not this machine's (DNS rebinding): refused.
+        status, _, _ = http(ep, "POST", path, body=body, headers={"Origin": "http://evil.example"})
+        assert status == 403
+        status, _, _ = http(ep, "POST", path, body=body, headers={"Host": "evil.example"})
+        assert status == 403
+        status, _, _ = http(ep, "GET", path)
+        assert status == 405
+    # A question kumori does not know is refused with AWS's words, not guessed at.
+    status, answer = ask(ep, "/_kumori/audit", {"regoin": "eu-west-1"})
+    assert status == 400 and answer["code"] == "InvalidParameterValue" and "regoin" in answer["error"]
+    status, answer = ask(ep, "/_kumori/reach", {"from": "10.0.0.5"})
+    assert status == 400 and answer["code"] == "MissingParameter"
+    status, _, raw = http(ep, "POST", "/_kumori/reach", body=b"{not json")
+    assert status == 400 and json.loads(raw)["code"] == "MalformedInput"
+
+
+ROOT_KEY, ROOT_SECRET = "AKIAKUMORIREACHROOT01", "kumori-root-secret-for-the-reach-tests-0"
+ROOT_ENV = {"KUMORI_ROOT_ACCESS_KEY_ID": ROOT_KEY, "KUMORI_ROOT_SECRET_ACCESS_KEY": ROOT_SECRET}
+
+
+def keys(key, secret, token=None):
+    return {"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret, **({"AWS_SESSION_TOKEN": token} if token else {})}
+
+
+def ask(endpoint, path, question, signer=None):
+    """POSTs a question to one of kumori's endpoints, SigV4-signed as `signer` (key, secret)
+    when given; returns (status, JSON answer)."""
+    body = json.dumps(question).encode()
+    headers = {"Content-Type": "application/json"}
+    if signer:
+        req = AWSRequest(method="POST", url=endpoint + path, data=body, headers=headers)
+        SigV4Auth(Credentials(*signer), "ec2", "us-east-1").add_auth(req)
+        headers = dict(req.headers.items())
+    status, _, answer = http(endpoint, "POST", path, body=body, headers=headers)
+    return status, json.loads(answer)
+
+
+def two_interfaces(endpoint):
+    """Two interfaces behind their VPC's default group, made by the root: each reaches the other."""
+    ec2 = client("ec2", endpoint, key=ROOT_KEY, secret=ROOT_SECRET)
+    vpc = ec2.create_vpc(CidrBlock="10.2.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.2.1.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+    eni = lambda: ec2.create_network_interface(SubnetId=subnet)["NetworkInterface"]["NetworkInterfaceId"]  # noqa: E731
+    return eni(), eni()
+
+
+def test_under_verify_only_a_signed_question_is_answered(spawn):
+    ep = spawn(extra_args=["--auth", "verify"], env=ROOT_ENV).endpoint
+    a, b = two_interfaces(ep)
+    question = {"from": a, "to": b, "port": 22}
+    # Unsigned, signed with the wrong secret, signed with a key IAM does not know: refused.
+    status, answer = ask(ep, "/_kumori/reach", question)
+    assert status == 403 and "signed with SigV4" in answer["error"], answer
+    status, answer = ask(ep, "/_kumori/reach", question, (ROOT_KEY, "not-the-secret"))
+    assert status == 403 and "SignatureDoesNotMatch" in answer["error"], answer
+    status, answer = ask(ep, "/_kumori/audit", {}, ("AKIAKUMORINOSUCHKEY1", ROOT_SECRET))
+    assert status == 403 and "text" not in answer, answer
+    # Signed by a key IAM knows: answered.
+    status, answer = ask(ep, "/_kumori/reach", question, (ROOT_KEY, ROOT_SECRET))
+    assert status == 200 and answer["reachable"] is True and answer["text"].startswith("REACHABLE"), answer
+    # The CLI signs with the environment's keys, as every AWS tool does.
+    ok = kumori(ep, "reach", "--from", a, "--to", b, "--port", "22", env=keys(ROOT_KEY, ROOT_SECRET))
+    assert ok.returncode == 0 and ok.stdout == answer["text"], ok.stdout + ok.stderr
+    audit = kumori(ep, "audit", env=keys(ROOT_KEY, ROOT_SECRET))
+    assert audit.returncode == 0 and audit.stdout == "no findings in us-east-1\n", audit.stdout + audit.stderr
+    wrong = kumori(ep, "reach", "--from", a, "--to", b, "--port", "22", env=keys(ROOT_KEY, "not-the-secret"))
+    assert wrong.returncode == 1 and "SignatureDoesNotMatch" in wrong.stderr and wrong.stdout == "", wrong.stderr
+    unknown = kumori(ep, "audit")  # the suite's `test` key, which IAM does not know
+    assert unknown.returncode == 1 and unknown.stdout == "", unknown.stderr
+    # Temporary credentials sign with their session token.
+    creds = client("sts", ep, key=ROOT_KEY, secret=ROOT_SECRET).get_session_token()["Credentials"]
+    temporary = kumori(ep, "audit", env=keys(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]))
+    assert temporary.returncode == 0, temporary.stderr
+    no_token = kumori(ep, "audit", env=keys(creds["AccessKeyId"], creds["SecretAccessKey"]))
+    assert no_token.returncode == 1, no_token.stderr
+
+
+def test_under_enforce_the_asker_needs_ec2_reads(spawn):
+    ep = spawn(extra_args=["--auth", "enforce"], env=ROOT_ENV).endpoint
+    a, b = two_interfaces(ep)
+    iam = client("iam", ep, key=ROOT_KEY, secret=ROOT_SECRET)
+    made = {}
+    for name, policy in (("reader", "AmazonEC2ReadOnlyAccess"), ("nobody", None)):
+        iam.create_user(UserName=name)
+        if policy:
+            iam.attach_user_policy(UserName=name, PolicyArn=f"arn:aws:iam::aws:policy/{policy}")
+        k = iam.create_access_key(UserName=name)["AccessKey"]
+        made[name] = (k["AccessKeyId"], k["SecretAccessKey"])
+    ok = kumori(ep, "reach", "--from", a, "--to", b, "--port", "22", env=keys(*made["reader"]))
+    assert ok.returncode == 0 and ok.stdout.startswith("REACHABLE"), ok.stdout + ok.stderr
+    assert kumori(ep, "audit", env=keys(*made["reader"])).returncode == 0
+    denied = kumori(ep, "reach", "--from", a, "--to", b, "--port", "22", env=keys(*made["nobody"]))
+    assert denied.returncode == 1 and "UnauthorizedOperation" in denied.stderr and denied.stdout == "", denied.stderr
+    assert "ec2:Describe" in denied.stderr
+    status, answer = ask(ep, "/_kumori/audit", {}, made["nobody"])
+    assert status == 403 and answer["code"] == "UnauthorizedOperation", answer
+    # A deny on one of the reads is enough to refuse.
+    iam.put_user_policy(UserName="reader", PolicyName="no-acls", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Action": "ec2:DescribeNetworkAcls", "Resource": "*"}]}))
+    status, answer = ask(ep, "/_kumori/reach", {"from": a, "to": b}, made["reader"])
+    assert status == 403 and "ec2:DescribeNetworkAcls" in answer["error"], answer

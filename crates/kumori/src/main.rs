@@ -80,7 +80,8 @@ enum Command {
         state_dir: Option<PathBuf>,
     },
     /// Whether one end reaches another, hop by hop, and what blocks it: e.g.
-    /// `kumori reach --from 203.0.113.5 --to i-0abc… --port 22`.
+    /// `kumori reach --from 203.0.113.5 --to i-0abc… --port 22`. Asks the running kumori
+    /// (--endpoint-url); exits 0 when reachable, 1 when not, 2 when no kumori answers.
     Reach {
         /// An instance id, an interface id, or an address (an address on the internet, or
         /// a private one).
@@ -95,53 +96,94 @@ enum Command {
         /// tcp, udp or icmp.
         #[arg(long, default_value = "tcp")]
         protocol: String,
-        #[arg(long, env = "KUMORI_DEFAULT_REGION", default_value = "us-east-1")]
-        region: String,
-        #[arg(long, env = "KUMORI_ACCOUNT_ID", default_value = "000000000000")]
-        account_id: String,
-        /// The state a running kumori keeps (default: the per-user data directory).
-        #[arg(long, env = "KUMORI_STATE_DIR")]
-        state_dir: Option<PathBuf>,
+        #[command(flatten)]
+        asking: Asking,
     },
     /// Exposures a reviewer would flag in a region's networks: admin and database ports
     /// open to the internet, internet-reachable interfaces in subnets without a default
-    /// route to a gateway, shadowed network ACL entries, unused security groups.
+    /// route to a gateway, shadowed network ACL entries, unused security groups. Asks the
+    /// running kumori (--endpoint-url); exits 0 when there is none, 1 when there are, 2 when
+    /// no kumori answers.
     Audit {
-        #[arg(long, env = "KUMORI_DEFAULT_REGION", default_value = "us-east-1")]
-        region: String,
-        #[arg(long, env = "KUMORI_ACCOUNT_ID", default_value = "000000000000")]
-        account_id: String,
-        /// The state a running kumori keeps (default: the per-user data directory).
-        #[arg(long, env = "KUMORI_STATE_DIR")]
-        state_dir: Option<PathBuf>,
+        #[command(flatten)]
+        asking: Asking,
     },
 }
 
-/// `kumori audit`: one line per finding; exits 0 when there is none, 1 otherwise.
-async fn audit(
-    region: String,
-    account_id: String,
-    state_dir: Option<PathBuf>,
-) -> Result<bool, String> {
-    let store = open_state(state_dir).await?;
-    let limits = Limits::default();
-    let ctx = kumori_services::Ctx {
-        store: &store,
-        account: &account_id,
-        region: &region,
-        limits: &limits,
-        caller: None,
-    };
-    let findings = kumori_services::ec2::reach::audit(&ctx)
-        .await
-        .map_err(|e| format!("{}: {}", e.0.code, e.0.message))?;
-    if findings.is_empty() {
-        println!("no findings in {region}");
+/// Which kumori `reach` and `audit` ask, about which region, as whom: as every AWS tool
+/// reads them. The access key (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN)
+/// signs the question, which a server under `--auth verify|enforce` requires.
+#[derive(clap::Args)]
+struct Asking {
+    /// The region to look in [default: AWS_REGION, else AWS_DEFAULT_REGION, else the
+    /// server's default region (us-east-1 unless it was started with --default-region)].
+    #[arg(long)]
+    region: Option<String>,
+    /// Where the running kumori serves.
+    #[arg(
+        long,
+        env = "AWS_ENDPOINT_URL",
+        default_value = "http://127.0.0.1:4566"
+    )]
+    endpoint_url: String,
+}
+
+impl Asking {
+    /// The region: `--region`, else AWS_REGION, else AWS_DEFAULT_REGION; none leaves it to
+    /// the server.
+    fn with_env_region(mut self) -> Self {
+        self.region = self.region.or_else(|| {
+            ["AWS_REGION", "AWS_DEFAULT_REGION"]
+                .iter()
+                .find_map(|v| std::env::var(v).ok().filter(|r| !r.is_empty()))
+        });
+        self
     }
-    for f in &findings {
-        println!("{:<42} {:<24} {}", f.code, f.component, f.message);
+
+    /// The server to ask, as the holder of `credentials` (unsigned without).
+    fn server<'a>(
+        &'a self,
+        credentials: Option<&'a kumori_server::ask::Credentials>,
+    ) -> kumori_server::ask::Server<'a> {
+        kumori_server::ask::Server {
+            endpoint: &self.endpoint_url,
+            region: self.region.as_deref(),
+            credentials,
+        }
     }
-    Ok(findings.is_empty())
+}
+
+/// Why a command failed, and the exit status that says so.
+enum Failure {
+    /// Exit 1: the command's answer is "no" (not reachable, findings), or an error.
+    Failed(String),
+    /// Exit 2: no kumori answered at the endpoint.
+    Unreachable(String),
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure::Failed(message)
+    }
+}
+
+impl From<kumori_server::ask::AskError> for Failure {
+    fn from(e: kumori_server::ask::AskError) -> Self {
+        match e {
+            kumori_server::ask::AskError::Unreachable(m) => Failure::Unreachable(m),
+            kumori_server::ask::AskError::Failed(m) => Failure::Failed(m),
+        }
+    }
+}
+
+/// What `kumori reach` and `kumori audit` print: the server's text; then they fail with
+/// `no` when the verdict is not the good one.
+fn verdict(told: kumori_server::ask::Told, no: &str) -> Result<(), Failure> {
+    print!("{}", told.text);
+    match told.ok {
+        true => Ok(()),
+        false => Err(Failure::Failed(no.into())),
+    }
 }
 
 fn state_dir_or_default(state_dir: Option<PathBuf>) -> Result<PathBuf, String> {
@@ -153,68 +195,10 @@ fn state_dir_or_default(state_dir: Option<PathBuf>) -> Result<PathBuf, String> {
     }
 }
 
-/// The store a server keeps, opened beside it for `reach` and `audit`.
+/// The store a server keeps (for `serve`, and `imds-endpoint` beside it).
 async fn open_state(state_dir: Option<PathBuf>) -> Result<Store, String> {
     let dir = state_dir_or_default(state_dir)?;
     Store::open_dir(&dir).await.map_err(|e| e.to_string())
-}
-
-/// `kumori reach`: reads the store a server keeps (SQLite lets it read beside the server)
-/// and prints the verdict; exits 0 when reachable (on some port, when none is given), 1
-/// when not.
-async fn reach(
-    from: String,
-    to: String,
-    port: Option<u16>,
-    protocol: String,
-    region: String,
-    account_id: String,
-    state_dir: Option<PathBuf>,
-) -> Result<bool, String> {
-    use kumori_services::ec2::reach::{reach, render, render_ports};
-    let protocol = match protocol.to_ascii_lowercase().as_str() {
-        "tcp" => kumori_net::reach::model::Protocol::Tcp,
-        "udp" => kumori_net::reach::model::Protocol::Udp,
-        "icmp" => kumori_net::reach::model::Protocol::Icmp,
-        other => {
-            return Err(format!(
-                "--protocol must be tcp, udp or icmp, not '{other}'"
-            ));
-        }
-    };
-    let store = open_state(state_dir).await?;
-    let limits = Limits::default();
-    let ctx = kumori_services::Ctx {
-        store: &store,
-        account: &account_id,
-        region: &region,
-        limits: &limits,
-        caller: None,
-    };
-    let answer = reach(&ctx, &from, &to, protocol, port)
-        .await
-        .map_err(|e| format!("{}: {}", e.0.code, e.0.message))?;
-    let reachable = match (&answer.verdict, port) {
-        (Some(v), Some(port)) => {
-            print!("{}", render(v, &from, &to, protocol, port));
-            v.reachable
-        }
-        _ => {
-            let open = !answer.ports.reachable.is_empty();
-            println!(
-                "{}  {from} -> {to} {}",
-                if open {
-                    "REACHABLE    "
-                } else {
-                    "NOT REACHABLE"
-                },
-                protocol.name()
-            );
-            open
-        }
-    };
-    print!("{}", render_ports(&answer, protocol));
-    Ok(reachable)
 }
 
 fn main() -> std::process::ExitCode {
@@ -232,39 +216,37 @@ fn main() -> std::process::ExitCode {
         .expect("tokio runtime");
     match runtime.block_on(run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
+        Err(Failure::Failed(e)) => {
             eprintln!("kumori: {e}");
             std::process::ExitCode::FAILURE
+        }
+        Err(Failure::Unreachable(e)) => {
+            eprintln!("kumori: {e}");
+            std::process::ExitCode::from(2)
         }
     }
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
+async fn run(cli: Cli) -> Result<(), Failure> {
     if let Command::Reach {
         from,
         to,
         port,
         protocol,
-        region,
-        account_id,
-        state_dir,
+        asking,
     } = cli.command
     {
-        return match reach(from, to, port, protocol, region, account_id, state_dir).await? {
-            true => Ok(()),
-            false => Err("not reachable".into()),
-        };
+        let asking = asking.with_env_region();
+        let credentials = kumori_server::ask::Credentials::from_env();
+        let server = asking.server(credentials.as_ref());
+        let told = kumori_server::ask::reach(&server, &from, &to, port, &protocol).await?;
+        return verdict(told, "not reachable");
     }
-    if let Command::Audit {
-        region,
-        account_id,
-        state_dir,
-    } = cli.command
-    {
-        return match audit(region, account_id, state_dir).await? {
-            true => Ok(()),
-            false => Err("findings above".into()),
-        };
+    if let Command::Audit { asking } = cli.command {
+        let asking = asking.with_env_region();
+        let credentials = kumori_server::ask::Credentials::from_env();
+        let told = kumori_server::ask::audit(&asking.server(credentials.as_ref())).await?;
+        return verdict(told, "findings above");
     }
     if let Command::ImdsEndpoint {
         instance_id,
@@ -313,9 +295,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         unreachable!("the other commands returned above");
     };
     if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!(
-            "--account-id must be 12 digits, not '{account_id}'"
-        ));
+        return Err(format!("--account-id must be 12 digits, not '{account_id}'").into());
     }
     let store = if ephemeral {
         Store::open_memory().await.map_err(|e| e.to_string())?

@@ -1,6 +1,7 @@
 //! kumori's HTTP front: one port for every AWS service, plus kumori's own `/_kumori/*`
 //! endpoints (and the `/_localstack/health` and `/moto-api/reset` paths existing tooling calls).
-//! Wiring only: requests go through the protocol layer to the services and back.
+//! Wiring only: requests go through the protocol layer to the services and back. [`ask`] is
+//! the client half of `/_kumori/reach` and `/_kumori/audit`, for the `kumori` commands.
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -17,7 +18,9 @@ use kumori_store::Store;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+pub mod ask;
 mod own;
+mod reach;
 mod serve;
 pub use serve::{ServeOptions, serve};
 
@@ -80,6 +83,8 @@ pub fn router(store: Store, config: Config) -> Router {
         .route("/moto-api/reset", post(reset))
         .route("/_kumori/imds/{*rest}", any(imds))
         .route("/_kumori/imds-endpoint/{instance_id}", get(imds_endpoint))
+        .route(reach::REACH_PATH, post(reach::reach))
+        .route(reach::AUDIT_PATH, post(reach::audit))
         .fallback(aws)
         .with_state(app)
 }
