@@ -165,3 +165,33 @@ def test_reachability_says_plainly_it_does_not_analyse_ipv6(ec2, vpc6):
         assert "IPv6" in e.response["Error"]["Message"]
     else:
         raise AssertionError("an IPv6 path was accepted, and would be answered as if IPv4")
+
+
+def test_ipv6_addresses_asked_for_assigned_and_unassigned(ec2, vpc6):
+    vid = vpc6["VpcId"]
+    net = ipaddress.ip_network(block_of(vpc6)["Ipv6CidrBlock"])
+    sixty_four = list(net.subnets(new_prefix=64))[5]
+    sid = ec2.create_subnet(VpcId=vid, CidrBlock="10.6.40.0/24", Ipv6CidrBlock=str(sixty_four))["Subnet"]["SubnetId"]
+    two = ec2.create_network_interface(SubnetId=sid, Ipv6AddressCount=2)["NetworkInterface"]
+    assert len({a["Ipv6Address"] for a in two["Ipv6Addresses"]}) == 2
+    chosen = str(sixty_four[0x1234])
+    named = ec2.create_network_interface(SubnetId=sid, Ipv6Addresses=[{"Ipv6Address": chosen}])["NetworkInterface"]
+    assert [a["Ipv6Address"] for a in named["Ipv6Addresses"]] == [chosen]
+    with expect_error("InvalidParameterValue", 400):
+        ec2.create_network_interface(SubnetId=sid, Ipv6Addresses=[{"Ipv6Address": chosen}])  # taken
+    with expect_error("InvalidParameterValue", 400):
+        ec2.create_network_interface(SubnetId=sid, Ipv6Addresses=[{"Ipv6Address": "2001:db8::1"}])  # outside
+    out = ec2.assign_ipv6_addresses(NetworkInterfaceId=named["NetworkInterfaceId"], Ipv6AddressCount=1)
+    [extra] = out["AssignedIpv6Addresses"]
+    assert ipaddress.ip_address(extra) in sixty_four
+    ec2.unassign_ipv6_addresses(NetworkInterfaceId=named["NetworkInterfaceId"], Ipv6Addresses=[chosen])
+    [shown] = ec2.describe_network_interfaces(NetworkInterfaceIds=[named["NetworkInterfaceId"]])["NetworkInterfaces"]
+    assert [a["Ipv6Address"] for a in shown["Ipv6Addresses"]] == [extra]
+    ami = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": ["al2023-ami-2023.*-x86_64"]}])["Images"][0]["ImageId"]
+    [inst] = ec2.run_instances(ImageId=ami, InstanceType="t3.micro", MinCount=1, MaxCount=1, SubnetId=sid,
+                               Ipv6AddressCount=3)["Instances"]
+    assert len(inst["NetworkInterfaces"][0]["Ipv6Addresses"]) == 3
+    # A subnet without a block gives none.
+    plain = ec2.create_subnet(VpcId=vid, CidrBlock="10.6.41.0/24")["Subnet"]["SubnetId"]
+    with expect_error("InvalidParameterValue", 400):
+        ec2.create_network_interface(SubnetId=plain, Ipv6AddressCount=1)

@@ -635,11 +635,90 @@ struct CreateRequest {
     #[serde(default)]
     private_ip_addresses: Vec<PrivateIpSpec>,
     secondary_private_ip_address_count: Option<i64>,
+    ipv6_address_count: Option<i64>,
+    #[serde(default)]
+    ipv6_addresses: Vec<Ipv6Spec>,
     interface_type: Option<String>,
     client_token: Option<String>,
     #[serde(default)]
     tag_specifications: Vec<TagSpecification>,
     dry_run: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct Ipv6Spec {
+    pub(crate) ipv6_address: Option<String>,
+}
+
+/// The IPv6 addresses a request asks of `subnet` for one interface (`count` drawn at random,
+/// or the `given` ones, which must be in the subnet's block and free), beside `held` ones.
+pub(crate) async fn ipv6_for(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    subnet: &Subnet,
+    count: Option<i64>,
+    given: &[String],
+    held: &[Ipv6Entry],
+) -> Result<Vec<Ipv6Entry>> {
+    if count.is_some() && !given.is_empty() {
+        return Err(Error::new(
+            "InvalidParameterCombination",
+            "Specify either Ipv6AddressCount or Ipv6Addresses, not both.",
+        ));
+    }
+    let n = count.unwrap_or(0);
+    if n < 0 {
+        return Err(invalid_value(format!(
+            "Value ({n}) for parameter ipv6AddressCount is invalid."
+        )));
+    }
+    if n == 0 && given.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Some(block) = subnet.ipv6_nets().into_iter().next() else {
+        return Err(invalid_value(format!(
+            "Subnet {} has no IPv6 CIDR block, so interfaces in it cannot have IPv6 addresses.",
+            subnet.subnet_id
+        )));
+    };
+    if !given.is_empty() {
+        let neighbours: Vec<NetworkInterface> =
+            resource::children(ctx, tx, &subnet.subnet_id).await?;
+        let mut out = Vec::new();
+        for text in given {
+            let ip: std::net::Ipv6Addr = text.parse().map_err(|_| {
+                invalid_value(format!(
+                    "Value ({text}) for parameter ipv6Address is invalid."
+                ))
+            })?;
+            if !block.contains(&ip) {
+                return Err(invalid_value(format!(
+                    "Address {ip} does not fall within the subnet's IPv6 range ({block})."
+                )));
+            }
+            let shown = ip.to_string();
+            let taken = held
+                .iter()
+                .chain(out.iter())
+                .any(|e: &Ipv6Entry| e.ipv6_address == shown)
+                || neighbours
+                    .iter()
+                    .any(|e| e.ipv6_addresses.iter().any(|a| a.ipv6_address == shown));
+            if taken {
+                return Err(Error::new(
+                    "InvalidParameterValue",
+                    format!("Address {shown} is in use."),
+                ));
+            }
+            out.push(Ipv6Entry {
+                ipv6_address: shown,
+                is_primary_ipv6: false,
+            });
+        }
+        return Ok(out);
+    }
+    Ok(random_ipv6(subnet, n as usize))
 }
 
 fn parse_ip(text: &str) -> Result<Ipv4Addr> {
@@ -709,6 +788,15 @@ pub async fn create_network_interface(ctx: &Ctx<'_>, raw: &Value) -> Result<Valu
         req.description.clone().unwrap_or_default(),
     );
     eni.groups = groups;
+    let given: Vec<String> = req
+        .ipv6_addresses
+        .iter()
+        .filter_map(|a| a.ipv6_address.clone())
+        .collect();
+    if req.ipv6_address_count.is_some() || !given.is_empty() {
+        eni.ipv6_addresses =
+            ipv6_for(ctx, &mut tx, &subnet, req.ipv6_address_count, &given, &[]).await?;
+    }
     resource::insert(ctx, &mut tx, &eni).await?;
     put_tags(
         ctx,
@@ -1170,4 +1258,92 @@ pub async fn unassign_private_ip_addresses(ctx: &Ctx<'_>, raw: &Value) -> Result
     resource::update(ctx, &mut tx, &eni).await?;
     tx.commit().await?;
     Ok(json!({}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AssignIpv6Request {
+    network_interface_id: String,
+    ipv6_address_count: Option<i64>,
+    #[serde(default)]
+    ipv6_addresses: Vec<String>,
+}
+
+/// AssignIpv6Addresses: more IPv6 addresses of its subnet for an interface.
+pub async fn assign_ipv6_addresses(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: AssignIpv6Request = input(raw)?;
+    check_id::<NetworkInterface>(&req.network_interface_id)?;
+    if req.ipv6_address_count.is_none() && req.ipv6_addresses.is_empty() {
+        return Err(Error::new(
+            "MissingParameter",
+            "The request must contain the parameter Ipv6AddressCount or Ipv6Addresses",
+        ));
+    }
+    let mut tx = ctx.store.write().await?;
+    let mut eni: NetworkInterface = resource::lock(ctx, &mut tx, &req.network_interface_id)
+        .await?
+        .ok_or_else(|| NetworkInterface::not_found(&req.network_interface_id))?;
+    // The subnet's lock serializes address choices in it.
+    let subnet: Subnet = resource::lock(ctx, &mut tx, &eni.subnet_id)
+        .await?
+        .ok_or_else(|| super::subnet::not_found(&eni.subnet_id))?;
+    let added = ipv6_for(
+        ctx,
+        &mut tx,
+        &subnet,
+        req.ipv6_address_count,
+        &req.ipv6_addresses,
+        &eni.ipv6_addresses,
+    )
+    .await?;
+    eni.ipv6_addresses.extend(added.iter().cloned());
+    resource::update(ctx, &mut tx, &eni).await?;
+    tx.commit().await?;
+    Ok(json!({
+        "NetworkInterfaceId": eni.network_interface_id,
+        "AssignedIpv6Addresses": added.into_iter().map(|a| a.ipv6_address).collect::<Vec<_>>(),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UnassignIpv6Request {
+    network_interface_id: String,
+    #[serde(default)]
+    ipv6_addresses: Vec<String>,
+}
+
+/// UnassignIpv6Addresses: the named addresses leave the interface.
+pub async fn unassign_ipv6_addresses(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: UnassignIpv6Request = input(raw)?;
+    check_id::<NetworkInterface>(&req.network_interface_id)?;
+    let mut tx = ctx.store.write().await?;
+    let mut eni: NetworkInterface = resource::lock(ctx, &mut tx, &req.network_interface_id)
+        .await?
+        .ok_or_else(|| NetworkInterface::not_found(&req.network_interface_id))?;
+    let wanted: Vec<String> = req
+        .ipv6_addresses
+        .iter()
+        .map(|a| {
+            a.parse::<std::net::Ipv6Addr>()
+                .map_or(a.clone(), |ip| ip.to_string())
+        })
+        .collect();
+    if let Some(missing) = wanted
+        .iter()
+        .find(|a| !eni.ipv6_addresses.iter().any(|e| &e.ipv6_address == *a))
+    {
+        return Err(invalid_value(format!(
+            "Address {missing} is not assigned to {}.",
+            eni.network_interface_id
+        )));
+    }
+    eni.ipv6_addresses
+        .retain(|e| !wanted.contains(&e.ipv6_address));
+    resource::update(ctx, &mut tx, &eni).await?;
+    tx.commit().await?;
+    Ok(json!({
+        "NetworkInterfaceId": eni.network_interface_id,
+        "UnassignedIpv6Addresses": wanted,
+    }))
 }

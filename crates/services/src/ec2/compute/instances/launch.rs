@@ -41,6 +41,7 @@ pub(super) struct NicIn {
     pub(super) private_ip_address: Option<String>,
     pub(super) network_interface_id: Option<String>,
     pub(super) delete_on_termination: Option<bool>,
+    pub(super) ipv6_address_count: Option<i64>,
 }
 
 /// The interfaces a launch asks for, checked as EC2 checks them: device indexes unique and
@@ -108,6 +109,7 @@ pub(super) fn launch_interfaces<'r>(
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub(super) struct RunInstancesRequest {
+    pub(super) ipv6_address_count: Option<i64>,
     pub(super) image_id: Option<String>,
     pub(super) instance_type: Option<String>,
     pub(super) min_count: i64,
@@ -628,6 +630,9 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         &instance_type,
     )?;
     let nic = nic_specs.first().map(|(_, s)| *s);
+    let ipv6_count = req
+        .ipv6_address_count
+        .or_else(|| nic.and_then(|s| s.ipv6_address_count));
     let arch = image["Architecture"]
         .as_str()
         .unwrap_or_default()
@@ -945,6 +950,11 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             }
             Err(e) => return Err(e),
         };
+        // IPv6 addresses asked for beside the subnet's default.
+        if let Some(n) = ipv6_count {
+            nic.ipv6_addresses = eni::ipv6_for(ctx, &mut tx, &subnet, Some(n), &[], &[]).await?;
+            resource::update(ctx, &mut tx, &nic).await?;
+        }
         let public_ip = match public {
             true => Some(claim_public_ip(&mut tx).await?),
             false => None,
