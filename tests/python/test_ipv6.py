@@ -195,3 +195,33 @@ def test_ipv6_addresses_asked_for_assigned_and_unassigned(ec2, vpc6):
     plain = ec2.create_subnet(VpcId=vid, CidrBlock="10.6.41.0/24")["Subnet"]["SubnetId"]
     with expect_error("InvalidParameterValue", 400):
         ec2.create_network_interface(SubnetId=plain, Ipv6AddressCount=1)
+
+
+def test_subnet_cidr_reservations(ec2, vpc6):
+    vid = vpc6["VpcId"]
+    net = ipaddress.ip_network(block_of(vpc6)["Ipv6CidrBlock"])
+    sixty_four = list(net.subnets(new_prefix=64))[7]
+    sid = ec2.create_subnet(VpcId=vid, CidrBlock="10.6.50.0/24", Ipv6CidrBlock=str(sixty_four))["Subnet"]["SubnetId"]
+    # The first usable addresses are reserved: automatic picks go past them.
+    r4 = ec2.create_subnet_cidr_reservation(SubnetId=sid, Cidr="10.6.50.0/27", ReservationType="explicit",
+                                            Description="appliances")["SubnetCidrReservation"]
+    assert (r4["Cidr"], r4["ReservationType"], r4["Description"]) == ("10.6.50.0/27", "explicit", "appliances")
+    auto = ec2.create_network_interface(SubnetId=sid)["NetworkInterface"]["PrivateIpAddress"]
+    assert ipaddress.ip_address(auto) not in ipaddress.ip_network("10.6.50.0/27")
+    named = ec2.create_network_interface(SubnetId=sid, PrivateIpAddress="10.6.50.9")["NetworkInterface"]
+    assert named["PrivateIpAddress"] == "10.6.50.9", "asked for by name, a reserved address is given"
+    with expect_error("InvalidSubnetCidrReservation.Conflict", 400):
+        ec2.create_subnet_cidr_reservation(SubnetId=sid, Cidr="10.6.50.16/28", ReservationType="prefix")
+    with expect_error("InvalidSubnet.Range", 400):
+        ec2.create_subnet_cidr_reservation(SubnetId=sid, Cidr="10.6.51.0/28", ReservationType="prefix")
+    r6 = ec2.create_subnet_cidr_reservation(SubnetId=sid, Cidr=str(next(sixty_four.subnets(new_prefix=80))),
+                                            ReservationType="prefix")["SubnetCidrReservation"]
+    got = ec2.get_subnet_cidr_reservations(SubnetId=sid)
+    assert [r["SubnetCidrReservationId"] for r in got["SubnetIpv4CidrReservations"]] == [r4["SubnetCidrReservationId"]]
+    assert [r["SubnetCidrReservationId"] for r in got["SubnetIpv6CidrReservations"]] == [r6["SubnetCidrReservationId"]]
+    with expect_error("DependencyViolation", 400):
+        ec2.delete_subnet(SubnetId=sid)
+    ec2.delete_subnet_cidr_reservation(SubnetCidrReservationId=r4["SubnetCidrReservationId"])
+    ec2.delete_network_interface(NetworkInterfaceId=named["NetworkInterfaceId"])
+    low = ec2.create_network_interface(SubnetId=sid)["NetworkInterface"]["PrivateIpAddress"]
+    assert low == "10.6.50.4", "the range is free for automatic picks again"

@@ -39,6 +39,7 @@ pub fn not_found_for(id: &str) -> Error {
         Some("eni") => <eni::NetworkInterface as generic::Ec2Resource>::not_found(id),
         Some("nat") => <natgw::NatGateway as generic::Ec2Resource>::not_found(id),
         Some("pcx") => <peering::VpcPeeringConnection as generic::Ec2Resource>::not_found(id),
+        Some("scr") => <reservations::SubnetCidrReservation as generic::Ec2Resource>::not_found(id),
         Some("vpce") => <endpoints::VpcEndpoint as generic::Ec2Resource>::not_found(id),
         Some("dopt") => <dhcp::DhcpOptions as generic::Ec2Resource>::not_found(id),
         Some("ami") => Error::new(

@@ -344,14 +344,22 @@ async fn take_addresses(
         }
         taken.push(ip);
     }
+    // Addresses the subnet reserves explicitly are handed out only when asked for by name.
+    let mut avoid = held.clone();
+    for [lo, hi] in &subnet.explicit_reservations {
+        for ip in *lo..=*hi {
+            avoid.take(Ipv4Addr::from(ip));
+        }
+    }
     while taken.len() < 1 + extra {
-        let ip = held.first_free(&net).ok_or_else(|| {
+        let ip = avoid.first_free(&net).ok_or_else(|| {
             Error::new(
                 "InsufficientFreeAddressesInSubnet",
                 format!("Subnet {} has no free addresses left.", subnet.subnet_id),
             )
         })?;
         held.take(ip);
+        avoid.take(ip);
         taken.push(ip);
     }
     subnet.addresses_in_use = held.len();

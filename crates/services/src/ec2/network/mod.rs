@@ -15,6 +15,7 @@ pub mod nacl;
 pub mod natgw;
 pub mod peering;
 pub mod prefix_list;
+pub mod reservations;
 pub mod routes;
 pub mod sg;
 pub mod subnet;

@@ -64,6 +64,14 @@ pub struct Subnet {
         skip_serializing_if = "Option::is_none"
     )]
     pub ipv6_association_id: Option<String>,
+    /// The IPv4 ranges of `explicit` CIDR reservations, which automatic address picks skip.
+    /// Not an output member.
+    #[serde(
+        default,
+        rename = "KumoriExplicitReservations",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub explicit_reservations: Vec<[u32; 2]>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -588,6 +596,7 @@ pub fn new_subnet(
         ipv6_cidr_block_association_set: Vec::new(),
         ipv6_block: None,
         ipv6_association_id: None,
+        explicit_reservations: Vec::new(),
     }
 }
 
