@@ -451,3 +451,22 @@ def test_under_enforce_the_asker_needs_ec2_reads(spawn):
         "Statement": [{"Effect": "Deny", "Action": "ec2:DescribeNetworkAcls", "Resource": "*"}]}))
     status, answer = ask(ep, "/_kumori/reach", {"from": a, "to": b}, made["reader"])
     assert status == 403 and "ec2:DescribeNetworkAcls" in answer["error"], answer
+
+
+def test_a_gateway_endpoint_is_a_path_to_its_service(layout):
+    """The private web server reaches S3 through a gateway endpoint, not through the NAT
+    gateway; without the endpoint the same address goes out through the NAT."""
+    ec2 = layout["ec2"]
+    [web] = ec2.describe_instances(InstanceIds=[layout["web"]])["Reservations"][0]["Instances"]
+    vpc, subnet = web["VpcId"], web["SubnetId"]
+    [table] = ec2.describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": [subnet]}])["RouteTables"]
+    [s3] = ec2.describe_prefix_lists(Filters=[{"Name": "prefix-list-name", "Values": ["com.amazonaws.us-east-1.s3"]}])["PrefixLists"]
+    service_ip = s3["Cidrs"][0].split("/")[0].rsplit(".", 1)[0] + ".10"
+    via_nat = reach(layout, layout["web"], service_ip, 443)
+    assert via_nat.returncode == 0 and layout["nat"] in via_nat.stdout, via_nat.stdout + via_nat.stderr
+    ep = ec2.create_vpc_endpoint(VpcId=vpc, ServiceName="com.amazonaws.us-east-1.s3",
+                                 RouteTableIds=[table["RouteTableId"]])["VpcEndpoint"]["VpcEndpointId"]
+    via_endpoint = reach(layout, layout["web"], service_ip, 443)
+    assert via_endpoint.returncode == 0, via_endpoint.stdout + via_endpoint.stderr
+    assert ep in via_endpoint.stdout and layout["nat"] not in via_endpoint.stdout, via_endpoint.stdout
+    ec2.delete_vpc_endpoints(VpcEndpointIds=[ep])

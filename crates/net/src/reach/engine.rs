@@ -450,6 +450,9 @@ impl<'n> Sweep<'n, '_> {
                 self.groups(appliance, Direction::Ingress, a.src)?;
                 self.send(appliance, a, depth + 1)
             }
+            // The service is behind the endpoint: arrived, with the return crossing only
+            // the subnet's ACL again (already noted) and no translation.
+            Target::GatewayEndpoint(_) => Ok(None),
             Target::EgressOnlyInternetGateway(x) | Target::Other(x) => {
                 Err(self.halt(stop("NO_PATH", &x, None)))
             }

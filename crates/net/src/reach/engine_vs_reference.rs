@@ -322,10 +322,11 @@ fn network(seed: u64) -> Network {
                 if routes.iter().any(|x| x.destination == destination) {
                     continue;
                 }
-                let target = match r.below(5) {
+                let target = match r.below(6) {
                     0 | 1 => Target::InternetGateway(format!("igw-{}", r.below(vpcs))),
                     2 => Target::NatGateway(format!("nat-{}", r.below(vpcs))),
                     3 if !peerings.is_empty() => Target::Peering(r.pick(&peerings).clone()),
+                    4 => Target::GatewayEndpoint(format!("vpce-{}", r.below(vpcs))),
                     _ => Target::Interface(r.pick(&interfaces).clone()),
                 };
                 routes.push(Route {
@@ -428,6 +429,7 @@ fn random_networks_reach_through_every_kind_of_hop() {
     use super::rules::Direction;
     use super::trace::HopKind;
     let (mut reachable, mut nat, mut peering, mut forwarded, mut blocked) = (0, 0, 0, 0, 0);
+    let mut endpoint = 0;
     let mut codes = std::collections::BTreeMap::new();
     let mut appliance_reached = 0;
     for seed in 0..400u64 {
@@ -465,6 +467,7 @@ fn random_networks_reach_through_every_kind_of_hop() {
                 match h.kind {
                     HopKind::NatGateway => nat += 1,
                     HopKind::Peering => peering += 1,
+                    HopKind::GatewayEndpoint => endpoint += 1,
                     _ => {}
                 }
             }
@@ -477,6 +480,10 @@ fn random_networks_reach_through_every_kind_of_hop() {
     assert!(blocked > 200, "{blocked} blocked");
     assert!(nat > 0, "no path through a NAT gateway");
     assert!(peering > 0, "no path over a peering");
+    assert!(
+        endpoint > 0,
+        "no path to a service through a gateway endpoint"
+    );
     assert!(forwarded > 0, "no packet forwarded by an appliance");
     assert!(
         appliance_reached > 0,

@@ -98,8 +98,10 @@ pub enum Target {
     /// A network interface (an instance's, say), used as an appliance.
     Interface(String),
     EgressOnlyInternetGateway(String),
-    /// Something kumori does not model for reachability (a VPC endpoint, a gateway of
-    /// another kind).
+    /// A gateway VPC endpoint (S3, DynamoDB): its routes come from the service's prefix list,
+    /// so a packet that takes one has arrived at the service.
+    GatewayEndpoint(String),
+    /// Something kumori does not model for reachability (a gateway of another kind).
     Other(String),
 }
 

@@ -70,6 +70,8 @@ pub enum HopKind {
     InternetGateway,
     NatGateway,
     Peering,
+    /// A gateway VPC endpoint: the packet reached the service behind it.
+    GatewayEndpoint,
     /// The packet left for, or came from, the internet.
     Internet,
 }
@@ -570,6 +572,10 @@ impl<'n> Walk<'n, '_> {
                 self.sg_ingress(appliance, h)?;
                 self.hop(a, HopKind::Interface, h);
                 self.send(appliance, h, depth + 1)
+            }
+            Target::GatewayEndpoint(x) => {
+                self.hop(x, HopKind::GatewayEndpoint, h);
+                Ok(Arrival::Internet)
             }
             Target::EgressOnlyInternetGateway(x) | Target::Other(x) => Err(explain(
                 "NO_PATH",

@@ -538,7 +538,9 @@ pub(crate) fn components(ctx: &Ctx<'_>, net: &Network, hops: &[Hop]) -> Vec<Valu
                     });
                     match &route.target {
                         Target::Local => r["GatewayId"] = json!("local"),
-                        Target::InternetGateway(x) => r["GatewayId"] = json!(x),
+                        Target::InternetGateway(x) | Target::GatewayEndpoint(x) => {
+                            r["GatewayId"] = json!(x)
+                        }
                         Target::NatGateway(x) => r["NatGatewayId"] = json!(x),
                         Target::Peering(x) => r["VpcPeeringConnectionId"] = json!(x),
                         Target::Interface(x) => r["NetworkInterfaceId"] = json!(x),
@@ -565,7 +567,7 @@ pub(crate) fn components(ctx: &Ctx<'_>, net: &Network, hops: &[Hop]) -> Vec<Valu
                     }
                     c["InboundHeader"] = header(&h.header);
                 }
-                HopKind::Peering | HopKind::Internet => {}
+                HopKind::Peering | HopKind::Internet | HopKind::GatewayEndpoint => {}
             }
             c
         })

@@ -62,7 +62,9 @@ pub async fn snapshot(ctx: &Ctx<'_>) -> Result<Network> {
     let acls: Vec<NetworkAcl> = resource::list(ctx, &mut tx).await?;
     let groups: Vec<SecurityGroup> = resource::list(ctx, &mut tx).await?;
     let rules: Vec<SgRule> = resource::list(ctx, &mut tx).await?;
-    let lists: Vec<ManagedPrefixList> = resource::list(ctx, &mut tx).await?;
+    // The region's AWS-managed lists too: gateway endpoints route from them.
+    let mut lists: Vec<ManagedPrefixList> = resource::list(ctx, &mut tx).await?;
+    lists.extend(crate::ec2::prefix_list::aws_managed(ctx.region));
     let enis: Vec<NetworkInterface> = resource::list(ctx, &mut tx).await?;
     let addresses: Vec<Address> = resource::list(ctx, &mut tx).await?;
     let igws: Vec<InternetGateway> = resource::list(ctx, &mut tx).await?;
@@ -118,6 +120,8 @@ pub async fn snapshot(ctx: &Ctx<'_>) -> Result<Network> {
                 } else if let Some(g) = &r.gateway_id {
                     if g.starts_with("igw-") {
                         Target::InternetGateway(g.clone())
+                    } else if g.starts_with("vpce-") {
+                        Target::GatewayEndpoint(g.clone())
                     } else {
                         Target::Other(g.clone())
                     }
@@ -519,10 +523,12 @@ pub fn render(v: &Verdict, from: &str, to: &str, protocol: m::Protocol, port: u1
                     | Target::Peering(x)
                     | Target::Interface(x)
                     | Target::EgressOnlyInternetGateway(x)
+                    | Target::GatewayEndpoint(x)
                     | Target::Other(x) => x.clone(),
                 }
             ),
             HopKind::InternetGateway => "internet gateway".to_string(),
+            HopKind::GatewayEndpoint => "gateway endpoint (the service behind it)".to_string(),
             HopKind::NatGateway => "NAT gateway".to_string(),
             HopKind::Peering => "peering connection".to_string(),
         };
