@@ -112,6 +112,31 @@ pub fn stable_id(prefix: &str, region: &str, name: &str) -> String {
 /// with its sources), x86_64 and arm64, EBS-backed with their
 /// root snapshots, and one old paravirtual image.
 pub fn public_images(region: &str) -> Vec<Value> {
+    public_images_of(region).as_ref().clone()
+}
+
+/// The public images of `region`, made once per region and shared: a launch looks its image
+/// up inside its write transaction, so the lookup must not rebuild the catalogue each time.
+pub fn public_images_of(region: &str) -> std::sync::Arc<Vec<Value>> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    static MADE: LazyLock<Mutex<HashMap<String, Arc<Vec<Value>>>>> =
+        LazyLock::new(|| Mutex::new(HashMap::new()));
+    let mut made = MADE.lock().unwrap_or_else(|e| e.into_inner());
+    made.entry(region.to_string())
+        .or_insert_with(|| Arc::new(make_public_images(region)))
+        .clone()
+}
+
+/// The public image `id` of `region`, if there is one.
+pub fn public_image(region: &str, id: &str) -> Option<Value> {
+    public_images_of(region)
+        .iter()
+        .find(|i| i["ImageId"] == id)
+        .cloned()
+}
+
+fn make_public_images(region: &str) -> Vec<Value> {
     let mut images: Vec<Value> = IMAGE_TEMPLATES
         .iter()
         .map(|t| {

@@ -604,6 +604,13 @@ fn find_where_sql(kind: &str, member: &str) -> String {
     )
 }
 
+/// The lookup of [`Tx::children_where`]: `+id`, or SQLite orders by walking the parent's
+/// index and reads every sibling.
+fn children_where_sql(kind: &str, member: &str) -> String {
+    let sql = member_sql("kind, id, parent, body", kind, member, Cmp::Is, "");
+    format!("{sql} ORDER BY +id")
+}
+
 /// The lookup of [`Tx::child_where`].
 #[cfg(test)]
 fn child_where_sql(kind: &str, member: &str) -> String {
@@ -835,9 +842,8 @@ impl Tx {
         value: impl Into<Key<'_>>,
     ) -> Result<Vec<Record>> {
         let member = self.member(kind, field)?;
-        let sql = member_sql("kind, id, parent, body", kind, &member, Cmp::Is, "");
         self.records(
-            &format!("{sql} ORDER BY id"),
+            &children_where_sql(kind, &member),
             params![s.account, s.region, parent, value.into()],
         )
     }
@@ -1414,6 +1420,36 @@ mod tests {
             below,
             [None, Some("subnet-1"), Some("subnet-2"), Some("subnet-3")]
         );
+        // Each lookup goes through the member's index, whatever the key (a NULL included).
+        let plan = |sql: String, key: Key<'_>| -> String {
+            tx.conn()
+                .query_row(
+                    &format!("EXPLAIN QUERY PLAN {sql}"),
+                    params![S.account, S.region, "vpc-1", key],
+                    |r| r.get(3),
+                )
+                .unwrap()
+        };
+        for (field, key) in [("First", Key::Missing), ("Default", Key::Bool(true))] {
+            let member = format!("json_extract(body, '$.\"{field}\"')");
+            let p = plan(children_where_sql("subnet", &member), key);
+            assert!(
+                p.contains(&format!("resources_subnet_{field}")),
+                "{field}: {p}"
+            );
+        }
+        let zone = "json_extract(body, '$.\"Zone\"')";
+        let p = plan(
+            member_sql("COUNT(*)", "subnet", zone, Cmp::Is, ""),
+            Key::Text("a"),
+        );
+        assert!(p.contains("resources_subnet_Zone"), "count: {p}");
+        let first = "json_extract(body, '$.\"First\"')";
+        let p = plan(
+            member_sql("id", "subnet", first, Cmp::AtMost, "LIMIT 1"),
+            Key::Int(5),
+        );
+        assert!(p.contains("resources_subnet_First"), "at most: {p}");
         tx.commit().await.unwrap();
     }
 

@@ -100,10 +100,7 @@ pub async fn find(ctx: &Ctx<'_>, tx: &mut Tx, id: &str) -> Result<Value> {
         let tags = tags_of(ctx, tx, id).await?;
         return own.shown(&tags);
     }
-    kumori_catalog::public_images(ctx.region)
-        .into_iter()
-        .find(|i| i["ImageId"] == id)
-        .ok_or_else(|| not_found(id))
+    kumori_catalog::public_image(ctx.region, id).ok_or_else(|| not_found(id))
 }
 
 /// The own image whose volumes come from `snapshot_id`, if one does.
