@@ -8,6 +8,7 @@ signed requests for the cases where boto3 would refuse to send what we want the 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import ipaddress
 import json
 import os
@@ -55,6 +56,41 @@ for _var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_PROFILE", "AWS_END
     os.environ.pop(_var, None)
 
 
+# The whole suite runs once on SQLite (the default) and once on PostgreSQL: scripts/test starts
+# a server and names it here.
+DATABASE_URL = os.environ.get("KUMORI_TEST_DATABASE_URL")
+BACKEND = "postgresql" if DATABASE_URL else "sqlite"
+_SCHEMAS = iter(range(1, 1 << 30))
+
+
+def pg_schema(state_dir: Path | None) -> str:
+    """A schema name for one server: from its state directory when it has one (the same
+    directory, the same schema), else new for each server of this test process."""
+    if state_dir is not None:
+        digest = hashlib.sha1(str(Path(state_dir).resolve()).encode()).hexdigest()[:16]
+        return f"t_{digest}"
+    return f"t_{os.getpid()}_{next(_SCHEMAS)}_{os.urandom(3).hex()}"
+
+
+def needs_sqlite(why: str):
+    """Skips a test that is about SQLite's own files when the suite runs on PostgreSQL."""
+    return pytest.mark.skipif(DATABASE_URL is not None, reason=f"SQLite only: {why}")
+
+
+def stored_bodies(srv: "KumoriServer") -> bytes:
+    """Every stored document of a (stopped) server, read from its database directly."""
+    if not DATABASE_URL:
+        import sqlite3
+        with sqlite3.connect(Path(srv.state_dir) / "kumori.db") as db:
+            return "\n".join(row[0] for row in db.execute("SELECT body FROM resources")).encode()
+    out = subprocess.run(
+        ["psql", DATABASE_URL, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+         "-c", f"SELECT body FROM {srv.schema}.resources"],
+        capture_output=True, check=True,
+    )
+    return out.stdout
+
+
 def kumori_bin() -> Path:
     return Path(os.environ.get("KUMORI_BIN") or REPO / "target" / "debug" / "kumori")
 
@@ -78,6 +114,7 @@ class KumoriServer:
         self.extra_args = list(extra_args or [])
         self.env = env
         self.proc: subprocess.Popen | None = None
+        self.schema: str | None = None
         self.port: int | None = None
         self._log: list[str] = []
         self._ready = threading.Event()
@@ -96,7 +133,7 @@ class KumoriServer:
         self.port = free_port()
         self._log, self._ready = [], threading.Event()
         args = [str(binary), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
-        args += ["--state-dir", str(self.state_dir)] if self.state_dir else ["--ephemeral"]
+        args += self.state_args()
         args += self.extra_args
         self.proc = subprocess.Popen(
             args,
@@ -114,6 +151,16 @@ class KumoriServer:
         if self.proc.poll() is not None:
             raise RuntimeError(f"kumori exited with {self.proc.returncode} at start:\n{self.output()}")
         return self
+
+    def state_args(self) -> list[str]:
+        """Where this server keeps state: its directory (SQLite), or memory; on PostgreSQL
+        (KUMORI_TEST_DATABASE_URL), a schema of its own, named after its directory so that a
+        restarted or second process on the same directory shares it as it would the file."""
+        if not DATABASE_URL:
+            return ["--state-dir", str(self.state_dir)] if self.state_dir else ["--ephemeral"]
+        if self.schema is None:
+            self.schema = pg_schema(self.state_dir)
+        return ["--database-url", DATABASE_URL, "--database-schema", self.schema]
 
     def _drain(self, proc: subprocess.Popen) -> None:
         for line in proc.stdout:

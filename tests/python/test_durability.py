@@ -6,7 +6,7 @@ import time
 
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
-from support import client, expect_error, http, tag_spec
+from support import client, expect_error, http, needs_sqlite, tag_spec
 
 
 @pytest.fixture
@@ -156,6 +156,7 @@ def test_acknowledged_writes_survive_kill_9(spawn, state_dir):
         ec2.create_subnet(VpcId=vpc, CidrBlock=some)
 
 
+@needs_sqlite("it edits stored documents with SQLite's JSON functions to make old ones")
 def test_subnets_stored_before_their_index_members_still_hold_their_rules(spawn, state_dir):
     """A state directory from before subnets kept `FirstAddress` (the overlap index) and
     `HeldAddresses` (their addresses in use): the next writes fill both in, and neither an

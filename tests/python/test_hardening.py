@@ -17,7 +17,7 @@ import pytest
 from botocore.auth import SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from support import client, expect_error, http
+from support import BACKEND, client, expect_error, http
 
 ROOT_KEY, ROOT_SECRET = "AKIAKUMORIROOTHARDEN", "kumori-root-secret-for-hardening-tests-00"
 ROOT_ENV = {"KUMORI_ROOT_ACCESS_KEY_ID": ROOT_KEY, "KUMORI_ROOT_SECRET_ACCESS_KEY": ROOT_SECRET}
@@ -127,7 +127,7 @@ def test_allowed_host_serves_own_endpoints_under_that_name(spawn):
 def test_health_does_not_say_where_state_lives(spawn, tmp_path):
     srv = spawn(state_dir=tmp_path / "secret-place")
     status, body = raw(srv.endpoint, "GET", "/_kumori/health")
-    assert status == 200 and "secret-place" not in body and json.loads(body)["state"]["backend"] == "sqlite"
+    assert status == 200 and "secret-place" not in body and json.loads(body)["state"]["backend"] == BACKEND
 
 
 def test_reset_under_enforce_needs_the_roots_signature(enforced):
@@ -200,11 +200,11 @@ def test_only_the_launcher_can_act_as_an_instance(spawn, tmp_path):
     status, text = signed(ep, "GET", f"/_kumori/imds-endpoint/{iid}", ROOT_KEY, ROOT_SECRET)
     assert json.loads(text)["path"] == path
     assert path.startswith(f"/_kumori/imds/{iid}/") and len(path.split("/")[4]) == 64
-    # The operator's command prints it too, from the state directory.
+    # The operator's command prints it too, from the state the server keeps.
     import subprocess
     from support import kumori_bin
     out = subprocess.run([str(kumori_bin()), "imds-endpoint", iid, "--auth", "enforce",
-                          "--endpoint", ep, "--state-dir", str(tmp_path / "state")],
+                          "--endpoint", ep, *srv.state_args()],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0 and out.stdout.strip() == ep + path, out.stderr
     # Through it, IMDSv2 works as on AWS and the credentials are the role's.

@@ -13,11 +13,10 @@ import base64
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 
 import pytest
-from support import client, expect_error, tag_dict, tag_spec
+from support import client, expect_error, stored_bodies, tag_dict, tag_spec
 
 NEEDS_TOOLS = pytest.mark.skipif(
     not (shutil.which("ssh-keygen") and shutil.which("openssl")),
@@ -237,9 +236,9 @@ def test_the_private_key_is_never_stored(spawn, tmp_path):
     rsa = ec2.create_key_pair(KeyName="rsa")["KeyMaterial"]
     ed = ec2.create_key_pair(KeyName="ed", KeyType="ed25519")["KeyMaterial"]
     srv.stop()
-    dumped = b"".join(f.read_bytes() for f in (tmp_path / "state").iterdir() if f.is_file())
-    with sqlite3.connect(tmp_path / "state" / "kumori.db") as db:
-        dumped += "\n".join(row[0] for row in db.execute("SELECT body FROM resources")).encode()
+    state = tmp_path / "state"
+    dumped = b"".join(f.read_bytes() for f in state.iterdir() if f.is_file()) if state.exists() else b""
+    dumped += stored_bodies(srv)
     secrets = [rsa_private_exponent(write_private(tmp_path, "rsa.pem", rsa)), ed25519_seed(ed)]
     for secret in secrets:
         assert len(secret) >= 32

@@ -6,6 +6,7 @@ import re
 import pytest
 from botocore.exceptions import ClientError
 from support import (
+    BACKEND,
     UUID_RE,
     client,
     error_of,
@@ -26,7 +27,7 @@ def test_health_reports_version_services_and_backend(endpoint, path):
     services = health["services"]
     assert SERVICES <= set(services), f"missing services: {SERVICES - set(services)}"
     assert all(isinstance(v, str) and v for v in services.values()), services
-    assert health["state"]["backend"] == "sqlite"
+    assert health["state"] == {"backend": BACKEND, "database": "answers"}
 
 
 @pytest.mark.parametrize("path", ["/_kumori/reset", "/moto-api/reset"])

@@ -9,7 +9,7 @@ import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from support import client, expect_error, free_port, http, kumori_bin
+from support import BACKEND, client, expect_error, free_port, http, kumori_bin
 
 
 @pytest.fixture
@@ -118,9 +118,10 @@ def test_unknown_names_are_refused(layout):
 
 
 def test_the_cli_asks_a_server_that_keeps_nothing_on_disk(layout, tmp_path):
-    # The layout's server runs with --ephemeral: there is no database file to read, and the
-    # CLI is given a home and a state directory with none in them either.
-    assert "state in memory" in layout["server"].output()
+    # The layout's server keeps no database file the CLI could read (--ephemeral, or a
+    # PostgreSQL schema the CLI is not told of), and the CLI is given a home and a state
+    # directory with none in them either.
+    assert ("state in memory" if BACKEND == "sqlite" else "state in PostgreSQL") in layout["server"].output()
     empty = {"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data"), "KUMORI_STATE_DIR": str(tmp_path / "state")}
     ok = reach(layout, "203.0.113.5", layout["bastion"], 22, env=empty)
     assert ok.returncode == 0 and ok.stdout.startswith("REACHABLE"), ok.stdout + ok.stderr

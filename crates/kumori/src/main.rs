@@ -17,6 +17,19 @@ struct Cli {
     command: Command,
 }
 
+/// A PostgreSQL database instead of SQLite: several nodes started with the same one share
+/// one kumori.
+#[derive(clap::Args)]
+struct Database {
+    /// PostgreSQL to keep state in, shared by every node given it
+    /// (postgres://user:password@host:port/database).
+    #[arg(long, env = "KUMORI_DATABASE_URL")]
+    database_url: Option<String>,
+    /// The schema kumori's tables live in, made if missing (default: the connection's own).
+    #[arg(long, env = "KUMORI_DATABASE_SCHEMA", requires = "database_url")]
+    database_schema: Option<String>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Serve every AWS service on one HTTP port.
@@ -31,6 +44,8 @@ enum Command {
         /// Keep nothing on disk: state lives in memory and goes with the process.
         #[arg(long)]
         ephemeral: bool,
+        #[command(flatten)]
+        database: Database,
         /// The account every access key maps to.
         #[arg(long, env = "KUMORI_ACCOUNT_ID", default_value = "000000000000")]
         account_id: String,
@@ -78,6 +93,8 @@ enum Command {
         /// The state a running kumori keeps (default: the per-user data directory).
         #[arg(long, env = "KUMORI_STATE_DIR")]
         state_dir: Option<PathBuf>,
+        #[command(flatten)]
+        database: Database,
     },
     /// Whether one end reaches another, hop by hop, and what blocks it: e.g.
     /// `kumori reach --from 203.0.113.5 --to i-0abc… --port 22`. Asks the running kumori
@@ -196,7 +213,12 @@ fn state_dir_or_default(state_dir: Option<PathBuf>) -> Result<PathBuf, String> {
 }
 
 /// The store a server keeps (for `serve`, and `imds-endpoint` beside it).
-async fn open_state(state_dir: Option<PathBuf>) -> Result<Store, String> {
+async fn open_state(state_dir: Option<PathBuf>, database: Database) -> Result<Store, String> {
+    if let Some(url) = database.database_url {
+        return Store::open_postgres(&url, database.database_schema.as_deref())
+            .await
+            .map_err(|e| e.to_string());
+    }
     let dir = state_dir_or_default(state_dir)?;
     Store::open_dir(&dir).await.map_err(|e| e.to_string())
 }
@@ -254,9 +276,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         auth,
         account_id,
         state_dir,
+        database,
     } = cli.command
     {
-        let store = open_state(state_dir).await?;
+        let store = open_state(state_dir, database).await?;
         let limits = Limits::default();
         let ctx = kumori_services::Ctx {
             store: &store,
@@ -281,6 +304,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         port,
         state_dir,
         ephemeral,
+        database,
         account_id,
         default_region,
         vpc_quota,
@@ -297,10 +321,18 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("--account-id must be 12 digits, not '{account_id}'").into());
     }
+    if database.database_url.is_some() && (ephemeral || state_dir.is_some()) {
+        return Err(
+            "--database-url keeps state in PostgreSQL: leave out --ephemeral and \
+                    --state-dir (and KUMORI_STATE_DIR)"
+                .to_string()
+                .into(),
+        );
+    }
     let store = if ephemeral {
         Store::open_memory().await.map_err(|e| e.to_string())?
     } else {
-        open_state(state_dir).await?
+        open_state(state_dir, database).await?
     };
     let addr: SocketAddr = format!("{host}:{port}")
         .parse()
@@ -309,10 +341,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    match store.location() {
-        Some(p) => println!("kumori: state in {} (sqlite)", p.display()),
-        None => println!("kumori: state in memory (--ephemeral: nothing is kept)"),
-    }
+    println!("kumori: state in {}", store.describe());
     if auth != kumori_server::Mode::Off {
         root_credential(&store, &account_id).await?;
     }

@@ -122,13 +122,20 @@ async fn health(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     }
     // Where the state lives is the operator's business, not every local caller's: it is
     // printed at start and not shown here.
+    // A database that does not answer makes the node unhealthy (503), so that a load
+    // balancer in front of several nodes stops sending it calls it cannot serve.
+    let answers = app.store.ping().await;
     json_response(
-        StatusCode::OK,
+        if answers {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
         serde_json::json!({
             "version": env!("CARGO_PKG_VERSION"),
             "services": services,
             "operations": operations,
-            "state": { "backend": app.store.backend() },
+            "state": { "backend": app.store.backend(), "database": if answers { "answers" } else { "unreachable" } },
         }),
     )
 }

@@ -89,7 +89,17 @@ impl Ctx<'_> {
 
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
-        Error(AwsError::internal(format!("kumori's store failed: {e}")))
+        match e {
+            // AWS's answer when a service cannot serve now: SDKs retry it by themselves.
+            StoreError::Unavailable(why) => Error(
+                AwsError::new(
+                    "ServiceUnavailable",
+                    format!("kumori's database is unavailable; retry shortly ({why})"),
+                )
+                .with_status(503),
+            ),
+            e => Error(AwsError::internal(format!("kumori's store failed: {e}"))),
+        }
     }
 }
 

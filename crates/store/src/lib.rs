@@ -17,6 +17,8 @@
 //! more than the statements and were paid with the write lock held. The methods stay `async`
 //! so that a network database can sit behind the same interface.
 
+mod postgres;
+
 use rusqlite::{Connection, OptionalExtension, params};
 use std::any::{Any, TypeId};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -29,6 +31,14 @@ use std::time::{Duration, Instant};
 pub enum StoreError {
     #[error("database error: {0}")]
     Db(#[from] rusqlite::Error),
+    #[error("database error: {0}")]
+    Postgres(String),
+    /// The database cannot be reached now (down, restarting, or too slow to answer): a call
+    /// may be retried, and services answer `ServiceUnavailable`.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Config(String),
     #[error("resource {0} already exists")]
     Exists(String),
     #[error("cannot prepare state directory {0}: {1}")]
@@ -189,8 +199,20 @@ impl Readers {
     }
 }
 
-/// The database behind kumori.
-///
+/// The database behind kumori: SQLite (embedded, the default) or PostgreSQL (shared by
+/// several nodes), behind the same [`Tx`] calls.
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+    snapshots: Arc<Snapshots>,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(Sqlite),
+    Postgres(Arc<postgres::Pg>),
+}
+
 /// Write transactions of this process take turns on one connection of their own, held for
 /// the whole transaction, so its page cache stays good from one write to the next (SQLite
 /// drops a connection's cache whenever another connection has written since its last
@@ -198,12 +220,11 @@ impl Readers {
 /// Correctness still comes from `BEGIN IMMEDIATE`, which also serializes writers of other
 /// processes.
 #[derive(Clone)]
-pub struct Store {
+struct Sqlite {
     /// Connections for read transactions; `None` in memory, where reads share the writer's.
     readers: Option<Arc<Readers>>,
     writer: Arc<tokio::sync::Mutex<Writer>>,
     location: Option<PathBuf>,
-    snapshots: Arc<Snapshots>,
     /// Told of each commit on disk, for the checkpoints that follow.
     commits: Option<Arc<tokio::sync::Notify>>,
 }
@@ -317,9 +338,7 @@ impl Store {
         });
         let commits = Arc::new(tokio::sync::Notify::new());
         checkpoints(readers.clone(), commits.clone());
-        let mut store = Self::init(writer, Some(readers), Some(path)).await?;
-        store.commits = Some(commits);
-        Ok(store)
+        Self::init(writer, Some(readers), Some(path), Some(commits)).await
     }
 
     /// An in-memory database: nothing touches the disk. One connection holds it, so every
@@ -327,23 +346,38 @@ impl Store {
     pub async fn open_memory() -> Result<Store> {
         let conn = Connection::open_in_memory()?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        Self::init(conn, None, None).await
+        Self::init(conn, None, None, None).await
+    }
+
+    /// A PostgreSQL database that several kumori nodes may share (`url`: a `postgres://` URL
+    /// or key=value string). With `schema`, kumori keeps its tables in that schema, made if
+    /// missing, so that one database can hold several deployments.
+    pub async fn open_postgres(url: &str, schema: Option<&str>) -> Result<Store> {
+        let pg = postgres::Pg::open(url, schema).await?;
+        pg.migrate().await?;
+        Ok(Store {
+            backend: Backend::Postgres(Arc::new(pg)),
+            snapshots: Arc::default(),
+        })
     }
 
     async fn init(
         writer: Connection,
         readers: Option<Arc<Readers>>,
         location: Option<PathBuf>,
+        commits: Option<Arc<tokio::sync::Notify>>,
     ) -> Result<Store> {
         let store = Store {
-            readers,
-            writer: Arc::new(tokio::sync::Mutex::new(Writer {
-                conn: writer,
-                open: false,
-            })),
-            location,
+            backend: Backend::Sqlite(Sqlite {
+                readers,
+                writer: Arc::new(tokio::sync::Mutex::new(Writer {
+                    conn: writer,
+                    open: false,
+                })),
+                location,
+                commits,
+            }),
             snapshots: Arc::default(),
-            commits: None,
         };
         store.migrate().await?;
         Ok(store)
@@ -360,31 +394,59 @@ impl Store {
         tx.commit().await
     }
 
-    /// `sqlite` — the backend's name, for health reports.
+    /// `sqlite` or `postgresql` — the backend's name, for health reports.
     pub fn backend(&self) -> &'static str {
-        "sqlite"
+        match &self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgresql",
+        }
     }
 
-    /// The database file, or `None` when the store is in memory.
+    /// The database file, or `None` when the store is in memory or on PostgreSQL.
     pub fn location(&self) -> Option<&Path> {
-        self.location.as_deref()
+        match &self.backend {
+            Backend::Sqlite(s) => s.location.as_deref(),
+            Backend::Postgres(_) => None,
+        }
+    }
+
+    /// Where the state is, in words: a file, memory, or a database (never its password).
+    pub fn describe(&self) -> String {
+        match &self.backend {
+            Backend::Sqlite(Sqlite {
+                location: Some(p), ..
+            }) => format!("{} (sqlite)", p.display()),
+            Backend::Sqlite(_) => "memory (--ephemeral: nothing is kept)".into(),
+            Backend::Postgres(pg) => format!("PostgreSQL database {}", pg.label),
+        }
+    }
+
+    /// Whether the database answers now (SQLite always does).
+    pub async fn ping(&self) -> bool {
+        match &self.backend {
+            Backend::Sqlite(_) => true,
+            Backend::Postgres(pg) => pg.ping().await,
+        }
     }
 
     /// A read-only snapshot.
     pub async fn read(&self) -> Result<Tx> {
-        let conn = match &self.readers {
-            Some(pool) => {
-                let conn = pool.take()?;
-                // Deferred: the WAL snapshot is taken at the first read.
-                conn.execute_batch("BEGIN")?;
-                Conn::Reader(Lease {
-                    conn: Some(conn),
-                    pool: pool.clone(),
-                })
-            }
-            // The one connection, held until the transaction ends: nothing can change the
-            // database meanwhile, so its statements need no transaction around them.
-            None => Conn::Owned(Owned(self.take_writer().await)),
+        let conn = match &self.backend {
+            Backend::Postgres(pg) => Conn::Pg(pg.begin(false).await?),
+            Backend::Sqlite(sqlite) => match &sqlite.readers {
+                Some(pool) => {
+                    let conn = pool.take()?;
+                    // Deferred: the WAL snapshot is taken at the first read.
+                    conn.execute_batch("BEGIN")?;
+                    Conn::Reader(Lease {
+                        conn: Some(conn),
+                        pool: pool.clone(),
+                    })
+                }
+                // The one connection, held until the transaction ends: nothing can change
+                // the database meanwhile, so its statements need no transaction around them.
+                None => Conn::Owned(Owned(sqlite.take_writer().await)),
+            },
         };
         Ok(Tx {
             conn,
@@ -397,7 +459,19 @@ impl Store {
 
     /// A write transaction; it holds the database's write lock until commit or drop.
     pub async fn write(&self) -> Result<Tx> {
-        let mut guard = self.take_writer().await;
+        let sqlite = match &self.backend {
+            Backend::Postgres(pg) => {
+                return Ok(Tx {
+                    conn: Conn::Pg(pg.begin(true).await?),
+                    write: true,
+                    touched: BTreeSet::new(),
+                    snapshots: self.snapshots.clone(),
+                    commits: None,
+                });
+            }
+            Backend::Sqlite(sqlite) => sqlite,
+        };
+        let mut guard = sqlite.take_writer().await;
         // Another process holding the lock: wait for it here, not inside SQLite, so that the
         // runtime's thread serves other requests meanwhile. This process's own writers queue
         // on the mutex above.
@@ -419,23 +493,15 @@ impl Store {
             write: true,
             touched: BTreeSet::new(),
             snapshots: self.snapshots.clone(),
-            commits: self.commits.clone(),
+            commits: sqlite.commits.clone(),
         })
-    }
-
-    /// The writer connection, with no transaction left open on it.
-    async fn take_writer(&self) -> tokio::sync::OwnedMutexGuard<Writer> {
-        let mut guard = self.writer.clone().lock_owned().await;
-        if guard.open {
-            // A transaction whose rollback failed. "No transaction is active" is fine here.
-            let _ = guard.conn.execute_batch("ROLLBACK");
-            guard.open = false;
-        }
-        guard
     }
 
     /// Drops every resource and tag of every account.
     pub async fn reset(&self) -> Result<()> {
+        if let Backend::Postgres(pg) = &self.backend {
+            return pg.reset().await;
+        }
         let tx = self.write().await?;
         // No tombstones tell what went: every decode made before now must be redone.
         tx.conn().execute_batch(
@@ -445,14 +511,32 @@ impl Store {
         tx.commit().await
     }
 
-    /// Closes the readers and checkpoints the WAL into the database file. The writer
-    /// connection closes with the last clone of the store.
+    /// Closes the readers and checkpoints the WAL into the database file (SQLite), or the
+    /// pool (PostgreSQL). The writer connection closes with the last clone of the store.
     pub async fn close(&self) {
-        if let Some(readers) = &self.readers {
-            readers.close();
-            let w = self.take_writer().await;
-            let _ = pragma(&w.conn, "PRAGMA wal_checkpoint(TRUNCATE)");
+        match &self.backend {
+            Backend::Postgres(pg) => pg.close(),
+            Backend::Sqlite(sqlite) => {
+                if let Some(readers) = &sqlite.readers {
+                    readers.close();
+                    let w = sqlite.take_writer().await;
+                    let _ = pragma(&w.conn, "PRAGMA wal_checkpoint(TRUNCATE)");
+                }
+            }
         }
+    }
+}
+
+impl Sqlite {
+    /// The writer connection, with no transaction left open on it.
+    async fn take_writer(&self) -> tokio::sync::OwnedMutexGuard<Writer> {
+        let mut guard = self.writer.clone().lock_owned().await;
+        if guard.open {
+            // A transaction whose rollback failed. "No transaction is active" is fine here.
+            let _ = guard.conn.execute_batch("ROLLBACK");
+            guard.open = false;
+        }
+        guard
     }
 }
 
@@ -491,6 +575,8 @@ enum Conn {
     Reader(Lease),
     /// The writer connection.
     Owned(Owned),
+    /// A transaction on a PostgreSQL connection.
+    Pg(postgres::PgTx),
 }
 
 /// One transaction. Dropping it without [`Tx::commit`] rolls everything back.
@@ -617,6 +703,18 @@ fn child_where_sql(kind: &str, member: &str) -> String {
     member_sql("kind, id, parent, body", kind, member, Cmp::Is, "LIMIT 1")
 }
 
+/// Member lookups put the kind and member names into their SQL (as the indexes have them),
+/// so those must be names from code, never from requests.
+fn check_member_names(kind: &str, field: &str) {
+    let plain = |n: &str, extra: char| {
+        !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == extra)
+    };
+    assert!(
+        plain(kind, '-') && field.split('.').all(|f| plain(f, '_')),
+        "member lookups take names from code: {kind:?}, {field:?}"
+    );
+}
+
 /// A JSON array of documents from the one `group_concat` row of a query (`NULL`: none).
 fn json_array(body: Option<String>) -> String {
     format!("[{}]", body.unwrap_or_default())
@@ -645,10 +743,20 @@ const FLOOR_RAISE: &str = "UPDATE generations SET floor = n - ?4 WHERE account =
      AND region = ?2 AND kind IN (SELECT value FROM json_each(?3)) AND n % ?4 = 0";
 
 impl Tx {
+    /// The SQLite connection. PostgreSQL transactions never get here: every public call
+    /// answers from `postgres.rs` first.
     fn conn(&self) -> &Connection {
         match &self.conn {
             Conn::Reader(l) => l.conn.as_ref().expect("held until the end"),
             Conn::Owned(o) => &o.0.conn,
+            Conn::Pg(_) => unreachable!("SQLite statement on a PostgreSQL transaction"),
+        }
+    }
+
+    fn pg(&mut self) -> Option<&mut postgres::PgTx> {
+        match &mut self.conn {
+            Conn::Pg(pg) => Some(pg),
+            _ => None,
         }
     }
 
@@ -657,6 +765,11 @@ impl Tx {
         let mut scopes: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
         for (account, region, kind) in &touched {
             scopes.entry((account, region)).or_default().push(kind);
+        }
+        if let Some(pg) = self.pg() {
+            let scopes: Vec<(&str, &str, Vec<&str>)> =
+                scopes.into_iter().map(|((a, r), k)| (a, r, k)).collect();
+            return pg.commit(&scopes).await;
         }
         for ((account, region), kinds) in scopes {
             let kinds = serde_json::to_string(&kinds).unwrap_or_default();
@@ -682,6 +795,7 @@ impl Tx {
                     conn.execute_batch("COMMIT")?;
                 }
             }
+            Conn::Pg(_) => unreachable!("committed above"),
             Conn::Owned(o) => {
                 if o.0.open {
                     o.0.conn.execute_batch("COMMIT")?;
@@ -725,6 +839,9 @@ impl Tx {
     }
 
     pub async fn get(&mut self, s: Scope<'_>, id: &str) -> Result<Option<Record>> {
+        if let Some(pg) = self.pg() {
+            return pg.get(s, id).await;
+        }
         Ok(self
             .conn()
             .prepare_cached(
@@ -740,6 +857,9 @@ impl Tx {
         if ids.is_empty() {
             return Ok(vec![]);
         }
+        if let Some(pg) = self.pg() {
+            return pg.get_many(s, ids).await;
+        }
         // The ids travel as one JSON array, so the statement text is fixed.
         self.records(
             "SELECT kind, id, parent, body FROM resources WHERE account = ? AND region = ? \
@@ -753,14 +873,18 @@ impl Tx {
     }
 
     /// Reads a resource and locks it until the transaction ends, so that checks over its
-    /// children (overlapping subnets of a VPC) cannot race. SQLite's write transaction already
-    /// holds the whole database; PostgreSQL will lock the row.
+    /// children (overlapping subnets of a VPC) cannot race. A write transaction already holds
+    /// the deployment's one write lock on both backends (SQLite's database lock, PostgreSQL's
+    /// advisory lock: see `postgres.rs` for why not row locks), so this is a read.
     pub async fn lock(&mut self, s: Scope<'_>, id: &str) -> Result<Option<Record>> {
         self.get(s, id).await
     }
 
     /// How many resources of `kind` there are: quotas count without reading bodies.
     pub async fn count(&mut self, s: Scope<'_>, kind: &str) -> Result<usize> {
+        if let Some(pg) = self.pg() {
+            return pg.count(s, kind).await;
+        }
         let n: i64 = self
             .conn()
             .prepare_cached(
@@ -772,6 +896,9 @@ impl Tx {
 
     /// Every resource of `kind`, ordered by id.
     pub async fn list(&mut self, s: Scope<'_>, kind: &str) -> Result<Vec<Record>> {
+        if let Some(pg) = self.pg() {
+            return pg.list(s, kind).await;
+        }
         self.records(
             "SELECT kind, id, parent, body FROM resources \
              WHERE account = ? AND region = ? AND kind = ? ORDER BY id",
@@ -782,6 +909,9 @@ impl Tx {
     /// Every resource of `kind` as one JSON array of their documents, ordered by id: what
     /// describes and snapshots decode in one go.
     pub async fn list_json(&mut self, s: Scope<'_>, kind: &str) -> Result<String> {
+        if let Some(pg) = self.pg() {
+            return pg.list_json(s, kind).await;
+        }
         // The subquery hands the rows over in the index's order (by id), which group_concat
         // keeps; an ORDER BY inside group_concat would sort them all over again.
         self.json(
@@ -798,6 +928,9 @@ impl Tx {
         parent: &str,
         kind: &str,
     ) -> Result<String> {
+        if let Some(pg) = self.pg() {
+            return pg.children_json(s, parent, kind).await;
+        }
         // In id order as the index has them, as in `list_json`.
         self.json(
             "SELECT group_concat(body, ',') FROM (SELECT body FROM resources \
@@ -821,6 +954,12 @@ impl Tx {
         field: &str,
         value: impl Into<Key<'_>>,
     ) -> Result<Option<Record>> {
+        if let Some(pg) = self.pg() {
+            return Ok(pg
+                .child_where(s, parent, kind, field, value.into(), true)
+                .await?
+                .pop());
+        }
         let member = self.member(kind, field)?;
         let sql = member_sql("kind, id, parent, body", kind, &member, Cmp::Is, "LIMIT 1");
         let args = params![s.account, s.region, parent, value.into()];
@@ -841,6 +980,11 @@ impl Tx {
         field: &str,
         value: impl Into<Key<'_>>,
     ) -> Result<Vec<Record>> {
+        if let Some(pg) = self.pg() {
+            return pg
+                .child_where(s, parent, kind, field, value.into(), false)
+                .await;
+        }
         let member = self.member(kind, field)?;
         self.records(
             &children_where_sql(kind, &member),
@@ -858,6 +1002,9 @@ impl Tx {
         field: &str,
         value: impl Into<Key<'_>>,
     ) -> Result<usize> {
+        if let Some(pg) = self.pg() {
+            return pg.count_where(s, parent, kind, field, value.into()).await;
+        }
         let member = self.member(kind, field)?;
         let sql = member_sql("COUNT(*)", kind, &member, Cmp::Is, "");
         let n: i64 = self
@@ -880,6 +1027,9 @@ impl Tx {
         field: &str,
         value: i64,
     ) -> Result<Option<Record>> {
+        if let Some(pg) = self.pg() {
+            return pg.child_at_most(s, parent, kind, field, value).await;
+        }
         let member = self.member(kind, field)?;
         let sql = member_sql(
             "kind, id, parent, body",
@@ -906,6 +1056,9 @@ impl Tx {
         field: &str,
         value: impl Into<Key<'_>>,
     ) -> Result<Vec<Record>> {
+        if let Some(pg) = self.pg() {
+            return pg.find_where(s, kind, field, value.into()).await;
+        }
         let member = self.index(kind, field, false)?;
         self.records(
             &find_where_sql(kind, &member),
@@ -920,13 +1073,7 @@ impl Tx {
     }
 
     fn index(&self, kind: &str, field: &str, per_parent: bool) -> Result<String> {
-        let plain = |n: &str, extra: char| {
-            !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == extra)
-        };
-        assert!(
-            plain(kind, '-') && field.split('.').all(|f| plain(f, '_')),
-            "member lookups take names from code: {kind:?}, {field:?}"
-        );
+        check_member_names(kind, field);
         // The member and kind appear literally, as in the index, so SQLite can use it.
         let path: Vec<String> = field.split('.').map(|f| format!("\"{f}\"")).collect();
         let member = format!("json_extract(body, '$.{}')", path.join("."));
@@ -960,6 +1107,9 @@ impl Tx {
         parent: &str,
         kind: Option<&str>,
     ) -> Result<Vec<Record>> {
+        if let Some(pg) = self.pg() {
+            return pg.children(s, parent, kind).await;
+        }
         self.records(
             "SELECT kind, id, parent, body FROM resources WHERE account = ?1 AND region = ?2 \
              AND parent = ?3 AND (?4 IS NULL OR kind = ?4) ORDER BY id",
@@ -969,6 +1119,13 @@ impl Tx {
 
     /// Adds a new resource; fails with [`StoreError::Exists`] if its id is taken.
     pub async fn insert(&mut self, s: Scope<'_>, r: &Record) -> Result<()> {
+        if let Some(pg) = self.pg() {
+            if !pg.insert(s, r).await? {
+                return Err(StoreError::Exists(r.id.clone()));
+            }
+            self.touch(s, &r.kind);
+            return Ok(());
+        }
         let done = self
             .conn()
             .prepare_cached(
@@ -987,6 +1144,11 @@ impl Tx {
 
     /// Replaces the document (and parent) of an existing resource.
     pub async fn update(&mut self, s: Scope<'_>, r: &Record) -> Result<()> {
+        if let Some(pg) = self.pg() {
+            pg.update(s, r).await?;
+            self.touch(s, &r.kind);
+            return Ok(());
+        }
         self.conn()
             .prepare_cached(
                 "UPDATE resources SET body = ?6, parent = ?5, \
@@ -1001,6 +1163,13 @@ impl Tx {
 
     /// Removes a resource and its tags; `false` if it did not exist.
     pub async fn delete(&mut self, s: Scope<'_>, id: &str) -> Result<bool> {
+        if let Some(pg) = self.pg() {
+            let kind = pg.delete(s, id).await?;
+            if let Some(kind) = &kind {
+                self.touch(s, kind);
+            }
+            return Ok(kind.is_some());
+        }
         // RETURNING: the row is gone at the statement's first step.
         let kind: Option<String> = self
             .conn()
@@ -1029,7 +1198,10 @@ impl Tx {
     }
 
     /// A kind's committed generation, and the floor below which its tombstones are gone.
-    fn generation(&self, s: Scope<'_>, kind: &str) -> Result<(i64, i64)> {
+    async fn generation(&mut self, s: Scope<'_>, kind: &str) -> Result<(i64, i64)> {
+        if let Some(pg) = self.pg() {
+            return pg.generation(s, kind).await;
+        }
         let row = self
             .conn()
             .prepare_cached(
@@ -1044,7 +1216,15 @@ impl Tx {
 
     /// The documents of `kind` written after generation `since`, as one JSON array, and the
     /// ids deleted after it.
-    fn changes_since(&self, s: Scope<'_>, kind: &str, since: i64) -> Result<(Vec<String>, String)> {
+    async fn changes_since(
+        &mut self,
+        s: Scope<'_>,
+        kind: &str,
+        since: i64,
+    ) -> Result<(Vec<String>, String)> {
+        if let Some(pg) = self.pg() {
+            return pg.changes_since(s, kind, since).await;
+        }
         let deleted = self
             .conn()
             .prepare_cached(
@@ -1073,7 +1253,7 @@ impl Tx {
             let all = self.list_json(s, kind).await?;
             return Ok(Arc::new(T::load(&all)?));
         }
-        let (n, floor) = self.generation(s, kind)?;
+        let (n, floor) = self.generation(s, kind).await?;
         let key: SnapshotKey = (
             s.account.to_string(),
             s.region.to_string(),
@@ -1094,7 +1274,7 @@ impl Tx {
                 return Ok(Arc::new(T::load(&all)?));
             }
             Some((at, v)) if at >= floor => {
-                let (deleted, changed) = self.changes_since(s, kind, at)?;
+                let (deleted, changed) = self.changes_since(s, kind, at).await?;
                 let mut t = T::clone(&v);
                 t.patch(&deleted, &changed)?;
                 t
@@ -1112,6 +1292,9 @@ impl Tx {
     /// Tags of every resource of `resource_type`, or of all resources when `None`, ordered by
     /// resource id and key.
     pub async fn tags(&mut self, s: Scope<'_>, resource_type: Option<&str>) -> Result<Vec<TagRow>> {
+        if let Some(pg) = self.pg() {
+            return pg.tags(s, resource_type).await;
+        }
         let mut stmt = self.conn().prepare_cached(
             "SELECT resource_id, resource_type, key, value FROM tags WHERE account = ?1 \
              AND region = ?2 AND (?3 IS NULL OR resource_type = ?3) ORDER BY resource_id, key",
@@ -1122,6 +1305,9 @@ impl Tx {
 
     /// Tags of one resource, ordered by key.
     pub async fn tags_of(&mut self, s: Scope<'_>, resource_id: &str) -> Result<Vec<TagRow>> {
+        if let Some(pg) = self.pg() {
+            return pg.tags_of(s, resource_id).await;
+        }
         let mut stmt = self.conn().prepare_cached(
             "SELECT resource_id, resource_type, key, value FROM tags WHERE account = ? \
              AND region = ? AND resource_id = ? ORDER BY key",
@@ -1132,6 +1318,9 @@ impl Tx {
 
     /// Sets one tag, replacing the value of an existing key.
     pub async fn put_tag(&mut self, s: Scope<'_>, t: &TagRow) -> Result<()> {
+        if let Some(pg) = self.pg() {
+            return pg.put_tag(s, t).await;
+        }
         self.conn()
             .prepare_cached(
                 "INSERT INTO tags (account, region, resource_id, resource_type, key, value) \
@@ -1157,6 +1346,9 @@ impl Tx {
         key: &str,
         value: Option<&str>,
     ) -> Result<()> {
+        if let Some(pg) = self.pg() {
+            return pg.delete_tag(s, resource_id, key, value).await;
+        }
         self.conn()
             .prepare_cached(
                 "DELETE FROM tags WHERE account = ?1 AND region = ?2 AND resource_id = ?3 \
@@ -1185,9 +1377,7 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn rolled_back_writes_leave_nothing() {
-        let store = Store::open_memory().await.unwrap();
+    async fn rolled_back_writes_leave_nothing(store: Store) {
         let mut tx = store.write().await.unwrap();
         tx.insert(S, &rec("vpc", "vpc-1", None)).await.unwrap();
         drop(tx);
@@ -1195,9 +1385,7 @@ mod tests {
         assert!(tx.get(S, "vpc-1").await.unwrap().is_none());
     }
 
-    #[tokio::test]
-    async fn get_many_returns_those_that_exist_in_this_scope() {
-        let store = Store::open_memory().await.unwrap();
+    async fn get_many_returns_those_that_exist_in_this_scope(store: Store) {
         let mut tx = store.write().await.unwrap();
         for id in ["a", "b", "c"] {
             tx.insert(S, &rec("k", id, None)).await.unwrap();
@@ -1219,9 +1407,7 @@ mod tests {
         assert!(tx.get_many(S, &[]).await.unwrap().is_empty());
     }
 
-    #[tokio::test]
-    async fn insert_children_tags_and_delete() {
-        let store = Store::open_memory().await.unwrap();
+    async fn insert_children_tags_and_delete(store: Store) {
         let mut tx = store.write().await.unwrap();
         tx.insert(S, &rec("vpc", "vpc-1", None)).await.unwrap();
         tx.insert(S, &rec("subnet", "subnet-2", Some("vpc-1")))
@@ -1280,9 +1466,7 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn child_where_finds_by_member_through_an_index_it_makes() {
-        let store = Store::open_memory().await.unwrap();
+    async fn child_where_finds_by_member_through_an_index_it_makes(store: Store) {
         let mut tx = store.write().await.unwrap();
         for (id, parent, name) in [
             ("sg-1", "vpc-1", "web"),
@@ -1325,27 +1509,27 @@ mod tests {
             .await
             .unwrap();
         assert!(miss.is_none(), "a name in another parent is not found");
-        let plan: String = tx
-            .conn()
-            .query_row(
-                &format!(
-                    "EXPLAIN QUERY PLAN {}",
-                    child_where_sql("security-group", "json_extract(body, '$.\"GroupName\"')")
-                ),
-                params![S.account, S.region, "vpc-1", "web"],
-                |r| r.get(3),
-            )
-            .unwrap();
-        assert!(
-            plan.contains("resources_security_group_GroupName"),
-            "{plan}"
-        );
+        if store.backend() == "sqlite" {
+            let plan: String = tx
+                .conn()
+                .query_row(
+                    &format!(
+                        "EXPLAIN QUERY PLAN {}",
+                        child_where_sql("security-group", "json_extract(body, '$.\"GroupName\"')")
+                    ),
+                    params![S.account, S.region, "vpc-1", "web"],
+                    |r| r.get(3),
+                )
+                .unwrap();
+            assert!(
+                plan.contains("resources_security_group_GroupName"),
+                "{plan}"
+            );
+        }
         tx.commit().await.unwrap();
     }
 
-    #[tokio::test]
-    async fn lookups_by_member_count_list_and_find_the_range_below() {
-        let store = Store::open_memory().await.unwrap();
+    async fn lookups_by_member_count_list_and_find_the_range_below(store: Store) {
         let mut tx = store.write().await.unwrap();
         // Subnets of vpc-1 keyed by their first address; one written before the member existed.
         for (id, parent, body) in [
@@ -1420,42 +1604,42 @@ mod tests {
             below,
             [None, Some("subnet-1"), Some("subnet-2"), Some("subnet-3")]
         );
-        // Each lookup goes through the member's index, whatever the key (a NULL included).
-        let plan = |sql: String, key: Key<'_>| -> String {
-            tx.conn()
-                .query_row(
-                    &format!("EXPLAIN QUERY PLAN {sql}"),
-                    params![S.account, S.region, "vpc-1", key],
-                    |r| r.get(3),
-                )
-                .unwrap()
-        };
-        for (field, key) in [("First", Key::Missing), ("Default", Key::Bool(true))] {
-            let member = format!("json_extract(body, '$.\"{field}\"')");
-            let p = plan(children_where_sql("subnet", &member), key);
-            assert!(
-                p.contains(&format!("resources_subnet_{field}")),
-                "{field}: {p}"
+        if store.backend() == "sqlite" {
+            // Each lookup goes through the member's index, whatever the key (a NULL included).
+            let plan = |sql: String, key: Key<'_>| -> String {
+                tx.conn()
+                    .query_row(
+                        &format!("EXPLAIN QUERY PLAN {sql}"),
+                        params![S.account, S.region, "vpc-1", key],
+                        |r| r.get(3),
+                    )
+                    .unwrap()
+            };
+            for (field, key) in [("First", Key::Missing), ("Default", Key::Bool(true))] {
+                let member = format!("json_extract(body, '$.\"{field}\"')");
+                let p = plan(children_where_sql("subnet", &member), key);
+                assert!(
+                    p.contains(&format!("resources_subnet_{field}")),
+                    "{field}: {p}"
+                );
+            }
+            let zone = "json_extract(body, '$.\"Zone\"')";
+            let p = plan(
+                member_sql("COUNT(*)", "subnet", zone, Cmp::Is, ""),
+                Key::Text("a"),
             );
+            assert!(p.contains("resources_subnet_Zone"), "count: {p}");
+            let first = "json_extract(body, '$.\"First\"')";
+            let p = plan(
+                member_sql("id", "subnet", first, Cmp::AtMost, "LIMIT 1"),
+                Key::Int(5),
+            );
+            assert!(p.contains("resources_subnet_First"), "at most: {p}");
         }
-        let zone = "json_extract(body, '$.\"Zone\"')";
-        let p = plan(
-            member_sql("COUNT(*)", "subnet", zone, Cmp::Is, ""),
-            Key::Text("a"),
-        );
-        assert!(p.contains("resources_subnet_Zone"), "count: {p}");
-        let first = "json_extract(body, '$.\"First\"')";
-        let p = plan(
-            member_sql("id", "subnet", first, Cmp::AtMost, "LIMIT 1"),
-            Key::Int(5),
-        );
-        assert!(p.contains("resources_subnet_First"), "at most: {p}");
         tx.commit().await.unwrap();
     }
 
-    #[tokio::test]
-    async fn find_where_looks_across_parents_and_into_nested_members() {
-        let store = Store::open_memory().await.unwrap();
+    async fn find_where_looks_across_parents_and_into_nested_members(store: Store) {
         let mut tx = store.write().await.unwrap();
         for (id, parent, body) in [
             (
@@ -1489,30 +1673,30 @@ mod tests {
             .unwrap();
         let ids: Vec<_> = found.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, ["eni-1", "eni-2"]);
-        let member = tx
-            .index("network-interface", "Attachment.InstanceId", false)
-            .unwrap();
-        let plan: String = tx
-            .conn()
-            .query_row(
-                &format!(
-                    "EXPLAIN QUERY PLAN {}",
-                    find_where_sql("network-interface", &member)
-                ),
-                params![S.account, S.region, "i-1"],
-                |r| r.get(3),
-            )
-            .unwrap();
-        assert!(
-            plan.contains("resources_network_interface_Attachment_InstanceId_any"),
-            "{plan}"
-        );
+        if store.backend() == "sqlite" {
+            let member = tx
+                .index("network-interface", "Attachment.InstanceId", false)
+                .unwrap();
+            let plan: String = tx
+                .conn()
+                .query_row(
+                    &format!(
+                        "EXPLAIN QUERY PLAN {}",
+                        find_where_sql("network-interface", &member)
+                    ),
+                    params![S.account, S.region, "i-1"],
+                    |r| r.get(3),
+                )
+                .unwrap();
+            assert!(
+                plan.contains("resources_network_interface_Attachment_InstanceId_any"),
+                "{plan}"
+            );
+        }
         tx.commit().await.unwrap();
     }
 
-    #[tokio::test]
-    async fn json_lists_come_in_id_order() {
-        let store = Store::open_memory().await.unwrap();
+    async fn json_lists_come_in_id_order(store: Store) {
         let mut tx = store.write().await.unwrap();
         for id in ["subnet-c", "subnet-a", "subnet-d", "subnet-b"] {
             tx.insert(S, &rec("subnet", id, Some("vpc-1")))
@@ -1564,8 +1748,11 @@ mod tests {
     #[derive(Clone, Debug)]
     struct Ids(std::collections::BTreeSet<String>);
 
-    static LOADS: AtomicUsize = AtomicUsize::new(0);
-    static PATCHES: AtomicUsize = AtomicUsize::new(0);
+    // Per test thread: the test runs once per backend, each on a thread of its own.
+    thread_local! {
+        static LOADS: AtomicUsize = const { AtomicUsize::new(0) };
+        static PATCHES: AtomicUsize = const { AtomicUsize::new(0) };
+    }
 
     fn ids_of(array: &str) -> Vec<String> {
         let docs: Vec<serde_json::Value> = serde_json::from_str(array).unwrap();
@@ -1577,11 +1764,11 @@ mod tests {
     impl Snapshot for Ids {
         type Error = StoreError;
         fn load(all: &str) -> Result<Self> {
-            LOADS.fetch_add(1, SeqCst);
+            LOADS.with(|n| n.fetch_add(1, SeqCst));
             Ok(Ids(ids_of(all).into_iter().collect()))
         }
         fn patch(&mut self, deleted: &[String], changed: &str) -> Result<()> {
-            PATCHES.fetch_add(1, SeqCst);
+            PATCHES.with(|n| n.fetch_add(1, SeqCst));
             for d in deleted {
                 self.0.remove(d);
             }
@@ -1630,10 +1817,13 @@ mod tests {
         tx
     }
 
-    #[tokio::test]
-    async fn snapshots_are_reused_and_patched_from_what_changed() {
-        let store = Store::open_memory().await.unwrap();
-        let counts = || (LOADS.load(SeqCst), PATCHES.load(SeqCst));
+    async fn snapshots_are_reused_and_patched_from_what_changed(store: Store) {
+        let counts = || {
+            (
+                LOADS.with(|n| n.load(SeqCst)),
+                PATCHES.with(|n| n.load(SeqCst)),
+            )
+        };
         write(&store, &[("vpc-1", true)])
             .await
             .commit()
@@ -1735,12 +1925,7 @@ mod tests {
         assert_eq!(counts().0, loads + 1, "the floor passed the cached decode");
     }
 
-    #[tokio::test]
-    async fn a_dropped_write_frees_the_lock_for_another_process() {
-        let dir = std::env::temp_dir().join(format!("kumori-store-drop-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let a = Store::open_dir(&dir).await.unwrap();
-        let b = Store::open_dir(&dir).await.unwrap();
+    async fn a_dropped_write_frees_the_lock_for_another_process(a: Store, b: Store) {
         let mut tx = a.write().await.unwrap();
         tx.insert(S, &rec("vpc", "vpc-gone", None)).await.unwrap();
         drop(tx);
@@ -1763,15 +1948,9 @@ mod tests {
         );
         a.close().await;
         b.close().await;
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    #[tokio::test]
-    async fn a_writer_waits_for_another_process_without_holding_the_runtime() {
-        let dir = std::env::temp_dir().join(format!("kumori-store-wait-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let a = Store::open_dir(&dir).await.unwrap();
-        let b = Store::open_dir(&dir).await.unwrap();
+    async fn a_writer_waits_for_another_process_without_holding_the_runtime(a: Store, b: Store) {
         let mut held = a.write().await.unwrap();
         held.insert(S, &rec("vpc", "vpc-first", None))
             .await
@@ -1798,16 +1977,9 @@ mod tests {
             ["vpc-first", "vpc-second"]
         );
         a.close().await;
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    #[tokio::test]
-    async fn snapshots_follow_commits_of_another_process() {
-        let dir = std::env::temp_dir().join(format!("kumori-store-gen-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        // Two stores on one file stand for two kumori processes: each has its own snapshots.
-        let a = Store::open_dir(&dir).await.unwrap();
-        let b = Store::open_dir(&dir).await.unwrap();
+    async fn snapshots_follow_commits_of_another_process(a: Store, b: Store) {
         write(&a, &[("vpc-1", true)]).await.commit().await.unwrap();
         assert_eq!(plain_ids(&mut b.read().await.unwrap()).await, ["vpc-1"]);
         write(&a, &[("vpc-2", true), ("vpc-1", false)])
@@ -1818,6 +1990,101 @@ mod tests {
         assert_eq!(plain_ids(&mut b.read().await.unwrap()).await, ["vpc-2"]);
         a.close().await;
         b.close().await;
-        std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    /// A PostgreSQL store in a schema of its own, on the server the test script started
+    /// (`KUMORI_TEST_DATABASE_URL`); `None`, said aloud, without one, unless the suite
+    /// requires it (`KUMORI_REQUIRE_POSTGRES=1`, as scripts/test sets).
+    async fn pg_store(schema: &str) -> Option<Store> {
+        let Ok(url) = std::env::var("KUMORI_TEST_DATABASE_URL") else {
+            assert!(
+                std::env::var("KUMORI_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                "KUMORI_TEST_DATABASE_URL is not set but KUMORI_REQUIRE_POSTGRES=1"
+            );
+            eprintln!("SKIPPED: no PostgreSQL (set KUMORI_TEST_DATABASE_URL)");
+            return None;
+        };
+        Some(Store::open_postgres(&url, Some(schema)).await.unwrap())
+    }
+
+    /// A schema no other run uses.
+    fn schema(test: &str) -> String {
+        format!(
+            "rs_{}_{}_{}",
+            &test[..test.len().min(30)],
+            std::process::id(),
+            rand_suffix()
+        )
+    }
+
+    fn rand_suffix() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos() as u64
+    }
+
+    /// Each test on SQLite in memory and on PostgreSQL.
+    macro_rules! on_both {
+        ($($name:ident),* $(,)?) => { $(
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$name(super::Store::open_memory().await.unwrap()).await
+                }
+                #[tokio::test]
+                async fn postgres() {
+                    if let Some(s) = super::pg_store(&super::schema(stringify!($name))).await {
+                        super::$name(s).await
+                    }
+                }
+            }
+        )* };
+    }
+
+    /// Each test with two stores on one database, standing for two kumori processes: two
+    /// SQLite stores on one file, or two PostgreSQL stores on one schema.
+    macro_rules! two_processes {
+        ($($name:ident),* $(,)?) => { $(
+            mod $name {
+                use super::Store;
+                #[tokio::test]
+                async fn sqlite() {
+                    let dir = std::env::temp_dir().join(format!(
+                        "kumori-store-{}-{}",
+                        stringify!($name),
+                        std::process::id()
+                    ));
+                    let _ = std::fs::remove_dir_all(&dir);
+                    let a = Store::open_dir(&dir).await.unwrap();
+                    let b = Store::open_dir(&dir).await.unwrap();
+                    super::$name(a, b).await;
+                    std::fs::remove_dir_all(&dir).unwrap();
+                }
+                #[tokio::test]
+                async fn postgres() {
+                    let schema = super::schema(stringify!($name));
+                    let Some(a) = super::pg_store(&schema).await else { return };
+                    let b = super::pg_store(&schema).await.unwrap();
+                    super::$name(a, b).await
+                }
+            }
+        )* };
+    }
+
+    on_both!(
+        rolled_back_writes_leave_nothing,
+        get_many_returns_those_that_exist_in_this_scope,
+        insert_children_tags_and_delete,
+        child_where_finds_by_member_through_an_index_it_makes,
+        lookups_by_member_count_list_and_find_the_range_below,
+        find_where_looks_across_parents_and_into_nested_members,
+        json_lists_come_in_id_order,
+        snapshots_are_reused_and_patched_from_what_changed
+    );
+    two_processes!(
+        a_dropped_write_frees_the_lock_for_another_process,
+        a_writer_waits_for_another_process_without_holding_the_runtime,
+        snapshots_follow_commits_of_another_process
+    );
 }

@@ -1,0 +1,816 @@
+//! The PostgreSQL backend: the same [`crate::Tx`] calls on a database several kumori nodes
+//! share.
+//!
+//! - Write transactions serialize across every node on one transaction-level advisory lock
+//!   (`pg_advisory_xact_lock`), taken at `BEGIN` and freed by `COMMIT` or `ROLLBACK` — the
+//!   same one-writer-at-a-time rule as SQLite's `BEGIN IMMEDIATE`, held by the database, so
+//!   a node that dies mid-write frees it with its connection. It is what keeps every check
+//!   inside a write (overlapping CIDRs, free addresses, quotas, client tokens, names) exact
+//!   across nodes, and it is also what the snapshot numbering needs: a row's `rev` is its
+//!   kind's generation plus one, read inside the writing statement, which holds only while no
+//!   other writer of that kind can commit in between. Per-row locks alone would not give that.
+//! - Read transactions are `REPEATABLE READ READ ONLY`: one snapshot of the database, taken at
+//!   the first statement, so a describe that starts after another node's acknowledged write
+//!   sees it, and the generation a snapshot cache is keyed by belongs to the same view.
+//! - Documents are stored as text, exactly as written; lookups by member go through
+//!   expression indexes over `body::jsonb #>> '{path}'`, made by write transactions as in
+//!   SQLite. Ids and keys are `COLLATE "C"` so that listing order is byte order on both
+//!   backends.
+//! - A connection the database cannot give or that breaks is [`StoreError::Unavailable`]:
+//!   services answer `ServiceUnavailable` (HTTP 503) and the pool reconnects by itself once
+//!   the database is back.
+
+use crate::{Key, Record, Result, Scope, StoreError, TOMBSTONE_GENERATIONS, TagRow};
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_postgres::types::ToSql;
+
+/// Schema migrations, applied in order; `kumori_migrations` records how many ran.
+const MIGRATIONS: &[&str] = &["
+    CREATE TABLE resources (
+        account TEXT COLLATE \"C\" NOT NULL,
+        region  TEXT COLLATE \"C\" NOT NULL,
+        id      TEXT COLLATE \"C\" NOT NULL,
+        kind    TEXT COLLATE \"C\" NOT NULL,
+        parent  TEXT COLLATE \"C\",
+        body    TEXT NOT NULL,
+        rev     BIGINT NOT NULL DEFAULT 0,
+        PRIMARY KEY (account, region, id)
+    );
+    CREATE INDEX resources_by_kind ON resources (account, region, kind, id);
+    CREATE INDEX resources_by_parent ON resources (account, region, parent, kind, id);
+    CREATE INDEX resources_by_rev ON resources (account, region, kind, rev);
+    CREATE TABLE tags (
+        account       TEXT COLLATE \"C\" NOT NULL,
+        region        TEXT COLLATE \"C\" NOT NULL,
+        resource_id   TEXT COLLATE \"C\" NOT NULL,
+        resource_type TEXT COLLATE \"C\" NOT NULL,
+        key           TEXT COLLATE \"C\" NOT NULL,
+        value         TEXT NOT NULL,
+        PRIMARY KEY (account, region, resource_id, key)
+    );
+    CREATE INDEX tags_by_type ON tags (account, region, resource_type);
+    CREATE TABLE generations (
+        account TEXT COLLATE \"C\" NOT NULL,
+        region  TEXT COLLATE \"C\" NOT NULL,
+        kind    TEXT COLLATE \"C\" NOT NULL,
+        n       BIGINT NOT NULL,
+        floor   BIGINT NOT NULL DEFAULT 0,
+        PRIMARY KEY (account, region, kind)
+    );
+    CREATE TABLE tombstones (
+        account TEXT COLLATE \"C\" NOT NULL,
+        region  TEXT COLLATE \"C\" NOT NULL,
+        kind    TEXT COLLATE \"C\" NOT NULL,
+        id      TEXT COLLATE \"C\" NOT NULL,
+        rev     BIGINT NOT NULL,
+        PRIMARY KEY (account, region, kind, id)
+    );
+"];
+
+/// How long a call waits for a connection, for a new one, and for a statement or lock.
+const WAIT: Duration = Duration::from_secs(5);
+const CONNECT: Duration = Duration::from_secs(3);
+const STATEMENT_TIMEOUT: &str = "15s";
+
+/// Connections kept per node.
+const POOL_SIZE: usize = 16;
+
+/// The database, its pool, and which member indexes are known to exist.
+pub(crate) struct Pg {
+    pool: Pool,
+    /// The advisory-lock key of this deployment (its schema's), so that deployments in other
+    /// schemas of one database do not wait for each other.
+    lock_key: i64,
+    indexes: Arc<Mutex<HashSet<String>>>,
+    pub(crate) label: String,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+/// A database error, or [`StoreError::Unavailable`] when the connection itself failed (the
+/// database is down or restarting, or a statement or lock waited past its timeout).
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        use tokio_postgres::error::SqlState;
+        match e.code() {
+            None => unavailable(e),
+            Some(c)
+                if *c == SqlState::QUERY_CANCELED
+                    || *c == SqlState::ADMIN_SHUTDOWN
+                    || *c == SqlState::CANNOT_CONNECT_NOW
+                    || *c == SqlState::LOCK_NOT_AVAILABLE
+                    || c.code().starts_with("08") =>
+            {
+                unavailable(e)
+            }
+            Some(_) => StoreError::Postgres(e.to_string()),
+        }
+    }
+}
+
+/// A schema name kumori may create and use: plain lower-case letters, digits and `_`.
+fn plain_schema(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !s.as_bytes()[0].is_ascii_digit()
+}
+
+impl Pg {
+    /// Connects to `url` (a `postgres://` URL or key=value string); with `schema`, keeps
+    /// kumori's tables in that schema, made if missing.
+    pub(crate) async fn open(url: &str, schema: Option<&str>) -> Result<Pg> {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Config(format!("bad database URL: {e}")))?;
+        if let Some(s) = schema
+            && !plain_schema(s)
+        {
+            return Err(StoreError::Config(format!(
+                "bad database schema '{s}': use lower-case letters, digits and _"
+            )));
+        }
+        let mut options = config.get_options().unwrap_or_default().to_string();
+        options.push_str(&format!(
+            " -c statement_timeout={STATEMENT_TIMEOUT} -c lock_timeout={STATEMENT_TIMEOUT}"
+        ));
+        if let Some(s) = schema {
+            options.push_str(&format!(" -c search_path={s}"));
+        }
+        config.options(options.trim());
+        config.connect_timeout(CONNECT);
+        if config.get_application_name().is_none() {
+            config.application_name("kumori");
+        }
+        let label = format!(
+            "{}{}",
+            config.get_dbname().unwrap_or("(default database)"),
+            schema.map(|s| format!(", schema {s}")).unwrap_or_default()
+        );
+        let manager = Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(WAIT))
+            .create_timeout(Some(CONNECT))
+            .recycle_timeout(Some(CONNECT))
+            .build()
+            .map_err(|e| StoreError::Config(e.to_string()))?;
+        let lock_key = schema.map_or(0x6b75_6d6f, |s| {
+            // FNV-1a: stable across builds, unlike std's hasher.
+            s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+            }) as i64
+        });
+        let pg = Pg {
+            pool,
+            lock_key,
+            indexes: Arc::default(),
+            label,
+        };
+        if let Some(s) = schema {
+            // Under the lock, so that nodes starting together do not race to make it.
+            let client = pg.client().await?;
+            client
+                .batch_execute(&format!(
+                    "BEGIN; SELECT pg_advisory_xact_lock({lock_key}); \
+                     CREATE SCHEMA IF NOT EXISTS {s}; COMMIT"
+                ))
+                .await?;
+        }
+        Ok(pg)
+    }
+
+    async fn client(&self) -> Result<Object> {
+        self.pool.get().await.map_err(|e| match e {
+            deadpool_postgres::PoolError::Backend(e) => StoreError::from(e),
+            e => unavailable(format!("no database connection: {e}")),
+        })
+    }
+
+    /// Applies the migrations this database has not had, in one write transaction.
+    pub(crate) async fn migrate(&self) -> Result<()> {
+        let mut tx = self.begin(true).await?;
+        let c = tx.client();
+        c.batch_execute("CREATE TABLE IF NOT EXISTS kumori_migrations (version INTEGER NOT NULL)")
+            .await?;
+        let done: i64 = c
+            .query_one("SELECT COUNT(*) FROM kumori_migrations", &[])
+            .await?
+            .get(0);
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(done as usize) {
+            c.batch_execute(sql).await?;
+            c.execute(
+                "INSERT INTO kumori_migrations (version) VALUES ($1)",
+                &[&(i as i32 + 1)],
+            )
+            .await?;
+        }
+        tx.commit(&[]).await
+    }
+
+    /// A transaction: a write one holds this deployment's write lock until it ends.
+    pub(crate) async fn begin(&self, write: bool) -> Result<PgTx> {
+        let client = self.client().await?;
+        let begin = if write {
+            format!("BEGIN; SELECT pg_advisory_xact_lock({})", self.lock_key)
+        } else {
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY".to_string()
+        };
+        let mut tx = PgTx {
+            client: Some(client),
+            open: false,
+            write,
+            made: vec![],
+            indexes: self.indexes.clone(),
+        };
+        tx.client().batch_execute(&begin).await?;
+        tx.open = true;
+        Ok(tx)
+    }
+
+    /// Drops every resource and tag of every account.
+    pub(crate) async fn reset(&self) -> Result<()> {
+        let mut tx = self.begin(true).await?;
+        tx.client()
+            .batch_execute(
+                "DELETE FROM resources; DELETE FROM tags; DELETE FROM tombstones;
+                 UPDATE generations SET n = n + 1, floor = n + 1;",
+            )
+            .await?;
+        tx.commit(&[]).await
+    }
+
+    /// Whether the database answers now.
+    pub(crate) async fn ping(&self) -> bool {
+        match self.client().await {
+            Ok(c) => c.simple_query("SELECT 1").await.is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    pub(crate) fn close(&self) {
+        self.pool.close();
+    }
+}
+
+/// One PostgreSQL transaction. Dropped without commit, it is rolled back on a task of its
+/// own before its connection goes back to the pool.
+pub(crate) struct PgTx {
+    client: Option<Object>,
+    open: bool,
+    write: bool,
+    /// Member indexes this transaction made: known to exist once it commits.
+    made: Vec<String>,
+    indexes: Arc<Mutex<HashSet<String>>>,
+}
+
+impl Drop for PgTx {
+    fn drop(&mut self) {
+        let Some(client) = self.client.take() else {
+            return;
+        };
+        if !self.open {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    if client.batch_execute("ROLLBACK").await.is_err() {
+                        // Not given back: the pool makes a new connection in its place.
+                        drop(Object::take(client));
+                    }
+                });
+            }
+            Err(_) => drop(Object::take(client)),
+        }
+    }
+}
+
+/// Rows of `kind, id, parent, body` as records.
+fn records(rows: Vec<tokio_postgres::Row>) -> Vec<Record> {
+    rows.into_iter()
+        .map(|r| Record {
+            kind: r.get(0),
+            id: r.get(1),
+            parent: r.get(2),
+            body: r.get(3),
+        })
+        .collect()
+}
+
+fn tag_rows(rows: Vec<tokio_postgres::Row>) -> Vec<TagRow> {
+    rows.into_iter()
+        .map(|r| TagRow {
+            resource_id: r.get(0),
+            resource_type: r.get(1),
+            key: r.get(2),
+            value: r.get(3),
+        })
+        .collect()
+}
+
+/// A document member as text, the way `#>>` reads it: what a [`Key`] is compared with.
+/// `None`: the member must be absent (or null).
+fn key_text(k: Key<'_>) -> Option<String> {
+    match k {
+        Key::Text(t) => Some(t.to_string()),
+        Key::Int(n) => Some(n.to_string()),
+        Key::Bool(b) => Some(b.to_string()),
+        Key::Missing => None,
+    }
+}
+
+/// See SQLite's `GENERATIONS_BUMP` and its kin in lib.rs: the same steps, `$3` a text array.
+const GENERATIONS_BUMP: &str = "INSERT INTO generations (account, region, kind, n) \
+     SELECT $1, $2, k, 1 FROM unnest($3::text[]) AS k \
+     ON CONFLICT (account, region, kind) DO UPDATE SET n = generations.n + 1";
+const TOMBSTONES_PRUNE: &str = "DELETE FROM tombstones t USING generations g \
+     WHERE t.account = $1 AND t.region = $2 AND t.kind = ANY($3::text[]) \
+     AND g.account = $1 AND g.region = $2 AND g.kind = t.kind \
+     AND g.n % $4 = 0 AND t.rev <= g.n - $4";
+const FLOOR_RAISE: &str = "UPDATE generations SET floor = n - $4 WHERE account = $1 \
+     AND region = $2 AND kind = ANY($3::text[]) AND n % $4 = 0";
+
+/// The `rev` a row written now gets: its kind's committed generation plus one.
+const NEXT_REV: &str = "(SELECT COALESCE(MAX(n), 0) + 1 FROM generations \
+     WHERE account = $1 AND region = $2 AND kind = $4)";
+
+impl PgTx {
+    fn client(&mut self) -> &Object {
+        self.client.as_ref().expect("held until the end")
+    }
+
+    async fn query(
+        &mut self,
+        sql: &str,
+        args: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>> {
+        let c = self.client();
+        let stmt = c.prepare_cached(sql).await?;
+        Ok(c.query(&stmt, args).await?)
+    }
+
+    async fn execute(&mut self, sql: &str, args: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+        let c = self.client();
+        let stmt = c.prepare_cached(sql).await?;
+        Ok(c.execute(&stmt, args).await?)
+    }
+
+    /// The one `string_agg` row of a query, as a JSON array.
+    async fn json(&mut self, sql: &str, args: &[&(dyn ToSql + Sync)]) -> Result<String> {
+        let rows = self.query(sql, args).await?;
+        let body: Option<String> = rows.first().and_then(|r| r.get(0));
+        Ok(crate::json_array(body))
+    }
+
+    /// Moves the generations of the kinds touched in each scope on, then commits.
+    pub(crate) async fn commit(&mut self, touched: &[(&str, &str, Vec<&str>)]) -> Result<()> {
+        for (account, region, kinds) in touched {
+            let kinds: Vec<String> = kinds.iter().map(|k| k.to_string()).collect();
+            self.execute(GENERATIONS_BUMP, &[account, region, &kinds])
+                .await?;
+            self.execute(
+                TOMBSTONES_PRUNE,
+                &[account, region, &kinds, &TOMBSTONE_GENERATIONS],
+            )
+            .await?;
+            self.execute(
+                FLOOR_RAISE,
+                &[account, region, &kinds, &TOMBSTONE_GENERATIONS],
+            )
+            .await?;
+        }
+        self.client().batch_execute("COMMIT").await?;
+        self.open = false;
+        let made = std::mem::take(&mut self.made);
+        if !made.is_empty() {
+            self.indexes
+                .lock()
+                .expect("index set poisoned")
+                .extend(made);
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn get(&mut self, s: Scope<'_>, id: &str) -> Result<Option<Record>> {
+        let rows = self
+            .query(
+                "SELECT kind, id, parent, body FROM resources \
+                 WHERE account = $1 AND region = $2 AND id = $3",
+                &[&s.account, &s.region, &id],
+            )
+            .await?;
+        Ok(records(rows).pop())
+    }
+
+    pub(crate) async fn get_many(&mut self, s: Scope<'_>, ids: &[String]) -> Result<Vec<Record>> {
+        let rows = self
+            .query(
+                "SELECT kind, id, parent, body FROM resources WHERE account = $1 \
+                 AND region = $2 AND id = ANY($3::text[]) ORDER BY id",
+                &[&s.account, &s.region, &ids],
+            )
+            .await?;
+        Ok(records(rows))
+    }
+
+    pub(crate) async fn count(&mut self, s: Scope<'_>, kind: &str) -> Result<usize> {
+        let rows = self
+            .query(
+                "SELECT COUNT(*) FROM resources WHERE account = $1 AND region = $2 AND kind = $3",
+                &[&s.account, &s.region, &kind],
+            )
+            .await?;
+        Ok(rows[0].get::<_, i64>(0) as usize)
+    }
+
+    pub(crate) async fn list(&mut self, s: Scope<'_>, kind: &str) -> Result<Vec<Record>> {
+        let rows = self
+            .query(
+                "SELECT kind, id, parent, body FROM resources \
+                 WHERE account = $1 AND region = $2 AND kind = $3 ORDER BY id",
+                &[&s.account, &s.region, &kind],
+            )
+            .await?;
+        Ok(records(rows))
+    }
+
+    pub(crate) async fn list_json(&mut self, s: Scope<'_>, kind: &str) -> Result<String> {
+        self.json(
+            "SELECT string_agg(body, ',' ORDER BY id) FROM resources \
+             WHERE account = $1 AND region = $2 AND kind = $3",
+            &[&s.account, &s.region, &kind],
+        )
+        .await
+    }
+
+    pub(crate) async fn children_json(
+        &mut self,
+        s: Scope<'_>,
+        parent: &str,
+        kind: &str,
+    ) -> Result<String> {
+        self.json(
+            "SELECT string_agg(body, ',' ORDER BY id) FROM resources \
+             WHERE account = $1 AND region = $2 AND parent = $3 AND kind = $4",
+            &[&s.account, &s.region, &parent, &kind],
+        )
+        .await
+    }
+
+    pub(crate) async fn children(
+        &mut self,
+        s: Scope<'_>,
+        parent: &str,
+        kind: Option<&str>,
+    ) -> Result<Vec<Record>> {
+        let rows = self
+            .query(
+                "SELECT kind, id, parent, body FROM resources WHERE account = $1 \
+                 AND region = $2 AND parent = $3 AND ($4::text IS NULL OR kind = $4) ORDER BY id",
+                &[&s.account, &s.region, &parent, &kind],
+            )
+            .await?;
+        Ok(records(rows))
+    }
+
+    /// The `#>>` expression of `field` (dotted: nested) in documents of `kind`, and in a write
+    /// transaction the index over it made first if this process does not know it exists.
+    /// `numeric`: the member as a bigint, for ordered lookups.
+    async fn member(
+        &mut self,
+        kind: &str,
+        field: &str,
+        scope: Index,
+        numeric: bool,
+    ) -> Result<String> {
+        crate::check_member_names(kind, field);
+        let path = field.replace('.', ",");
+        let text = format!("(body::jsonb #>> '{{{path}}}')");
+        let member = if numeric {
+            format!("({text}::bigint)")
+        } else {
+            text
+        };
+        if self.write {
+            let name = format!(
+                "resources_{}_{}{}{}",
+                kind.replace('-', "_"),
+                field.replace('.', "_"),
+                if numeric { "_num" } else { "" },
+                if matches!(scope, Index::Any) {
+                    "_any"
+                } else {
+                    ""
+                }
+            );
+            let known = self
+                .indexes
+                .lock()
+                .expect("index set poisoned")
+                .contains(&name);
+            if !known && !self.made.contains(&name) {
+                let columns = match scope {
+                    Index::PerParent => "account, region, parent",
+                    Index::Any => "account, region",
+                };
+                self.client()
+                    .batch_execute(&format!(
+                        "CREATE INDEX IF NOT EXISTS {name} ON resources ({columns}, {member}) \
+                         WHERE kind = '{kind}'"
+                    ))
+                    .await?;
+                self.made.push(name);
+            }
+        }
+        Ok(member)
+    }
+
+    pub(crate) async fn child_where(
+        &mut self,
+        s: Scope<'_>,
+        parent: &str,
+        kind: &str,
+        field: &str,
+        value: Key<'_>,
+        limit_one: bool,
+    ) -> Result<Vec<Record>> {
+        let member = self.member(kind, field, Index::PerParent, false).await?;
+        let limit = if limit_one { " LIMIT 1" } else { "" };
+        let rows = match key_text(value) {
+            Some(v) => {
+                let sql = format!(
+                    "SELECT kind, id, parent, body FROM resources WHERE account = $1 \
+                     AND region = $2 AND parent = $3 AND kind = '{kind}' AND {member} = $4 \
+                     ORDER BY id{limit}"
+                );
+                self.query(&sql, &[&s.account, &s.region, &parent, &v])
+                    .await?
+            }
+            None => {
+                let sql = format!(
+                    "SELECT kind, id, parent, body FROM resources WHERE account = $1 \
+                     AND region = $2 AND parent = $3 AND kind = '{kind}' AND {member} IS NULL \
+                     ORDER BY id{limit}"
+                );
+                self.query(&sql, &[&s.account, &s.region, &parent]).await?
+            }
+        };
+        Ok(records(rows))
+    }
+
+    pub(crate) async fn count_where(
+        &mut self,
+        s: Scope<'_>,
+        parent: &str,
+        kind: &str,
+        field: &str,
+        value: Key<'_>,
+    ) -> Result<usize> {
+        let member = self.member(kind, field, Index::PerParent, false).await?;
+        let head = format!(
+            "SELECT COUNT(*) FROM resources WHERE account = $1 AND region = $2 \
+             AND parent = $3 AND kind = '{kind}' AND {member}"
+        );
+        let rows = match key_text(value) {
+            Some(v) => {
+                self.query(
+                    &format!("{head} = $4"),
+                    &[&s.account, &s.region, &parent, &v],
+                )
+                .await?
+            }
+            None => {
+                self.query(
+                    &format!("{head} IS NULL"),
+                    &[&s.account, &s.region, &parent],
+                )
+                .await?
+            }
+        };
+        Ok(rows[0].get::<_, i64>(0) as usize)
+    }
+
+    pub(crate) async fn child_at_most(
+        &mut self,
+        s: Scope<'_>,
+        parent: &str,
+        kind: &str,
+        field: &str,
+        value: i64,
+    ) -> Result<Option<Record>> {
+        let member = self.member(kind, field, Index::PerParent, true).await?;
+        let sql = format!(
+            "SELECT kind, id, parent, body FROM resources WHERE account = $1 AND region = $2 \
+             AND parent = $3 AND kind = '{kind}' AND {member} <= $4 \
+             ORDER BY {member} DESC LIMIT 1"
+        );
+        let rows = self
+            .query(&sql, &[&s.account, &s.region, &parent, &value])
+            .await?;
+        Ok(records(rows).pop())
+    }
+
+    pub(crate) async fn find_where(
+        &mut self,
+        s: Scope<'_>,
+        kind: &str,
+        field: &str,
+        value: Key<'_>,
+    ) -> Result<Vec<Record>> {
+        let member = self.member(kind, field, Index::Any, false).await?;
+        let head = format!(
+            "SELECT kind, id, parent, body FROM resources WHERE account = $1 AND region = $2 \
+             AND kind = '{kind}' AND {member}"
+        );
+        let rows = match key_text(value) {
+            Some(v) => {
+                self.query(
+                    &format!("{head} = $3 ORDER BY id"),
+                    &[&s.account, &s.region, &v],
+                )
+                .await?
+            }
+            None => {
+                self.query(
+                    &format!("{head} IS NULL ORDER BY id"),
+                    &[&s.account, &s.region],
+                )
+                .await?
+            }
+        };
+        Ok(records(rows))
+    }
+
+    /// Adds a row; `false` if its id is taken.
+    pub(crate) async fn insert(&mut self, s: Scope<'_>, r: &Record) -> Result<bool> {
+        let sql = format!(
+            "INSERT INTO resources (account, region, id, kind, parent, body, rev) \
+             VALUES ($1, $2, $3, $4, $5, $6, {NEXT_REV}) ON CONFLICT DO NOTHING"
+        );
+        let n = self
+            .execute(
+                &sql,
+                &[&s.account, &s.region, &r.id, &r.kind, &r.parent, &r.body],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    pub(crate) async fn update(&mut self, s: Scope<'_>, r: &Record) -> Result<()> {
+        let sql = format!(
+            "UPDATE resources SET body = $6, parent = $5, rev = {NEXT_REV} \
+             WHERE account = $1 AND region = $2 AND id = $3"
+        );
+        self.execute(
+            &sql,
+            &[&s.account, &s.region, &r.id, &r.kind, &r.parent, &r.body],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Removes a row and its tags, leaving a tombstone; the kind it had, if it existed.
+    pub(crate) async fn delete(&mut self, s: Scope<'_>, id: &str) -> Result<Option<String>> {
+        let rows = self
+            .query(
+                "DELETE FROM resources WHERE account = $1 AND region = $2 AND id = $3 \
+                 RETURNING kind",
+                &[&s.account, &s.region, &id],
+            )
+            .await?;
+        let kind: Option<String> = rows.first().map(|r| r.get(0));
+        if let Some(kind) = &kind {
+            let sql = format!(
+                "INSERT INTO tombstones (account, region, id, kind, rev) \
+                 VALUES ($1, $2, $3, $4, {NEXT_REV}) \
+                 ON CONFLICT (account, region, kind, id) DO UPDATE SET rev = excluded.rev"
+            );
+            self.execute(&sql, &[&s.account, &s.region, &id, kind])
+                .await?;
+        }
+        self.execute(
+            "DELETE FROM tags WHERE account = $1 AND region = $2 AND resource_id = $3",
+            &[&s.account, &s.region, &id],
+        )
+        .await?;
+        Ok(kind)
+    }
+
+    pub(crate) async fn generation(&mut self, s: Scope<'_>, kind: &str) -> Result<(i64, i64)> {
+        let rows = self
+            .query(
+                "SELECT n, floor FROM generations WHERE account = $1 AND region = $2 AND kind = $3",
+                &[&s.account, &s.region, &kind],
+            )
+            .await?;
+        Ok(rows.first().map_or((0, 0), |r| (r.get(0), r.get(1))))
+    }
+
+    pub(crate) async fn changes_since(
+        &mut self,
+        s: Scope<'_>,
+        kind: &str,
+        since: i64,
+    ) -> Result<(Vec<String>, String)> {
+        let deleted = self
+            .query(
+                "SELECT id FROM tombstones WHERE account = $1 AND region = $2 AND kind = $3 \
+                 AND rev > $4",
+                &[&s.account, &s.region, &kind, &since],
+            )
+            .await?
+            .into_iter()
+            .map(|r| r.get(0))
+            .collect();
+        let changed = self
+            .json(
+                "SELECT string_agg(body, ',' ORDER BY id) FROM resources \
+                 WHERE account = $1 AND region = $2 AND kind = $3 AND rev > $4",
+                &[&s.account, &s.region, &kind, &since],
+            )
+            .await?;
+        Ok((deleted, changed))
+    }
+
+    pub(crate) async fn tags(
+        &mut self,
+        s: Scope<'_>,
+        resource_type: Option<&str>,
+    ) -> Result<Vec<TagRow>> {
+        let rows = self
+            .query(
+                "SELECT resource_id, resource_type, key, value FROM tags WHERE account = $1 \
+                 AND region = $2 AND ($3::text IS NULL OR resource_type = $3) \
+                 ORDER BY resource_id, key",
+                &[&s.account, &s.region, &resource_type],
+            )
+            .await?;
+        Ok(tag_rows(rows))
+    }
+
+    pub(crate) async fn tags_of(&mut self, s: Scope<'_>, resource_id: &str) -> Result<Vec<TagRow>> {
+        let rows = self
+            .query(
+                "SELECT resource_id, resource_type, key, value FROM tags WHERE account = $1 \
+                 AND region = $2 AND resource_id = $3 ORDER BY key",
+                &[&s.account, &s.region, &resource_id],
+            )
+            .await?;
+        Ok(tag_rows(rows))
+    }
+
+    pub(crate) async fn put_tag(&mut self, s: Scope<'_>, t: &TagRow) -> Result<()> {
+        self.execute(
+            "INSERT INTO tags (account, region, resource_id, resource_type, key, value) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (account, region, resource_id, key) DO UPDATE SET value = excluded.value",
+            &[
+                &s.account,
+                &s.region,
+                &t.resource_id,
+                &t.resource_type,
+                &t.key,
+                &t.value,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn delete_tag(
+        &mut self,
+        s: Scope<'_>,
+        resource_id: &str,
+        key: &str,
+        value: Option<&str>,
+    ) -> Result<()> {
+        self.execute(
+            "DELETE FROM tags WHERE account = $1 AND region = $2 AND resource_id = $3 \
+             AND key = $4 AND ($5::text IS NULL OR value = $5)",
+            &[&s.account, &s.region, &resource_id, &key, &value],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// Which resources a member index covers: a parent's children, or a whole scope's.
+#[derive(Clone, Copy)]
+enum Index {
+    PerParent,
+    Any,
+}
