@@ -58,7 +58,7 @@ for _var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_PROFILE", "AWS_END
 
 # The whole suite runs once on SQLite (the default) and once on PostgreSQL: scripts/test starts
 # a server and names it here.
-DATABASE_URL = os.environ.get("KUMORI_TEST_DATABASE_URL")
+DATABASE_URL = os.environ.get("KUMORI_TEST_DATABASE_URL") or None
 BACKEND = "postgresql" if DATABASE_URL else "sqlite"
 _SCHEMAS = iter(range(1, 1 << 30))
 
@@ -156,6 +156,8 @@ class KumoriServer:
         """Where this server keeps state: its directory (SQLite), or memory; on PostgreSQL
         (KUMORI_TEST_DATABASE_URL), a schema of its own, named after its directory so that a
         restarted or second process on the same directory shares it as it would the file."""
+        if "--database-url" in self.extra_args:
+            return []  # the test names a database of its own
         if not DATABASE_URL:
             return ["--state-dir", str(self.state_dir)] if self.state_dir else ["--ephemeral"]
         if self.schema is None:

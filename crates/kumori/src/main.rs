@@ -1,6 +1,7 @@
 //! The `kumori` command: a thin binary over the library crates.
 
 use clap::{Parser, Subcommand};
+use kumori_blobs::Blobs;
 use kumori_server::{Config, Limits, ServeOptions, router, serve};
 use kumori_store::Store;
 use std::net::SocketAddr;
@@ -28,6 +29,10 @@ struct Database {
     /// The schema kumori's tables live in, made if missing (default: the connection's own).
     #[arg(long, env = "KUMORI_DATABASE_SCHEMA", requires = "database_url")]
     database_schema: Option<String>,
+    /// Where blobs (S3 objects, backups) are kept: with --database-url, a directory every
+    /// node mounts (default: <state-dir>/blobs; in memory with --ephemeral).
+    #[arg(long, env = "KUMORI_BLOB_DIR")]
+    blob_dir: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -329,6 +334,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 .into(),
         );
     }
+    let blobs = std::sync::Arc::new(match (&database.blob_dir, &database.database_url) {
+        (Some(dir), _) => Blobs::dir(dir),
+        (None, Some(_)) => Blobs::Unconfigured,
+        (None, None) if ephemeral => Blobs::memory(),
+        (None, None) => Blobs::dir(state_dir_or_default(state_dir.clone())?.join("blobs")),
+    });
     let store = if ephemeral {
         Store::open_memory().await.map_err(|e| e.to_string())?
     } else {
@@ -342,6 +353,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     println!("kumori: state in {}", store.describe());
+    println!("kumori: blobs in {}", blobs.describe());
     if auth != kumori_server::Mode::Off {
         root_credential(&store, &account_id).await?;
     }
@@ -361,6 +373,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 .into_iter()
                 .chain((host != "0.0.0.0" && host != "::").then_some(host))
                 .collect(),
+            blobs,
         },
     );
     let options = ServeOptions {
@@ -368,6 +381,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         request_timeout: std::time::Duration::from_secs(request_timeout.max(1)),
         max_connections: max_connections.max(1),
     };
+    kumori_server::background::spawn_housekeeping(store.clone());
     serve(listener, app, options, shutdown())
         .await
         .map_err(|e| e.to_string())?;

@@ -19,6 +19,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub mod ask;
+pub mod background;
 mod own;
 mod reach;
 mod serve;
@@ -41,6 +42,9 @@ pub struct Config {
     /// (`/_kumori/*`) answer: the name it is served as when not on loopback. Others are
     /// refused so that a web page cannot reach them through DNS rebinding.
     pub allowed_hosts: Vec<String>,
+    /// Where services keep blobs (S3 objects, backups): beside the store's state, and on a
+    /// shared place when nodes share a database. Handed to services as they come to use it.
+    pub blobs: Arc<kumori_blobs::Blobs>,
 }
 
 impl Default for Config {
@@ -51,6 +55,7 @@ impl Default for Config {
             limits: Limits::default(),
             auth: Mode::Off,
             allowed_hosts: Vec::new(),
+            blobs: Arc::new(kumori_blobs::Blobs::memory()),
         }
     }
 }

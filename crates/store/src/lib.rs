@@ -8,14 +8,14 @@
 //! correct:
 //! - SQLite: a write transaction is `BEGIN IMMEDIATE`, which takes the database's single write
 //!   lock up front, so checks and writes of concurrent writers (threads or processes) serialize.
-//! - PostgreSQL (planned): the same calls map to row locks (`SELECT … FOR UPDATE` in
-//!   [`Tx::lock`]) on the parent resource whose children must stay consistent.
+//! - PostgreSQL (`postgres.rs`): a write transaction takes the deployment's advisory lock,
+//!   which serializes writers of every node sharing the database in the same way.
 //!
 //! SQLite is called synchronously (rusqlite), on the task that runs the transaction. A
 //! statement here takes microseconds; an async driver (sqlx) runs each connection on a thread
 //! of its own and pays two thread wake-ups per statement, which under concurrent writes cost
 //! more than the statements and were paid with the write lock held. The methods stay `async`
-//! so that a network database can sit behind the same interface.
+//! so that PostgreSQL, a network database, sits behind the same interface.
 
 mod postgres;
 
@@ -133,6 +133,14 @@ const MIGRATIONS: &[&str] = &[
     -- documents after reading them cost as much again as the reading.
     DROP INDEX resources_by_parent;
     CREATE INDEX resources_by_parent ON resources (account, region, parent, kind, id);
+",
+    "
+    -- Background work that one process at a time may do (see Store::lease).
+    CREATE TABLE leases (
+        name    TEXT NOT NULL PRIMARY KEY,
+        holder  TEXT NOT NULL,
+        expires INTEGER NOT NULL
+    ) WITHOUT ROWID;
 ",
 ];
 
@@ -495,6 +503,34 @@ impl Store {
             snapshots: self.snapshots.clone(),
             commits: sqlite.commits.clone(),
         })
+    }
+
+    /// Takes or renews the lease `name` for `holder` until `ttl` from now, unless another
+    /// holder has it and it has not run out: `true` when `holder` holds it now. Background
+    /// work that must run on one process at a time (sweeps, and later health checks and Auto
+    /// Scaling) is done by whoever holds its lease; when that process dies, the lease runs
+    /// out and another takes it over. Time is the caller's clock, in milliseconds.
+    pub async fn lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let expires = now + ttl.as_millis() as i64;
+        let mut tx = self.write().await?;
+        if let Some(pg) = tx.pg() {
+            let held = pg.lease(name, holder, now, expires).await?;
+            tx.commit().await?;
+            return Ok(held);
+        }
+        let changed = tx
+            .conn()
+            .prepare_cached(
+                "INSERT INTO leases (name, holder, expires) VALUES (?1, ?2, ?4) \
+                 ON CONFLICT (name) DO UPDATE SET holder = ?2, expires = ?4 \
+                 WHERE leases.holder = ?2 OR leases.expires <= ?3",
+            )?
+            .execute(params![name, holder, now, expires])?;
+        tx.commit().await?;
+        Ok(changed == 1)
     }
 
     /// Drops every resource and tag of every account.
@@ -1289,6 +1325,19 @@ impl Tx {
         Ok(v)
     }
 
+    /// Every (account, region) holding resources of `kind`: for background sweeps, which
+    /// look at every account.
+    pub async fn scopes_with(&mut self, kind: &str) -> Result<Vec<(String, String)>> {
+        if let Some(pg) = self.pg() {
+            return pg.scopes_with(kind).await;
+        }
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT DISTINCT account, region FROM resources WHERE kind = ? ORDER BY 1, 2",
+        )?;
+        let rows = stmt.query_map(params![kind], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Tags of every resource of `resource_type`, or of all resources when `None`, ordered by
     /// resource id and key.
     pub async fn tags(&mut self, s: Scope<'_>, resource_type: Option<&str>) -> Result<Vec<TagRow>> {
@@ -2072,7 +2121,47 @@ mod tests {
         )* };
     }
 
+    async fn leases_go_to_one_holder_until_they_run_out(store: Store) {
+        let ttl = Duration::from_millis(300);
+        assert!(store.lease("sweep", "a", ttl).await.unwrap());
+        assert!(!store.lease("sweep", "b", ttl).await.unwrap(), "a holds it");
+        assert!(store.lease("sweep", "a", ttl).await.unwrap(), "a renews");
+        assert!(
+            store.lease("other", "b", ttl).await.unwrap(),
+            "leases are per name"
+        );
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(store.lease("sweep", "b", ttl).await.unwrap(), "a's ran out");
+        assert!(
+            !store.lease("sweep", "a", ttl).await.unwrap(),
+            "b holds it now"
+        );
+    }
+
+    async fn scopes_with_names_each_account_and_region_once(store: Store) {
+        let mut tx = store.write().await.unwrap();
+        let eu = Scope {
+            region: "eu-west-1",
+            ..S
+        };
+        tx.insert(S, &rec("vpc", "vpc-1", None)).await.unwrap();
+        tx.insert(S, &rec("vpc", "vpc-2", None)).await.unwrap();
+        tx.insert(eu, &rec("vpc", "vpc-3", None)).await.unwrap();
+        tx.insert(eu, &rec("subnet", "subnet-1", None))
+            .await
+            .unwrap();
+        let scopes = tx.scopes_with("vpc").await.unwrap();
+        let want = [
+            (S.account.to_string(), "eu-west-1".to_string()),
+            (S.account.to_string(), "us-east-1".to_string()),
+        ];
+        assert_eq!(scopes, want);
+        assert_eq!(tx.scopes_with("subnet").await.unwrap().len(), 1);
+    }
+
     on_both!(
+        leases_go_to_one_holder_until_they_run_out,
+        scopes_with_names_each_account_and_region_once,
         rolled_back_writes_leave_nothing,
         get_many_returns_those_that_exist_in_this_scope,
         insert_children_tags_and_delete,

@@ -28,7 +28,8 @@ use std::time::Duration;
 use tokio_postgres::types::ToSql;
 
 /// Schema migrations, applied in order; `kumori_migrations` records how many ran.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE resources (
         account TEXT COLLATE \"C\" NOT NULL,
         region  TEXT COLLATE \"C\" NOT NULL,
@@ -68,7 +69,15 @@ const MIGRATIONS: &[&str] = &["
         rev     BIGINT NOT NULL,
         PRIMARY KEY (account, region, kind, id)
     );
-"];
+",
+    "
+    CREATE TABLE leases (
+        name    TEXT COLLATE \"C\" PRIMARY KEY,
+        holder  TEXT NOT NULL,
+        expires BIGINT NOT NULL
+    );
+",
+];
 
 /// How long a call waits for a connection, for a new one, and for a statement or lock.
 const WAIT: Duration = Duration::from_secs(5);
@@ -708,6 +717,35 @@ impl PgTx {
         )
         .await?;
         Ok(kind)
+    }
+
+    /// See `Store::lease`.
+    pub(crate) async fn lease(
+        &mut self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        expires: i64,
+    ) -> Result<bool> {
+        let n = self
+            .execute(
+                "INSERT INTO leases (name, holder, expires) VALUES ($1, $2, $4) \
+                 ON CONFLICT (name) DO UPDATE SET holder = $2, expires = $4 \
+                 WHERE leases.holder = $2 OR leases.expires <= $3",
+                &[&name, &holder, &now, &expires],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    pub(crate) async fn scopes_with(&mut self, kind: &str) -> Result<Vec<(String, String)>> {
+        let rows = self
+            .query(
+                "SELECT DISTINCT account, region FROM resources WHERE kind = $1 ORDER BY 1, 2",
+                &[&kind],
+            )
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
     pub(crate) async fn generation(&mut self, s: Scope<'_>, kind: &str) -> Result<(i64, i64)> {

@@ -587,6 +587,7 @@ pub(super) async fn with_template(
 /// RunInstances, in one write transaction from the template and image it reads to the
 /// instances it stores: an image deregistered or a template changed meanwhile cannot slip in.
 pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let digest = request_digest(raw);
     let mut tx = ctx.store.write().await?;
     let (raw, template) = with_template(ctx, &mut tx, raw).await?;
     let raw = &raw;
@@ -775,11 +776,19 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             value: version.to_string(),
         });
     }
-    // Idempotency: the same client token answers with the same reservation.
+    // Idempotency: the same client token answers with the same reservation, when asked
+    // with the same parameters.
     if let Some(token) = &req.client_token {
         let mine: Vec<Instance> =
             resource::find_where(ctx, &mut tx, "ClientToken", token.as_str()).await?;
         if let Some(first) = mine.first() {
+            if first.request_digest.as_ref().is_some_and(|d| *d != digest) {
+                return Err(Error::new(
+                    "IdempotentParameterMismatch",
+                    "Arguments on this idempotent request are inconsistent with arguments \
+                     used in previous request(s).",
+                ));
+            }
             let reservation_id = first.reservation_id.clone();
             drop(tx);
             return describe_reservation(ctx, &reservation_id).await;
@@ -1005,6 +1014,7 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
                 .unwrap_or("RunInstances")
                 .to_string(),
             client_token: req.client_token.clone(),
+            request_digest: req.client_token.as_ref().map(|_| digest.clone()),
             user_data: user_data.clone(),
             metadata: metadata.clone(),
             disable_api_termination: req.disable_api_termination.unwrap_or(false),
@@ -1163,4 +1173,17 @@ pub(super) async fn describe_reservation(ctx: &Ctx<'_>, reservation_id: &str) ->
         instances.sort_by_key(|i| i["AmiLaunchIndex"].as_i64());
     }
     Ok(reservation)
+}
+
+/// What a client token stands for: the request's parameters but the token and DryRun, as
+/// canonical JSON (members sorted) hashed with SHA-256.
+fn request_digest(raw: &Value) -> String {
+    use sha2::Digest;
+    let mut params = raw.clone();
+    if let Some(m) = params.as_object_mut() {
+        m.remove("ClientToken");
+        m.remove("DryRun");
+    }
+    let digest = sha2::Sha256::digest(params.to_string().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -52,6 +52,10 @@ pub struct Instance {
     /// may have its metadata endpoint besides the account's root. Internal, never shown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launched_by: Option<String>,
+    /// A digest of the parameters of the launch that gave it a client token: a retry with the
+    /// same token and other parameters is refused, as AWS does. Internal, never shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_digest: Option<String>,
     pub launch_time: String,
     pub ami_launch_index: i64,
     pub key_name: Option<String>,
@@ -214,12 +218,14 @@ mod describe;
 mod launch;
 mod lifecycle;
 mod status;
+mod sweep;
 pub mod view;
 pub use attributes::*;
 pub use describe::*;
 pub use launch::*;
 pub use lifecycle::*;
 pub use status::*;
+pub use sweep::*;
 
 /// Every instance of the region, after checking that each id in `ids` is well formed and
 /// names one (a live one, when `live`).
