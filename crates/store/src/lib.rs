@@ -2159,6 +2159,70 @@ mod tests {
         assert_eq!(tx.scopes_with("subnet").await.unwrap().len(), 1);
     }
 
+    #[tokio::test]
+    async fn postgres_lookups_by_member_use_the_member_index() {
+        let Some(store) = pg_store(&schema("plans")).await else {
+            return;
+        };
+        let mut tx = store.write().await.unwrap();
+        for (id, parent, body) in [
+            ("subnet-1", "vpc-1", r#"{"First":100,"Zone":"a"}"#),
+            ("subnet-2", "vpc-1", r#"{"First":200,"Zone":"b"}"#),
+            (
+                "eni-1",
+                "subnet-1",
+                r#"{"Attachment":{"InstanceId":"i-1"}}"#,
+            ),
+        ] {
+            let kind = if id.starts_with("eni") {
+                "network-interface"
+            } else {
+                "subnet"
+            };
+            let rec = Record {
+                kind: kind.into(),
+                id: id.into(),
+                parent: Some(parent.into()),
+                body: body.into(),
+            };
+            tx.insert(S, &rec).await.unwrap();
+        }
+        tx.pg().unwrap().explain().await.unwrap();
+        let found = tx
+            .child_where(S, "vpc-1", "subnet", "Zone", "b")
+            .await
+            .unwrap();
+        assert_eq!(found.map(|r| r.id).as_deref(), Some("subnet-2"));
+        tx.children_where(S, "vpc-1", "subnet", "Zone", Key::Missing)
+            .await
+            .unwrap();
+        tx.count_where(S, "vpc-1", "subnet", "Zone", "a")
+            .await
+            .unwrap();
+        let below = tx
+            .child_at_most(S, "vpc-1", "subnet", "First", 150)
+            .await
+            .unwrap();
+        assert_eq!(below.map(|r| r.id).as_deref(), Some("subnet-1"));
+        let enis = tx
+            .find_where(S, "network-interface", "Attachment.InstanceId", "i-1")
+            .await
+            .unwrap();
+        assert_eq!(enis.len(), 1);
+        let plans = tx.pg().unwrap().plans.take().unwrap();
+        let want = [
+            "resources_subnet_zone ",
+            "resources_subnet_zone ",
+            "resources_subnet_zone ",
+            "resources_subnet_first_num ",
+            "resources_network_interface_attachment_instanceid_any ",
+        ];
+        assert_eq!(plans.len(), want.len(), "{plans:#?}");
+        for (plan, index) in plans.iter().zip(want) {
+            assert!(plan.contains(index), "not through {index}:\n{plan}");
+        }
+    }
+
     on_both!(
         leases_go_to_one_holder_until_they_run_out,
         scopes_with_names_each_account_and_region_once,

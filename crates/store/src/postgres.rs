@@ -94,8 +94,27 @@ pub(crate) struct Pg {
     /// schemas of one database do not wait for each other.
     lock_key: i64,
     indexes: Arc<Mutex<HashSet<String>>>,
+    growth: Arc<Growth>,
     pub(crate) label: String,
 }
+
+/// Rows this process added since the tables were last analyzed, and when to analyze next.
+///
+/// PostgreSQL plans from statistics that autovacuum refreshes only about once a minute; a
+/// table that grew from nothing since (a new deployment, a bulk load, a test) has none, and
+/// every equality then looks so selective that the planner reaches a row by its id through
+/// whichever index is smallest, reading thousands of entries. So the store analyzes by
+/// itself as the tables grow: at 128 new rows, then at each doubling, until autovacuum's own
+/// schedule is as good (past about a million). Another node's analyze counts as well as ours.
+#[derive(Default)]
+struct Growth {
+    rows: std::sync::atomic::AtomicU64,
+    next: std::sync::atomic::AtomicU64,
+    running: std::sync::atomic::AtomicBool,
+}
+
+const FIRST_ANALYZE_ROWS: u64 = 128;
+const LAST_ANALYZE_ROWS: u64 = 1 << 20;
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
@@ -187,6 +206,10 @@ impl Pg {
             pool,
             lock_key,
             indexes: Arc::default(),
+            growth: Arc::new(Growth {
+                next: FIRST_ANALYZE_ROWS.into(),
+                ..Growth::default()
+            }),
             label,
         };
         if let Some(s) = schema {
@@ -227,7 +250,13 @@ impl Pg {
             )
             .await?;
         }
-        tx.commit(&[]).await
+        tx.commit(&[]).await?;
+        // A node starting on a database others filled plans well from its first call.
+        self.client()
+            .await?
+            .batch_execute("ANALYZE resources, tags, tombstones")
+            .await?;
+        Ok(())
     }
 
     /// A transaction: a write one holds this deployment's write lock until it ends.
@@ -244,6 +273,11 @@ impl Pg {
             write,
             made: vec![],
             indexes: self.indexes.clone(),
+            inserted: 0,
+            pool: self.pool.clone(),
+            growth: self.growth.clone(),
+            #[cfg(test)]
+            plans: None,
         };
         tx.client().batch_execute(&begin).await?;
         tx.open = true;
@@ -284,6 +318,13 @@ pub(crate) struct PgTx {
     /// Member indexes this transaction made: known to exist once it commits.
     made: Vec<String>,
     indexes: Arc<Mutex<HashSet<String>>>,
+    /// Rows this transaction added; counted toward the next analyze when it commits.
+    inserted: u64,
+    pool: Pool,
+    growth: Arc<Growth>,
+    /// Tests: the plan of every query this transaction runs, when asked for.
+    #[cfg(test)]
+    pub(crate) plans: Option<Vec<String>>,
 }
 
 impl Drop for PgTx {
@@ -353,6 +394,12 @@ const TOMBSTONES_PRUNE: &str = "DELETE FROM tombstones t USING generations g \
 const FLOOR_RAISE: &str = "UPDATE generations SET floor = n - $4 WHERE account = $1 \
      AND region = $2 AND kind = ANY($3::text[]) AND n % $4 = 0";
 
+/// How lookups by member order what they find: by id, but not in a way the id-ordered
+/// indexes could provide, or the planner (its statistics not yet caught up with a bulk load)
+/// walks every sibling of the kind through such an index, parsing each document, to avoid a
+/// sort of the one or two rows the member's own index finds. As `+id` in SQLite.
+const BY_ID: &str = "id || ''";
+
 /// The `rev` a row written now gets: its kind's committed generation plus one.
 const NEXT_REV: &str = "(SELECT COALESCE(MAX(n), 0) + 1 FROM generations \
      WHERE account = $1 AND region = $2 AND kind = $4)";
@@ -367,9 +414,33 @@ impl PgTx {
         sql: &str,
         args: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<tokio_postgres::Row>> {
+        #[cfg(test)]
+        if self.plans.is_some() {
+            let plan: Vec<String> = self
+                .client()
+                .query(&format!("EXPLAIN {sql}"), args)
+                .await?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            if let Some(plans) = self.plans.as_mut() {
+                plans.push(plan.join("\n"));
+            }
+        }
         let c = self.client();
         let stmt = c.prepare_cached(sql).await?;
         Ok(c.query(&stmt, args).await?)
+    }
+
+    /// Tests: records the plan of each query from now on; with sequential scans off, so that
+    /// a plan shows which index the planner prefers even over a table of a few rows.
+    #[cfg(test)]
+    pub(crate) async fn explain(&mut self) -> Result<()> {
+        self.client()
+            .batch_execute("SET LOCAL enable_seqscan = off")
+            .await?;
+        self.plans = Some(vec![]);
+        Ok(())
     }
 
     async fn execute(&mut self, sql: &str, args: &[&(dyn ToSql + Sync)]) -> Result<u64> {
@@ -404,6 +475,10 @@ impl PgTx {
         }
         self.client().batch_execute("COMMIT").await?;
         self.open = false;
+        if self.inserted > 0 {
+            let rows = std::mem::take(&mut self.inserted);
+            self.grew(rows);
+        }
         let made = std::mem::take(&mut self.made);
         if !made.is_empty() {
             self.indexes
@@ -564,7 +639,7 @@ impl PgTx {
                 let sql = format!(
                     "SELECT kind, id, parent, body FROM resources WHERE account = $1 \
                      AND region = $2 AND parent = $3 AND kind = '{kind}' AND {member} = $4 \
-                     ORDER BY id{limit}"
+                     ORDER BY {BY_ID}{limit}"
                 );
                 self.query(&sql, &[&s.account, &s.region, &parent, &v])
                     .await?
@@ -573,7 +648,7 @@ impl PgTx {
                 let sql = format!(
                     "SELECT kind, id, parent, body FROM resources WHERE account = $1 \
                      AND region = $2 AND parent = $3 AND kind = '{kind}' AND {member} IS NULL \
-                     ORDER BY id{limit}"
+                     ORDER BY {BY_ID}{limit}"
                 );
                 self.query(&sql, &[&s.account, &s.region, &parent]).await?
             }
@@ -648,14 +723,14 @@ impl PgTx {
         let rows = match key_text(value) {
             Some(v) => {
                 self.query(
-                    &format!("{head} = $3 ORDER BY id"),
+                    &format!("{head} = $3 ORDER BY {BY_ID}"),
                     &[&s.account, &s.region, &v],
                 )
                 .await?
             }
             None => {
                 self.query(
-                    &format!("{head} IS NULL ORDER BY id"),
+                    &format!("{head} IS NULL ORDER BY {BY_ID}"),
                     &[&s.account, &s.region],
                 )
                 .await?
@@ -665,6 +740,25 @@ impl PgTx {
     }
 
     /// Adds a row; `false` if its id is taken.
+    /// Counts committed new rows; past the next mark, analyzes the tables on a connection of
+    /// its own, after this transaction, without holding anyone up.
+    fn grew(&self, rows: u64) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let total = self.growth.rows.fetch_add(rows, SeqCst) + rows;
+        let next = self.growth.next.load(SeqCst);
+        if total < next || next > LAST_ANALYZE_ROWS || self.growth.running.swap(true, SeqCst) {
+            return;
+        }
+        self.growth.next.store(next * 2, SeqCst);
+        let (pool, growth) = (self.pool.clone(), self.growth.clone());
+        tokio::spawn(async move {
+            if let Ok(c) = pool.get().await {
+                let _ = c.batch_execute("ANALYZE resources, tags, tombstones").await;
+            }
+            growth.running.store(false, SeqCst);
+        });
+    }
+
     pub(crate) async fn insert(&mut self, s: Scope<'_>, r: &Record) -> Result<bool> {
         let sql = format!(
             "INSERT INTO resources (account, region, id, kind, parent, body, rev) \
@@ -676,6 +770,7 @@ impl PgTx {
                 &[&s.account, &s.region, &r.id, &r.kind, &r.parent, &r.body],
             )
             .await?;
+        self.inserted += n;
         Ok(n == 1)
     }
 
