@@ -74,13 +74,20 @@ def test_user_tags_and_permissions_boundaries(endpoint):
         iam.delete_login_profile(UserName="tagged")
 
 
-def test_rename_keeps_keys(endpoint):
+def test_rename_keeps_keys_and_tags(endpoint):
     iam = client("iam", endpoint)
-    iam.create_user(UserName="carol")
+    tags = [{"Key": "team", "Value": "net"}, {"Key": "Cost", "Value": "42"}]
+    iam.create_user(UserName="carol", Tags=tags)
     k = iam.create_access_key(UserName="carol")["AccessKey"]["AccessKeyId"]
     iam.update_user(UserName="carol", NewUserName="caroline")
-    assert iam.get_user(UserName="caroline")["User"]["Arn"].endswith(":user/caroline")
+    user = iam.get_user(UserName="caroline")["User"]
+    assert user["Arn"].endswith(":user/caroline")
+    assert user["Tags"] == tags  # in the order they were given
+    assert iam.list_user_tags(UserName="caroline")["Tags"] == tags
     assert [x["AccessKeyId"] for x in iam.list_access_keys(UserName="caroline")["AccessKeyMetadata"]] == [k]
+    # A new user of the old name starts with none.
+    iam.create_user(UserName="carol")
+    assert iam.list_user_tags(UserName="carol")["Tags"] == []
 
 
 def test_groups_and_membership(endpoint):

@@ -354,6 +354,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     println!("kumori: state in {}", store.describe());
     println!("kumori: blobs in {}", blobs.describe());
+    // State written before IAM's tags had the store's table keeps them in documents.
+    kumori_services::iam::move_tags_out_of_documents(&store)
+        .await
+        .map_err(|e| format!("{}: {}", e.0.code, e.0.message))?;
     if auth != kumori_server::Mode::Off {
         root_credential(&store, &account_id).await?;
     }

@@ -142,6 +142,11 @@ const MIGRATIONS: &[&str] = &[
         expires INTEGER NOT NULL
     ) WITHOUT ROWID;
 ",
+    "
+    -- The order tags were given in, where a service keeps it (IAM lists them so); 0 for
+    -- tags set one by one (EC2), which list by key.
+    ALTER TABLE tags ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+",
 ];
 
 /// How many generations of tombstones a kind keeps: a process whose decode is older than that
@@ -1346,23 +1351,59 @@ impl Tx {
         }
         let mut stmt = self.conn().prepare_cached(
             "SELECT resource_id, resource_type, key, value FROM tags WHERE account = ?1 \
-             AND region = ?2 AND (?3 IS NULL OR resource_type = ?3) ORDER BY resource_id, key",
+             AND region = ?2 AND (?3 IS NULL OR resource_type = ?3) ORDER BY resource_id, seq, key",
         )?;
         let rows = stmt.query_map(params![s.account, s.region, resource_type], tag_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Tags of one resource, ordered by key.
+    /// Tags of one resource: in the order [`Tx::set_tags`] gave them, then by key.
     pub async fn tags_of(&mut self, s: Scope<'_>, resource_id: &str) -> Result<Vec<TagRow>> {
         if let Some(pg) = self.pg() {
             return pg.tags_of(s, resource_id).await;
         }
         let mut stmt = self.conn().prepare_cached(
             "SELECT resource_id, resource_type, key, value FROM tags WHERE account = ? \
-             AND region = ? AND resource_id = ? ORDER BY key",
+             AND region = ? AND resource_id = ? ORDER BY seq, key",
         )?;
         let rows = stmt.query_map(params![s.account, s.region, resource_id], tag_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Replaces every tag of a resource with `tags`, which keep their order (IAM's entities:
+    /// their keys are compared without case and listed in the order they were added, so IAM
+    /// works out the whole set and stores it).
+    pub async fn set_tags(
+        &mut self,
+        s: Scope<'_>,
+        resource_id: &str,
+        resource_type: &str,
+        tags: &[(String, String)],
+    ) -> Result<()> {
+        if let Some(pg) = self.pg() {
+            return pg.set_tags(s, resource_id, resource_type, tags).await;
+        }
+        self.conn()
+            .prepare_cached(
+                "DELETE FROM tags WHERE account = ? AND region = ? AND resource_id = ?",
+            )?
+            .execute(params![s.account, s.region, resource_id])?;
+        let mut insert = self.conn().prepare_cached(
+            "INSERT INTO tags (account, region, resource_id, resource_type, key, value, seq) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )?;
+        for (i, (key, value)) in tags.iter().enumerate() {
+            insert.execute(params![
+                s.account,
+                s.region,
+                resource_id,
+                resource_type,
+                key,
+                value,
+                i as i64 + 1
+            ])?;
+        }
+        Ok(())
     }
 
     /// Sets one tag, replacing the value of an existing key.
@@ -2138,6 +2179,26 @@ mod tests {
         );
     }
 
+    async fn set_tags_keeps_their_order_and_replaces_the_set(store: Store) {
+        let mut tx = store.write().await.unwrap();
+        let t = |k: &str, v: &str| (k.to_string(), v.to_string());
+        tx.set_tags(S, "user/a", "user", &[t("zeta", "1"), t("Alpha", "2")])
+            .await
+            .unwrap();
+        let keys = |rows: Vec<TagRow>| rows.into_iter().map(|r| r.key).collect::<Vec<_>>();
+        assert_eq!(
+            keys(tx.tags_of(S, "user/a").await.unwrap()),
+            ["zeta", "Alpha"]
+        );
+        tx.set_tags(S, "user/a", "user", &[t("b", "3")])
+            .await
+            .unwrap();
+        assert_eq!(keys(tx.tags_of(S, "user/a").await.unwrap()), ["b"]);
+        assert_eq!(keys(tx.tags(S, Some("user")).await.unwrap()), ["b"]);
+        tx.set_tags(S, "user/a", "user", &[]).await.unwrap();
+        assert!(tx.tags_of(S, "user/a").await.unwrap().is_empty());
+    }
+
     async fn scopes_with_names_each_account_and_region_once(store: Store) {
         let mut tx = store.write().await.unwrap();
         let eu = Scope {
@@ -2224,6 +2285,7 @@ mod tests {
     }
 
     on_both!(
+        set_tags_keeps_their_order_and_replaces_the_set,
         leases_go_to_one_holder_until_they_run_out,
         scopes_with_names_each_account_and_region_once,
         rolled_back_writes_leave_nothing,

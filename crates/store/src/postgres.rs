@@ -77,6 +77,9 @@ const MIGRATIONS: &[&str] = &[
         expires BIGINT NOT NULL
     );
 ",
+    "
+    ALTER TABLE tags ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;
+",
 ];
 
 /// How long a call waits for a connection, for a new one, and for a statement or lock.
@@ -888,7 +891,7 @@ impl PgTx {
             .query(
                 "SELECT resource_id, resource_type, key, value FROM tags WHERE account = $1 \
                  AND region = $2 AND ($3::text IS NULL OR resource_type = $3) \
-                 ORDER BY resource_id, key",
+                 ORDER BY resource_id, seq, key",
                 &[&s.account, &s.region, &resource_type],
             )
             .await?;
@@ -899,11 +902,42 @@ impl PgTx {
         let rows = self
             .query(
                 "SELECT resource_id, resource_type, key, value FROM tags WHERE account = $1 \
-                 AND region = $2 AND resource_id = $3 ORDER BY key",
+                 AND region = $2 AND resource_id = $3 ORDER BY seq, key",
                 &[&s.account, &s.region, &resource_id],
             )
             .await?;
         Ok(tag_rows(rows))
+    }
+
+    pub(crate) async fn set_tags(
+        &mut self,
+        s: Scope<'_>,
+        resource_id: &str,
+        resource_type: &str,
+        tags: &[(String, String)],
+    ) -> Result<()> {
+        self.execute(
+            "DELETE FROM tags WHERE account = $1 AND region = $2 AND resource_id = $3",
+            &[&s.account, &s.region, &resource_id],
+        )
+        .await?;
+        for (i, (key, value)) in tags.iter().enumerate() {
+            self.execute(
+                "INSERT INTO tags (account, region, resource_id, resource_type, key, value, seq) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    &s.account,
+                    &s.region,
+                    &resource_id,
+                    &resource_type,
+                    key,
+                    value,
+                    &(i as i64 + 1),
+                ],
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     pub(crate) async fn put_tag(&mut self, s: Scope<'_>, t: &TagRow) -> Result<()> {

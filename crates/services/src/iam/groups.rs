@@ -1,6 +1,7 @@
 //! IAM groups and who is in them. Membership is kept on the user (its `groups`), so a user's
 //! policies are read from one record plus its groups'.
 
+use super::Save;
 use super::users::{USER, User, user_shown};
 use super::{
     ListRequest, all, check_name, check_path, conflict, get, key, no_such, page, record, scope,
@@ -173,8 +174,7 @@ pub async fn update_group(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
                 *n = g.group_name.clone();
             }
         }
-        tx.update(scope(ctx), &record(USER, &u.user_name, &u)?)
-            .await?;
+        tx.save(ctx, USER, &u.user_name, &u, false).await?;
     }
     tx.commit().await?;
     Ok(json!({}))
@@ -233,8 +233,7 @@ pub async fn add_user_to_group(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     // Adding a member twice is not an error in IAM.
     if !in_group(&u, &g.group_name) {
         u.groups.push(g.group_name.clone());
-        tx.update(scope(ctx), &record(USER, &u.user_name, &u)?)
-            .await?;
+        tx.save(ctx, USER, &u.user_name, &u, false).await?;
     }
     tx.commit().await?;
     Ok(json!({}))
@@ -249,8 +248,7 @@ pub async fn remove_user_from_group(ctx: &Ctx<'_>, raw: &Value) -> Result<Value>
         return Err(no_such("user", &name));
     }
     u.groups.retain(|n| !n.eq_ignore_ascii_case(&g.group_name));
-    tx.update(scope(ctx), &record(USER, &u.user_name, &u)?)
-        .await?;
+    tx.save(ctx, USER, &u.user_name, &u, false).await?;
     tx.commit().await?;
     Ok(json!({}))
 }

@@ -146,7 +146,58 @@ pub(crate) fn url_encoded(doc: &str) -> String {
     utf8_percent_encode(doc, KEEP).to_string()
 }
 
-pub(crate) async fn get<T: for<'de> Deserialize<'de>>(
+/// What IAM stores. The entities IAM tags (users, roles, instance profiles, customer managed
+/// policies) keep their tags in the store's tags table, as every other service does, not in
+/// their documents: [`get`] and [`all`] fill them in, [`save`] writes them back. IAM's own
+/// rules (keys equal whatever their case, listed in the order they were added) are applied
+/// in memory before the whole set is stored (`Tx::set_tags` keeps the order).
+pub(crate) trait Entity: for<'de> Deserialize<'de> + Serialize {
+    /// The entity's tags, when IAM tags it; `None` for the others.
+    fn tags_mut(&mut self) -> Option<&mut Vec<Tag>> {
+        None
+    }
+    fn tags(&self) -> Option<&[Tag]> {
+        None
+    }
+}
+
+/// Implements [`Entity`] for types IAM tags (`tags: field`) and for those it does not.
+macro_rules! entities {
+    (tagged: $($t:ty),*; plain: $($p:ty),* $(,)?) => {
+        $(impl Entity for $t {
+            fn tags_mut(&mut self) -> Option<&mut Vec<Tag>> {
+                Some(&mut self.tags)
+            }
+            fn tags(&self) -> Option<&[Tag]> {
+                Some(&self.tags)
+            }
+        })*
+        $(impl Entity for $p {})*
+    };
+}
+
+entities!(
+    tagged: users::User, roles::Role, roles::InstanceProfile, policies::CustomerPolicy;
+    plain: groups::Group,
+);
+
+/// Fills an entity's tags from the store's table.
+async fn fill_tags<T: Entity>(ctx: &Ctx<'_>, tx: &mut Tx, id: &str, v: &mut T) -> Result<()> {
+    if let Some(tags) = v.tags_mut() {
+        *tags = tx
+            .tags_of(scope(ctx), id)
+            .await?
+            .into_iter()
+            .map(|t| Tag {
+                key: t.key,
+                value: t.value,
+            })
+            .collect();
+    }
+    Ok(())
+}
+
+pub(crate) async fn get<T: Entity>(
     ctx: &Ctx<'_>,
     tx: &mut Tx,
     kind: &str,
@@ -160,20 +211,112 @@ pub(crate) async fn get<T: for<'de> Deserialize<'de>>(
         tx.get(scope(ctx), &id).await?
     };
     match rec {
-        Some(r) if r.kind == kind => Ok(Some(
-            serde_json::from_str(&r.body).map_err(|e| Error(AwsError::internal(e.to_string())))?,
-        )),
+        Some(r) if r.kind == kind => {
+            let mut v: T = decode(&r.body)?;
+            fill_tags(ctx, tx, &id, &mut v).await?;
+            Ok(Some(v))
+        }
         _ => Ok(None),
     }
 }
 
-pub(crate) async fn all<T: for<'de> Deserialize<'de>>(
-    ctx: &Ctx<'_>,
-    tx: &mut Tx,
-    kind: &str,
-) -> Result<Vec<T>> {
-    serde_json::from_str(&tx.list_json(scope(ctx), kind).await?)
-        .map_err(|e| Error(AwsError::internal(e.to_string())))
+fn decode<T: Entity>(body: &str) -> Result<T> {
+    serde_json::from_str(body).map_err(|e| Error(AwsError::internal(e.to_string())))
+}
+
+pub(crate) async fn all<T: Entity>(ctx: &Ctx<'_>, tx: &mut Tx, kind: &str) -> Result<Vec<T>> {
+    let records = tx.list(scope(ctx), kind).await?;
+    let mut tags: std::collections::HashMap<String, Vec<Tag>> = Default::default();
+    for t in tx.tags(scope(ctx), Some(kind)).await? {
+        tags.entry(t.resource_id).or_default().push(Tag {
+            key: t.key,
+            value: t.value,
+        });
+    }
+    records
+        .into_iter()
+        .map(|r| {
+            let mut v: T = decode(&r.body)?;
+            if let Some(slot) = v.tags_mut() {
+                *slot = tags.remove(&r.id).unwrap_or_default();
+            }
+            Ok(v)
+        })
+        .collect()
+}
+
+/// Writing an entity: `tx.save(ctx, kind, name, &entity, new)` stores it (`new`: inserted,
+/// else replaced) and, for one IAM tags, its tags.
+pub(crate) trait Save {
+    async fn save<T: Entity>(
+        &mut self,
+        ctx: &Ctx<'_>,
+        kind: &str,
+        name: &str,
+        v: &T,
+        new: bool,
+    ) -> Result<()>;
+}
+
+impl Save for Tx {
+    async fn save<T: Entity>(
+        &mut self,
+        ctx: &Ctx<'_>,
+        kind: &str,
+        name: &str,
+        v: &T,
+        new: bool,
+    ) -> Result<()> {
+        let rec = record(kind, name, v)?;
+        if new {
+            self.insert(scope(ctx), &rec).await?;
+        } else {
+            self.update(scope(ctx), &rec).await?;
+        }
+        if let Some(tags) = v.tags() {
+            let pairs: Vec<(String, String)> = tags
+                .iter()
+                .map(|t| (t.key.clone(), t.value.clone()))
+                .collect();
+            self.set_tags(scope(ctx), &rec.id, kind, &pairs).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Moves tags that documents stored before tags had their table into it: run at start, as
+/// often as one likes (a document without tags is left alone).
+pub async fn move_tags_out_of_documents(store: &kumori_store::Store) -> Result<usize> {
+    let mut moved = 0;
+    for kind in [users::USER, roles::ROLE, roles::PROFILE, policies::POLICY] {
+        let scopes = store.read().await?.scopes_with(kind).await?;
+        for (account, region) in scopes {
+            let s = Scope {
+                account: &account,
+                region: &region,
+            };
+            let mut tx = store.write().await?;
+            for mut r in tx.list(s, kind).await? {
+                let Ok(mut doc) = serde_json::from_str::<Value>(&r.body) else {
+                    continue;
+                };
+                let Some(tags) = doc.as_object_mut().and_then(|o| o.remove("Tags")) else {
+                    continue;
+                };
+                let tags: Vec<Tag> = serde_json::from_value(tags).unwrap_or_default();
+                if !tags.is_empty() {
+                    let pairs: Vec<(String, String)> =
+                        tags.into_iter().map(|t| (t.key, t.value)).collect();
+                    tx.set_tags(s, &r.id, kind, &pairs).await?;
+                }
+                r.body = doc.to_string();
+                tx.update(s, &r).await?;
+                moved += 1;
+            }
+            tx.commit().await?;
+        }
+    }
+    Ok(moved)
 }
 
 pub(crate) fn record<T: Serialize>(kind: &str, name: &str, v: &T) -> Result<Record> {
@@ -255,5 +398,55 @@ pub(crate) fn resources(
             Some(u) => vec![iam(format!("user{path}{u}"))],
             None => vec!["*".into()],
         }
+    }
+}
+
+#[cfg(test)]
+mod tag_tests {
+    use super::*;
+    use crate::Limits;
+
+    #[tokio::test]
+    async fn tags_kept_in_old_documents_move_to_the_table_once() {
+        let store = kumori_store::Store::open_memory().await.unwrap();
+        let limits = Limits::default();
+        let ctx = Ctx {
+            store: &store,
+            account: "000000000000",
+            region: "us-east-1",
+            limits: &limits,
+            caller: None,
+        };
+        // A user as stored before: tags inside the document, in the order they were added.
+        let doc = json!({
+            "Path": "/", "UserName": "Alice", "UserId": "AIDAEXAMPLE", "CreateDate": "x",
+            "Arn": "arn:aws:iam::000000000000:user/Alice",
+            "Tags": [{"Key": "team", "Value": "a"}, {"Key": "Env", "Value": "b"}],
+        });
+        let mut tx = store.write().await.unwrap();
+        let rec = Record {
+            kind: users::USER.into(),
+            id: key(users::USER, "Alice"),
+            parent: None,
+            body: doc.to_string(),
+        };
+        tx.insert(scope(&ctx), &rec).await.unwrap();
+        tx.commit().await.unwrap();
+
+        assert_eq!(move_tags_out_of_documents(&store).await.unwrap(), 1);
+        assert_eq!(move_tags_out_of_documents(&store).await.unwrap(), 0);
+        let mut tx = store.read().await.unwrap();
+        let stored = tx.get(scope(&ctx), &rec.id).await.unwrap().unwrap();
+        assert!(!stored.body.contains("Tags"), "{}", stored.body);
+        let user: users::User = get(&ctx, &mut tx, users::USER, "Alice", false)
+            .await
+            .unwrap()
+            .unwrap();
+        let tags: Vec<(&str, &str)> = user
+            .tags
+            .iter()
+            .map(|t| (t.key.as_str(), t.value.as_str()))
+            .collect();
+        assert_eq!(tags, [("team", "a"), ("Env", "b")]);
     }
 }

@@ -3,6 +3,7 @@
 //! holds. Documents are checked by `kumori-policy` as IAM checks them
 //! (`MalformedPolicyDocument`) and stored as given.
 
+use super::Save;
 use super::groups::{GROUP, Group};
 use super::managed::{self, AwsPolicy};
 use super::roles::{ROLE, Role};
@@ -14,7 +15,6 @@ use super::{
 use crate::{Ctx, Error, Result, input, output};
 use kumori_protocol::AwsError;
 use kumori_store::Tx;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -44,7 +44,8 @@ pub struct CustomerPolicy {
     pub description: Option<String>,
     pub create_date: String,
     pub update_date: String,
-    #[serde(default)]
+    /// In the store's tags table, not the document (see `iam::Entity`).
+    #[serde(skip)]
     pub tags: Vec<Tag>,
     pub versions: Vec<PolicyVersion>,
     /// The number the next version gets (`v<n>`); numbers are never reused.
@@ -177,7 +178,7 @@ fn invalid_arn(arn: &str) -> Error {
 }
 
 /// Users, groups and roles: what policies attach to and what holds inline policies.
-pub(crate) trait Holder: Serialize + DeserializeOwned {
+pub(crate) trait Holder: super::Entity {
     const KIND: &'static str;
     /// As IAM's messages name it.
     const WHAT: &'static str;
@@ -384,8 +385,7 @@ pub async fn create_policy(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         next_version: 2,
         policy_name: req.policy_name,
     };
-    tx.insert(scope(ctx), &record(POLICY, &p.policy_name, &p)?)
-        .await?;
+    tx.save(ctx, POLICY, &p.policy_name, &p, true).await?;
     tx.commit().await?;
     let mut shown = policy_shown(&Managed::Customer(Box::new(p)), 0)?;
     // CreatePolicy's answer leaves out the description, as IAM's does.
@@ -440,8 +440,7 @@ async fn own_policy(ctx: &Ctx<'_>, tx: &mut Tx, arn: &str) -> Result<CustomerPol
 }
 
 async fn save_policy(ctx: &Ctx<'_>, tx: &mut Tx, p: &CustomerPolicy) -> Result<()> {
-    tx.update(scope(ctx), &record(POLICY, &p.policy_name, p)?)
-        .await?;
+    tx.save(ctx, POLICY, &p.policy_name, p, false).await?;
     Ok(())
 }
 

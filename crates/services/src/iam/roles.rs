@@ -1,9 +1,10 @@
 //! IAM roles with their trust policies, and the instance profiles that carry them to EC2.
 
+use super::Save;
 use super::users::{TagKeys, check_tags, merge_tags, remove_tags, tags_page};
 use super::{
     ListRequest, Tag, all, check_name, check_path, check_role_description, conflict, get, key,
-    no_such, page, record, scope, unique_id, url_encoded, validation,
+    no_such, page, scope, unique_id, url_encoded, validation,
 };
 use crate::{Ctx, Error, Result, input, output};
 use kumori_store::Tx;
@@ -51,7 +52,8 @@ pub struct Role {
     #[serde(default)]
     pub description: Option<String>,
     pub max_session_duration: i64,
-    #[serde(default)]
+    /// In the store's tags table, not the document (see `iam::Entity`).
+    #[serde(skip)]
     pub tags: Vec<Tag>,
     #[serde(default)]
     pub permissions_boundary: Option<String>,
@@ -81,7 +83,8 @@ pub struct InstanceProfile {
     pub create_date: String,
     /// Names of its roles (at most one).
     pub roles: Vec<String>,
-    #[serde(default)]
+    /// In the store's tags table, not the document (see `iam::Entity`).
+    #[serde(skip)]
     pub tags: Vec<Tag>,
 }
 
@@ -208,8 +211,7 @@ pub async fn create_role(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         role_last_used: None,
         role_name: req.role_name,
     };
-    tx.insert(scope(ctx), &record(ROLE, &role.role_name, &role)?)
-        .await?;
+    tx.save(ctx, ROLE, &role.role_name, &role, true).await?;
     tx.commit().await?;
     Ok(json!({ "Role": role_shown(&role)? }))
 }
@@ -333,7 +335,7 @@ pub async fn create_instance_profile(ctx: &Ctx<'_>, raw: &Value) -> Result<Value
         tags: req.tags,
         instance_profile_name: req.instance_profile_name,
     };
-    tx.insert(scope(ctx), &record(PROFILE, &p.instance_profile_name, &p)?)
+    tx.save(ctx, PROFILE, &p.instance_profile_name, &p, true)
         .await?;
     let shown = profile_shown(ctx, &mut tx, &p).await?;
     tx.commit().await?;
@@ -445,7 +447,7 @@ pub async fn add_role_to_instance_profile(ctx: &Ctx<'_>, raw: &Value) -> Result<
         ));
     }
     p.roles.push(role.role_name);
-    tx.update(scope(ctx), &record(PROFILE, &p.instance_profile_name, &p)?)
+    tx.save(ctx, PROFILE, &p.instance_profile_name, &p, false)
         .await?;
     tx.commit().await?;
     Ok(json!({}))
@@ -462,7 +464,7 @@ pub async fn remove_role_from_instance_profile(ctx: &Ctx<'_>, raw: &Value) -> Re
     if p.roles.len() == before {
         return Err(no_such("role", &req.role_name));
     }
-    tx.update(scope(ctx), &record(PROFILE, &p.instance_profile_name, &p)?)
+    tx.save(ctx, PROFILE, &p.instance_profile_name, &p, false)
         .await?;
     tx.commit().await?;
     Ok(json!({}))
@@ -494,8 +496,7 @@ pub async fn note_use(ctx: &Ctx<'_>, name: &str, region: &str) -> Result<()> {
             last_used_date: now,
             region: region.to_string(),
         });
-        tx.update(scope(ctx), &record(ROLE, &r.role_name, &r)?)
-            .await?;
+        tx.save(ctx, ROLE, &r.role_name, &r, false).await?;
         tx.commit().await?;
     }
     Ok(())
@@ -538,8 +539,7 @@ async fn change_role(
     if let Some(b) = &role.permissions_boundary {
         super::users::check_boundary(ctx, &mut tx, b).await?;
     }
-    tx.update(scope(ctx), &record(ROLE, &role.role_name, &role)?)
-        .await?;
+    tx.save(ctx, ROLE, &role.role_name, &role, false).await?;
     tx.commit().await?;
     Ok(role)
 }

@@ -1,8 +1,9 @@
 //! IAM users, their console passwords (login profiles), tags and permissions boundaries.
 
+use super::Save;
 use super::{
-    ListRequest, Tag, all, check_name, check_path, conflict, get, key, no_such, page, record,
-    scope, unique_id, validation,
+    ListRequest, Tag, all, check_name, check_path, conflict, get, key, no_such, page, scope,
+    unique_id, validation,
 };
 use crate::{Ctx, Error, Principal, Result, input, output};
 use serde::{Deserialize, Serialize};
@@ -31,7 +32,8 @@ pub struct User {
     pub user_id: String,
     pub arn: String,
     pub create_date: String,
-    #[serde(default)]
+    /// In the store's tags table, not the document (see `iam::Entity`).
+    #[serde(skip)]
     pub tags: Vec<Tag>,
     #[serde(default)]
     pub permissions_boundary: Option<String>,
@@ -246,8 +248,7 @@ async fn change_user(
     if let Some(b) = &user.permissions_boundary {
         check_boundary(ctx, &mut tx, b).await?;
     }
-    tx.update(scope(ctx), &record(USER, &user.user_name, &user)?)
-        .await?;
+    tx.save(ctx, USER, &user.user_name, &user, false).await?;
     tx.commit().await?;
     Ok(user)
 }
@@ -300,8 +301,7 @@ pub async fn create_user(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         login_profile: None,
         user_name: req.user_name,
     };
-    tx.insert(scope(ctx), &record(USER, &user.user_name, &user)?)
-        .await?;
+    tx.save(ctx, USER, &user.user_name, &user, true).await?;
     tx.commit().await?;
     Ok(json!({ "User": user_shown(&user)? }))
 }
@@ -393,8 +393,7 @@ pub async fn update_user(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     // The id is the lowercased name: a new name is a new record, and the user's access
     // keys follow it.
     tx.delete(scope(ctx), &old_key).await?;
-    tx.insert(scope(ctx), &record(USER, &user.user_name, &user)?)
-        .await?;
+    tx.save(ctx, USER, &user.user_name, &user, true).await?;
     super::access_keys::rename_owner(ctx, &mut tx, &old_key, &user.user_name).await?;
     tx.commit().await?;
     Ok(json!({}))
@@ -576,8 +575,7 @@ pub async fn create_login_profile(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         "PasswordResetRequired": profile.password_reset_required,
     });
     user.login_profile = Some(profile);
-    tx.update(scope(ctx), &record(USER, &user.user_name, &user)?)
-        .await?;
+    tx.save(ctx, USER, &user.user_name, &user, false).await?;
     tx.commit().await?;
     Ok(json!({ "LoginProfile": shown }))
 }
@@ -620,8 +618,7 @@ pub async fn update_login_profile(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             p.password_reset_required = r;
         }
     }
-    tx.update(scope(ctx), &record(USER, &user.user_name, &user)?)
-        .await?;
+    tx.save(ctx, USER, &user.user_name, &user, false).await?;
     tx.commit().await?;
     Ok(json!({}))
 }
