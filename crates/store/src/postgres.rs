@@ -386,16 +386,19 @@ fn key_text(k: Key<'_>) -> Option<String> {
     }
 }
 
-/// See SQLite's `GENERATIONS_BUMP` and its kin in lib.rs: the same steps, `$3` a text array.
-const GENERATIONS_BUMP: &str = "INSERT INTO generations (account, region, kind, n) \
+/// At commit, SQLite's three steps (`GENERATIONS_BUMP` and its kin in lib.rs) as one
+/// statement, `$3` a text array: the kinds touched move on a generation, a kind reaching a
+/// multiple of `$4` raises its floor and forgets the tombstones below it. One round trip,
+/// sent with the COMMIT behind it.
+const GENERATIONS_BUMP: &str = "WITH bumped AS ( \
+     INSERT INTO generations (account, region, kind, n) \
      SELECT $1, $2, k, 1 FROM unnest($3::text[]) AS k \
-     ON CONFLICT (account, region, kind) DO UPDATE SET n = generations.n + 1";
-const TOMBSTONES_PRUNE: &str = "DELETE FROM tombstones t USING generations g \
-     WHERE t.account = $1 AND t.region = $2 AND t.kind = ANY($3::text[]) \
-     AND g.account = $1 AND g.region = $2 AND g.kind = t.kind \
-     AND g.n % $4 = 0 AND t.rev <= g.n - $4";
-const FLOOR_RAISE: &str = "UPDATE generations SET floor = n - $4 WHERE account = $1 \
-     AND region = $2 AND kind = ANY($3::text[]) AND n % $4 = 0";
+     ON CONFLICT (account, region, kind) DO UPDATE SET n = generations.n + 1, \
+     floor = CASE WHEN (generations.n + 1) % $4 = 0 THEN generations.n + 1 - $4 \
+                  ELSE generations.floor END \
+     RETURNING kind, n) \
+     DELETE FROM tombstones t USING bumped b WHERE t.account = $1 AND t.region = $2 \
+     AND t.kind = b.kind AND b.n % $4 = 0 AND t.rev <= b.n - $4";
 
 /// How lookups by member order what they find: by id, but not in a way the id-ordered
 /// indexes could provide, or the planner (its statistics not yet caught up with a bulk load)
@@ -461,22 +464,32 @@ impl PgTx {
 
     /// Moves the generations of the kinds touched in each scope on, then commits.
     pub(crate) async fn commit(&mut self, touched: &[(&str, &str, Vec<&str>)]) -> Result<()> {
-        for (account, region, kinds) in touched {
-            let kinds: Vec<String> = kinds.iter().map(|k| k.to_string()).collect();
-            self.execute(GENERATIONS_BUMP, &[account, region, &kinds])
-                .await?;
-            self.execute(
-                TOMBSTONES_PRUNE,
-                &[account, region, &kinds, &TOMBSTONE_GENERATIONS],
-            )
-            .await?;
-            self.execute(
-                FLOOR_RAISE,
-                &[account, region, &kinds, &TOMBSTONE_GENERATIONS],
-            )
-            .await?;
+        let c = self.client.as_ref().expect("held until the end");
+        let bump = c.prepare_cached(GENERATIONS_BUMP).await?;
+        let kinds: Vec<Vec<String>> = touched
+            .iter()
+            .map(|(_, _, k)| k.iter().map(|k| k.to_string()).collect())
+            .collect();
+        // Pipelined: the bookkeeping and the COMMIT go out together. Should a statement fail,
+        // PostgreSQL ends the transaction at COMMIT with a rollback, and its error is ours.
+        let args: Vec<[&(dyn ToSql + Sync); 4]> = touched
+            .iter()
+            .zip(&kinds)
+            .map(|((account, region, _), kinds)| {
+                [
+                    account as &(dyn ToSql + Sync),
+                    region,
+                    kinds,
+                    &TOMBSTONE_GENERATIONS,
+                ]
+            })
+            .collect();
+        let bumps = args.iter().map(|a| c.execute(&bump, a));
+        let (bumped, committed) = tokio::join!(futures_join_all(bumps), c.batch_execute("COMMIT"));
+        for b in bumped {
+            b?;
         }
-        self.client().batch_execute("COMMIT").await?;
+        committed?;
         self.open = false;
         if self.inserted > 0 {
             let rows = std::mem::take(&mut self.inserted);
@@ -980,4 +993,28 @@ impl PgTx {
 enum Index {
     PerParent,
     Any,
+}
+
+/// Awaits every future, polling them together so that their statements are pipelined.
+async fn futures_join_all<F: std::future::Future>(fs: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut pending: Vec<std::pin::Pin<Box<F>>> = fs.map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut done = true;
+        for (f, slot) in pending.iter_mut().zip(out.iter_mut()) {
+            if slot.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *slot = Some(v),
+                    std::task::Poll::Pending => done = false,
+                }
+            }
+        }
+        if done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    out.into_iter().map(|v| v.expect("ready")).collect()
 }
