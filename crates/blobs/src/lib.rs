@@ -14,7 +14,7 @@
 //! A write lands whole or not at all: it goes to a temporary file that is renamed into place.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 #[derive(Debug, thiserror::Error)]
@@ -140,14 +140,6 @@ impl Blobs {
             }
             Blobs::Memory(m) => Ok(m.lock().expect("blobs poisoned").remove(key).is_some()),
             Blobs::Unconfigured => Err(BlobError::Unconfigured(UNCONFIGURED)),
-        }
-    }
-
-    /// The root directory, when blobs are files.
-    pub fn root(&self) -> Option<&Path> {
-        match self {
-            Blobs::Dir(p) => Some(p),
-            _ => None,
         }
     }
 }

@@ -295,6 +295,12 @@ pub async fn move_tags_out_of_documents(store: &kumori_store::Store) -> Result<u
                 account: &account,
                 region: &region,
             };
+            // Read first: after the first start nothing is left to move, and a write
+            // transaction would hold every node's writers up for nothing.
+            let old = store.read().await?.list(s, kind).await?;
+            if !old.iter().any(|r| r.body.contains("\"Tags\":")) {
+                continue;
+            }
             let mut tx = store.write().await?;
             for mut r in tx.list(s, kind).await? {
                 let Ok(mut doc) = serde_json::from_str::<Value>(&r.body) else {
