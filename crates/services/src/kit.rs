@@ -63,6 +63,45 @@ pub struct Tag {
     pub value: String,
 }
 
+/// The tags of one resource, as the store's table holds them (in the order `set_tags` gave
+/// them, else by key).
+pub async fn tags_of(
+    tx: &mut kumori_store::Tx,
+    s: kumori_store::Scope<'_>,
+    id: &str,
+) -> kumori_store::Result<Vec<Tag>> {
+    Ok(tx
+        .tags_of(s, id)
+        .await?
+        .into_iter()
+        .map(Tag::from)
+        .collect())
+}
+
+/// The tags of every resource of one type, by resource id.
+pub async fn tags_by_resource(
+    tx: &mut kumori_store::Tx,
+    s: kumori_store::Scope<'_>,
+    resource_type: &str,
+) -> kumori_store::Result<std::collections::HashMap<String, Vec<Tag>>> {
+    let mut map: std::collections::HashMap<String, Vec<Tag>> = Default::default();
+    for row in tx.tags(s, Some(resource_type)).await? {
+        map.entry(row.resource_id.clone())
+            .or_default()
+            .push(row.into());
+    }
+    Ok(map)
+}
+
+impl From<kumori_store::TagRow> for Tag {
+    fn from(t: kumori_store::TagRow) -> Tag {
+        Tag {
+            key: t.key,
+            value: t.value,
+        }
+    }
+}
+
 /// A service kumori serves: its model's name and its tables (one per resource family).
 pub struct Service {
     pub name: &'static str,

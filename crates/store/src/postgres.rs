@@ -375,15 +375,29 @@ fn tag_rows(rows: Vec<tokio_postgres::Row>) -> Vec<TagRow> {
         .collect()
 }
 
-/// A document member as text, the way `#>>` reads it: what a [`Key`] is compared with.
-/// `None`: the member must be absent (or null).
-fn key_text(k: Key<'_>) -> Option<String> {
-    match k {
-        Key::Text(t) => Some(t.to_string()),
-        Key::Int(n) => Some(n.to_string()),
-        Key::Bool(b) => Some(b.to_string()),
-        Key::Missing => None,
+/// The condition that `member` holds `value`, and the text it is compared with as parameter
+/// `$n`: the member as `#>>` reads it (`true`, `42`, …), or `IS NULL` with no parameter for
+/// [`Key::Missing`] (PostgreSQL's `IS NOT DISTINCT FROM` would not use the index).
+fn holds(member: &str, value: Key<'_>, n: usize) -> (String, Option<String>) {
+    let text = match value {
+        Key::Text(t) => t.to_string(),
+        Key::Int(i) => i.to_string(),
+        Key::Bool(b) => b.to_string(),
+        Key::Missing => return (format!("{member} IS NULL"), None),
+    };
+    (format!("{member} = ${n}"), Some(text))
+}
+
+/// A lookup's parameters, with the compared text (if any) after them.
+fn with<'a>(
+    args: &[&'a (dyn ToSql + Sync)],
+    value: &'a Option<String>,
+) -> Vec<&'a (dyn ToSql + Sync)> {
+    let mut all = args.to_vec();
+    if let Some(v) = value {
+        all.push(v);
     }
+    all
 }
 
 /// At commit, SQLite's three steps (`GENERATIONS_BUMP` and its kin in lib.rs) as one
@@ -649,26 +663,15 @@ impl PgTx {
         limit_one: bool,
     ) -> Result<Vec<Record>> {
         let member = self.member(kind, field, Index::PerParent, false).await?;
+        let (holds, v) = holds(&member, value, 4);
         let limit = if limit_one { " LIMIT 1" } else { "" };
-        let rows = match key_text(value) {
-            Some(v) => {
-                let sql = format!(
-                    "SELECT kind, id, parent, body FROM resources WHERE account = $1 \
-                     AND region = $2 AND parent = $3 AND kind = '{kind}' AND {member} = $4 \
-                     ORDER BY {BY_ID}{limit}"
-                );
-                self.query(&sql, &[&s.account, &s.region, &parent, &v])
-                    .await?
-            }
-            None => {
-                let sql = format!(
-                    "SELECT kind, id, parent, body FROM resources WHERE account = $1 \
-                     AND region = $2 AND parent = $3 AND kind = '{kind}' AND {member} IS NULL \
-                     ORDER BY {BY_ID}{limit}"
-                );
-                self.query(&sql, &[&s.account, &s.region, &parent]).await?
-            }
-        };
+        let sql = format!(
+            "SELECT kind, id, parent, body FROM resources WHERE account = $1 AND region = $2 \
+             AND parent = $3 AND kind = '{kind}' AND {holds} ORDER BY {BY_ID}{limit}"
+        );
+        let rows = self
+            .query(&sql, &with(&[&s.account, &s.region, &parent], &v))
+            .await?;
         Ok(records(rows))
     }
 
@@ -681,26 +684,14 @@ impl PgTx {
         value: Key<'_>,
     ) -> Result<usize> {
         let member = self.member(kind, field, Index::PerParent, false).await?;
-        let head = format!(
+        let (holds, v) = holds(&member, value, 4);
+        let sql = format!(
             "SELECT COUNT(*) FROM resources WHERE account = $1 AND region = $2 \
-             AND parent = $3 AND kind = '{kind}' AND {member}"
+             AND parent = $3 AND kind = '{kind}' AND {holds}"
         );
-        let rows = match key_text(value) {
-            Some(v) => {
-                self.query(
-                    &format!("{head} = $4"),
-                    &[&s.account, &s.region, &parent, &v],
-                )
-                .await?
-            }
-            None => {
-                self.query(
-                    &format!("{head} IS NULL"),
-                    &[&s.account, &s.region, &parent],
-                )
-                .await?
-            }
-        };
+        let rows = self
+            .query(&sql, &with(&[&s.account, &s.region, &parent], &v))
+            .await?;
         Ok(rows[0].get::<_, i64>(0) as usize)
     }
 
@@ -732,26 +723,14 @@ impl PgTx {
         value: Key<'_>,
     ) -> Result<Vec<Record>> {
         let member = self.member(kind, field, Index::Any, false).await?;
-        let head = format!(
+        let (holds, v) = holds(&member, value, 3);
+        let sql = format!(
             "SELECT kind, id, parent, body FROM resources WHERE account = $1 AND region = $2 \
-             AND kind = '{kind}' AND {member}"
+             AND kind = '{kind}' AND {holds} ORDER BY {BY_ID}"
         );
-        let rows = match key_text(value) {
-            Some(v) => {
-                self.query(
-                    &format!("{head} = $3 ORDER BY {BY_ID}"),
-                    &[&s.account, &s.region, &v],
-                )
-                .await?
-            }
-            None => {
-                self.query(
-                    &format!("{head} IS NULL ORDER BY {BY_ID}"),
-                    &[&s.account, &s.region],
-                )
-                .await?
-            }
-        };
+        let rows = self
+            .query(&sql, &with(&[&s.account, &s.region], &v))
+            .await?;
         Ok(records(rows))
     }
 

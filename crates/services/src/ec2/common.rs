@@ -143,15 +143,7 @@ pub async fn put_tags(
 
 /// The tags of one resource.
 pub async fn tags_of(ctx: &Ctx<'_>, tx: &mut Tx, id: &str) -> Result<Vec<Tag>> {
-    Ok(tx
-        .tags_of(ctx.scope(), id)
-        .await?
-        .into_iter()
-        .map(|t| Tag {
-            key: t.key,
-            value: t.value,
-        })
-        .collect())
+    Ok(crate::kit::tags_of(tx, ctx.scope(), id).await?)
 }
 
 /// Tags of every resource of one type, by resource id.
@@ -160,14 +152,7 @@ pub async fn tags_by_resource(
     tx: &mut Tx,
     resource_type: &str,
 ) -> Result<HashMap<String, Vec<Tag>>> {
-    let mut map: HashMap<String, Vec<Tag>> = HashMap::new();
-    for row in tx.tags(ctx.scope(), Some(resource_type)).await? {
-        map.entry(row.resource_id).or_default().push(Tag {
-            key: row.key,
-            value: row.value,
-        });
-    }
-    Ok(map)
+    Ok(crate::kit::tags_by_resource(tx, ctx.scope(), resource_type).await?)
 }
 
 /// Glob match as EC2 filters do it: `*` any run of characters, `?` exactly one; a backslash

@@ -184,15 +184,7 @@ entities!(
 /// Fills an entity's tags from the store's table.
 async fn fill_tags<T: Entity>(ctx: &Ctx<'_>, tx: &mut Tx, id: &str, v: &mut T) -> Result<()> {
     if let Some(tags) = v.tags_mut() {
-        *tags = tx
-            .tags_of(scope(ctx), id)
-            .await?
-            .into_iter()
-            .map(|t| Tag {
-                key: t.key,
-                value: t.value,
-            })
-            .collect();
+        *tags = crate::kit::tags_of(tx, scope(ctx), id).await?;
     }
     Ok(())
 }
@@ -226,13 +218,7 @@ fn decode<T: Entity>(body: &str) -> Result<T> {
 
 pub(crate) async fn all<T: Entity>(ctx: &Ctx<'_>, tx: &mut Tx, kind: &str) -> Result<Vec<T>> {
     let records = tx.list(scope(ctx), kind).await?;
-    let mut tags: std::collections::HashMap<String, Vec<Tag>> = Default::default();
-    for t in tx.tags(scope(ctx), Some(kind)).await? {
-        tags.entry(t.resource_id).or_default().push(Tag {
-            key: t.key,
-            value: t.value,
-        });
-    }
+    let mut tags = crate::kit::tags_by_resource(tx, scope(ctx), kind).await?;
     records
         .into_iter()
         .map(|r| {
@@ -242,6 +228,13 @@ pub(crate) async fn all<T: Entity>(ctx: &Ctx<'_>, tx: &mut Tx, kind: &str) -> Re
             }
             Ok(v)
         })
+        .collect()
+}
+
+/// Tags as the store's `set_tags` takes them.
+fn pairs(tags: &[Tag]) -> Vec<(String, String)> {
+    tags.iter()
+        .map(|t| (t.key.clone(), t.value.clone()))
         .collect()
 }
 
@@ -274,11 +267,8 @@ impl Save for Tx {
             self.update(scope(ctx), &rec).await?;
         }
         if let Some(tags) = v.tags() {
-            let pairs: Vec<(String, String)> = tags
-                .iter()
-                .map(|t| (t.key.clone(), t.value.clone()))
-                .collect();
-            self.set_tags(scope(ctx), &rec.id, kind, &pairs).await?;
+            self.set_tags(scope(ctx), &rec.id, kind, &pairs(tags))
+                .await?;
         }
         Ok(())
     }
@@ -311,9 +301,7 @@ pub async fn move_tags_out_of_documents(store: &kumori_store::Store) -> Result<u
                 };
                 let tags: Vec<Tag> = serde_json::from_value(tags).unwrap_or_default();
                 if !tags.is_empty() {
-                    let pairs: Vec<(String, String)> =
-                        tags.into_iter().map(|t| (t.key, t.value)).collect();
-                    tx.set_tags(s, &r.id, kind, &pairs).await?;
+                    tx.set_tags(s, &r.id, kind, &pairs(&tags)).await?;
                 }
                 r.body = doc.to_string();
                 tx.update(s, &r).await?;

@@ -587,7 +587,8 @@ pub(super) async fn with_template(
 /// RunInstances, in one write transaction from the template and image it reads to the
 /// instances it stores: an image deregistered or a template changed meanwhile cannot slip in.
 pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
-    let digest = request_digest(raw);
+    // What a client token stands for; only a launch with one needs it.
+    let digest = raw.get("ClientToken").map(|_| request_digest(raw));
     let mut tx = ctx.store.write().await?;
     let (raw, template) = with_template(ctx, &mut tx, raw).await?;
     let raw = &raw;
@@ -782,7 +783,7 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         let mine: Vec<Instance> =
             resource::find_where(ctx, &mut tx, "ClientToken", token.as_str()).await?;
         if let Some(first) = mine.first() {
-            if first.request_digest.as_ref().is_some_and(|d| *d != digest) {
+            if first.request_digest.is_some() && first.request_digest != digest {
                 return Err(Error::new(
                     "IdempotentParameterMismatch",
                     "Arguments on this idempotent request are inconsistent with arguments \
@@ -1014,7 +1015,7 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
                 .unwrap_or("RunInstances")
                 .to_string(),
             client_token: req.client_token.clone(),
-            request_digest: req.client_token.as_ref().map(|_| digest.clone()),
+            request_digest: digest.clone(),
             user_data: user_data.clone(),
             metadata: metadata.clone(),
             disable_api_termination: req.disable_api_termination.unwrap_or(false),
