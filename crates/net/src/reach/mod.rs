@@ -17,6 +17,7 @@ pub mod engine;
 pub mod index;
 pub mod model;
 pub mod portset;
+pub mod random;
 pub mod rules;
 pub mod trace;
 
