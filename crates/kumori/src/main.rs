@@ -81,6 +81,13 @@ enum Command {
         /// Open connections at most; further ones are answered 503 and closed.
         #[arg(long, default_value_t = 1024)]
         max_connections: usize,
+        #[command(flatten)]
+        dataplane: DataplaneArgs,
+    },
+    /// The data plane's own commands.
+    Dataplane {
+        #[command(subcommand)]
+        command: DataplaneCommand,
     },
     /// The metadata endpoint of an instance (with its secret when authentication is on), for
     /// a process on this host to act as that instance: set AWS_EC2_METADATA_SERVICE_ENDPOINT
@@ -118,6 +125,10 @@ enum Command {
         /// tcp, udp or icmp.
         #[arg(long, default_value = "tcp")]
         protocol: String,
+        /// Also send the question's real packets through the data plane (a server started
+        /// with --dataplane) and print what the kernel did beside the engine's verdict.
+        #[arg(long)]
+        probe: bool,
         #[command(flatten)]
         asking: Asking,
     },
@@ -129,6 +140,48 @@ enum Command {
     Audit {
         #[command(flatten)]
         asking: Asking,
+    },
+}
+
+/// `--dataplane` and its settings.
+#[derive(clap::Args)]
+struct DataplaneArgs {
+    /// Realise every VPC as real Linux networking (namespaces, veth links, routes,
+    /// nftables), kept in step with the API, so packets meet the security groups, ACLs and
+    /// routes. Linux, as root. Removed again at a clean shutdown.
+    #[arg(long)]
+    dataplane: bool,
+    /// What every namespace and link the data plane makes is named after.
+    #[arg(long, default_value = "kmr", value_parser = prefix_name)]
+    dataplane_prefix: String,
+    /// A host on the data plane's internet, with this public address (repeatable; default
+    /// 203.0.113.5 "my IP", 198.51.100.7 a stranger, 198.51.100.80 a public server).
+    #[arg(long = "internet-host")]
+    internet_hosts: Vec<std::net::Ipv4Addr>,
+    /// Do not link the host to the data plane's internet (by default it reaches the public
+    /// pool 198.18.0.0/15 through one link, as 192.0.2.1).
+    #[arg(long)]
+    no_host_link: bool,
+}
+
+fn prefix_name(s: &str) -> Result<String, String> {
+    if (1..=6).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    {
+        Ok(s.to_string())
+    } else {
+        Err("1 to 6 lowercase letters or digits".into())
+    }
+}
+
+#[derive(Subcommand)]
+enum DataplaneCommand {
+    /// Remove every namespace and link a data plane with this prefix made (what a clean
+    /// shutdown does; for after a crash).
+    Down {
+        #[arg(long, default_value = "kmr", value_parser = prefix_name)]
+        prefix: String,
     },
 }
 
@@ -260,14 +313,25 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         to,
         port,
         protocol,
+        probe,
         asking,
     } = cli.command
     {
         let asking = asking.with_env_region();
         let credentials = kumori_server::ask::Credentials::from_env();
         let server = asking.server(credentials.as_ref());
-        let told = kumori_server::ask::reach(&server, &from, &to, port, &protocol).await?;
+        let told = kumori_server::ask::reach(&server, &from, &to, port, &protocol, probe).await?;
         return verdict(told, "not reachable");
+    }
+    if let Command::Dataplane {
+        command: DataplaneCommand::Down { prefix },
+    } = &cli.command
+    {
+        kumori_dataplane::check_capable()?;
+        let gone = kumori_dataplane::kernel::namespaces_with(prefix).len();
+        kumori_dataplane::Reconciler::new(prefix);
+        println!("kumori: removed {gone} namespaces named {prefix}-*");
+        return Ok(());
     }
     if let Command::Audit { asking } = cli.command {
         let asking = asking.with_env_region();
@@ -319,6 +383,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         header_timeout,
         request_timeout,
         max_connections,
+        dataplane,
     } = cli.command
     else {
         unreachable!("the other commands returned above");
@@ -362,6 +427,45 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         root_credential(&store, &account_id).await?;
     }
     println!("kumori: listening on http://{local}");
+    let dataplane = if dataplane.dataplane {
+        let hosts = if dataplane.internet_hosts.is_empty() {
+            ["203.0.113.5", "198.51.100.7", "198.51.100.80"]
+                .iter()
+                .map(|h| h.parse().expect("address"))
+                .collect()
+        } else {
+            dataplane.internet_hosts
+        };
+        let options = kumori_dataplane::Options {
+            prefix: dataplane.dataplane_prefix,
+            internet_hosts: hosts,
+            host_link: !dataplane.no_host_link,
+        };
+        let dp = kumori_server::dataplane::Dataplane::start(store.clone(), options.clone())
+            .map_err(|e| format!("--dataplane: {e}"))?;
+        println!(
+            "kumori: data plane on: namespaces {p}-*, internet hosts {}{}",
+            options
+                .internet_hosts
+                .iter()
+                .map(|h| h.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            if options.host_link {
+                format!(
+                    "; this host reaches {} as {}",
+                    kumori_dataplane::plan::PUBLIC_POOL,
+                    kumori_dataplane::plan::HOST_ADDRESS
+                )
+            } else {
+                String::new()
+            },
+            p = options.prefix,
+        );
+        Some(dp)
+    } else {
+        None
+    };
     let app = router(
         store.clone(),
         Config {
@@ -378,6 +482,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 .chain((host != "0.0.0.0" && host != "::").then_some(host))
                 .collect(),
             blobs,
+            dataplane: dataplane.clone(),
         },
     );
     let options = ServeOptions {
@@ -386,9 +491,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         max_connections: max_connections.max(1),
     };
     kumori_server::background::spawn_housekeeping(store.clone());
-    serve(listener, app, options, shutdown())
+    let served = serve(listener, app, options, shutdown())
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string());
+    if let Some(dp) = dataplane {
+        dp.shutdown().await;
+    }
+    served?;
     store.close().await;
     Ok(())
 }

@@ -94,14 +94,18 @@ pub async fn reach(
     to: &str,
     port: Option<u16>,
     protocol: &str,
+    probe: bool,
 ) -> Result<Told, AskError> {
-    let question = json!({
+    let mut question = json!({
         "from": from,
         "to": to,
         "port": port,
         "protocol": protocol,
         "region": server.region,
     });
+    if probe {
+        question["probe"] = Value::Bool(true);
+    }
     let answer = post(server, REACH_PATH, &question).await?;
     told(server, &answer, "reachable")
 }

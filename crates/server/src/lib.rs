@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 pub mod ask;
 pub mod background;
+pub mod dataplane;
 mod own;
 mod reach;
 mod serve;
@@ -45,6 +46,8 @@ pub struct Config {
     /// Where services keep blobs (S3 objects, backups): beside the store's state, and on a
     /// shared place when nodes share a database. Handed to services as they come to use it.
     pub blobs: Arc<kumori_blobs::Blobs>,
+    /// The data plane, when this server runs one (`--dataplane`).
+    pub dataplane: Option<Arc<dataplane::Dataplane>>,
 }
 
 impl Default for Config {
@@ -56,6 +59,7 @@ impl Default for Config {
             auth: Mode::Off,
             allowed_hosts: Vec::new(),
             blobs: Arc::new(kumori_blobs::Blobs::memory()),
+            dataplane: None,
         }
     }
 }
@@ -141,6 +145,16 @@ async fn health(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
             "services": services,
             "operations": operations,
             "state": { "backend": app.store.backend(), "database": if answers { "answers" } else { "unreachable" } },
+            "dataplane": match &app.config.dataplane {
+                Some(d) => {
+                    let changes = match app.store.read().await {
+                        Ok(mut tx) => tx.changes().await.ok(),
+                        Err(_) => None,
+                    };
+                    Some(d.status(changes))
+                }
+                None => None,
+            },
         }),
     )
 }

@@ -188,7 +188,7 @@ pub(crate) async fn reach(
     peer: Peer,
     body: Body,
 ) -> Response {
-    let members = ["from", "to", "port", "protocol", "region"];
+    let members = ["from", "to", "port", "protocol", "region", "probe"];
     let peer = peer.map(|p| p.0.0.ip());
     let q = match admit(&app, &method, &uri, &headers, peer, body, &members).await {
         Ok(q) => q,
@@ -262,7 +262,72 @@ async fn answer_reach(app: &App, q: &Question) -> Result<Value, AwsError> {
         }
     };
     text.push_str(&render_ports(&answer, protocol));
-    Ok(json!({ "region": q.region, "reachable": reachable, "text": text }))
+    let mut out = json!({ "region": q.region, "reachable": reachable, "text": text });
+    if q.body.get("probe").and_then(Value::as_bool) == Some(true) {
+        let kernel = probe(app, &ctx, from, to, protocol, port, reachable).await?;
+        if let Some(t) = kernel.get("text").and_then(Value::as_str) {
+            let joined = format!("{}{t}", out["text"].as_str().unwrap_or_default());
+            out["text"] = Value::String(joined);
+        }
+        out["probe"] = kernel;
+    }
+    Ok(out)
+}
+
+/// `"probe": true`: the question's real packets through the data plane, beside the
+/// engine's verdict (`reachable`), and whether the two agree.
+async fn probe(
+    app: &App,
+    ctx: &Ctx<'_>,
+    from: &str,
+    to: &str,
+    protocol: Protocol,
+    port: Option<u16>,
+    engine: bool,
+) -> Result<Value, AwsError> {
+    let Some(dp) = &app.config.dataplane else {
+        return Err(AwsError::new(
+            "InvalidParameterValue",
+            "There is no data plane to probe: start kumori with --dataplane (as root).",
+        ));
+    };
+    let port = match (protocol, port) {
+        (Protocol::Icmp, p) => p.unwrap_or(0),
+        (_, Some(p)) if p > 0 => p,
+        _ => {
+            return Err(invalid(
+                "A probe sends real packets to one port: give --port (1-65535).",
+            ));
+        }
+    };
+    use kumori_services::ec2::reach::endpoint;
+    let a = endpoint(ctx, from).await.map_err(|e| e.0)?;
+    let b = endpoint(ctx, to).await.map_err(|e| e.0)?;
+    match dp.probe(&a, &b, protocol, port).await {
+        Ok(Some(o)) => {
+            let agree = o.reached == engine;
+            Ok(json!({
+                "reached": o.reached,
+                "detail": o.detail,
+                "agrees": agree,
+                "text": format!(
+                    "kernel: {} ({}); the engine says {}{}\n",
+                    if o.reached { "REACHED" } else { "NOT REACHED" },
+                    o.detail,
+                    if engine { "reachable" } else { "not reachable" },
+                    if agree { "" } else { " -- THEY DISAGREE" },
+                ),
+            }))
+        }
+        Ok(None) => Err(invalid(format!(
+            "The data plane cannot send from {from}: it is not an interface nor one of its internet hosts ({}).",
+            dp.status(None)["internet_hosts"]
+        ))),
+        Err(e) => Err(AwsError::new(
+            "InternalError",
+            format!("The probe failed: {e}"),
+        )),
+    }
 }
 
 /// `POST /_kumori/audit`: the exposures a reviewer would flag in a region's networks, one

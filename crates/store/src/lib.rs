@@ -1238,6 +1238,18 @@ impl Tx {
         Ok(kind.is_some())
     }
 
+    /// A number that moves whenever any write commits, in this process or another on the
+    /// same database: what the data plane polls to know it has something to apply.
+    pub async fn changes(&mut self) -> Result<i64> {
+        if let Some(pg) = self.pg() {
+            return pg.changes().await;
+        }
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT COALESCE(SUM(n), 0) FROM generations")?
+            .query_row([], |r| r.get(0))?)
+    }
+
     /// A kind's committed generation, and the floor below which its tombstones are gone.
     async fn generation(&mut self, s: Scope<'_>, kind: &str) -> Result<(i64, i64)> {
         if let Some(pg) = self.pg() {

@@ -838,6 +838,13 @@ impl PgTx {
         Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
+    pub(crate) async fn changes(&mut self) -> Result<i64> {
+        let rows = self
+            .query("SELECT COALESCE(SUM(n), 0)::bigint FROM generations", &[])
+            .await?;
+        Ok(rows.first().map_or(0, |r| r.get(0)))
+    }
+
     pub(crate) async fn generation(&mut self, s: Scope<'_>, kind: &str) -> Result<(i64, i64)> {
         let rows = self
             .query(

@@ -347,6 +347,38 @@ pub async fn snapshot(ctx: &Ctx<'_>) -> Result<Network> {
     Ok(n)
 }
 
+/// The networks of every account and region in the store, as one model: what the data
+/// plane builds. Ids are unique across accounts, and public addresses come from one pool,
+/// so the snapshots merge without clashes; peerings between accounts of one region meet
+/// here too.
+pub async fn all_networks(store: &kumori_store::Store, limits: &crate::Limits) -> Result<Network> {
+    let scopes = {
+        let mut tx = store.read().await?;
+        tx.scopes_with(<Vpc as resource::Resource>::KIND).await?
+    };
+    let mut all = Network::default();
+    for (account, region) in &scopes {
+        let ctx = Ctx {
+            store,
+            account,
+            region,
+            limits,
+            caller: None,
+        };
+        let n = snapshot(&ctx).await?;
+        all.vpcs.extend(n.vpcs);
+        all.subnets.extend(n.subnets);
+        all.route_tables.extend(n.route_tables);
+        all.network_acls.extend(n.network_acls);
+        all.security_groups.extend(n.security_groups);
+        all.interfaces.extend(n.interfaces);
+        all.internet_gateways.extend(n.internet_gateways);
+        all.nat_gateways.extend(n.nat_gateways);
+        all.peerings.extend(n.peerings);
+    }
+    Ok(all)
+}
+
 /// What a person names as one end of a path: an instance (its primary interface), an
 /// interface, or an address.
 pub async fn endpoint(ctx: &Ctx<'_>, name: &str) -> Result<Endpoint> {
