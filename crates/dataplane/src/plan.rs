@@ -735,6 +735,19 @@ fn sg_rule(r: &SgRule, field: &str) -> Option<String> {
     Some(format!("   {peer}{} return", l4(r.protocol, r.ports)))
 }
 
+/// Writes `map NAME { type TYPE; elements = { … } }` (no elements clause when empty).
+fn declare(o: &mut String, kind: &str, name: &str, ty: &str, elements: &[String]) {
+    let _ = write!(o, "  {kind} {name} {{ type {ty};");
+    if !elements.is_empty() {
+        let _ = write!(o, " elements = {}", set_of(elements.iter().cloned()));
+    }
+    let _ = writeln!(o, " }}");
+}
+
+/// The router's ruleset. Per-interface facts are elements of sets and maps, not chains: a
+/// ruleset for a thousand interfaces is a few dozen chains, so `nft` loads it in
+/// milliseconds. Chains exist per subnet pair (the ACLs a crossing meets), per distinct
+/// combination of security groups, and per peering.
 #[allow(clippy::too_many_arguments)]
 fn router_rules(
     net: &Network,
@@ -762,43 +775,60 @@ fn router_rules(
         }
     }
     for g in named {
-        let _ = write!(o, "  set g_{} {{ type ipv4_addr;", ident(g));
-        if let Some(m) = members.get(g).filter(|m| !m.is_empty()) {
-            let _ = write!(o, " elements = {}", set_of(m.iter().map(|i| i.to_string())));
-        }
-        let _ = writeln!(o, " }}");
+        let m: Vec<String> = members
+            .get(g)
+            .map(|m| m.iter().map(|i| i.to_string()).collect())
+            .unwrap_or_default();
+        declare(&mut o, "set", &format!("g_{}", ident(g)), "ipv4_addr", &m);
     }
     if igw {
-        let _ = write!(o, "  map pub2priv {{ type ipv4_addr : ipv4_addr;");
-        if !nat_map.is_empty() {
-            let _ = write!(
-                o,
-                " elements = {}",
-                set_of(nat_map.iter().map(|(p, i)| format!("{p} : {i}")))
-            );
-        }
-        let _ = writeln!(o, " }}");
-        let _ = write!(o, "  map priv2pub {{ type ipv4_addr : ipv4_addr;");
-        if !nat_map.is_empty() {
-            let _ = write!(
-                o,
-                " elements = {}",
-                set_of(nat_map.iter().map(|(p, i)| format!("{i} : {p}")))
-            );
-        }
-        let _ = writeln!(o, " }}");
-        let _ = write!(o, "  set mapped {{ type ipv4_addr;");
-        if !nat_map.is_empty() {
-            let _ = write!(
-                o,
-                " elements = {}",
-                set_of(nat_map.iter().map(|(_, i)| i.to_string()))
-            );
-        }
-        let _ = writeln!(o, " }}");
+        let pub2priv: Vec<String> = nat_map.iter().map(|(p, i)| format!("{p} : {i}")).collect();
+        let priv2pub: Vec<String> = nat_map.iter().map(|(p, i)| format!("{i} : {p}")).collect();
+        let mapped: Vec<String> = nat_map.iter().map(|(_, i)| i.to_string()).collect();
+        declare(
+            &mut o,
+            "map",
+            "pub2priv",
+            "ipv4_addr : ipv4_addr",
+            &pub2priv,
+        );
+        declare(
+            &mut o,
+            "map",
+            "priv2pub",
+            "ipv4_addr : ipv4_addr",
+            &priv2pub,
+        );
+        declare(&mut o, "set", "mapped", "ipv4_addr", &mapped);
         o.push_str("  chain kpre { type nat hook prerouting priority dstnat; policy accept;\n    iifname \"igw\" dnat to ip daddr map @pub2priv\n  }\n");
         o.push_str("  chain kpost { type nat hook postrouting priority srcnat; policy accept;\n    oifname \"igw\" snat to ip saddr map @priv2pub\n  }\n");
     }
+    // Source/destination check: the links whose interface has it on, and the addresses
+    // each may use.
+    let checked: Vec<String> = ports
+        .iter()
+        .filter(|p| p.check)
+        .map(|p| format!("\"{}\"", p.dev))
+        .collect();
+    let owned: Vec<String> = ports
+        .iter()
+        .filter(|p| p.check)
+        .flat_map(|p| p.ips.iter().map(move |i| format!("\"{}\" . {i}", p.dev)))
+        .collect();
+    declare(&mut o, "set", "checked", "ifname", &checked);
+    declare(&mut o, "set", "owned", "ifname . ipv4_addr", &owned);
+    // Which subnet each link is in (its mark).
+    let subnet_of: Vec<String> = ports
+        .iter()
+        .map(|p| {
+            format!(
+                "\"{}\" : {}",
+                p.dev,
+                mark.get(p.subnet.as_str()).copied().unwrap_or(0)
+            )
+        })
+        .collect();
+    declare(&mut o, "map", "subnet_of", "ifname : mark", &subnet_of);
     // Network ACLs, one chain per subnet and direction: stateless, first match decides.
     let subnet_acl = |s: &str| {
         net.subnets
@@ -813,61 +843,75 @@ fn router_rules(
         acl_chain(&mut o, &format!("acl_in_{k}"), ingress, "saddr");
         acl_chain(&mut o, &format!("acl_out_{k}"), egress, "daddr");
     }
-    let acl_out_vmap = if mark.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "    meta mark vmap {}\n",
-            set_of(mark.values().map(|k| format!("{k} : jump acl_out_{k}")))
-        )
-    };
-    for p in ports {
-        let k = mark.get(p.subnet.as_str()).copied().unwrap_or(0);
-        let ips = set_of(p.ips.iter().map(|i| i.to_string()));
-        let _ = writeln!(o, "  chain from_{} {{", p.dev);
-        if p.check {
-            let _ = writeln!(o, "    ip saddr != {ips} drop");
-        }
-        let _ = writeln!(o, "    meta mark set {k}\n  }}");
-        let _ = writeln!(o, "  chain to_{} {{", p.dev);
-        if p.check {
-            let _ = writeln!(o, "    ip daddr != {ips} drop");
-        }
-        if !mark.is_empty() {
-            let _ = writeln!(
-                o,
-                "    meta mark != {k} meta mark vmap {}",
-                set_of(mark.values().map(|m| format!("{m} : jump acl_out_{m}")))
-            );
-        }
-        let _ = writeln!(o, "    meta mark != {k} jump acl_in_{k}\n  }}");
-        if p.dev.starts_with('e') {
-            for (dir, rules_of, field) in [("out", 0, "daddr"), ("in", 1, "saddr")] {
-                let _ = writeln!(o, "  chain sg{dir}_{} {{", p.dev);
-                for g in &p.groups {
-                    let Some(sg) = net.security_groups.get(g) else {
-                        continue;
-                    };
-                    let rules = if rules_of == 0 {
-                        &sg.egress
-                    } else {
-                        &sg.ingress
-                    };
-                    for r in rules {
-                        if let Some(line) = sg_rule(r, field) {
-                            let _ = writeln!(o, "{line}");
-                        }
-                    }
-                }
-                let _ = writeln!(o, "    drop\n  }}");
-            }
-        }
-    }
-    if igw {
+    // A packet entering subnet m from subnet k (0: from outside the VPC) meets k's egress
+    // ACL and m's ingress ACL; one leaving the VPC meets k's egress ACL. The link a packet
+    // leaves by names m (`into`), the mark it came with names k.
+    let out_of: Vec<String> = mark
+        .values()
+        .map(|k| format!("{k} : jump acl_out_{k}"))
+        .collect();
+    declare(&mut o, "map", "out_of", "mark : verdict", &out_of);
+    for m in mark.values() {
         let _ = writeln!(
             o,
-            "  chain to_igw {{\n{acl_out_vmap}    ip saddr != @mapped drop\n  }}"
+            "  chain into_{m} {{\n    meta mark != {m} meta mark vmap @out_of\n    meta mark != {m} jump acl_in_{m}\n  }}"
         );
+    }
+    let mut into: Vec<String> = ports
+        .iter()
+        .filter_map(|p| {
+            let m = mark.get(p.subnet.as_str())?;
+            Some(format!("\"{}\" : jump into_{m}", p.dev))
+        })
+        .collect();
+    let _ = writeln!(o, "  chain leaving {{\n    meta mark vmap @out_of\n  }}");
+    if igw {
+        into.push("\"igw\" : jump leaving".into());
+    }
+    for (d, _) in peers {
+        into.push(format!("\"{d}\" : jump leaving"));
+    }
+    declare(&mut o, "map", "into", "ifname : verdict", &into);
+    // Security groups: one chain pair per distinct combination of groups.
+    let mut combos: BTreeMap<&[String], usize> = BTreeMap::new();
+    for p in ports.iter().filter(|p| p.dev.starts_with('e')) {
+        let next = combos.len();
+        combos.entry(p.groups.as_slice()).or_insert(next);
+    }
+    for (groups, c) in &combos {
+        for (dir, egress, field) in [("out", true, "daddr"), ("in", false, "saddr")] {
+            let _ = writeln!(o, "  chain sg{dir}_{c} {{");
+            for g in groups.iter() {
+                let Some(sg) = net.security_groups.get(g) else {
+                    continue;
+                };
+                let rules = if egress { &sg.egress } else { &sg.ingress };
+                for r in rules {
+                    if let Some(line) = sg_rule(r, field) {
+                        let _ = writeln!(o, "{line}");
+                    }
+                }
+            }
+            let _ = writeln!(o, "    drop\n  }}");
+        }
+    }
+    let sg_of = |dir: &str| -> Vec<String> {
+        ports
+            .iter()
+            .filter(|p| p.dev.starts_with('e'))
+            .map(|p| {
+                format!(
+                    "\"{}\" : jump sg{dir}_{}",
+                    p.dev,
+                    combos[p.groups.as_slice()]
+                )
+            })
+            .collect()
+    };
+    declare(&mut o, "map", "sg_out", "ifname : verdict", &sg_of("out"));
+    declare(&mut o, "map", "sg_in", "ifname : verdict", &sg_of("in"));
+    if igw {
+        let _ = writeln!(o, "  chain to_igw {{\n    ip saddr != @mapped drop\n  }}");
     }
     for (d, cidrs) in peers {
         let theirs = set_of(cidrs.iter().map(|c| c.to_string()));
@@ -878,22 +922,22 @@ fn router_rules(
         );
         let _ = writeln!(
             o,
-            "  chain to_{d} {{\n{acl_out_vmap}    ip saddr != {own} drop\n    ip daddr != {theirs} drop\n  }}"
+            "  chain to_{d} {{\n    ip saddr != {own} drop\n    ip daddr != {theirs} drop\n  }}"
         );
     }
-    o.push_str("  chain kfwd { type filter hook forward priority filter; policy drop;\n    meta mark set 0\n");
-    let mut from: Vec<String> = ports
+    o.push_str("  chain kfwd { type filter hook forward priority filter; policy drop;\n");
+    o.push_str("    iifname @checked iifname . ip saddr != @owned drop\n");
+    o.push_str("    oifname @checked oifname . ip daddr != @owned drop\n");
+    o.push_str("    meta mark set 0\n    meta mark set iifname map @subnet_of\n");
+    o.push_str("    oifname vmap @into\n");
+    let from: Vec<String> = peers
         .iter()
-        .map(|p| format!("\"{}\" : jump from_{}", p.dev, p.dev))
+        .map(|(d, _)| format!("\"{d}\" : jump from_{d}"))
         .collect();
-    let mut to: Vec<String> = ports
+    let mut to: Vec<String> = peers
         .iter()
-        .map(|p| format!("\"{}\" : jump to_{}", p.dev, p.dev))
+        .map(|(d, _)| format!("\"{d}\" : jump to_{d}"))
         .collect();
-    for (d, _) in peers {
-        from.push(format!("\"{d}\" : jump from_{d}"));
-        to.push(format!("\"{d}\" : jump to_{d}"));
-    }
     if igw {
         to.push("\"igw\" : jump to_igw".into());
     }
@@ -905,27 +949,7 @@ fn router_rules(
     }
     // Security groups are stateful: what they let start may go on, and its replies come back.
     o.push_str("    ct state established,related accept\n");
-    let sg_ports: Vec<&Port> = ports.iter().filter(|p| p.dev.starts_with('e')).collect();
-    if !sg_ports.is_empty() {
-        let _ = writeln!(
-            o,
-            "    iifname vmap {}",
-            set_of(
-                sg_ports
-                    .iter()
-                    .map(|p| format!("\"{}\" : jump sgout_{}", p.dev, p.dev))
-            )
-        );
-        let _ = writeln!(
-            o,
-            "    oifname vmap {}",
-            set_of(
-                sg_ports
-                    .iter()
-                    .map(|p| format!("\"{}\" : jump sgin_{}", p.dev, p.dev))
-            )
-        );
-    }
+    o.push_str("    iifname vmap @sg_out\n    oifname vmap @sg_in\n");
     o.push_str("    accept\n  }\n");
     o
 }
