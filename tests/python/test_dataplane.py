@@ -386,6 +386,31 @@ def test_the_host_reaches_public_addresses_through_one_link(fabric, layout):
     assert routes.split() [:1] == ["198.18.0.0/15"] and len(routes.strip().splitlines()) == 1, routes
 
 
+def test_first_server_in_the_default_vpc_times_out_until_its_group_allows_my_ip(fabric):
+    ec2 = fabric.ec2
+    ami = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    # No subnet named: the default VPC, a public address by its subnet's default, the
+    # default group.
+    first, second = (ec2.run_instances(ImageId=ami, InstanceType="t2.micro", MinCount=1, MaxCount=1)["Instances"][0]
+                     for _ in range(2))
+    described = ec2.describe_instances(InstanceIds=[first["InstanceId"]])["Reservations"][0]["Instances"][0]
+    public, group = described["PublicIpAddress"], described["SecurityGroups"][0]["GroupId"]
+    fabric.settle()
+    ns = fabric.ns_of_instance(first["InstanceId"])
+    assert not connects(fabric.host(MY_IP), ns, public, 22), "ssh got in with no rule allowing it"
+    # The default group lets its members talk to each other, on any port.
+    assert connects(fabric.ns_of_instance(second["InstanceId"]), ns, first["PrivateIpAddress"], 22)
+    mine = ec2.create_security_group(GroupName="ssh-from-me", Description="ssh from my IP",
+                                     VpcId=described["VpcId"])["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=mine, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": f"{MY_IP}/32"}]}])
+    # A running instance's groups change at once.
+    ec2.modify_instance_attribute(InstanceId=first["InstanceId"], Groups=[group, mine])
+    fabric.settle()
+    assert connects(fabric.host(MY_IP), ns, public, 22)
+    assert not connects(fabric.host(STRANGER), ns, public, 22)
+
+
 def test_a_restart_rebuilds_the_fabric_and_a_clean_stop_leaves_nothing(fabric, layout):
     prefix = fabric.prefix
     before = namespaces(prefix)
