@@ -92,8 +92,15 @@ fn ip_batch(ns: &str, lines: &[&str], errors: &mut Vec<String>) {
     }
     let mut c = ip(ns);
     c.args(["-force", "-batch", "-"]);
-    if let Err(e) = run(c, Some(&batch(lines))) {
-        errors.push(e);
+    let input = batch(lines);
+    if let Err(e) = run(c, Some(&input)) {
+        // `ip` names failed commands by line: keep the lines with the error.
+        let numbered: Vec<String> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| format!("  {}: {l}", i + 1))
+            .collect();
+        errors.push(format!("{e}\n{}", numbered.join("\n")));
     }
 }
 
@@ -191,19 +198,33 @@ impl Reconciler {
             .cloned()
             .collect();
         if !gone.is_empty() {
+            let gone_set: BTreeSet<&String> = gone.iter().collect();
+            let dropped: Vec<Link> = self
+                .links
+                .iter()
+                .filter(|l| gone_set.contains(&l.a.ns) || gone_set.contains(&l.b.ns))
+                .cloned()
+                .collect();
+            // A deleted namespace is destroyed later, by the kernel, with its links: delete
+            // those first, so that their far ends (and routes over them) are gone before
+            // anything new is added beside them.
+            let mut by_ns: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+            for l in &dropped {
+                by_ns
+                    .entry(l.a.ns.as_str())
+                    .or_default()
+                    .push(format!("link del dev {}", l.a.dev));
+            }
+            for (ns, lines) in &by_ns {
+                let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+                ip_batch(ns, &refs, errors);
+            }
             let lines: Vec<String> = gone.iter().map(|n| format!("netns del {n}")).collect();
             let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
             ip_batch(HOST, &refs, errors);
             for n in &gone {
                 self.applied.remove(n);
             }
-            let gone: BTreeSet<&String> = gone.iter().collect();
-            let dropped: Vec<Link> = self
-                .links
-                .iter()
-                .filter(|l| gone.contains(&l.a.ns) || gone.contains(&l.b.ns))
-                .cloned()
-                .collect();
             for l in dropped {
                 self.links.remove(&l);
                 self.forget_dev(&l.a.ns, &l.a.dev);

@@ -20,8 +20,9 @@
 
 use ipnet::Ipv4Net;
 use kumori_net::reach::model::{
-    AclRule, Interface, Network, Owner, Peer, Ports, ProtocolMatch, SgRule, Target,
+    AclRule, Interface, Network, Owner, Peer, Ports, ProtocolMatch, SgRule, Subnet, Target,
 };
+use kumori_net::reach::rules::route_for;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
@@ -310,6 +311,13 @@ pub fn plan(net: &Network, opts: &Options) -> Fabric {
         for s in &subnets {
             ns.items
                 .insert(address("lo", &format!("{}/32", gateway(s.cidr))));
+            subnet_rules(
+                &mut ns,
+                net,
+                s,
+                mark[s.id.as_str()],
+                tables.get(&s.route_table_id).copied(),
+            );
         }
         let igw = net.gateway_of(&vpc.id).map(|g| g.id.clone());
         let peerings: Vec<_> = net
@@ -387,8 +395,6 @@ pub fn plan(net: &Network, opts: &Options) -> Fabric {
                     &format!("dev {d}"),
                 ));
             }
-            ns.items
-                .insert(rule(&d, tables.get(&s.route_table_id).copied()));
         }
         for nat in net.nat_gateways.values() {
             let Some(s) = net
@@ -445,8 +451,6 @@ pub fn plan(net: &Network, opts: &Options) -> Fabric {
                 &format!("{own}/32"),
                 &format!("dev {d}"),
             ));
-            ns.items
-                .insert(rule(&d, tables.get(&s.route_table_id).copied()));
         }
         // The internet gateway: a link to the internet namespace, and the public addresses
         // routed back over it.
@@ -660,18 +664,34 @@ pub fn plan(net: &Network, opts: &Options) -> Fabric {
     f
 }
 
-fn rule(dev: &str, table: Option<u32>) -> Item {
+/// The policy rules of subnet `s` (marked `k` on the way in, see `kmark`): its own block is
+/// delivered directly, as AWS delivers within a subnet whatever its route table says (unless
+/// that table blackholes the block); everything else is looked up in its route table.
+fn subnet_rules(ns: &mut Namespace, net: &Network, s: &Subnet, k: usize, table: Option<u32>) {
+    let routed = net
+        .route_tables
+        .get(&s.route_table_id)
+        .and_then(|t| route_for(t, s.cidr.network()));
+    let within = match (table, routed) {
+        (Some(_), Some(r)) if !r.blackhole => "lookup main",
+        _ => "blackhole",
+    };
     let action = match table {
         Some(t) => format!("lookup {t}"),
         // A subnet whose route table is unknown routes nothing.
         None => "blackhole".into(),
     };
-    item(
-        3,
-        None,
-        format!("rule add pref 100 iif {dev} {action}"),
-        Some(format!("rule del pref 100 iif {dev} {action}")),
-    )
+    for (pref, to, action) in [
+        (50, format!(" to {}", s.cidr), within.to_string()),
+        (100, String::new(), action),
+    ] {
+        ns.items.insert(item(
+            3,
+            None,
+            format!("rule add pref {pref} fwmark {k}{to} {action}"),
+            Some(format!("rule del pref {pref} fwmark {k}{to} {action}")),
+        ));
+    }
 }
 
 fn sysctls(ns: &mut Namespace, forward: bool, router: bool) {
@@ -925,10 +945,12 @@ fn router_rules(
             "  chain to_{d} {{\n    ip saddr != {own} drop\n    ip daddr != {theirs} drop\n  }}"
         );
     }
+    // The subnet a packet comes from, as its mark, before routing: the policy rules choose
+    // the subnet's route table by it, and the forward chain's ACL crossings read it.
+    o.push_str("  chain kmark { type filter hook prerouting priority mangle; policy accept;\n    meta mark set 0\n    meta mark set iifname map @subnet_of\n  }\n");
     o.push_str("  chain kfwd { type filter hook forward priority filter; policy drop;\n");
     o.push_str("    iifname @checked iifname . ip saddr != @owned drop\n");
     o.push_str("    oifname @checked oifname . ip daddr != @owned drop\n");
-    o.push_str("    meta mark set 0\n    meta mark set iifname map @subnet_of\n");
     o.push_str("    oifname vmap @into\n");
     let from: Vec<String> = peers
         .iter()

@@ -13,7 +13,7 @@
 use super::index::Index;
 use super::model::{EPHEMERAL_PORT, Interface, Ports, Protocol, Target};
 use super::portset::PortSet;
-use super::rules::{Direction, route_for, sg_rule_matches};
+use super::rules::{Direction, not_on_the_internet, route_for, sg_rule_matches};
 use super::trace::Endpoint;
 use std::net::Ipv4Addr;
 
@@ -354,7 +354,17 @@ impl<'n> Sweep<'n, '_> {
         let net = self.ix.net;
         match target {
             Target::Local => match self.ix.interface_at(vpc_id, a.dst) {
-                Some(d) => self.enter(d, a).map(Some),
+                Some(d) => {
+                    // The reply is routed by the destination's subnet: back locally.
+                    self.back.push((
+                        BackCheck::Route(d.subnet_id.clone(), Target::Local),
+                        Addrs {
+                            src: a.dst,
+                            dst: a.src,
+                        },
+                    ));
+                    self.enter(d, a).map(Some)
+                }
                 None => Err(self.halt(stop("UNKNOWN_DESTINATION", vpc_id, None))),
             },
             Target::InternetGateway(g) => {
@@ -368,6 +378,11 @@ impl<'n> Sweep<'n, '_> {
                 let public = sender
                     .filter(|s| s.private_ips.first() == Some(&a.src) || !s.source_dest_check)
                     .and_then(|s| s.public_ip);
+                if public.is_some()
+                    && let Some(code) = not_on_the_internet(a.dst)
+                {
+                    return Err(self.halt(stop(code, &g, Some(Direction::Egress))));
+                }
                 match public {
                     Some(p) => self.internet_side(Addrs { src: p, dst: a.dst }),
                     None => Err(self.halt(stop(
@@ -397,6 +412,19 @@ impl<'n> Sweep<'n, '_> {
                 let onward = self.route(&nat.subnet_id, inner.dst)?;
                 self.acl(&nat.subnet_id, Direction::Egress, inner)?;
                 if let Target::InternetGateway(g) = &onward {
+                    let nat_vpc = &net.subnets[&nat.subnet_id].vpc_id;
+                    if net
+                        .internet_gateways
+                        .get(g)
+                        .is_none_or(|x| x.vpc_id.as_ref() != Some(nat_vpc))
+                    {
+                        return Err(self.halt(stop("BAD_STATE_ATTACHMENT", g, None)));
+                    }
+                    if nat.public_ip.is_some()
+                        && let Some(code) = not_on_the_internet(a.dst)
+                    {
+                        return Err(self.halt(stop(code, g, Some(Direction::Egress))));
+                    }
                     return match nat.public_ip {
                         Some(p) => self.internet_side(Addrs { src: p, dst: a.dst }),
                         None => Err(self.halt(stop(

@@ -87,6 +87,16 @@ pub fn acl_decides(
     })
 }
 
+/// Why an internet gateway will not send a packet to `destination` out to the internet:
+/// private (RFC 1918) addresses are not on it (Reachability Analyzer's code). AWS says the
+/// same of shared addresses (RFC 6598, 100.64.0.0/10), but kumori's AWS-managed prefix
+/// lists (S3, DynamoDB) live there, so those are let out as the services' addresses.
+pub fn not_on_the_internet(destination: Ipv4Addr) -> Option<&'static str> {
+    destination
+        .is_private()
+        .then_some("IGW_DESTINATION_ADDRESS_NOT_IN_RFC1918_EGRESS")
+}
+
 /// The route `table` uses for `destination`: the most specific one that contains it.
 pub fn route_for(table: &RouteTable, destination: Ipv4Addr) -> Option<&Route> {
     table
@@ -163,5 +173,20 @@ mod tests {
         );
         assert!(acl_decides(&rules, Protocol::Tcp, 80, ip("198.51.100.1")).is_none());
         assert!(acl_decides(&rules, Protocol::Udp, 22, ip("198.51.100.1")).is_none());
+    }
+
+    #[test]
+    fn private_and_shared_addresses_are_not_on_the_internet() {
+        let code = |a: &str| not_on_the_internet(a.parse().unwrap());
+        assert_eq!(
+            code("10.0.1.10"),
+            Some("IGW_DESTINATION_ADDRESS_NOT_IN_RFC1918_EGRESS")
+        );
+        assert_eq!(
+            code("172.31.0.5"),
+            Some("IGW_DESTINATION_ADDRESS_NOT_IN_RFC1918_EGRESS")
+        );
+        assert_eq!(code("100.64.0.1"), None);
+        assert_eq!(code("203.0.113.5"), None);
     }
 }

@@ -17,7 +17,7 @@
 
 use super::index::Index;
 use super::model::{EPHEMERAL_PORT, Interface, Network, Owner, Protocol, Route, Target};
-use super::rules::{Direction, acl_decides, route_for, sg_allows};
+use super::rules::{Direction, acl_decides, not_on_the_internet, route_for, sg_allows};
 use std::net::Ipv4Addr;
 
 /// Where a path starts or ends.
@@ -378,6 +378,14 @@ impl<'n> Walk<'n, '_> {
                         ),
                     ));
                 };
+                // The reply is routed by the destination's subnet: back locally.
+                self.back.push((
+                    Back::Route {
+                        subnet: d.subnet_id.clone(),
+                        via: Target::Local,
+                    },
+                    h.reply(),
+                ));
                 self.enter(d, h)
             }
             Target::InternetGateway(g) => {
@@ -411,6 +419,7 @@ impl<'n> Walk<'n, '_> {
                         ),
                     ));
                 };
+                self.leaves_for_the_internet(g, h)?;
                 let out = Header {
                     source: public,
                     ..h
@@ -468,6 +477,20 @@ impl<'n> Walk<'n, '_> {
                 let route = self.route(&nat.subnet_id, translated)?;
                 self.acl(&nat.subnet_id, Direction::Egress, translated)?;
                 if let Target::InternetGateway(g) = &route.target {
+                    let nat_vpc = &self.net.subnets[&nat.subnet_id].vpc_id;
+                    if self
+                        .net
+                        .internet_gateways
+                        .get(g)
+                        .is_none_or(|x| x.vpc_id.as_ref() != Some(nat_vpc))
+                    {
+                        return Err(explain(
+                            "BAD_STATE_ATTACHMENT",
+                            g,
+                            None,
+                            format!("Internet gateway {g} is not attached to {nat_vpc}."),
+                        ));
+                    }
                     let Some(public) = nat.public_ip else {
                         return Err(explain(
                             "IGW_PUBLIC_IP_ASSOCIATION_FOR_EGRESS",
@@ -478,6 +501,7 @@ impl<'n> Walk<'n, '_> {
                             ),
                         ));
                     };
+                    self.leaves_for_the_internet(g, translated)?;
                     let out = Header {
                         source: public,
                         ..translated
@@ -582,6 +606,22 @@ impl<'n> Walk<'n, '_> {
                 x,
                 None,
                 format!("{x} does not carry IPv4 traffic kumori can follow."),
+            )),
+        }
+    }
+
+    /// An internet gateway sends nothing to private or shared addresses.
+    fn leaves_for_the_internet(&self, g: &str, h: Header) -> Step<()> {
+        match not_on_the_internet(h.destination) {
+            None => Ok(()),
+            Some(code) => Err(explain(
+                code,
+                g,
+                Some(Direction::Egress),
+                format!(
+                    "Internet gateway {g} does not send packets to {}: it is a private address, not on the internet (to reach another VPC, peer with it).",
+                    h.destination
+                ),
             )),
         }
     }
@@ -709,7 +749,7 @@ impl<'n> Walk<'n, '_> {
                         _ => {
                             let via_id = match &via {
                                 Target::InternetGateway(x) | Target::Peering(x) => x.clone(),
-                                _ => String::new(),
+                                _ => "the local route".into(),
                             };
                             return Err(explain(
                                 "NO_ROUTE_TO_DESTINATION",
