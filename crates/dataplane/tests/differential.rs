@@ -140,7 +140,10 @@ fn the_kernel_agrees_with_the_engine_on_random_networks() {
                 continue;
             }
             *count += 1;
-            let got = probe(&p, Duration::from_millis(300)).expect("probe");
+            // A path through the fabric answers within milliseconds; a blocked one never
+            // does. A busy machine gets longer to show a path the engine expects.
+            let wait = Duration::from_millis(if verdict.is_ok() { 3000 } else { 300 });
+            let got = probe(&p, wait).expect("probe");
             probes += 1;
             reached += usize::from(got.reached);
             if got.reached != verdict.is_ok() {
