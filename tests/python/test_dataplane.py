@@ -192,7 +192,8 @@ def fabric(tmp_path_factory):
     prefix = "kt" + os.urandom(2).hex()
     srv = KumoriServer(
         state_dir=tmp_path_factory.mktemp("dataplane"),
-        extra_args=["--dataplane", "--dataplane-prefix", prefix],
+        # Instances here are endpoints the test listens in; test_instances.py runs them.
+        extra_args=["--dataplane", "--dataplane-prefix", prefix, "--no-instances"],
         env={"KUMORI_LOG": "kumori_server=info,warn"},
     ).start()
     try:

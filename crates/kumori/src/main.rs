@@ -162,6 +162,13 @@ struct DataplaneArgs {
     /// pool 198.18.0.0/15 through one link, as 192.0.2.1).
     #[arg(long)]
     no_host_link: bool,
+    /// Where images' root filesystems are built and kept, shared by every kumori on this
+    /// machine (default: <data dir>/kumori/images).
+    #[arg(long, env = "KUMORI_IMAGE_CACHE")]
+    image_cache: Option<PathBuf>,
+    /// Keep instances as records only: no containers, even with runc and mmdebstrap.
+    #[arg(long)]
+    no_instances: bool,
 }
 
 fn prefix_name(s: &str) -> Result<String, String> {
@@ -405,6 +412,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         (None, None) if ephemeral => Blobs::memory(),
         (None, None) => Blobs::dir(state_dir_or_default(state_dir.clone())?.join("blobs")),
     });
+    // Where a data plane's instances keep their layers: beside the state when it has a
+    // directory, else under the data directory by prefix.
+    let instances_dir = state_dir.as_ref().map(|d| d.join("instances"));
     let store = if ephemeral {
         Store::open_memory().await.map_err(|e| e.to_string())?
     } else {
@@ -441,8 +451,41 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             internet_hosts: hosts,
             host_link: !dataplane.no_host_link,
         };
-        let dp = kumori_server::dataplane::Dataplane::start(store.clone(), options.clone())
-            .map_err(|e| format!("--dataplane: {e}"))?;
+        let tools = ["runc", "mmdebstrap"]
+            .into_iter()
+            .filter(|t| {
+                std::process::Command::new(t)
+                    .arg("--version")
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status()
+                    .is_err()
+            })
+            .collect::<Vec<_>>();
+        let machines = if dataplane.no_instances {
+            None
+        } else if !tools.is_empty() {
+            println!(
+                "kumori: instances stay records: {} missing (Debian: apt-get install runc mmdebstrap)",
+                tools.join(", ")
+            );
+            None
+        } else {
+            let data = state_dir_or_default(None)?;
+            let dir = instances_dir
+                .clone()
+                .unwrap_or_else(|| data.join("instances").join(&options.prefix));
+            let cache = dataplane.image_cache.unwrap_or_else(|| data.join("images"));
+            println!(
+                "kumori: instances run as containers: layers in {}, images in {}",
+                dir.display(),
+                cache.display()
+            );
+            Some(kumori_server::dataplane::Machines { dir, cache })
+        };
+        let dp =
+            kumori_server::dataplane::Dataplane::start(store.clone(), options.clone(), machines)
+                .map_err(|e| format!("--dataplane: {e}"))?;
         println!(
             "kumori: data plane on: namespaces {p}-*, internet hosts {}{}",
             options

@@ -14,6 +14,13 @@ use kumori_store::Store;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Where instances run: their layers under `dir`, root filesystems cached under `cache`.
+#[derive(Debug, Clone)]
+pub struct Machines {
+    pub dir: std::path::PathBuf,
+    pub cache: std::path::PathBuf,
+}
+
 /// How often the store's change number is read.
 const POLL: Duration = Duration::from_millis(5);
 
@@ -25,12 +32,17 @@ struct State {
     rounds: u64,
     /// The store's change number the fabric was last built from.
     applied: Option<i64>,
+    /// The image's root filesystem, once built (or why it could not be).
+    rootfs: Option<Result<std::path::PathBuf, String>>,
+    /// Containers this process started, by name.
+    containers: std::collections::BTreeSet<String>,
     stopped: bool,
 }
 
 /// The running data plane.
 pub struct Dataplane {
     options: Options,
+    machines: Option<Machines>,
     state: Arc<Mutex<State>>,
 }
 
@@ -45,30 +57,69 @@ impl std::fmt::Debug for Dataplane {
 impl Dataplane {
     /// Checks this process may build a fabric, sweeps what an earlier one left under the
     /// same prefix, and starts the loop.
-    pub fn start(store: Store, options: Options) -> Result<Arc<Dataplane>, String> {
+    pub fn start(
+        store: Store,
+        options: Options,
+        machines: Option<Machines>,
+    ) -> Result<Arc<Dataplane>, String> {
         kumori_dataplane::check_capable()?;
+        // Containers an earlier process left hold its namespaces: stopped first, so that the
+        // sweep below really removes them.
+        if let Some(m) = &machines {
+            for name in
+                kumori_machines::container::containers_with(&format!("{}-i-", options.prefix))
+            {
+                if let Err(e) =
+                    kumori_machines::container::stop(&m.dir, &name, Duration::from_secs(2))
+                {
+                    tracing::warn!("data plane: stopping {name}: {e}");
+                }
+            }
+        }
         let state = Arc::new(Mutex::new(State {
             reconciler: Reconciler::new(&options.prefix),
             network: Network::default(),
             last: None,
             rounds: 0,
             applied: None,
+            rootfs: None,
+            containers: Default::default(),
             stopped: false,
         }));
         let dp = Arc::new(Dataplane {
             options: options.clone(),
+            machines: machines.clone(),
             state: state.clone(),
         });
-        tokio::spawn(run(store, options, state));
+        if let Some(m) = &machines {
+            // Built once and cached; a minute or two the first time, so not in the way of
+            // the API: instances wait for it.
+            let cache = m.cache.clone();
+            let st = state.clone();
+            std::thread::spawn(move || {
+                let built = kumori_machines::rootfs::ensure(&cache);
+                if let Err(e) = &built {
+                    tracing::warn!("data plane: {e}");
+                }
+                st.lock().expect("data plane state").rootfs = Some(built);
+            });
+        }
+        tokio::spawn(run(store, options, machines, state));
         Ok(dp)
     }
 
     /// Removes the whole fabric and stops the loop.
     pub async fn shutdown(&self) {
         let state = self.state.clone();
+        let machines = self.machines.clone();
         let _ = tokio::task::spawn_blocking(move || {
             let mut s = state.lock().expect("data plane state");
             s.stopped = true;
+            if let Some(m) = &machines {
+                for name in std::mem::take(&mut s.containers) {
+                    let _ = kumori_machines::container::stop(&m.dir, &name, Duration::from_secs(5));
+                }
+            }
             s.reconciler.down()
         })
         .await;
@@ -92,6 +143,12 @@ impl Dataplane {
             "interfaces": s.network.interfaces.len(),
             "rounds": s.rounds,
             "in_step": changes.is_some() && s.applied == changes,
+            "instances": match (&self.machines, &s.rootfs) {
+                (None, _) => serde_json::json!("records only"),
+                (Some(_), None) => serde_json::json!({ "image": "building" }),
+                (Some(_), Some(Ok(_))) => serde_json::json!({ "image": "ready", "containers": s.containers.len() }),
+                (Some(_), Some(Err(e))) => serde_json::json!({ "image": e }),
+            },
             "last": last,
         })
     }
@@ -127,9 +184,10 @@ impl Dataplane {
     }
 }
 
-async fn run(store: Store, options: Options, state: Arc<Mutex<State>>) {
+async fn run(store: Store, options: Options, machines: Option<Machines>, state: Arc<Mutex<State>>) {
     let limits = Limits::default();
     let mut applied: Option<i64> = None;
+    let mut had_rootfs = false;
     loop {
         tokio::time::sleep(POLL).await;
         if state.lock().expect("data plane state").stopped {
@@ -147,9 +205,17 @@ async fn run(store: Store, options: Options, state: Arc<Mutex<State>>) {
                 continue;
             }
         };
-        if applied == Some(changes) {
+        // The root filesystem arriving is a change too: instances waited for it.
+        let has_rootfs = state
+            .lock()
+            .expect("data plane state")
+            .rootfs
+            .as_ref()
+            .is_some_and(|r| r.is_ok());
+        if applied == Some(changes) && has_rootfs == had_rootfs {
             continue;
         }
+        had_rootfs = has_rootfs;
         let started = Instant::now();
         let net = match kumori_services::ec2::reach::all_networks(&store, &limits).await {
             Ok(n) => n,
@@ -160,13 +226,28 @@ async fn run(store: Store, options: Options, state: Arc<Mutex<State>>) {
             }
         };
         let fabric = plan(&net, &options);
+        let wanted = match &machines {
+            Some(_) => match kumori_services::ec2::api::machines(&store, &limits).await {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    tracing::warn!("data plane: reading instances: {}", e.0.message);
+                    None
+                }
+            },
+            None => None,
+        };
         let st = state.clone();
+        let prefix = options.prefix.clone();
+        let machines_at = machines.clone();
         let report = tokio::task::spawn_blocking(move || {
             let mut s = st.lock().expect("data plane state");
             if s.stopped {
                 return None;
             }
-            let r = s.reconciler.apply(&fabric);
+            let mut r = s.reconciler.apply(&fabric);
+            if let (Some(m), Some(wanted)) = (&machines_at, wanted) {
+                run_machines(&mut s, m, &prefix, &wanted, &mut r.errors);
+            }
             s.network = net;
             s.rounds += 1;
             s.applied = Some(changes);
@@ -193,5 +274,71 @@ async fn run(store: Store, options: Options, state: Arc<Mutex<State>>) {
             );
         }
         applied = Some(changes);
+    }
+}
+
+/// Brings the containers in step with the instances: pending and running ones run, stopped
+/// ones are stopped (their root volume kept), terminated or gone ones are removed.
+fn run_machines(
+    s: &mut State,
+    m: &Machines,
+    prefix: &str,
+    wanted: &[kumori_services::ec2::api::Machine],
+    errors: &mut Vec<String>,
+) {
+    use kumori_machines::container::{Spec, destroy, running, start, stop};
+    let Some(Ok(rootfs)) = s.rootfs.clone() else {
+        return;
+    };
+    let names = Names(prefix);
+    let mut seen = std::collections::BTreeSet::new();
+    for w in wanted {
+        let name = format!("{prefix}-{}", w.instance_id);
+        seen.insert(name.clone());
+        match w.state.as_str() {
+            "pending" | "running" => {
+                if running(&name) {
+                    continue;
+                }
+                let memory_mib = kumori_catalog::instance_type(&w.instance_type)
+                    .and_then(|t| t["MemoryInfo"]["SizeInMiB"].as_u64())
+                    .unwrap_or(1024);
+                let spec = Spec {
+                    name: name.clone(),
+                    netns: names.interface(&w.interface_id),
+                    hostname: format!("ip-{}", w.private_ip.replace('.', "-")),
+                    user: kumori_machines::rootfs::default_user(&w.image_name).into(),
+                    authorized_key: w.public_key.clone(),
+                    user_data: w.user_data.clone(),
+                    memory_bytes: memory_mib << 20,
+                };
+                match start(&m.dir, &rootfs, &spec) {
+                    Ok(()) => {
+                        s.containers.insert(name);
+                    }
+                    Err(e) => errors.push(format!("{}: {e}", w.instance_id)),
+                }
+            }
+            "stopping" | "stopped" => {
+                if let Err(e) = stop(&m.dir, &name, Duration::from_secs(5)) {
+                    errors.push(format!("{}: {e}", w.instance_id));
+                }
+                s.containers.remove(&name);
+            }
+            _ => {
+                if let Err(e) = destroy(&m.dir, &name) {
+                    errors.push(format!("{}: {e}", w.instance_id));
+                }
+                s.containers.remove(&name);
+            }
+        }
+    }
+    // Terminated instances leave the describes (and this list) in time: their containers go.
+    let gone: Vec<String> = s.containers.difference(&seen).cloned().collect();
+    for name in gone {
+        if let Err(e) = destroy(&m.dir, &name) {
+            errors.push(format!("{name}: {e}"));
+        }
+        s.containers.remove(&name);
     }
 }

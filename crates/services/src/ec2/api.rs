@@ -236,3 +236,70 @@ mod tests {
         assert!(placed.iter().all(|p| p.state == "terminated"));
     }
 }
+
+/// An instance as the data plane runs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Machine {
+    pub instance_id: String,
+    pub state: String,
+    /// Its primary interface, whose namespace it runs in.
+    pub interface_id: String,
+    pub private_ip: String,
+    pub instance_type: String,
+    /// The image's name (its family decides the default user).
+    pub image_name: String,
+    /// The key pair's OpenSSH public key, when it was launched with one.
+    pub public_key: Option<String>,
+    /// User data, decoded.
+    pub user_data: Option<Vec<u8>>,
+}
+
+/// Every instance of every account and region that is not terminated, with what the data
+/// plane needs to run it.
+pub async fn machines(store: &kumori_store::Store, limits: &crate::Limits) -> Result<Vec<Machine>> {
+    use super::keypairs::KeyPair;
+    use base64::Engine as _;
+    let scopes = {
+        let mut tx = store.read().await?;
+        tx.scopes_with(<Instance as resource::Resource>::KIND)
+            .await?
+    };
+    let mut out = Vec::new();
+    for (account, region) in &scopes {
+        let ctx = Ctx {
+            store,
+            account,
+            region,
+            limits,
+            caller: None,
+        };
+        let mut tx = store.read().await?;
+        let instances: Vec<Instance> = resource::list(&ctx, &mut tx).await?;
+        let keys: Vec<KeyPair> = resource::list(&ctx, &mut tx).await?;
+        for i in instances.into_iter().filter(|i| i.state != "terminated") {
+            let image_name = super::images::find(&ctx, &mut tx, &i.image_id)
+                .await
+                .ok()
+                .and_then(|v| v["Name"].as_str().map(str::to_string))
+                .unwrap_or_default();
+            out.push(Machine {
+                public_key: i.key_name.as_ref().and_then(|n| {
+                    keys.iter()
+                        .find(|k| &k.key_name == n)
+                        .map(|k| k.public_key.clone())
+                }),
+                user_data: i
+                    .user_data
+                    .as_deref()
+                    .and_then(|u| base64::engine::general_purpose::STANDARD.decode(u).ok()),
+                instance_id: i.instance_id,
+                state: i.state,
+                interface_id: i.network_interface_id,
+                private_ip: i.private_ip_address,
+                instance_type: i.instance_type,
+                image_name,
+            });
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,327 @@
+//! One instance as one OCI container: an overlay of the image's root filesystem (the
+//! instance's own upper layer is its root volume: it survives stop/start and goes at
+//! terminate), a bundle whose `config.json` joins the interface's network namespace, and
+//! runc to start, signal and delete it. The console (tini's and the init's output) goes to a
+//! file, which GetConsoleOutput can read.
+
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What an instance is made of, as the store has it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spec {
+    /// The container's name: unique on the host (the data plane's prefix and the id).
+    pub name: String,
+    /// The network namespace of its primary interface.
+    pub netns: String,
+    /// `ip-10-0-1-4`, as EC2 names a host.
+    pub hostname: String,
+    /// The image's default user and the key pair's public key for it.
+    pub user: String,
+    pub authorized_key: Option<String>,
+    /// User data, decoded; run once at first boot.
+    pub user_data: Option<Vec<u8>>,
+    pub memory_bytes: u64,
+}
+
+/// Where an instance's layers and bundle live: `<dir>/<name>/`.
+pub struct Layout {
+    pub root: PathBuf,
+}
+
+impl Layout {
+    pub fn new(dir: &Path, name: &str) -> Layout {
+        Layout {
+            root: dir.join(name),
+        }
+    }
+    fn upper(&self) -> PathBuf {
+        self.root.join("upper")
+    }
+    fn work(&self) -> PathBuf {
+        self.root.join("work")
+    }
+    pub fn merged(&self) -> PathBuf {
+        self.root.join("merged")
+    }
+    fn bundle(&self) -> PathBuf {
+        self.root.join("bundle")
+    }
+    pub fn console(&self) -> PathBuf {
+        self.root.join("console.log")
+    }
+}
+
+fn run(cmd: &mut Command) -> Result<String, String> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{cmd:?}: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "{cmd:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+fn is_mounted(path: &Path) -> bool {
+    let p = path.to_string_lossy();
+    std::fs::read_to_string("/proc/self/mounts")
+        .map(|m| m.lines().any(|l| l.split(' ').nth(1) == Some(&p)))
+        .unwrap_or(false)
+}
+
+/// kumori's init, run by tini: host keys at first boot (printed to the console as EC2
+/// prints them), user data once, then the SSH server in the foreground.
+const INIT: &str = r#"#!/bin/sh
+mkdir -p /run/sshd
+if [ ! -f /etc/ssh/ssh_host_ed25519_key ]; then
+  ssh-keygen -A >/dev/null
+  echo "-----BEGIN SSH HOST KEY FINGERPRINTS-----"
+  for k in /etc/ssh/ssh_host_*_key.pub; do ssh-keygen -lf "$k"; done
+  echo "-----END SSH HOST KEY FINGERPRINTS-----"
+  echo "-----BEGIN SSH HOST KEY KEYS-----"
+  cat /etc/ssh/ssh_host_*_key.pub
+  echo "-----END SSH HOST KEY KEYS-----"
+fi
+if [ -f /var/lib/kumori/user-data ] && [ ! -f /var/lib/kumori/user-data.done ]; then
+  touch /var/lib/kumori/user-data.done
+  ( if head -c 2 /var/lib/kumori/user-data | grep -q '#!'; then
+      chmod +x /var/lib/kumori/user-data && /var/lib/kumori/user-data
+    else
+      echo "kumori: user data is not a shell script; only scripts run so far"
+    fi ) >> /var/log/cloud-init-output.log 2>&1 &
+fi
+echo "kumori: sshd starting"
+exec /usr/sbin/sshd -D -e
+"#;
+
+fn write(path: &Path, data: &[u8], mode: u32) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+    }
+    std::fs::write(path, data).map_err(|e| format!("{}: {e}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The uid and gid of `user` in the tree at `root`.
+fn ids_of(root: &Path, user: &str) -> Option<(u32, u32)> {
+    let passwd = std::fs::read_to_string(root.join("etc/passwd")).ok()?;
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.first() == Some(&user)).then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?)))?
+    })
+}
+
+/// The OCI runtime configuration.
+fn config(spec: &Spec, rootfs: &Path) -> serde_json::Value {
+    // Docker's default capabilities: what sshd, sudo and a tutorial's services need.
+    let caps = [
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_FSETID",
+        "CAP_FOWNER",
+        "CAP_MKNOD",
+        "CAP_NET_RAW",
+        "CAP_SETGID",
+        "CAP_SETUID",
+        "CAP_SETFCAP",
+        "CAP_SETPCAP",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_SYS_CHROOT",
+        "CAP_KILL",
+        "CAP_AUDIT_WRITE",
+    ];
+    json!({
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": false,
+            "user": { "uid": 0, "gid": 0 },
+            "args": ["/usr/bin/tini", "-s", "--", "/usr/local/sbin/kumori-init"],
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+            "cwd": "/",
+            "capabilities": {
+                "bounding": caps, "effective": caps, "permitted": caps, "ambient": [],
+            },
+            // sudo needs to gain privileges.
+            "noNewPrivileges": false,
+        },
+        "root": { "path": rootfs, "readonly": false },
+        "hostname": spec.hostname,
+        "mounts": [
+            { "destination": "/proc", "type": "proc", "source": "proc" },
+            { "destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"] },
+            { "destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"] },
+            { "destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
+            { "destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"] },
+            { "destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"] },
+            { "destination": "/run", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=755"] },
+            { "destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=1777"] },
+        ],
+        "linux": {
+            "namespaces": [
+                { "type": "pid" }, { "type": "ipc" }, { "type": "uts" }, { "type": "mount" },
+                { "type": "network", "path": format!("/run/netns/{}", spec.netns) },
+            ],
+            "resources": {
+                "memory": { "limit": spec.memory_bytes },
+                "devices": [{ "allow": false, "access": "rwm" }],
+            },
+            "cgroupsPath": format!("/kumori/{}", spec.name),
+            "maskedPaths": ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"],
+            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+        },
+    })
+}
+
+/// Whether runc knows the container and it runs.
+pub fn running(name: &str) -> bool {
+    run(Command::new("runc").args(["state", name]))
+        .ok()
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+        .is_some_and(|v| v["status"] == "running")
+}
+
+/// Boots the instance: mounts its root (the image under its own upper layer), puts what the
+/// first boot needs in place, and starts the container detached.
+pub fn start(dir: &Path, rootfs: &Path, spec: &Spec) -> Result<(), String> {
+    let l = Layout::new(dir, &spec.name);
+    for d in [l.upper(), l.work(), l.merged(), l.bundle()] {
+        std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
+    }
+    if running(&spec.name) {
+        return Ok(());
+    }
+    // A container left from an earlier process (stopped, or its process gone).
+    let _ = run(Command::new("runc").args(["delete", "-f", &spec.name]));
+    if !is_mounted(&l.merged()) {
+        run(Command::new("mount")
+            .args([
+                "-t",
+                "overlay",
+                "overlay",
+                "-o",
+                &format!(
+                    "lowerdir={},upperdir={},workdir={}",
+                    rootfs.display(),
+                    l.upper().display(),
+                    l.work().display()
+                ),
+            ])
+            .arg(l.merged()))?;
+    }
+    let m = l.merged();
+    write(
+        &m.join("usr/local/sbin/kumori-init"),
+        INIT.as_bytes(),
+        0o755,
+    )?;
+    write(
+        &m.join("etc/hostname"),
+        format!("{}\n", spec.hostname).as_bytes(),
+        0o644,
+    )?;
+    write(
+        &m.join("etc/hosts"),
+        format!("127.0.0.1 localhost\n127.0.1.1 {}\n", spec.hostname).as_bytes(),
+        0o644,
+    )?;
+    if let Some(key) = &spec.authorized_key {
+        let home = m.join("home").join(&spec.user);
+        let ssh = home.join(".ssh");
+        write(
+            &ssh.join("authorized_keys"),
+            format!("{key}\n").as_bytes(),
+            0o600,
+        )?;
+        if let Some((uid, gid)) = ids_of(&m, &spec.user) {
+            for p in [&ssh, &ssh.join("authorized_keys")] {
+                std::os::unix::fs::chown(p, Some(uid), Some(gid))
+                    .map_err(|e| format!("{}: {e}", p.display()))?;
+            }
+            std::fs::set_permissions(&ssh, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+                .map_err(|e| format!("{}: {e}", ssh.display()))?;
+        }
+    }
+    if let Some(data) = &spec.user_data
+        && !m.join("var/lib/kumori/user-data").exists()
+    {
+        write(&m.join("var/lib/kumori/user-data"), data, 0o700)?;
+    }
+    let cfg = config(spec, &m);
+    std::fs::write(
+        l.bundle().join("config.json"),
+        serde_json::to_vec_pretty(&cfg).expect("json"),
+    )
+    .map_err(|e| format!("bundle: {e}"))?;
+    let console = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(l.console())
+        .map_err(|e| format!("{}: {e}", l.console().display()))?;
+    let err = console.try_clone().map_err(|e| e.to_string())?;
+    let status = Command::new("runc")
+        .args(["run", "-d", "--bundle"])
+        .arg(l.bundle())
+        .arg(&spec.name)
+        .stdin(Stdio::null())
+        .stdout(console)
+        .stderr(err)
+        .status()
+        .map_err(|e| format!("runc: {e} (Debian: apt-get install runc)"))?;
+    if !status.success() {
+        return Err(format!(
+            "runc could not start {}: see {}",
+            spec.name,
+            l.console().display()
+        ));
+    }
+    Ok(())
+}
+
+/// Stops the instance: SIGTERM, then SIGKILL after `grace`; the container is deleted and
+/// its root unmounted, its layers kept (the root volume survives a stop).
+pub fn stop(dir: &Path, name: &str, grace: Duration) -> Result<(), String> {
+    let l = Layout::new(dir, name);
+    if running(name) {
+        let _ = run(Command::new("runc").args(["kill", name, "TERM"]));
+        let until = Instant::now() + grace;
+        while running(name) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let _ = run(Command::new("runc").args(["delete", "-f", name]));
+    if is_mounted(&l.merged()) {
+        run(Command::new("umount").arg(l.merged()))?;
+    }
+    Ok(())
+}
+
+/// Terminates the instance: stopped, and its layers removed.
+pub fn destroy(dir: &Path, name: &str) -> Result<(), String> {
+    stop(dir, name, Duration::from_secs(2))?;
+    let root = Layout::new(dir, name).root;
+    if root.exists() {
+        std::fs::remove_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
+    }
+    Ok(())
+}
+
+/// The containers runc knows whose names start with `prefix`.
+pub fn containers_with(prefix: &str) -> Vec<String> {
+    run(Command::new("runc").args(["list", "-q"]))
+        .map(|s| {
+            s.lines()
+                .filter(|n| n.starts_with(prefix))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,181 @@
+"""Instances that really run (`kumori serve --dataplane` with runc and mmdebstrap): the seed
+journey with real `ssh` and `curl`. A bastion in the public subnet takes SSH with the key pair
+from "my IP" and not from a stranger; `ssh` through it reaches the private web server, whose
+user data wrote and serves a page; the web server reaches the internet's public server through
+the NAT gateway; terminating an instance leaves no container behind.
+
+Needs root, `ip`, `nft`, `runc`, `mmdebstrap` and `ssh`; skipped, saying why, elsewhere (and
+failing instead under KUMORI_REQUIRE_DATAPLANE=1). The image's root filesystem is built once
+into KUMORI_IMAGE_CACHE (scripts/test points every server at one) and reused."""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from support import REPO, KumoriServer, client
+
+pytestmark = pytest.mark.xdist_group("dataplane")
+
+MY_IP, STRANGER, PUBLIC_SERVER = "203.0.113.5", "198.51.100.7", "198.51.100.80"
+
+
+def _why_not() -> str | None:
+    if sys.platform != "linux":
+        return "instances need Linux"
+    if os.geteuid() != 0:
+        return "instances need root"
+    for tool in ("ip", "nft", "runc", "mmdebstrap", "ssh"):
+        if shutil.which(tool) is None:
+            return f"instances need `{tool}` (scripts/test installs it)"
+    return None
+
+
+WHY_NOT = _why_not()
+if WHY_NOT and os.environ.get("KUMORI_REQUIRE_DATAPLANE") == "1":
+    raise RuntimeError(f"KUMORI_REQUIRE_DATAPLANE=1 but {WHY_NOT}")
+if WHY_NOT:
+    pytest.skip(WHY_NOT, allow_module_level=True)
+
+USER_DATA = """#!/bin/sh
+mkdir -p /srv/www
+echo "hello from $(hostname)" > /srv/www/index.html
+cd /srv/www && nohup python3 -m http.server 80 >/dev/null 2>&1 &
+"""
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory):
+    prefix = "ki" + os.urandom(2).hex()
+    cache = os.environ.get("KUMORI_IMAGE_CACHE") or str(REPO / "target" / "kumori-images")
+    srv = KumoriServer(
+        state_dir=tmp_path_factory.mktemp("instances"),
+        extra_args=["--dataplane", "--dataplane-prefix", prefix, "--no-host-link", "--image-cache", cache],
+    ).start()
+    try:
+        # The root filesystem is built once (about a minute), then cached.
+        deadline = time.monotonic() + 900
+        while True:
+            with urllib.request.urlopen(srv.endpoint + "/_kumori/health", timeout=10) as r:
+                image = json.load(r)["dataplane"]["instances"]["image"]
+            if image == "ready":
+                break
+            assert image == "building", image
+            assert time.monotonic() < deadline, "the root filesystem took over 15 minutes"
+            time.sleep(1)
+        yield srv, prefix
+    finally:
+        srv.stop()
+        left = subprocess.run(["runc", "list", "-q"], capture_output=True, text=True).stdout.split()
+        assert not [c for c in left if c.startswith(prefix)], left
+
+
+@pytest.fixture(scope="module")
+def seed(cloud, tmp_path_factory):
+    srv, prefix = cloud
+    ec2 = client("ec2", srv.endpoint)
+    key = ec2.create_key_pair(KeyName="seed", KeyType="ed25519")
+    key_file = tmp_path_factory.mktemp("key") / "seed.pem"
+    key_file.write_text(key["KeyMaterial"])
+    key_file.chmod(0o600)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    public = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    private = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.11.0/24")["Subnet"]["SubnetId"]
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+    rtb = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    ec2.associate_route_table(RouteTableId=rtb, SubnetId=public)
+    eip = ec2.allocate_address(Domain="vpc")
+    nat = ec2.create_nat_gateway(SubnetId=public, AllocationId=eip["AllocationId"])["NatGateway"]["NatGatewayId"]
+    rtb_private = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=rtb_private, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat)
+    ec2.associate_route_table(RouteTableId=rtb_private, SubnetId=private)
+    bastion_sg = ec2.create_security_group(GroupName="bastion", Description="b", VpcId=vpc)["GroupId"]
+    web_sg = ec2.create_security_group(GroupName="web", Description="w", VpcId=vpc)["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=bastion_sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": f"{MY_IP}/32"}]}])
+    ec2.authorize_security_group_ingress(GroupId=web_sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "UserIdGroupPairs": [{"GroupId": bastion_sg}]},
+        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "UserIdGroupPairs": [{"GroupId": bastion_sg}]}])
+    ami = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": ["al2023-ami-2023*-x86_64"]}])["Images"][0]["ImageId"]
+    bastion = ec2.run_instances(ImageId=ami, InstanceType="t3.micro", MinCount=1, MaxCount=1, KeyName="seed",
+                                SubnetId=public, SecurityGroupIds=[bastion_sg])["Instances"][0]["InstanceId"]
+    ec2.associate_address(AllocationId=ec2.allocate_address(Domain="vpc")["AllocationId"], InstanceId=bastion)
+    web = ec2.run_instances(ImageId=ami, InstanceType="t3.micro", MinCount=1, MaxCount=1, KeyName="seed",
+                            SubnetId=private, SecurityGroupIds=[web_sg],
+                            UserData=USER_DATA)["Instances"][0]
+    bastion_ip = ec2.describe_instances(InstanceIds=[bastion])["Reservations"][0]["Instances"][0]["PublicIpAddress"]
+    return {"ec2": ec2, "prefix": prefix, "key": str(key_file), "bastion": bastion, "bastion_ip": bastion_ip,
+            "web": web["InstanceId"], "web_ip": web["PrivateIpAddress"], "nat_ip": eip["PublicIp"]}
+
+
+def ssh(seed, frm: str, target: str, command: str, jump: bool = False, timeout: int = 4):
+    """`ssh -i key ec2-user@target command` from the internet host `frm` (through the bastion
+    with `jump`)."""
+    opts = ["-i", seed["key"], "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "BatchMode=yes", "-o", f"ConnectTimeout={timeout}", "-o", "LogLevel=ERROR"]
+    cmd = ["ssh", *opts]
+    if jump:
+        cmd += ["-o", "ProxyCommand=ssh " + " ".join(opts) + f" -W %h:%p ec2-user@{seed['bastion_ip']}"]
+    cmd += [f"ec2-user@{target}", command]
+    return subprocess.run(["ip", "netns", "exec", f"{seed['prefix']}-h-{frm}", *cmd],
+                          capture_output=True, text=True, timeout=60)
+
+
+def eventually(f, seconds=60):
+    """Retries `f` until it answers something true (an instance boots), then answers that."""
+    deadline = time.monotonic() + seconds
+    while True:
+        got = f()
+        if got or time.monotonic() > deadline:
+            return got
+        time.sleep(0.5)
+
+
+def test_ssh_to_the_bastion_with_the_key_pair_from_my_ip_and_not_from_a_stranger(seed):
+    ok = eventually(lambda: (r := ssh(seed, MY_IP, seed["bastion_ip"], "hostname; sudo -n id -u")).returncode == 0 and r)
+    assert ok, ssh(seed, MY_IP, seed["bastion_ip"], "hostname").stderr
+    host, uid = ok.stdout.split()
+    assert host.startswith("ip-10-0-1-") and uid == "0", ok.stdout
+    stranger = ssh(seed, STRANGER, seed["bastion_ip"], "hostname", timeout=3)
+    assert stranger.returncode == 255 and "timed out" in stranger.stderr, stranger.stderr
+
+
+def test_ssh_through_the_bastion_reaches_the_web_server_and_its_user_data_page(seed):
+    page = eventually(lambda: (r := ssh(seed, MY_IP, seed["web_ip"], "curl -s http://localhost/", jump=True)).returncode == 0
+                      and "hello from" in r.stdout and r)
+    assert page, ssh(seed, MY_IP, seed["web_ip"], "curl -s http://localhost/", jump=True)
+    assert page.stdout.strip() == f"hello from ip-{seed['web_ip'].replace('.', '-')}", page.stdout
+
+
+def test_the_web_server_reaches_the_internet_through_the_nat_gateway(seed):
+    server = subprocess.Popen(["ip", "netns", "exec", f"{seed['prefix']}-h-{PUBLIC_SERVER}", sys.executable, "-c",
+                               "import http.server as h\n"
+                               "class H(h.BaseHTTPRequestHandler):\n"
+                               "    def do_GET(self):\n"
+                               "        self.send_response(200); self.end_headers(); self.wfile.write(self.client_address[0].encode())\n"
+                               "    def log_message(self, *a): pass\n"
+                               "h.HTTPServer(('0.0.0.0', 8080), H).serve_forever()"])
+    try:
+        got = eventually(lambda: (r := ssh(seed, MY_IP, seed["web_ip"], f"curl -s -m 5 http://{PUBLIC_SERVER}:8080/", jump=True)).returncode == 0
+                         and r.stdout and r, seconds=20)
+        # The server saw the NAT gateway's Elastic IP.
+        assert got and got.stdout == seed["nat_ip"], got
+    finally:
+        server.kill()
+
+
+def test_terminating_an_instance_removes_its_container(seed):
+    ec2, prefix = seed["ec2"], seed["prefix"]
+    name = f"{prefix}-{seed['web']}"
+    assert name in subprocess.run(["runc", "list", "-q"], capture_output=True, text=True).stdout.split()
+    ec2.terminate_instances(InstanceIds=[seed["web"]])
+    gone = eventually(lambda: name not in subprocess.run(["runc", "list", "-q"], capture_output=True, text=True).stdout.split(), seconds=20)
+    assert gone
