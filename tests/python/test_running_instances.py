@@ -172,6 +172,23 @@ def test_the_web_server_reaches_the_internet_through_the_nat_gateway(seed):
         server.kill()
 
 
+def test_the_metadata_service_answers_inside_the_instance_with_and_without_a_token(seed):
+    v1 = ssh(seed, MY_IP, seed["bastion_ip"], "curl -s -m 5 http://169.254.169.254/latest/meta-data/instance-id")
+    assert v1.returncode == 0 and v1.stdout == seed["bastion"], v1.stdout + v1.stderr
+    v2 = ssh(seed, MY_IP, seed["bastion_ip"],
+             "T=$(curl -s -m 5 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token)"
+             " && curl -s -m 5 -H \"X-aws-ec2-metadata-token: $T\" http://169.254.169.254/latest/meta-data/public-ipv4")
+    assert v2.returncode == 0 and v2.stdout == seed["bastion_ip"], v2.stdout + v2.stderr
+    # Tokens required: a call without one is refused with 401, as on EC2.
+    seed["ec2"].modify_instance_metadata_options(InstanceId=seed["bastion"], HttpTokens="required")
+    try:
+        refused = ssh(seed, MY_IP, seed["bastion_ip"],
+                      "curl -s -m 5 -o /dev/null -w '%{http_code}' http://169.254.169.254/latest/meta-data/instance-id")
+        assert refused.stdout == "401", refused.stdout + refused.stderr
+    finally:
+        seed["ec2"].modify_instance_metadata_options(InstanceId=seed["bastion"], HttpTokens="optional")
+
+
 def test_terminating_an_instance_removes_its_container(seed):
     ec2, prefix = seed["ec2"], seed["prefix"]
     name = f"{prefix}-{seed['web']}"

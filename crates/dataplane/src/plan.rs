@@ -33,6 +33,9 @@ pub const HOST: &str = "";
 /// The address the host has on its link to the internet namespace: how instances see it.
 pub const HOST_ADDRESS: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 
+/// The instance metadata service's address, on every VPC's router.
+pub const IMDS_ADDRESS: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 254);
+
 /// The public pool (`ec2::addresses`), the one route the host gets.
 pub const PUBLIC_POOL: &str = "198.18.0.0/15";
 
@@ -308,6 +311,10 @@ pub fn plan(net: &Network, opts: &Options) -> Fabric {
                 .collect::<BTreeSet<_>>()
                 .into_iter(),
         );
+        // The instance metadata service answers here, on the router (the server listens on
+        // it in this namespace): reached through the default route, as on EC2.
+        ns.items
+            .insert(address("lo", &format!("{IMDS_ADDRESS}/32")));
         for s in &subnets {
             ns.items
                 .insert(address("lo", &format!("{}/32", gateway(s.cidr))));

@@ -36,6 +36,10 @@ struct State {
     rootfs: Option<Result<std::path::PathBuf, String>>,
     /// Containers this process started, by name.
     containers: std::collections::BTreeSet<String>,
+    /// The account of each instance, for its metadata service.
+    accounts: std::collections::HashMap<String, String>,
+    /// The metadata service's listener in each VPC's router, by VPC id.
+    imds: std::collections::HashMap<String, tokio::task::JoinHandle<()>>,
     stopped: bool,
 }
 
@@ -84,6 +88,8 @@ impl Dataplane {
             applied: None,
             rootfs: None,
             containers: Default::default(),
+            accounts: Default::default(),
+            imds: Default::default(),
             stopped: false,
         }));
         let dp = Arc::new(Dataplane {
@@ -115,6 +121,9 @@ impl Dataplane {
         let _ = tokio::task::spawn_blocking(move || {
             let mut s = state.lock().expect("data plane state");
             s.stopped = true;
+            for (_, task) in s.imds.drain() {
+                task.abort();
+            }
             if let Some(m) = &machines {
                 for name in std::mem::take(&mut s.containers) {
                     let _ = kumori_machines::container::stop(&m.dir, &name, Duration::from_secs(5));
@@ -238,6 +247,7 @@ async fn run(store: Store, options: Options, machines: Option<Machines>, state: 
         };
         let st = state.clone();
         let prefix = options.prefix.clone();
+        let fabric_vpcs: Vec<String> = net.vpcs.keys().cloned().collect();
         let machines_at = machines.clone();
         let report = tokio::task::spawn_blocking(move || {
             let mut s = st.lock().expect("data plane state");
@@ -246,18 +256,62 @@ async fn run(store: Store, options: Options, machines: Option<Machines>, state: 
             }
             let mut r = s.reconciler.apply(&fabric);
             if let (Some(m), Some(wanted)) = (&machines_at, wanted) {
+                s.accounts = wanted
+                    .iter()
+                    .map(|w| (w.instance_id.clone(), w.account.clone()))
+                    .collect();
                 run_machines(&mut s, m, &prefix, &wanted, &mut r.errors);
+            }
+            // The metadata service: a listener in each new VPC's router, none for a gone one.
+            let names = Names(&prefix);
+            let vpcs: Vec<String> = fabric_vpcs.clone();
+            s.imds.retain(|vpc, task| {
+                let keep = vpcs.contains(vpc);
+                if !keep {
+                    task.abort();
+                }
+                keep
+            });
+            let mut listeners = Vec::new();
+            if machines_at.is_some() {
+                for vpc in vpcs.iter().filter(|v| !s.imds.contains_key(*v)) {
+                    let bound = kumori_dataplane::netns::in_netns(&names.vpc(vpc), || {
+                        let l =
+                            std::net::TcpListener::bind((kumori_dataplane::plan::IMDS_ADDRESS, 80))
+                                .map_err(|e| e.to_string())?;
+                        l.set_nonblocking(true).map_err(|e| e.to_string())?;
+                        Ok(l)
+                    });
+                    match bound {
+                        Ok(l) => listeners.push((vpc.clone(), l)),
+                        Err(e) => r.errors.push(format!("metadata service in {vpc}: {e}")),
+                    }
+                }
             }
             s.network = net;
             s.rounds += 1;
             s.applied = Some(changes);
             s.last = Some(r.clone());
-            Some(r)
+            Some((r, listeners))
         })
         .await;
-        let Ok(Some(report)) = report else {
+        let Ok(Some((report, listeners))) = report else {
             return;
         };
+        for (vpc, listener) in listeners {
+            match tokio::net::TcpListener::from_std(listener) {
+                Ok(l) => {
+                    let task =
+                        tokio::spawn(serve_imds(l, vpc.clone(), store.clone(), state.clone()));
+                    state
+                        .lock()
+                        .expect("data plane state")
+                        .imds
+                        .insert(vpc, task);
+                }
+                Err(e) => tracing::warn!("data plane: metadata service in {vpc}: {e}"),
+            }
+        }
         for e in &report.errors {
             tracing::warn!("data plane: {e}");
         }
@@ -340,5 +394,104 @@ fn run_machines(
             errors.push(format!("{name}: {e}"));
         }
         s.containers.remove(&name);
+    }
+}
+
+/// The metadata service inside a VPC: requests to 169.254.169.254 reach the router, and are
+/// answered as the instance whose private address sent them, by the same code as the
+/// per-instance endpoint (`services::ec2::imds`), tokens and role credentials included.
+async fn serve_imds(
+    listener: tokio::net::TcpListener,
+    vpc: String,
+    store: Store,
+    state: Arc<Mutex<State>>,
+) {
+    use http_body_util::Full;
+    use hyper::body::Bytes;
+    loop {
+        let Ok((stream, peer)) = listener.accept().await else {
+            continue;
+        };
+        let (store, state, vpc) = (store.clone(), state.clone(), vpc.clone());
+        tokio::spawn(async move {
+            let svc =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let (store, state, vpc) = (store.clone(), state.clone(), vpc.clone());
+                    async move {
+                        let caller = {
+                            let s = state.lock().expect("data plane state");
+                            let ip = match peer.ip() {
+                                std::net::IpAddr::V4(ip) => Some(ip),
+                                _ => None,
+                            };
+                            s.network
+                                .interfaces
+                                .values()
+                                .find(|e| {
+                                    e.vpc_id == vpc
+                                        && ip.is_some_and(|ip| e.private_ips.contains(&ip))
+                                })
+                                .and_then(|e| match &e.owner {
+                                    kumori_net::reach::model::Owner::Instance(i) => Some(i.clone()),
+                                    _ => None,
+                                })
+                                .and_then(|i| s.accounts.get(&i).map(|a| (i, a.clone())))
+                        };
+                        let reply = |status: u16, body: String, headers: Vec<(String, String)>| {
+                            let mut r = hyper::Response::new(Full::new(Bytes::from(body)));
+                            *r.status_mut() = hyper::StatusCode::from_u16(status)
+                                .unwrap_or(hyper::StatusCode::OK);
+                            let h = r.headers_mut();
+                            h.insert(
+                                "content-type",
+                                hyper::header::HeaderValue::from_static("text/plain"),
+                            );
+                            h.insert("server", hyper::header::HeaderValue::from_static("EC2ws"));
+                            for (n, v) in headers {
+                                if let (Ok(n), Ok(v)) = (
+                                    hyper::header::HeaderName::from_bytes(n.as_bytes()),
+                                    hyper::header::HeaderValue::from_str(&v),
+                                ) {
+                                    h.insert(n, v);
+                                }
+                            }
+                            Ok::<_, std::convert::Infallible>(r)
+                        };
+                        let Some((instance, account)) = caller else {
+                            return reply(404, "Not Found".into(), vec![]);
+                        };
+                        let headers: Vec<(String, String)> = req
+                            .headers()
+                            .iter()
+                            .filter_map(|(n, v)| {
+                                Some((
+                                    n.as_str().to_ascii_lowercase(),
+                                    v.to_str().ok()?.to_string(),
+                                ))
+                            })
+                            .collect();
+                        let limits = Limits::default();
+                        let ctx = kumori_services::Ctx {
+                            store: &store,
+                            account: &account,
+                            region: "us-east-1",
+                            limits: &limits,
+                            caller: None,
+                        };
+                        let r = kumori_services::ec2::imds::ImdsRequest {
+                            method: req.method().as_str(),
+                            path: req.uri().path(),
+                            headers,
+                        };
+                        match kumori_services::ec2::imds::handle(&ctx, &instance, &r).await {
+                            Ok(out) => reply(out.status, out.body, out.headers),
+                            Err(e) => reply(500, e.0.to_string(), vec![]),
+                        }
+                    }
+                });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                .await;
+        });
     }
 }

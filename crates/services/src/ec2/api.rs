@@ -240,6 +240,8 @@ mod tests {
 /// An instance as the data plane runs it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Machine {
+    /// The account it belongs to (its metadata service answers as it).
+    pub account: String,
     pub instance_id: String,
     pub state: String,
     /// Its primary interface, whose namespace it runs in.
@@ -283,6 +285,7 @@ pub async fn machines(store: &kumori_store::Store, limits: &crate::Limits) -> Re
                 .and_then(|v| v["Name"].as_str().map(str::to_string))
                 .unwrap_or_default();
             out.push(Machine {
+                account: account.clone(),
                 public_key: i.key_name.as_ref().and_then(|n| {
                     keys.iter()
                         .find(|k| &k.key_name == n)
