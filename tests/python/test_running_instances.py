@@ -189,6 +189,19 @@ def test_the_metadata_service_answers_inside_the_instance_with_and_without_a_tok
         seed["ec2"].modify_instance_metadata_options(InstanceId=seed["bastion"], HttpTokens="optional")
 
 
+def test_stop_and_start_keep_what_was_written_to_the_root_volume(seed):
+    ec2, name = seed["ec2"], f"{seed['prefix']}-{seed['bastion']}"
+    wrote = ssh(seed, MY_IP, seed["bastion_ip"], "echo kept > ~/note && sudo sh -c 'echo root-kept > /etc/kumori-note'")
+    assert wrote.returncode == 0, wrote.stderr
+    ec2.stop_instances(InstanceIds=[seed["bastion"]])
+    running = lambda: name in subprocess.run(["runc", "list", "-q"], capture_output=True, text=True).stdout.split()  # noqa: E731
+    assert eventually(lambda: not running(), seconds=20), "a stopped instance kept running"
+    assert ssh(seed, MY_IP, seed["bastion_ip"], "true", timeout=2).returncode == 255
+    ec2.start_instances(InstanceIds=[seed["bastion"]])
+    back = eventually(lambda: (r := ssh(seed, MY_IP, seed["bastion_ip"], "cat ~/note /etc/kumori-note")).returncode == 0 and r)
+    assert back and back.stdout.split() == ["kept", "root-kept"], back
+
+
 def test_terminating_an_instance_removes_its_container(seed):
     ec2, prefix = seed["ec2"], seed["prefix"]
     name = f"{prefix}-{seed['web']}"
