@@ -202,6 +202,15 @@ def test_stop_and_start_keep_what_was_written_to_the_root_volume(seed):
     assert back and back.stdout.split() == ["kept", "root-kept"], back
 
 
+def test_a_restart_of_kumori_brings_running_instances_back(cloud, seed):
+    srv, _ = cloud
+    srv.kill()  # no clean shutdown: the container and its namespace outlive the process
+    srv.start()
+    seed["ec2"] = client("ec2", srv.endpoint)  # another port
+    back = eventually(lambda: (r := ssh(seed, MY_IP, seed["bastion_ip"], "cat ~/note")).returncode == 0 and r)
+    assert back and back.stdout.strip() == "kept", back
+
+
 def test_terminating_an_instance_removes_its_container(seed):
     ec2, prefix = seed["ec2"], seed["prefix"]
     name = f"{prefix}-{seed['web']}"
