@@ -469,3 +469,13 @@ def test_placement_groups(ec2, ami):
     ec2.delete_placement_group(GroupName="hpc")
     with expect_error("InvalidPlacementGroup.Unknown", 400):
         ec2.describe_placement_groups(GroupNames=["hpc"])
+
+
+def test_console_output_of_an_instance_that_runs_no_userland_is_empty(ec2, ami):
+    # Without the data plane an instance prints nothing; EC2 answers the same before the
+    # first boot messages arrive. An unknown id is refused.
+    i = ec2.run_instances(ImageId=ami(), InstanceType="t3.micro", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    out = ec2.get_console_output(InstanceId=i, Latest=True)
+    assert out["InstanceId"] == i and out.get("Output", "") == "" and out["Timestamp"]
+    with expect_error("InvalidInstanceID.NotFound"):
+        ec2.get_console_output(InstanceId="i-0123456789abcdef0")

@@ -189,6 +189,17 @@ def test_the_metadata_service_answers_inside_the_instance_with_and_without_a_tok
         seed["ec2"].modify_instance_metadata_options(InstanceId=seed["bastion"], HttpTokens="optional")
 
 
+def test_the_console_shows_the_host_keys_made_at_first_boot(seed):
+    out = seed["ec2"].get_console_output(InstanceId=seed["bastion"])
+    assert out["InstanceId"] == seed["bastion"]
+    console = out["Output"]  # boto3 decodes it
+    assert "-----BEGIN SSH HOST KEY FINGERPRINTS-----" in console and "(ED25519)" in console, console
+    # The fingerprint printed is the key the SSH server presents.
+    keys = subprocess.run(["ip", "netns", "exec", f"{seed['prefix']}-h-{MY_IP}", "ssh-keyscan", "-t", "ed25519",
+                           seed["bastion_ip"]], capture_output=True, text=True).stdout.split()
+    assert keys and keys[-1] in console, (keys, console)
+
+
 def test_stop_and_start_keep_what_was_written_to_the_root_volume(seed):
     ec2, name = seed["ec2"], f"{seed['prefix']}-{seed['bastion']}"
     wrote = ssh(seed, MY_IP, seed["bastion_ip"], "echo kept > ~/note && sudo sh -c 'echo root-kept > /etc/kumori-note'")

@@ -98,6 +98,12 @@ impl Dataplane {
             state: state.clone(),
         });
         if let Some(m) = &machines {
+            // GetConsoleOutput reads what each container printed.
+            let (dir, prefix) = (m.dir.clone(), options.prefix.clone());
+            kumori_services::ec2::instances::set_console_reader(Box::new(move |_account, id| {
+                let l = kumori_machines::container::Layout::new(&dir, &format!("{prefix}-{id}"));
+                std::fs::read(l.console()).ok()
+            }));
             // Built once and cached; a minute or two the first time, so not in the way of
             // the API: instances wait for it.
             let cache = m.cache.clone();

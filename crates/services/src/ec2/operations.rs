@@ -149,6 +149,7 @@ const OPERATIONS: &[Op] = crate::operations![
         "UnmonitorInstances" => super::instances::unmonitor_instances,
         "DescribeInstanceCreditSpecifications" => super::instances::describe_instance_credit_specifications,
         "GetPasswordData" => super::instances::get_password_data,
+        "GetConsoleOutput" => super::instances::get_console_output,
         "DescribeInstanceStatus" => super::instances::describe_instance_status,
         "DescribeInstanceAttribute" => super::instances::describe_instance_attribute,
         "ModifyInstanceAttribute" => super::instances::modify_instance_attribute,

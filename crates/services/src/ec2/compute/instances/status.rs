@@ -204,3 +204,52 @@ pub(super) fn new_password() -> String {
         .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
         .collect()
 }
+
+/// Where an instance's console comes from: set by the data plane when it runs instances
+/// (account, instance id → what the instance printed). Without one, instances print nothing.
+pub type ConsoleReader = Box<dyn Fn(&str, &str) -> Option<Vec<u8>> + Send + Sync>;
+
+static CONSOLE: std::sync::OnceLock<ConsoleReader> = std::sync::OnceLock::new();
+
+/// Tells EC2 where instances' consoles are (once, at start).
+pub fn set_console_reader(reader: ConsoleReader) {
+    let _ = CONSOLE.set(reader);
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct ConsoleRequest {
+    pub(super) instance_id: String,
+    pub(super) latest: Option<bool>,
+    pub(super) dry_run: Option<bool>,
+}
+
+/// What the instance printed to its console (boot messages, host key fingerprints), base64,
+/// at most its last 64 KiB as EC2 keeps. An instance the data plane does not run (or has
+/// not started yet) has printed nothing: an empty output, as EC2 answers before the first
+/// boot messages arrive.
+pub async fn get_console_output(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    use base64::Engine as _;
+    let req: ConsoleRequest = input(raw)?;
+    let _ = req.latest;
+    check_instance_id(&req.instance_id)?;
+    let mut tx = ctx.store.read().await?;
+    let i: Instance = resource::get(ctx, &mut tx, &req.instance_id)
+        .await?
+        .ok_or_else(|| not_found(&req.instance_id))?;
+    drop(tx);
+    dry_run(req.dry_run)?;
+    let mut out = CONSOLE
+        .get()
+        .and_then(|read| read(ctx.account, &i.instance_id))
+        .unwrap_or_default();
+    const KEPT: usize = 64 * 1024;
+    if out.len() > KEPT {
+        out.drain(..out.len() - KEPT);
+    }
+    Ok(json!({
+        "InstanceId": i.instance_id,
+        "Timestamp": kumori_protocol::time::now_iso(),
+        "Output": base64::engine::general_purpose::STANDARD.encode(out),
+    }))
+}
