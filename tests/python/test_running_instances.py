@@ -112,7 +112,7 @@ def seed(cloud, tmp_path_factory):
                             SubnetId=private, SecurityGroupIds=[web_sg],
                             UserData=USER_DATA)["Instances"][0]
     bastion_ip = ec2.describe_instances(InstanceIds=[bastion])["Reservations"][0]["Instances"][0]["PublicIpAddress"]
-    return {"ec2": ec2, "prefix": prefix, "key": str(key_file), "bastion": bastion, "bastion_ip": bastion_ip,
+    return {"ec2": ec2, "prefix": prefix, "key": str(key_file), "state_dir": srv.state_dir, "endpoint": srv.endpoint, "bastion": bastion, "bastion_ip": bastion_ip,
             "web": web["InstanceId"], "web_ip": web["PrivateIpAddress"], "nat_ip": eip["PublicIp"]}
 
 
@@ -146,6 +146,19 @@ def test_ssh_to_the_bastion_with_the_key_pair_from_my_ip_and_not_from_a_stranger
     assert host.startswith("ip-10-0-1-") and uid == "0", ok.stdout
     stranger = ssh(seed, STRANGER, seed["bastion_ip"], "hostname", timeout=3)
     assert stranger.returncode == 255 and "timed out" in stranger.stderr, stranger.stderr
+
+
+def test_kumori_reach_agrees_with_what_ssh_found(seed):
+    def reach(frm, to, port):
+        return subprocess.run([str(REPO / "target" / "debug" / "kumori") if not os.environ.get("KUMORI_BIN") else os.environ["KUMORI_BIN"],
+                               "reach", "--from", frm, "--to", to, "--port", str(port), "--probe",
+                               "--endpoint-url", seed["endpoint"]], capture_output=True, text=True, timeout=60)
+    mine = reach(MY_IP, seed["bastion"], 22)
+    assert mine.returncode == 0 and "kernel: REACHED" in mine.stdout, mine.stdout + mine.stderr
+    stranger = reach(STRANGER, seed["bastion"], 22)
+    assert stranger.returncode == 1 and "kernel: NOT REACHED" in stranger.stdout, stranger.stdout + stranger.stderr
+    web = reach(MY_IP, seed["web"], 80)
+    assert web.returncode == 1 and "DISAGREE" not in web.stdout, web.stdout
 
 
 def test_ssh_through_the_bastion_reaches_the_web_server_and_its_user_data_page(seed):
@@ -229,3 +242,7 @@ def test_terminating_an_instance_removes_its_container(seed):
     ec2.terminate_instances(InstanceIds=[seed["web"]])
     gone = eventually(lambda: name not in subprocess.run(["runc", "list", "-q"], capture_output=True, text=True).stdout.split(), seconds=20)
     assert gone
+    # Nothing of it is left: no mount of its root, no layers on disk.
+    with open("/proc/mounts") as f:
+        assert not [line for line in f if name in line]
+    assert not (seed["state_dir"] / "instances" / name).exists()

@@ -139,14 +139,19 @@ fn tcp(p: &Probe, wait: Duration) -> Result<Outcome, String> {
         let ns = to_ns;
         std::thread::spawn(move || {
             in_netns(&ns, move || {
-                let l =
-                    TcpListener::bind(("0.0.0.0", port)).map_err(|e| format!("listen {port}: {e}"));
-                let l = match l {
+                let l = match TcpListener::bind(("0.0.0.0", port)) {
                     Ok(l) => {
-                        let _ = ready_tx.send(Ok(()));
+                        let _ = ready_tx.send(Ok(true));
                         l
                     }
+                    // Something there already listens (an instance's SSH server): the
+                    // handshake with it is the answer.
+                    Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                        let _ = ready_tx.send(Ok(false));
+                        return Ok(true);
+                    }
                     Err(e) => {
+                        let e = format!("listen {port}: {e}");
                         let _ = ready_tx.send(Err(e.clone()));
                         return Err(e);
                     }
@@ -167,9 +172,20 @@ fn tcp(p: &Probe, wait: Duration) -> Result<Outcome, String> {
             })
         })
     };
-    ready_rx
+    let ours = ready_rx
         .recv()
         .map_err(|_| "listener did not start".to_string())??;
+    if !ours {
+        let _ = listener.join();
+        return connect_only(p, wait).map(|o| Outcome {
+            detail: if o.reached {
+                "connected to the service listening there".into()
+            } else {
+                o.detail
+            },
+            ..o
+        });
+    }
     let to = SocketAddr::from((p.to_addr, port));
     let client = in_netns(&p.from_ns, move || {
         Ok(match TcpStream::connect_timeout(&to, wait) {
