@@ -415,8 +415,14 @@ async fn serve_imds(
     use http_body_util::Full;
     use hyper::body::Bytes;
     loop {
-        let Ok((stream, peer)) = listener.accept().await else {
-            continue;
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                // Out of descriptors, say: wait rather than spin.
+                tracing::warn!("metadata service in {vpc}: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
         };
         let (store, state, vpc) = (store.clone(), state.clone(), vpc.clone());
         tokio::spawn(async move {
