@@ -233,6 +233,9 @@ def test_a_restart_of_kumori_brings_running_instances_back(cloud, seed):
     seed["ec2"] = client("ec2", srv.endpoint)  # another port
     back = eventually(lambda: (r := ssh(seed, MY_IP, seed["bastion_ip"], "cat ~/note")).returncode == 0 and r)
     assert back and back.stdout.strip() == "kept", back
+    # Every running instance, not only the one logged into.
+    page = eventually(lambda: (r := ssh(seed, MY_IP, seed["web_ip"], "cat /srv/www/index.html", jump=True)).returncode == 0 and r)
+    assert page and "hello from" in page.stdout, page
 
 
 def test_terminating_an_instance_removes_its_container(seed):

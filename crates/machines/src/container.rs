@@ -181,12 +181,18 @@ fn config(spec: &Spec, rootfs: &Path) -> serde_json::Value {
     })
 }
 
-/// Whether runc knows the container and it runs.
-pub fn running(name: &str) -> bool {
+/// The container's status as runc tells it (`running`, `stopped`, `created`), or `None`
+/// when runc does not know it.
+pub fn status(name: &str) -> Option<String> {
     run(Command::new("runc").args(["state", name]))
         .ok()
         .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
-        .is_some_and(|v| v["status"] == "running")
+        .and_then(|v| v["status"].as_str().map(str::to_string))
+}
+
+/// Whether runc knows the container and it runs.
+pub fn running(name: &str) -> bool {
+    status(name).as_deref() == Some("running")
 }
 
 /// Boots the instance: mounts its root (the image under its own upper layer), puts what the
@@ -196,11 +202,15 @@ pub fn start(dir: &Path, rootfs: &Path, spec: &Spec) -> Result<(), String> {
     for d in [l.upper(), l.work(), l.merged(), l.bundle()] {
         std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
     }
-    if running(&spec.name) {
-        return Ok(());
+    match status(&spec.name).as_deref() {
+        Some("running") => return Ok(()),
+        // A container left stopped (its process gone): made anew. One runc cannot tell us
+        // about is left alone; `runc run` then says why, and the next round tries again.
+        Some(_) => {
+            let _ = run(Command::new("runc").args(["delete", "-f", &spec.name]));
+        }
+        None => {}
     }
-    // A container left from an earlier process (stopped, or its process gone).
-    let _ = run(Command::new("runc").args(["delete", "-f", &spec.name]));
     if !is_mounted(&l.merged()) {
         run(Command::new("mount")
             .args([

@@ -321,6 +321,12 @@ async fn run(store: Store, options: Options, machines: Option<Machines>, state: 
         for e in &report.errors {
             tracing::warn!("data plane: {e}");
         }
+        if !report.errors.is_empty() {
+            // Something did not take (a container that would not start while its last
+            // one was going): the next round tries again, change or not.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        }
         if report.changed() {
             tracing::info!(
                 "data plane: applied in {:?} ({:?} in the kernel): {} namespaces added, {} removed, {} links, {} commands, {} rulesets",
