@@ -91,6 +91,27 @@ def stored_bodies(srv: "KumoriServer") -> bytes:
     return out.stdout
 
 
+def require_data_plane(*tools: str) -> None:
+    """Skips the calling test module, saying why, where the data plane cannot run (not Linux,
+    not root, one of `tools` missing); under KUMORI_REQUIRE_DATAPLANE=1 (scripts/test as
+    root) that is an error instead."""
+    import shutil
+    import sys
+    why = None
+    if sys.platform != "linux":
+        why = "the data plane needs Linux"
+    elif os.geteuid() != 0:
+        why = "the data plane needs root"
+    else:
+        missing = [t for t in tools if shutil.which(t) is None]
+        if missing:
+            why = f"the data plane needs {', '.join(missing)} (scripts/test installs them)"
+    if why and os.environ.get("KUMORI_REQUIRE_DATAPLANE") == "1":
+        raise RuntimeError(f"KUMORI_REQUIRE_DATAPLANE=1 but {why}")
+    if why:
+        pytest.skip(why, allow_module_level=True)
+
+
 def kumori_bin() -> Path:
     return Path(os.environ.get("KUMORI_BIN") or REPO / "target" / "debug" / "kumori")
 

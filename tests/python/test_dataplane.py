@@ -12,36 +12,20 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 import urllib.request
 
 import pytest
-from support import KumoriServer, client, kumori_bin
+from support import require_data_plane, KumoriServer, client, kumori_bin
 
 pytestmark = pytest.mark.xdist_group("dataplane")
 
 MY_IP, STRANGER, PUBLIC_SERVER = "203.0.113.5", "198.51.100.7", "198.51.100.80"
 
 
-def _why_not() -> str | None:
-    if sys.platform != "linux":
-        return "the data plane needs Linux"
-    if os.geteuid() != 0:
-        return "the data plane needs root"
-    for tool in ("ip", "nft"):
-        if shutil.which(tool) is None:
-            return f"the data plane needs `{tool}` (scripts/test installs it)"
-    return None
-
-
-WHY_NOT = _why_not()
-if WHY_NOT and os.environ.get("KUMORI_REQUIRE_DATAPLANE") == "1":
-    raise RuntimeError(f"KUMORI_REQUIRE_DATAPLANE=1 but {WHY_NOT}")
-if WHY_NOT:
-    pytest.skip(WHY_NOT, allow_module_level=True)
+require_data_plane("ip", "nft")
 
 
 def namespaces(prefix: str) -> list[str]:

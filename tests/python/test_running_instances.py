@@ -9,39 +9,22 @@ failing instead under KUMORI_REQUIRE_DATAPLANE=1). The image's root filesystem i
 into KUMORI_IMAGE_CACHE (scripts/test points every server at one) and reused."""
 from __future__ import annotations
 
-import base64
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 import urllib.request
 
 import pytest
-from support import REPO, KumoriServer, client
+from support import require_data_plane, REPO, KumoriServer, client
 
 pytestmark = pytest.mark.xdist_group("dataplane")
 
 MY_IP, STRANGER, PUBLIC_SERVER = "203.0.113.5", "198.51.100.7", "198.51.100.80"
 
 
-def _why_not() -> str | None:
-    if sys.platform != "linux":
-        return "instances need Linux"
-    if os.geteuid() != 0:
-        return "instances need root"
-    for tool in ("ip", "nft", "runc", "mmdebstrap", "ssh"):
-        if shutil.which(tool) is None:
-            return f"instances need `{tool}` (scripts/test installs it)"
-    return None
-
-
-WHY_NOT = _why_not()
-if WHY_NOT and os.environ.get("KUMORI_REQUIRE_DATAPLANE") == "1":
-    raise RuntimeError(f"KUMORI_REQUIRE_DATAPLANE=1 but {WHY_NOT}")
-if WHY_NOT:
-    pytest.skip(WHY_NOT, allow_module_level=True)
+require_data_plane("ip", "nft", "runc", "mmdebstrap", "ssh")
 
 USER_DATA = """#!/bin/sh
 mkdir -p /srv/www

@@ -208,48 +208,18 @@ impl Reconciler {
             // A deleted namespace is destroyed later, by the kernel, with its links: delete
             // those first, so that their far ends (and routes over them) are gone before
             // anything new is added beside them.
-            let mut by_ns: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-            for l in &dropped {
-                by_ns
-                    .entry(l.a.ns.as_str())
-                    .or_default()
-                    .push(format!("link del dev {}", l.a.dev));
-            }
-            for (ns, lines) in &by_ns {
-                let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-                ip_batch(ns, &refs, errors);
-            }
+            self.delete_links(dropped, errors);
             let lines: Vec<String> = gone.iter().map(|n| format!("netns del {n}")).collect();
             let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
             ip_batch(HOST, &refs, errors);
             for n in &gone {
                 self.applied.remove(n);
             }
-            for l in dropped {
-                self.links.remove(&l);
-                self.forget_dev(&l.a.ns, &l.a.dev);
-                self.forget_dev(&l.b.ns, &l.b.dev);
-            }
             rep.namespaces_removed = gone.len();
         }
         // Links no longer wanted.
         let stale: Vec<Link> = self.links.difference(&want.links).cloned().collect();
-        let mut by_ns: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-        for l in &stale {
-            by_ns
-                .entry(l.a.ns.as_str())
-                .or_default()
-                .push(format!("link del dev {}", l.a.dev));
-        }
-        for (ns, lines) in &by_ns {
-            let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-            ip_batch(ns, &refs, errors);
-        }
-        for l in stale {
-            self.links.remove(&l);
-            self.forget_dev(&l.a.ns, &l.a.dev);
-            self.forget_dev(&l.b.ns, &l.b.dev);
-        }
+        self.delete_links(stale, errors);
         // New namespaces, with their sysctls set before any link is made in them (links
         // take the namespace's defaults when they are made).
         let new: Vec<String> = want
@@ -336,6 +306,27 @@ impl Reconciler {
         self.host = want.host.clone();
         rep.took = started.elapsed();
         rep
+    }
+
+    /// Deletes veth links (either end takes both), one `ip -batch` per namespace, and
+    /// forgets what was applied on them.
+    fn delete_links(&mut self, links: Vec<Link>, errors: &mut Vec<String>) {
+        let mut by_ns: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for l in &links {
+            by_ns
+                .entry(l.a.ns.clone())
+                .or_default()
+                .push(format!("link del dev {}", l.a.dev));
+        }
+        for (ns, lines) in &by_ns {
+            let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+            ip_batch(ns, &refs, errors);
+        }
+        for l in links {
+            self.links.remove(&l);
+            self.forget_dev(&l.a.ns, &l.a.dev);
+            self.forget_dev(&l.b.ns, &l.b.dev);
+        }
     }
 
     /// Forgets what was applied on a device that went (or was made anew).
