@@ -17,7 +17,7 @@ import time
 import urllib.request
 
 import pytest
-from support import require_data_plane, REPO, KumoriServer, client
+from support import require_data_plane, REPO, KumoriServer, client, kumori_bin
 
 pytestmark = pytest.mark.xdist_group("dataplane")
 
@@ -56,6 +56,8 @@ def cloud(tmp_path_factory):
     finally:
         srv.stop()
         left = subprocess.run(["runc", "list", "-q"], capture_output=True, text=True).stdout.split()
+        # Whatever happened, nothing of ours stays in the kernel.
+        subprocess.run([str(kumori_bin()), "dataplane", "down", "--prefix", prefix], capture_output=True)
         assert not [c for c in left if c.startswith(prefix)], left
 
 
