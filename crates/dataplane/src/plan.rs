@@ -350,22 +350,8 @@ pub fn plan(net: &Network, opts: &Options) -> Fabric {
                 check: e.source_dest_check,
                 groups: e.groups.clone(),
             });
-            let ens = names.interface(&e.id);
             let mut ens_ns = Namespace::default();
             sysctls(&mut ens_ns, !e.source_dest_check, false);
-            ens_ns.items.insert(link_up("lo"));
-            ens_ns.items.insert(link_up("eth0"));
-            for ip in &e.private_ips {
-                ens_ns
-                    .items
-                    .insert(address("eth0", &format!("{ip}/{}", s.cidr.prefix_len())));
-            }
-            ens_ns.items.insert(route(
-                "main",
-                Some("eth0"),
-                "0.0.0.0/0",
-                &format!("via {} dev eth0", gateway(s.cidr)),
-            ));
             if !e.source_dest_check {
                 // An instance that forwards with its check off is a NAT instance: what it
                 // sends on beyond its VPC and peers leaves with its own address.
@@ -381,27 +367,13 @@ pub fn plan(net: &Network, opts: &Options) -> Fabric {
                     set_of(e.private_ips.iter().map(|i| i.to_string())),
                 );
             }
-            f.namespaces.insert(ens.clone(), ens_ns);
-            f.links.insert(Link {
-                a: End {
-                    ns: router.clone(),
-                    dev: d.clone(),
-                },
-                b: End {
-                    ns: ens,
-                    dev: "eth0".into(),
-                },
-            });
-            ns.items.insert(link_up(&d));
-            ns.items.insert(answer_at_once(&d));
-            for ip in &e.private_ips {
-                ns.items.insert(route(
-                    "main",
-                    Some(&d),
-                    &format!("{ip}/32"),
-                    &format!("dev {d}"),
-                ));
-            }
+            attach(
+                &mut f,
+                (&router, &mut ns, &d),
+                (names.interface(&e.id), ens_ns),
+                &e.private_ips,
+                s.cidr,
+            );
         }
         for nat in net.nat_gateways.values() {
             let Some(s) = net
@@ -419,45 +391,20 @@ pub fn plan(net: &Network, opts: &Options) -> Fabric {
                 check: false,
                 groups: vec![],
             });
-            let nns = names.nat(&nat.id);
+            let own = nat.private_ip;
             let mut n_ns = Namespace::default();
             sysctls(&mut n_ns, true, false);
-            n_ns.items.insert(link_up("lo"));
-            n_ns.items.insert(link_up("eth0"));
-            n_ns.items.insert(address(
-                "eth0",
-                &format!("{}/{}", nat.private_ip, s.cidr.prefix_len()),
-            ));
-            n_ns.items.insert(route(
-                "main",
-                Some("eth0"),
-                "0.0.0.0/0",
-                &format!("via {} dev eth0", gateway(s.cidr)),
-            ));
-            let own = nat.private_ip;
             n_ns.nft = format!(
                 "  chain kfwd {{ type filter hook forward priority filter; policy drop;\n    ct state established,related accept\n    ip saddr {} accept\n  }}\n  chain kpost {{ type nat hook postrouting priority srcnat; policy accept;\n    oifname \"eth0\" ip saddr != {own} meta l4proto {{ tcp, udp }} snat to {own}:1024-65535\n    oifname \"eth0\" ip saddr != {own} snat to {own}\n  }}\n",
                 set_of(vpc.cidrs.iter().map(|c| c.to_string())),
             );
-            f.namespaces.insert(nns.clone(), n_ns);
-            f.links.insert(Link {
-                a: End {
-                    ns: router.clone(),
-                    dev: d.clone(),
-                },
-                b: End {
-                    ns: nns,
-                    dev: "eth0".into(),
-                },
-            });
-            ns.items.insert(link_up(&d));
-            ns.items.insert(answer_at_once(&d));
-            ns.items.insert(route(
-                "main",
-                Some(&d),
-                &format!("{own}/32"),
-                &format!("dev {d}"),
-            ));
+            attach(
+                &mut f,
+                (&router, &mut ns, &d),
+                (names.nat(&nat.id), n_ns),
+                &[own],
+                s.cidr,
+            );
         }
         // The internet gateway: a link to the internet namespace, and the public addresses
         // routed back over it.
@@ -669,6 +616,53 @@ pub fn plan(net: &Network, opts: &Options) -> Fabric {
     }
     f.namespaces.insert(inet, inet_ns);
     f
+}
+
+/// An endpoint (an interface's or a NAT gateway's namespace, `inner`, already holding its
+/// sysctls and ruleset) wired to its VPC's router: `eth0` with `ips` in `subnet` and the
+/// gateway as default route inside; on the router, the link `dev`, answering ARP at once,
+/// with a /32 route per address.
+fn attach(
+    f: &mut Fabric,
+    (router_name, router, dev): (&str, &mut Namespace, &str),
+    (name, mut inner): (String, Namespace),
+    ips: &[Ipv4Addr],
+    subnet: Ipv4Net,
+) {
+    inner.items.insert(link_up("lo"));
+    inner.items.insert(link_up("eth0"));
+    for ip in ips {
+        inner
+            .items
+            .insert(address("eth0", &format!("{ip}/{}", subnet.prefix_len())));
+    }
+    inner.items.insert(route(
+        "main",
+        Some("eth0"),
+        "0.0.0.0/0",
+        &format!("via {} dev eth0", gateway(subnet)),
+    ));
+    f.links.insert(Link {
+        a: End {
+            ns: router_name.to_string(),
+            dev: dev.to_string(),
+        },
+        b: End {
+            ns: name.clone(),
+            dev: "eth0".into(),
+        },
+    });
+    f.namespaces.insert(name, inner);
+    router.items.insert(link_up(dev));
+    router.items.insert(answer_at_once(dev));
+    for ip in ips {
+        router.items.insert(route(
+            "main",
+            Some(dev),
+            &format!("{ip}/32"),
+            &format!("dev {dev}"),
+        ));
+    }
 }
 
 /// The policy rules of subnet `s` (marked `k` on the way in, see `kmark`): its own block is
