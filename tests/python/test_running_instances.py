@@ -187,6 +187,50 @@ def test_the_metadata_service_answers_inside_the_instance_with_and_without_a_tok
         seed["ec2"].modify_instance_metadata_options(InstanceId=seed["bastion"], HttpTokens="optional")
 
 
+def test_the_token_answer_leaves_with_the_hop_limit_as_its_ttl(seed):
+    """A container inside the instance is one more hop: with hop limit 1 the token answer dies
+    on its way there (as on EC2), with 2 it arrives. The "container" is a namespace this test
+    makes behind the instance's own, forwarding and masquerading as Docker's bridge does."""
+    ec2, prefix = seed["ec2"], seed["prefix"]
+    eni = ec2.describe_instances(InstanceIds=[seed["bastion"]])["Reservations"][0]["Instances"][0]["NetworkInterfaces"][0]["NetworkInterfaceId"]
+    instance_ns, nest = f"{prefix}-e-{eni}", f"{prefix}t-nest"
+    outer, inner = f"{prefix}tho", f"{prefix}thi"
+    run = lambda *a: subprocess.run(list(a), check=True, capture_output=True)  # noqa: E731
+    get_token = ["ip", "netns", "exec", nest, "curl", "-s", "-m", "3", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT",
+                 "-H", "X-aws-ec2-metadata-token-ttl-seconds: 60", "http://169.254.169.254/latest/api/token"]
+    # From the instance itself, hop limit 1 is enough.
+    direct = eventually(lambda: (r := ssh(seed, MY_IP, seed["bastion_ip"], "curl -s -m 3 -o /dev/null -w '%{http_code}' -X PUT "
+                        "-H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token")).stdout == "200" and r)
+    assert direct, "the instance itself got no token"
+    try:
+        run("ip", "netns", "add", nest)
+        run("ip", "link", "add", outer, "netns", instance_ns, "type", "veth", "peer", "name", inner, "netns", nest)
+        run("ip", "-n", instance_ns, "addr", "add", "192.168.77.1/30", "dev", outer)
+        run("ip", "-n", instance_ns, "link", "set", outer, "up")
+        run("ip", "-n", nest, "addr", "add", "192.168.77.2/30", "dev", inner)
+        run("ip", "-n", nest, "link", "set", inner, "up")
+        run("ip", "-n", nest, "route", "add", "default", "via", "192.168.77.1")
+        run("ip", "netns", "exec", instance_ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        run("ip", "netns", "exec", instance_ns, "nft", "add table ip kumori_test_nest; "
+            "add chain ip kumori_test_nest post { type nat hook postrouting priority 100; }; "
+            "add rule ip kumori_test_nest post ip saddr 192.168.77.0/30 masquerade")
+        one = subprocess.run(get_token, capture_output=True, text=True)
+        assert one.stdout == "000", f"hop limit 1 reached a nested container: {one.stdout}"
+        # IMDSv1 is not a token answer: it still reaches the nested container.
+        v1 = subprocess.run(["ip", "netns", "exec", nest, "curl", "-s", "-m", "3",
+                             "http://169.254.169.254/latest/meta-data/instance-id"], capture_output=True, text=True)
+        assert v1.stdout == seed["bastion"], v1
+        ec2.modify_instance_metadata_options(InstanceId=seed["bastion"], HttpPutResponseHopLimit=2)
+        two = eventually(lambda: (r := subprocess.run(get_token, capture_output=True, text=True)).stdout == "200" and r, seconds=10)
+        assert two, "hop limit 2 did not reach a nested container"
+    finally:
+        ec2.modify_instance_metadata_options(InstanceId=seed["bastion"], HttpPutResponseHopLimit=1)
+        subprocess.run(["ip", "netns", "exec", instance_ns, "nft", "delete", "table", "ip", "kumori_test_nest"], capture_output=True)
+        subprocess.run(["ip", "netns", "exec", instance_ns, "sysctl", "-qw", "net.ipv4.ip_forward=0"], capture_output=True)
+        subprocess.run(["ip", "-n", instance_ns, "link", "del", outer], capture_output=True)
+        subprocess.run(["ip", "netns", "del", nest], capture_output=True)
+
+
 def test_the_console_shows_the_host_keys_made_at_first_boot(seed):
     out = seed["ec2"].get_console_output(InstanceId=seed["bastion"])
     assert out["InstanceId"] == seed["bastion"]

@@ -431,10 +431,23 @@ async fn serve_imds(
             }
         };
         let (store, state, vpc) = (store.clone(), state.clone(), vpc.clone());
+        // A second handle on the socket, to set the TTL each answer leaves with (a token's
+        // is the hop limit) while hyper owns the stream.
+        let ttl = {
+            use std::os::fd::AsFd;
+            stream
+                .as_fd()
+                .try_clone_to_owned()
+                .ok()
+                .map(std::net::TcpStream::from)
+                .and_then(|s| Some((s.ttl().ok()?, s)))
+        };
+        let ttl = Arc::new(ttl);
         tokio::spawn(async move {
             let svc =
                 hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let (store, state, vpc) = (store.clone(), state.clone(), vpc.clone());
+                    let (store, state, vpc, ttl) =
+                        (store.clone(), state.clone(), vpc.clone(), ttl.clone());
                     async move {
                         let caller = {
                             let s = state.lock().expect("data plane state");
@@ -502,7 +515,12 @@ async fn serve_imds(
                             headers,
                         };
                         match kumori_services::ec2::imds::handle(&ctx, &instance, &r).await {
-                            Ok(out) => reply(out.status, out.body, out.headers),
+                            Ok(out) => {
+                                if let Some((default, socket)) = &*ttl {
+                                    let _ = socket.set_ttl(out.ip_ttl.map_or(*default, u32::from));
+                                }
+                                reply(out.status, out.body, out.headers)
+                            }
                             Err(e) => reply(500, e.0.to_string(), vec![]),
                         }
                     }

@@ -44,10 +44,15 @@ pub struct ImdsResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// The IP TTL the answer must leave with: a token's is the instance's hop limit, so a
+    /// token cannot reach a process more hops away (a container inside the instance).
+    /// Honoured where packets are sent (the data plane), not by the host endpoint.
+    pub ip_ttl: Option<u8>,
 }
 
 fn text(status: u16, body: impl Into<String>) -> ImdsResponse {
     ImdsResponse {
+        ip_ttl: None,
         status,
         headers: vec![],
         body: body.into(),
@@ -250,8 +255,8 @@ pub async fn handle(
     let Some((instance, region)) = found else {
         return Ok(error_page(404, "Not Found"));
     };
-    if instance.state != "running" {
-        // Only a running instance has anything to ask its metadata service with.
+    if !matches!(instance.state.as_str(), "running" | "pending") {
+        // Only a booting or running instance has anything to ask its metadata service with.
         return Ok(error_page(503, "Service Unavailable"));
     }
     if instance.metadata.http_endpoint == "disabled" {
@@ -274,7 +279,9 @@ pub async fn handle(
             return Ok(error_page(400, "Bad Request"));
         };
         let token = make_token(&key, instance_id, kumori_protocol::time::now_unix() + ttl);
+        let hops = instance.metadata.http_put_response_hop_limit.clamp(1, 64) as u8;
         return Ok(ImdsResponse {
+            ip_ttl: Some(hops),
             status: 200,
             headers: vec![(
                 "x-aws-ec2-metadata-token-ttl-seconds".into(),
