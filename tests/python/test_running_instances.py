@@ -124,6 +124,17 @@ def eventually(f, seconds=60):
         time.sleep(0.5)
 
 
+def test_an_instance_is_running_once_its_ssh_server_answers(seed):
+    ec2 = seed["ec2"]
+    # The waiter a user (or Terraform) runs after launching: when it returns, SSH answers at
+    # the first try.
+    ec2.get_waiter("instance_running").wait(InstanceIds=[seed["bastion"]], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    first = ssh(seed, MY_IP, seed["bastion_ip"], "true")
+    assert first.returncode == 0, first.stderr
+    status = ec2.describe_instance_status(InstanceIds=[seed["bastion"]])["InstanceStatuses"][0]
+    assert status["InstanceStatus"]["Status"] == "ok" and status["SystemStatus"]["Status"] == "ok", status
+
+
 def test_ssh_to_the_bastion_with_the_key_pair_from_my_ip_and_not_from_a_stranger(seed):
     ok = eventually(lambda: (r := ssh(seed, MY_IP, seed["bastion_ip"], "hostname; sudo -n id -u")).returncode == 0 and r)
     assert ok, ssh(seed, MY_IP, seed["bastion_ip"], "hostname").stderr
@@ -246,13 +257,46 @@ def test_stop_and_start_keep_what_was_written_to_the_root_volume(seed):
     ec2, name = seed["ec2"], f"{seed['prefix']}-{seed['bastion']}"
     wrote = ssh(seed, MY_IP, seed["bastion_ip"], "echo kept > ~/note && sudo sh -c 'echo root-kept > /etc/kumori-note'")
     assert wrote.returncode == 0, wrote.stderr
-    ec2.stop_instances(InstanceIds=[seed["bastion"]])
-    running = lambda: name in subprocess.run(["runc", "list", "-q"], capture_output=True, text=True).stdout.split()  # noqa: E731
-    assert eventually(lambda: not running(), seconds=20), "a stopped instance kept running"
+    stopping = ec2.stop_instances(InstanceIds=[seed["bastion"]])["StoppingInstances"][0]
+    assert stopping["CurrentState"]["Name"] == "stopping", stopping
+    # Stopped means its processes are gone, as the waiter a user runs expects.
+    ec2.get_waiter("instance_stopped").wait(InstanceIds=[seed["bastion"]], WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    assert name not in subprocess.run(["runc", "list", "-q"], capture_output=True, text=True).stdout.split()
     assert ssh(seed, MY_IP, seed["bastion_ip"], "true", timeout=2).returncode == 255
     ec2.start_instances(InstanceIds=[seed["bastion"]])
-    back = eventually(lambda: (r := ssh(seed, MY_IP, seed["bastion_ip"], "cat ~/note /etc/kumori-note")).returncode == 0 and r)
-    assert back and back.stdout.split() == ["kept", "root-kept"], back
+    ec2.get_waiter("instance_running").wait(InstanceIds=[seed["bastion"]], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    back = ssh(seed, MY_IP, seed["bastion_ip"], "cat ~/note /etc/kumori-note")
+    assert back.returncode == 0 and back.stdout.split() == ["kept", "root-kept"], back
+
+
+def test_a_reboot_restarts_the_processes_and_keeps_the_root_volume(seed):
+    ec2 = seed["ec2"]
+    ec2.get_waiter("instance_running").wait(InstanceIds=[seed["bastion"]], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    before = ssh(seed, MY_IP, seed["bastion_ip"], "touch /tmp/gone-after-reboot && echo kept > ~/reboot-note")
+    assert before.returncode == 0, before.stderr
+    ec2.reboot_instances(InstanceIds=[seed["bastion"]])
+    after = eventually(lambda: (r := ssh(seed, MY_IP, seed["bastion_ip"], "test ! -e /tmp/gone-after-reboot && cat ~/reboot-note")).returncode == 0 and r)
+    assert after and after.stdout.strip() == "kept", after
+
+
+def test_an_instance_whose_processes_died_fails_its_instance_check(seed):
+    ec2, name = seed["ec2"], f"{seed['prefix']}-{seed['bastion']}"
+    subprocess.run(["runc", "kill", name, "KILL"], check=True)
+    assert eventually(lambda: name not in subprocess.run(["runc", "list", "-q"], capture_output=True, text=True).stdout.split()
+                      or subprocess.run(["runc", "state", name], capture_output=True, text=True).stdout.count('"stopped"'), seconds=10)
+    status = ec2.describe_instance_status(InstanceIds=[seed["bastion"]])["InstanceStatuses"][0]
+    assert status["InstanceState"]["Name"] == "running", status
+    assert status["InstanceStatus"]["Status"] == "impaired", status
+    assert status["InstanceStatus"]["Details"] == [{"Name": "reachability", "Status": "failed"}], status
+    assert status["SystemStatus"]["Status"] == "ok", status
+    impaired = ec2.describe_instance_status(Filters=[{"Name": "instance-status.status", "Values": ["impaired"]}])["InstanceStatuses"]
+    assert [s["InstanceId"] for s in impaired] == [seed["bastion"]]
+    # A reboot brings it back, as on EC2.
+    ec2.reboot_instances(InstanceIds=[seed["bastion"]])
+    back = eventually(lambda: (r := ssh(seed, MY_IP, seed["bastion_ip"], "cat ~/note")).returncode == 0 and r)
+    assert back, "a reboot did not bring a dead instance back"
+    status = ec2.describe_instance_status(InstanceIds=[seed["bastion"]])["InstanceStatuses"][0]
+    assert status["InstanceStatus"]["Status"] == "ok", status
 
 
 def test_a_restart_of_kumori_brings_running_instances_back(cloud, seed):

@@ -10,6 +10,7 @@ use kumori_dataplane::{Names, Options, Reconciler, Report, plan};
 use kumori_net::reach::model::{Network, Protocol};
 use kumori_net::reach::trace::Endpoint;
 use kumori_services::Limits;
+use kumori_services::ec2::api::{Machine, machine_seen};
 use kumori_store::Store;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -40,6 +41,11 @@ struct State {
     accounts: std::collections::HashMap<String, String>,
     /// The metadata service's listener in each VPC's router, by VPC id.
     imds: std::collections::HashMap<String, tokio::task::JoinHandle<()>>,
+    /// Instances whose SSH server is being waited for (`pending`), by id.
+    booting: std::collections::BTreeSet<String>,
+    /// The reboot count each container was started at, by name: when the store's moves,
+    /// the container is restarted.
+    boots: std::collections::HashMap<String, u64>,
     stopped: bool,
 }
 
@@ -90,6 +96,8 @@ impl Dataplane {
             containers: Default::default(),
             accounts: Default::default(),
             imds: Default::default(),
+            booting: Default::default(),
+            boots: Default::default(),
             stopped: false,
         }));
         let dp = Arc::new(Dataplane {
@@ -98,6 +106,14 @@ impl Dataplane {
             state: state.clone(),
         });
         if let Some(m) = &machines {
+            // Launches wait for the SSH server, stops for the processes to end.
+            kumori_services::ec2::instances::set_real_boots();
+            let prefix = options.prefix.clone();
+            kumori_services::ec2::instances::set_liveness(Box::new(move |_account, id| {
+                Some(kumori_machines::container::running(&format!(
+                    "{prefix}-{id}"
+                )))
+            }));
             // GetConsoleOutput reads what each container printed.
             let (dir, prefix) = (m.dir.clone(), options.prefix.clone());
             kumori_services::ec2::instances::set_console_reader(Box::new(move |_account, id| {
@@ -261,12 +277,13 @@ async fn run(store: Store, options: Options, machines: Option<Machines>, state: 
                 return None;
             }
             let mut r = s.reconciler.apply(&fabric);
+            let mut seen = Seen::default();
             if let (Some(m), Some(wanted)) = (&machines_at, wanted) {
                 s.accounts = wanted
                     .iter()
                     .map(|w| (w.instance_id.clone(), w.account.clone()))
                     .collect();
-                run_machines(&mut s, m, &prefix, &wanted, &mut r.errors);
+                seen = run_machines(&mut s, m, &prefix, &wanted, &mut r.errors);
             }
             // The metadata service: a listener in each new VPC's router, none for a gone one.
             let names = Names(&prefix);
@@ -298,12 +315,25 @@ async fn run(store: Store, options: Options, machines: Option<Machines>, state: 
             s.rounds += 1;
             s.applied = Some(changes);
             s.last = Some(r.clone());
-            Some((r, listeners))
+            Some((r, listeners, seen))
         })
         .await;
-        let Ok(Some((report, listeners))) = report else {
+        let Ok(Some((report, listeners, seen))) = report else {
             return;
         };
+        for (m, what) in seen.now {
+            if let Err(e) = machine_seen(&store, &m, what).await {
+                tracing::warn!("data plane: {}: {}", m.instance_id, e.0.message);
+            }
+        }
+        for m in seen.booting {
+            tokio::spawn(watch_boot(
+                store.clone(),
+                state.clone(),
+                Names(&options.prefix).interface(&m.interface_id),
+                m,
+            ));
+        }
         for (vpc, listener) in listeners {
             match tokio::net::TcpListener::from_std(listener) {
                 Ok(l) => {
@@ -343,18 +373,39 @@ async fn run(store: Store, options: Options, machines: Option<Machines>, state: 
     }
 }
 
-/// Brings the containers in step with the instances: pending and running ones run, stopped
-/// ones are stopped (their root volume kept), terminated or gone ones are removed.
+/// What a round saw of instances: states to record now, and instances to watch boot.
+#[derive(Default)]
+struct Seen {
+    now: Vec<(Machine, kumori_services::ec2::api::Seen)>,
+    booting: Vec<Machine>,
+}
+
+/// Brings the containers in step with the instances: pending and running ones run (a
+/// reboot restarts them), stopping and stopped ones are stopped (their root volume kept),
+/// terminated or gone ones are removed.
 fn run_machines(
     s: &mut State,
     m: &Machines,
     prefix: &str,
-    wanted: &[kumori_services::ec2::api::Machine],
+    wanted: &[Machine],
     errors: &mut Vec<String>,
-) {
+) -> Seen {
     use kumori_machines::container::{Spec, destroy, running, start, stop};
-    let Some(Ok(rootfs)) = s.rootfs.clone() else {
-        return;
+    use kumori_services::ec2::api::Seen as Saw;
+    let mut out = Seen::default();
+    let rootfs = match s.rootfs.clone() {
+        Some(Ok(r)) => r,
+        // No root filesystem can be had: instances waiting to boot never will.
+        Some(Err(e)) => {
+            for w in wanted.iter().filter(|w| w.state == "pending") {
+                out.now.push((
+                    w.clone(),
+                    Saw::Failed(format!("the image's root filesystem: {e}")),
+                ));
+            }
+            return out;
+        }
+        None => return out,
     };
     let names = Names(prefix);
     let mut seen = std::collections::BTreeSet::new();
@@ -363,7 +414,19 @@ fn run_machines(
         seen.insert(name.clone());
         match w.state.as_str() {
             "pending" | "running" => {
-                if running(&name) {
+                let up = running(&name);
+                let rebooted = s.boots.get(&name).is_some_and(|b| *b != w.reboots);
+                if up && rebooted {
+                    // A reboot: the processes end and the instance boots again, same root.
+                    if let Err(e) = stop(&m.dir, &name, Duration::from_secs(5)) {
+                        errors.push(format!("{}: {e}", w.instance_id));
+                        continue;
+                    }
+                } else if up {
+                    s.boots.insert(name.clone(), w.reboots);
+                    if w.state == "pending" && s.booting.insert(w.instance_id.clone()) {
+                        out.booting.push(w.clone());
+                    }
                     continue;
                 }
                 let memory_mib = kumori_catalog::instance_type(&w.instance_type)
@@ -380,22 +443,30 @@ fn run_machines(
                 };
                 match start(&m.dir, &rootfs, &spec) {
                     Ok(()) => {
-                        s.containers.insert(name);
+                        s.containers.insert(name.clone());
+                        s.boots.insert(name, w.reboots);
+                        if w.state == "pending" && s.booting.insert(w.instance_id.clone()) {
+                            out.booting.push(w.clone());
+                        }
                     }
                     Err(e) => errors.push(format!("{}: {e}", w.instance_id)),
                 }
             }
             "stopping" | "stopped" => {
-                if let Err(e) = stop(&m.dir, &name, Duration::from_secs(5)) {
-                    errors.push(format!("{}: {e}", w.instance_id));
+                match stop(&m.dir, &name, Duration::from_secs(5)) {
+                    Ok(()) if w.state == "stopping" => out.now.push((w.clone(), Saw::Down)),
+                    Ok(()) => {}
+                    Err(e) => errors.push(format!("{}: {e}", w.instance_id)),
                 }
                 s.containers.remove(&name);
+                s.boots.remove(&name);
             }
             _ => {
                 if let Err(e) = destroy(&m.dir, &name) {
                     errors.push(format!("{}: {e}", w.instance_id));
                 }
                 s.containers.remove(&name);
+                s.boots.remove(&name);
             }
         }
     }
@@ -406,7 +477,61 @@ fn run_machines(
             errors.push(format!("{name}: {e}"));
         }
         s.containers.remove(&name);
+        s.boots.remove(&name);
     }
+    out
+}
+
+/// How long a booting instance's SSH server is waited for before the instance is shown
+/// running anyway (its instance check then says whether it is alive).
+const BOOT_WAIT: Duration = Duration::from_secs(120);
+
+/// Waits for a booting instance's SSH server to greet (`SSH-`), asked inside its own
+/// namespace so no security group or route is in the way, then records it running.
+async fn watch_boot(store: Store, state: Arc<Mutex<State>>, netns: String, m: Machine) {
+    let until = Instant::now() + BOOT_WAIT;
+    loop {
+        let ns = netns.clone();
+        let greeted = tokio::task::spawn_blocking(move || {
+            kumori_dataplane::netns::in_netns(&ns, || {
+                use std::io::Read;
+                let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 22));
+                let mut c = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300))
+                    .map_err(|e| e.to_string())?;
+                c.set_read_timeout(Some(Duration::from_millis(500)))
+                    .map_err(|e| e.to_string())?;
+                let mut hello = [0u8; 4];
+                c.read_exact(&mut hello).map_err(|e| e.to_string())?;
+                Ok(&hello == b"SSH-")
+            })
+        })
+        .await
+        .ok()
+        .and_then(|r| r.ok())
+        .unwrap_or(false);
+        let stopped = state.lock().expect("data plane state").stopped;
+        if stopped {
+            return;
+        }
+        if greeted || Instant::now() > until {
+            if !greeted {
+                tracing::warn!(
+                    "data plane: {}: no SSH server after {BOOT_WAIT:?}; shown running",
+                    m.instance_id
+                );
+            }
+            if let Err(e) = machine_seen(&store, &m, kumori_services::ec2::api::Seen::Up).await {
+                tracing::warn!("data plane: {}: {}", m.instance_id, e.0.message);
+            }
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    state
+        .lock()
+        .expect("data plane state")
+        .booting
+        .remove(&m.instance_id);
 }
 
 /// The metadata service inside a VPC: requests to 169.254.169.254 reach the router, and are

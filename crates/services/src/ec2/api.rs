@@ -240,8 +240,9 @@ mod tests {
 /// An instance as the data plane runs it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Machine {
-    /// The account it belongs to (its metadata service answers as it).
+    /// The account and region it belongs to (its metadata service answers as it).
     pub account: String,
+    pub region: String,
     pub instance_id: String,
     pub state: String,
     /// Its primary interface, whose namespace it runs in.
@@ -254,6 +255,8 @@ pub struct Machine {
     pub public_key: Option<String>,
     /// User data, decoded.
     pub user_data: Option<Vec<u8>>,
+    /// How many times it was rebooted.
+    pub reboots: u64,
 }
 
 /// Every instance of every account and region that is not terminated, with what the data
@@ -286,6 +289,8 @@ pub async fn machines(store: &kumori_store::Store, limits: &crate::Limits) -> Re
                 .unwrap_or_default();
             out.push(Machine {
                 account: account.clone(),
+                region: region.clone(),
+                reboots: i.reboots,
                 public_key: i.key_name.as_ref().and_then(|n| {
                     keys.iter()
                         .find(|k| &k.key_name == n)
@@ -305,4 +310,59 @@ pub async fn machines(store: &kumori_store::Store, limits: &crate::Limits) -> Re
         }
     }
     Ok(out)
+}
+
+/// What the data plane saw of an instance's processes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Seen {
+    /// Its SSH server accepted: `pending` becomes `running`.
+    Up,
+    /// Its processes are gone: `stopping` becomes `stopped`.
+    Down,
+    /// It could not be started (its image's root filesystem could not be built): a pending
+    /// instance is terminated, with EC2's state reason and why.
+    Failed(String),
+}
+
+/// Records what the data plane saw, in one transaction, when the instance is still where
+/// it was (a user's change in between wins). Answers whether the state moved.
+pub async fn machine_seen(store: &kumori_store::Store, m: &Machine, seen: Seen) -> Result<bool> {
+    let limits = crate::Limits::default();
+    let ctx = Ctx {
+        store,
+        account: &m.account,
+        region: &m.region,
+        limits: &limits,
+        caller: None,
+    };
+    let mut tx = store.write().await?;
+    let Some(mut i) = resource::lock::<Instance>(&ctx, &mut tx, &m.instance_id).await? else {
+        return Ok(false);
+    };
+    match (&seen, i.state.as_str()) {
+        (Seen::Up, "pending") => {
+            i.state = "running".into();
+            resource::update(&ctx, &mut tx, &i).await?;
+        }
+        (Seen::Down, "stopping") => {
+            i.state = "stopped".into();
+            resource::update(&ctx, &mut tx, &i).await?;
+        }
+        (Seen::Failed(why), "pending") => {
+            i.state_reason = Some(super::instances::StateReason {
+                code: "Server.InternalError".into(),
+                message: format!("Server.InternalError: Internal error on launch ({why})"),
+            });
+            super::instances::terminate_one(
+                &ctx,
+                &mut tx,
+                &mut i,
+                "Server.InternalError: Internal error on launch".into(),
+            )
+            .await?;
+        }
+        _ => return Ok(false),
+    }
+    tx.commit().await?;
+    Ok(true)
 }

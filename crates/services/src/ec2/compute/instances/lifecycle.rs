@@ -32,6 +32,24 @@ pub(super) fn change(i: &Instance, previous: &str, current: &str) -> Value {
     })
 }
 
+/// Terminates `i` inside `tx`: its public address, interfaces and volumes let go.
+pub(crate) async fn terminate_one(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    i: &mut Instance,
+    reason: String,
+) -> Result<()> {
+    if let Some(ip) = i.public_ip_address.take() {
+        release_public_ip(tx, &ip).await?;
+    }
+    eni::detach_all(ctx, tx, &i.instance_id).await?;
+    crate::ec2::volumes::release_for_terminated(ctx, tx, &i.instance_id).await?;
+    i.state = "terminated".into();
+    i.terminated_at = Some(kumori_protocol::time::now_unix());
+    i.state_transition_reason = reason;
+    resource::update(ctx, tx, i).await
+}
+
 pub async fn terminate_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: StateChangeRequest = input(raw)?;
     let mut tx = ctx.store.write().await?;
@@ -56,20 +74,13 @@ pub async fn terminate_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             changes.push(change(&i, &previous, "terminated"));
             continue;
         }
-        if let Some(ip) = i.public_ip_address.take() {
-            release_public_ip(&mut tx, &ip).await?;
-        }
-        eni::detach_all(ctx, &mut tx, &i.instance_id).await?;
-        crate::ec2::volumes::release_for_terminated(ctx, &mut tx, &i.instance_id).await?;
-        i.state = "terminated".into();
-        i.terminated_at = Some(kumori_protocol::time::now_unix());
-        i.state_transition_reason = format!(
+        let reason = format!(
             "User initiated ({})",
             kumori_protocol::time::now_iso()
                 .replace('T', " ")
                 .replace(".000Z", " GMT")
         );
-        resource::update(ctx, &mut tx, &i).await?;
+        terminate_one(ctx, &mut tx, &mut i, reason).await?;
         changes.push(change(&i, &previous, "shutting-down"));
     }
     tx.commit().await?;
@@ -114,7 +125,7 @@ pub async fn stop_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             release_public_ip(&mut tx, &ip).await?;
             set_auto_ip(ctx, &mut tx, &i.network_interface_id, None).await?;
         }
-        i.state = "stopped".into();
+        i.state = stopping_state().into();
         i.state_transition_reason = "User initiated".into();
         resource::update(ctx, &mut tx, &i).await?;
         changes.push(change(&i, &previous, "stopping"));
@@ -129,7 +140,6 @@ pub async fn reboot_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: StateChangeRequest = input(raw)?;
     let mut tx = ctx.store.write().await?;
     let instances = lock_all(ctx, &mut tx, &req.instance_ids).await?;
-    drop(tx);
     if let Some(i) = instances.iter().find(|i| i.state != "running") {
         return Err(Error::new(
             "IncorrectInstanceState",
@@ -140,6 +150,12 @@ pub async fn reboot_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         ));
     }
     dry_run(req.dry_run)?;
+    // Counted, so that a data plane restarts the instance's processes.
+    for mut i in instances {
+        i.reboots += 1;
+        resource::update(ctx, &mut tx, &i).await?;
+    }
+    tx.commit().await?;
     Ok(json!({}))
 }
 
@@ -188,7 +204,11 @@ pub async fn start_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: StateChangeRequest = input(raw)?;
     let mut tx = ctx.store.write().await?;
     let instances = lock_all(ctx, &mut tx, &req.instance_ids).await?;
-    if let Some(i) = instances.iter().find(|i| i.terminated()) {
+    // A stopping instance is started once it has stopped, as EC2 asks.
+    if let Some(i) = instances
+        .iter()
+        .find(|i| i.terminated() || i.state == "stopping")
+    {
         return Err(Error::new(
             "IncorrectInstanceState",
             format!(
@@ -201,8 +221,8 @@ pub async fn start_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let mut changes = Vec::new();
     for mut i in instances {
         let previous = i.state.clone();
-        if previous == "running" {
-            changes.push(change(&i, &previous, "running"));
+        if previous == "running" || previous == "pending" {
+            changes.push(change(&i, &previous, &previous));
             continue;
         }
         // A new public address, unless an Elastic IP holds the interface.
@@ -217,8 +237,9 @@ pub async fn start_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             set_auto_ip(ctx, &mut tx, &i.network_interface_id, Some(ip.clone())).await?;
             i.public_ip_address = Some(ip);
         }
-        i.state = "running".into();
+        i.state = booting_state().into();
         i.state_transition_reason = String::new();
+        i.state_reason = None;
         resource::update(ctx, &mut tx, &i).await?;
         changes.push(change(&i, &previous, "pending"));
     }

@@ -107,6 +107,46 @@ pub struct Instance {
     pub placement_group: Option<String>,
     #[serde(default)]
     pub partition_number: Option<i64>,
+    /// Why the instance is where it is, when that is not what its state alone says (a
+    /// launch that failed: `Server.InternalError`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_reason: Option<StateReason>,
+    /// How many times it was rebooted: the data plane restarts its processes when this moves.
+    #[serde(default)]
+    pub reboots: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StateReason {
+    pub code: String,
+    pub message: String,
+}
+
+static REAL_BOOTS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Says that a data plane boots instances for real (once, at start): launches and starts
+/// then leave them `pending` until the data plane sees them up, and stops leave them
+/// `stopping` until their processes are gone. Without one, changes take effect at once.
+pub fn set_real_boots() {
+    REAL_BOOTS.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The state a launch or start leaves an instance in, and a stop.
+fn booting_state() -> &'static str {
+    if REAL_BOOTS.load(std::sync::atomic::Ordering::Relaxed) {
+        "pending"
+    } else {
+        "running"
+    }
+}
+
+fn stopping_state() -> &'static str {
+    if REAL_BOOTS.load(std::sync::atomic::Ordering::Relaxed) {
+        "stopping"
+    } else {
+        "stopped"
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -71,7 +71,45 @@ pub(super) struct StatusRequest {
     pub(super) dry_run: Option<bool>,
 }
 
-pub(super) struct StatusRow<'a>(&'a Instance);
+/// An instance and whether its instance check passes (running, and its processes alive
+/// where a data plane runs them).
+pub(super) struct StatusRow<'a>(&'a Instance, bool);
+
+impl StatusRow<'_> {
+    fn instance_check(&self) -> (&'static str, &'static str) {
+        match (self.0.state == "running", self.1) {
+            (true, true) => ("ok", "passed"),
+            (true, false) => ("impaired", "failed"),
+            _ => ("not-applicable", "not-applicable"),
+        }
+    }
+    fn system_check(&self) -> (&'static str, &'static str) {
+        if self.0.state == "running" {
+            ("ok", "passed")
+        } else {
+            ("not-applicable", "not-applicable")
+        }
+    }
+}
+
+/// Whether an instance's processes are alive (account, instance id), set by a data plane
+/// that runs them; `None` when it does not know the instance.
+pub type Liveness = Box<dyn Fn(&str, &str) -> Option<bool> + Send + Sync>;
+
+static LIVENESS: std::sync::OnceLock<Liveness> = std::sync::OnceLock::new();
+
+/// Tells EC2 how to see whether instances are alive (once, at start).
+pub fn set_liveness(f: Liveness) {
+    let _ = LIVENESS.set(f);
+}
+
+fn alive(account: &str, i: &Instance) -> bool {
+    i.state != "running"
+        || LIVENESS
+            .get()
+            .and_then(|f| f(account, &i.instance_id))
+            .unwrap_or(true)
+}
 
 impl Filterable for StatusRow<'_> {
     const FILTERS: &'static [&'static str] = &[
@@ -84,24 +122,23 @@ impl Filterable for StatusRow<'_> {
         "system-status.status",
     ];
     fn field(&self, name: &str) -> Vec<String> {
-        let running = self.0.state == "running";
         match name {
             "availability-zone" => vec![self.0.availability_zone.clone()],
             "instance-state-code" => vec![state_code(&self.0.state).to_string()],
             "instance-state-name" => vec![self.0.state.clone()],
-            "instance-status.reachability" | "system-status.reachability" => {
-                vec![if running { "passed" } else { "not-applicable" }.into()]
-            }
-            "instance-status.status" | "system-status.status" => {
-                vec![if running { "ok" } else { "not-applicable" }.into()]
-            }
+            "instance-status.reachability" => vec![self.instance_check().1.into()],
+            "system-status.reachability" => vec![self.system_check().1.into()],
+            "instance-status.status" => vec![self.instance_check().0.into()],
+            "system-status.status" => vec![self.system_check().0.into()],
             _ => vec![],
         }
     }
 }
 
-/// Status checks: a running instance passes both; others are listed only with
-/// IncludeAllInstances, as not applicable. (kumori has no hardware to fail.)
+/// Status checks: a running instance passes both, unless a data plane runs it and its
+/// processes are gone (its init crashed): then the instance check fails, as EC2's does when
+/// the operating system stops answering. Others are listed only with IncludeAllInstances, as
+/// not applicable. (kumori has no hardware to fail, so the system check always passes.)
 ///
 /// Not `generic::describe`: a status is a view of an instance, not a stored kind: running
 /// instances only unless IncludeAllInstances, asked for by instance ids with instances' errors,
@@ -112,33 +149,29 @@ pub async fn describe_instance_status(ctx: &Ctx<'_>, raw: &Value) -> Result<Valu
     let all = every_instance(ctx, &req.instance_ids, false).await?;
     dry_run(req.dry_run)?;
     let every = req.include_all_instances == Some(true);
-    let rows: Vec<&Instance> = all
+    let rows: Vec<StatusRow> = all
         .iter()
         .filter(|i| req.instance_ids.is_empty() || req.instance_ids.contains(&i.instance_id))
         .filter(|i| every || i.state == "running")
-        .filter(|i| matches(&StatusRow(i), &[], &req.filters))
+        .map(|i| StatusRow(i, alive(ctx.account, i)))
+        .filter(|r| matches(r, &[], &req.filters))
         .collect();
     let (page, next) = paginate(
         rows,
-        |i| i.instance_id.clone(),
+        |r| r.0.instance_id.clone(),
         req.max_results,
         req.next_token.as_deref(),
     )?;
+    let check = |(status, reach): (&str, &str)| json!({ "Status": status, "Details": [{ "Name": "reachability", "Status": reach }] });
     let statuses: Vec<Value> = page
         .iter()
-        .map(|i| {
-            let (status, reach) = if i.state == "running" {
-                ("ok", "passed")
-            } else {
-                ("not-applicable", "not-applicable")
-            };
-            let check = json!({ "Status": status, "Details": [{ "Name": "reachability", "Status": reach }] });
+        .map(|r| {
             json!({
-                "InstanceId": i.instance_id,
-                "AvailabilityZone": i.availability_zone,
-                "InstanceState": state_shown(&i.state),
-                "InstanceStatus": check,
-                "SystemStatus": check,
+                "InstanceId": r.0.instance_id,
+                "AvailabilityZone": r.0.availability_zone,
+                "InstanceState": state_shown(&r.0.state),
+                "InstanceStatus": check(r.instance_check()),
+                "SystemStatus": check(r.system_check()),
             })
         })
         .collect();

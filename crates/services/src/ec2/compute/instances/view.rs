@@ -85,7 +85,7 @@ pub struct InstanceOut<'a> {
     security_groups: &'a [GroupIdentifier],
     source_dest_check: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    state_reason: Option<StateReasonOut>,
+    state_reason: Option<StateReasonOut<'a>>,
     #[serde(skip_serializing_if = "<[Tag]>::is_empty")]
     tags: &'a [Tag],
     virtualization_type: &'a str,
@@ -203,13 +203,22 @@ struct PrivateIpOut<'a> {
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct StateReasonOut {
-    code: &'static str,
-    message: &'static str,
+struct StateReasonOut<'a> {
+    code: &'a str,
+    message: &'a str,
 }
 
-/// Why an instance is in a state other than running, as EC2 says it.
-fn state_reason(state: &str) -> Option<StateReasonOut> {
+/// Why an instance is in a state other than running, as EC2 says it: what was recorded
+/// with the state (a failed launch), else what the state itself implies.
+fn state_reason<'a>(i: &'a Instance, state: &str) -> Option<StateReasonOut<'a>> {
+    if let Some(r) = &i.state_reason
+        && state == i.state
+    {
+        return Some(StateReasonOut {
+            code: &r.code,
+            message: &r.message,
+        });
+    }
     match state {
         "pending" => Some(StateReasonOut {
             code: "pending",
@@ -390,7 +399,7 @@ pub fn instance_out<'a>(i: &'a Instance, parts: &Parts<'a>) -> InstanceOut<'a> {
         root_device_type: "ebs",
         security_groups: parts.eni.map_or(&[][..], |e| e.groups.as_slice()),
         source_dest_check: parts.eni.is_none_or(|e| e.source_dest_check),
-        state_reason: state_reason(parts.state),
+        state_reason: state_reason(i, parts.state),
         tags: parts.tags,
         virtualization_type: &i.virtualization_type,
         cpu_options: CpuOut {
