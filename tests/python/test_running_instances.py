@@ -322,3 +322,35 @@ def test_terminating_an_instance_removes_its_container(seed):
     with open("/proc/mounts") as f:
         assert not [line for line in f if name in line]
     assert not (seed["state_dir"] / "instances" / name).exists()
+
+
+def test_an_image_whose_root_filesystem_cannot_be_built_leaves_the_instance_terminated(tmp_path):
+    """No mirror answers and nothing is cached: the launch is accepted (as RunInstances is),
+    and the instance ends terminated with EC2's state reason, saying why; nothing runs."""
+    prefix = "kb" + os.urandom(2).hex()
+    srv = KumoriServer(
+        state_dir=tmp_path / "state",
+        extra_args=["--dataplane", "--dataplane-prefix", prefix, "--no-host-link", "--image-cache", str(tmp_path / "images")],
+        env={**os.environ, "KUMORI_DEBIAN_MIRROR": "http://127.0.0.1:9/debian"},
+    ).start()
+    try:
+        ec2 = client("ec2", srv.endpoint)
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+        ami = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": ["al2023-ami-2023*-x86_64"]}])["Images"][0]["ImageId"]
+        launched = ec2.run_instances(ImageId=ami, InstanceType="t3.micro", MinCount=1, MaxCount=1, SubnetId=subnet)["Instances"][0]
+        assert launched["State"]["Name"] == "pending"
+        state = lambda: ec2.describe_instances(InstanceIds=[launched["InstanceId"]])["Reservations"][0]["Instances"][0]  # noqa: E731
+        i = eventually(lambda: (i := state())["State"]["Name"] != "pending" and i, seconds=120)
+        assert i and i["State"]["Name"] == "terminated", i
+        assert i["StateReason"]["Code"] == "Server.InternalError", i["StateReason"]
+        assert i["StateReason"]["Message"].startswith("Server.InternalError: Internal error on launch"), i["StateReason"]
+        assert "root filesystem" in i["StateReason"]["Message"], i["StateReason"]
+        assert "PrivateIpAddress" not in i or ec2.describe_network_interfaces(
+            Filters=[{"Name": "attachment.instance-id", "Values": [launched["InstanceId"]]}])["NetworkInterfaces"] == []
+        assert not [c for c in subprocess.run(["runc", "list", "-q"], capture_output=True, text=True).stdout.split() if c.startswith(prefix)]
+        health = json.load(urllib.request.urlopen(srv.endpoint + "/_kumori/health", timeout=10))
+        assert "building the root filesystem failed" in health["dataplane"]["instances"]["image"], health
+    finally:
+        srv.stop()
+        subprocess.run([str(kumori_bin()), "dataplane", "down", "--prefix", prefix], capture_output=True)

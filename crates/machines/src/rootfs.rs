@@ -22,8 +22,14 @@ pub fn default_user(image_name: &str) -> &'static str {
     }
 }
 
-/// The Debian mirror the host's apt uses (deb822 or one-line sources), else Debian's own.
+/// The Debian mirror to build from: `KUMORI_DEBIAN_MIRROR` when set, else the one the host's
+/// apt uses (deb822 or one-line sources), else Debian's own.
 pub fn host_mirror() -> String {
+    if let Ok(m) = std::env::var("KUMORI_DEBIAN_MIRROR")
+        && !m.is_empty()
+    {
+        return m;
+    }
     let mut texts = Vec::new();
     if let Ok(d) = std::fs::read_dir("/etc/apt/sources.list.d") {
         for e in d.flatten() {

@@ -236,13 +236,8 @@ async fn run(store: Store, options: Options, machines: Option<Machines>, state: 
                 continue;
             }
         };
-        // The root filesystem arriving is a change too: instances waited for it.
-        let has_rootfs = state
-            .lock()
-            .expect("data plane state")
-            .rootfs
-            .as_ref()
-            .is_some_and(|r| r.is_ok());
+        // The root filesystem arriving (or failing) is a change too: instances waited for it.
+        let has_rootfs = state.lock().expect("data plane state").rootfs.is_some();
         if applied == Some(changes) && has_rootfs == had_rootfs {
             continue;
         }
