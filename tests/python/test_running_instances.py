@@ -269,6 +269,34 @@ def test_stop_and_start_keep_what_was_written_to_the_root_volume(seed):
     assert back.returncode == 0 and back.stdout.split() == ["kept", "root-kept"], back
 
 
+def test_an_image_made_from_an_instance_carries_the_files_its_user_wrote(seed):
+    ec2 = seed["ec2"]
+    ec2.get_waiter("instance_running").wait(InstanceIds=[seed["bastion"]], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    wrote = ssh(seed, MY_IP, seed["bastion_ip"], "echo baked > ~/baked && sudo sh -c 'echo baked-root > /etc/baked' && rm -f ~/.bashrc")
+    assert wrote.returncode == 0, wrote.stderr
+    image = ec2.create_image(InstanceId=seed["bastion"], Name="baked-bastion")["ImageId"]
+    ec2.get_waiter("image_available").wait(ImageIds=[image], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    layer = seed["state_dir"] / "instances" / "images" / image
+    assert (layer / "home" / "ec2-user" / "baked").is_file(), "the captured layer is not where kumori keeps it"
+    web_sg = ec2.describe_instances(InstanceIds=[seed["web"]])["Reservations"][0]["Instances"][0]["SecurityGroups"][0]["GroupId"]
+    private = ec2.describe_instances(InstanceIds=[seed["web"]])["Reservations"][0]["Instances"][0]["SubnetId"]
+    child = ec2.run_instances(ImageId=image, InstanceType="t3.micro", MinCount=1, MaxCount=1, KeyName="seed",
+                              SubnetId=private, SecurityGroupIds=[web_sg])["Instances"][0]
+    try:
+        ec2.get_waiter("instance_running").wait(InstanceIds=[child["InstanceId"]], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        got = ssh(seed, MY_IP, child["PrivateIpAddress"], "cat ~/baked /etc/baked; test -e ~/.bashrc || echo no-bashrc; hostname", jump=True)
+        assert got.returncode == 0, got.stderr
+        assert got.stdout.split() == ["baked", "baked-root", "no-bashrc", f"ip-{child['PrivateIpAddress'].replace('.', '-')}"], got.stdout
+        # Host keys are the new instance's own, not the image's.
+        console = lambda i: ec2.get_console_output(InstanceId=i)["Output"]  # noqa: E731
+        key = lambda text: [line for line in text.splitlines() if line.startswith("ssh-ed25519")][-1]  # noqa: E731
+        assert key(console(child["InstanceId"])) != key(console(seed["bastion"]))
+    finally:
+        ec2.terminate_instances(InstanceIds=[child["InstanceId"]])
+        ec2.deregister_image(ImageId=image)
+    assert eventually(lambda: not layer.exists(), seconds=20), "a deregistered image's layer stayed on disk"
+
+
 def test_a_reboot_restarts_the_processes_and_keeps_the_root_volume(seed):
     ec2 = seed["ec2"]
     ec2.get_waiter("instance_running").wait(InstanceIds=[seed["bastion"]], WaiterConfig={"Delay": 1, "MaxAttempts": 60})

@@ -24,6 +24,9 @@ pub struct Spec {
     /// User data, decoded; run once at first boot.
     pub user_data: Option<Vec<u8>>,
     pub memory_bytes: u64,
+    /// Layers captured from other instances (CreateImage) between the image's root
+    /// filesystem and the instance's own, bottom first.
+    pub layers: Vec<PathBuf>,
 }
 
 /// Where an instance's layers and bundle live: `<dir>/<name>/`.
@@ -211,6 +214,14 @@ pub fn start(dir: &Path, rootfs: &Path, spec: &Spec) -> Result<(), String> {
         }
         None => {}
     }
+    // overlayfs lists lower layers top first.
+    let lower: Vec<String> = spec
+        .layers
+        .iter()
+        .rev()
+        .chain(std::iter::once(&rootfs.to_path_buf()))
+        .map(|p| p.display().to_string())
+        .collect();
     if !is_mounted(&l.merged()) {
         run(Command::new("mount")
             .args([
@@ -220,7 +231,7 @@ pub fn start(dir: &Path, rootfs: &Path, spec: &Spec) -> Result<(), String> {
                 "-o",
                 &format!(
                     "lowerdir={},upperdir={},workdir={}",
-                    rootfs.display(),
+                    lower.join(":"),
                     l.upper().display(),
                     l.work().display()
                 ),
@@ -312,6 +323,36 @@ pub fn stop(dir: &Path, name: &str, grace: Duration) -> Result<(), String> {
         run(Command::new("umount").arg(l.merged()))?;
     }
     Ok(())
+}
+
+/// Captures the instance's root volume (its own upper layer, whiteouts and all) as the
+/// layer `into`, for an image made from it: copied whole, then the files that belong to one
+/// instance only are dropped (host keys, made anew at first boot as cloud-init does; user
+/// data and its run marker). Copied beside and renamed, so a half-copied layer never shows.
+pub fn capture(dir: &Path, name: &str, into: &Path) -> Result<(), String> {
+    let upper = Layout::new(dir, name).upper();
+    if !upper.is_dir() {
+        return Err(format!("{name} has no root volume on this host"));
+    }
+    let partial = into.with_extension("partial");
+    let _ = std::fs::remove_dir_all(&partial);
+    if let Some(parent) = partial.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    }
+    // cp -a keeps owners, modes, whiteout devices and overlay's trusted.* attributes.
+    run(Command::new("cp").arg("-a").arg(&upper).arg(&partial))?;
+    for gone in ["var/lib/kumori/user-data", "var/lib/kumori/user-data.done"] {
+        let _ = std::fs::remove_file(partial.join(gone));
+    }
+    if let Ok(keys) = std::fs::read_dir(partial.join("etc/ssh")) {
+        for k in keys.flatten() {
+            if k.file_name().to_string_lossy().starts_with("ssh_host_") {
+                let _ = std::fs::remove_file(k.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(into);
+    std::fs::rename(&partial, into).map_err(|e| format!("{}: {e}", into.display()))
 }
 
 /// Terminates the instance: stopped, and its layers removed.

@@ -10,7 +10,7 @@ use kumori_dataplane::{Names, Options, Reconciler, Report, plan};
 use kumori_net::reach::model::{Network, Protocol};
 use kumori_net::reach::trace::Endpoint;
 use kumori_services::Limits;
-use kumori_services::ec2::api::{Machine, machine_seen};
+use kumori_services::ec2::api::{Capture, Machine, machine_seen};
 use kumori_store::Store;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,6 +20,13 @@ use std::time::{Duration, Instant};
 pub struct Machines {
     pub dir: std::path::PathBuf,
     pub cache: std::path::PathBuf,
+}
+
+impl Machines {
+    /// Where root volumes captured by CreateImage are kept, one layer per image.
+    fn layers(&self) -> std::path::PathBuf {
+        self.dir.join("images")
+    }
 }
 
 /// How often the store's change number is read.
@@ -262,6 +269,25 @@ async fn run(store: Store, options: Options, machines: Option<Machines>, state: 
             },
             None => None,
         };
+        // Only with the instances in hand: their layers must not be taken for unused.
+        let captures = match &machines {
+            Some(_) if wanted.is_some() => {
+                match kumori_services::ec2::api::captures(&store).await {
+                    Ok((pending, mut used)) => {
+                        // Instances run on their layers after their image is deregistered.
+                        for w in wanted.iter().flatten() {
+                            used.extend(w.layers.iter().cloned());
+                        }
+                        Some((pending, used))
+                    }
+                    Err(e) => {
+                        tracing::warn!("data plane: reading images: {}", e.0.message);
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
         let st = state.clone();
         let prefix = options.prefix.clone();
         let fabric_vpcs: Vec<String> = net.vpcs.keys().cloned().collect();
@@ -279,6 +305,9 @@ async fn run(store: Store, options: Options, machines: Option<Machines>, state: 
                     .map(|w| (w.instance_id.clone(), w.account.clone()))
                     .collect();
                 seen = run_machines(&mut s, m, &prefix, &wanted, &mut r.errors);
+            }
+            if let (Some(m), Some((pending, used))) = (&machines_at, captures) {
+                seen.captured = capture_images(m, &prefix, &pending, &used);
             }
             // The metadata service: a listener in each new VPC's router, none for a gone one.
             let names = Names(&prefix);
@@ -319,6 +348,11 @@ async fn run(store: Store, options: Options, machines: Option<Machines>, state: 
         for (m, what) in seen.now {
             if let Err(e) = machine_seen(&store, &m, what).await {
                 tracing::warn!("data plane: {}: {}", m.instance_id, e.0.message);
+            }
+        }
+        for (c, outcome) in seen.captured {
+            if let Err(e) = kumori_services::ec2::api::captured(&store, &c, outcome).await {
+                tracing::warn!("data plane: {}: {}", c.image_id, e.0.message);
             }
         }
         for m in seen.booting {
@@ -373,6 +407,34 @@ async fn run(store: Store, options: Options, machines: Option<Machines>, state: 
 struct Seen {
     now: Vec<(Machine, kumori_services::ec2::api::Seen)>,
     booting: Vec<Machine>,
+    captured: Vec<(Capture, Result<(), String>)>,
+}
+
+/// Captures the root volumes images wait for, and removes layers no image runs on.
+fn capture_images(
+    m: &Machines,
+    prefix: &str,
+    pending: &[Capture],
+    used: &std::collections::BTreeSet<String>,
+) -> Vec<(Capture, Result<(), String>)> {
+    let dir = m.layers();
+    let out = pending
+        .iter()
+        .map(|c| {
+            let name = format!("{prefix}-{}", c.instance_id);
+            let r = kumori_machines::container::capture(&m.dir, &name, &dir.join(&c.image_id));
+            (c.clone(), r)
+        })
+        .collect();
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        for e in entries.flatten() {
+            let id = e.file_name().to_string_lossy().into_owned();
+            if !used.contains(&id) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    out
 }
 
 /// Brings the containers in step with the instances: pending and running ones run (a
@@ -435,6 +497,7 @@ fn run_machines(
                     authorized_key: w.public_key.clone(),
                     user_data: w.user_data.clone(),
                     memory_bytes: memory_mib << 20,
+                    layers: w.layers.iter().map(|l| m.layers().join(l)).collect(),
                 };
                 match start(&m.dir, &rootfs, &spec) {
                     Ok(()) => {

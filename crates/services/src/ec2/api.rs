@@ -257,6 +257,8 @@ pub struct Machine {
     pub user_data: Option<Vec<u8>>,
     /// How many times it was rebooted.
     pub reboots: u64,
+    /// The captured layers its root runs on, bottom first (image ids; none for a public image).
+    pub layers: Vec<String>,
 }
 
 /// Every instance of every account and region that is not terminated, with what the data
@@ -287,7 +289,11 @@ pub async fn machines(store: &kumori_store::Store, limits: &crate::Limits) -> Re
                 .ok()
                 .and_then(|v| v["Name"].as_str().map(str::to_string))
                 .unwrap_or_default();
+            let layers = super::images::layers_of(&ctx, &mut tx, &i.image_id)
+                .await
+                .unwrap_or_default();
             out.push(Machine {
+                layers,
                 account: account.clone(),
                 region: region.clone(),
                 reboots: i.reboots,
@@ -365,4 +371,90 @@ pub async fn machine_seen(store: &kumori_store::Store, m: &Machine, seen: Seen) 
     }
     tx.commit().await?;
     Ok(true)
+}
+
+/// An image whose instance's root volume the data plane is to capture (CreateImage).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Capture {
+    pub account: String,
+    pub region: String,
+    pub image_id: String,
+    pub instance_id: String,
+}
+
+/// Images waiting for their capture, and every layer any image still runs on (the data
+/// plane removes the others).
+pub async fn captures(
+    store: &kumori_store::Store,
+) -> Result<(Vec<Capture>, std::collections::BTreeSet<String>)> {
+    use super::images::OwnImage;
+    let limits = crate::Limits::default();
+    let scopes = {
+        let mut tx = store.read().await?;
+        tx.scopes_with(<OwnImage as resource::Resource>::KIND)
+            .await?
+    };
+    let (mut pending, mut used) = (Vec::new(), std::collections::BTreeSet::new());
+    for (account, region) in &scopes {
+        let ctx = Ctx {
+            store,
+            account,
+            region,
+            limits: &limits,
+            caller: None,
+        };
+        let mut tx = store.read().await?;
+        for i in resource::list::<OwnImage>(&ctx, &mut tx).await? {
+            used.extend(i.layers.iter().cloned());
+            if i.image["State"] == "pending"
+                && let Some(instance) = i.image["SourceInstanceId"].as_str()
+                && i.layers.last() == Some(&i.image_id)
+            {
+                pending.push(Capture {
+                    account: account.clone(),
+                    region: region.clone(),
+                    image_id: i.image_id.clone(),
+                    instance_id: instance.to_string(),
+                });
+            }
+        }
+    }
+    Ok((pending, used))
+}
+
+/// Records a capture's outcome: the image becomes `available`, or `failed` with why.
+pub async fn captured(
+    store: &kumori_store::Store,
+    c: &Capture,
+    outcome: std::result::Result<(), String>,
+) -> Result<()> {
+    use super::images::OwnImage;
+    let limits = crate::Limits::default();
+    let ctx = Ctx {
+        store,
+        account: &c.account,
+        region: &c.region,
+        limits: &limits,
+        caller: None,
+    };
+    let mut tx = store.write().await?;
+    let Some(mut i) = resource::lock::<OwnImage>(&ctx, &mut tx, &c.image_id).await? else {
+        return Ok(());
+    };
+    if i.image["State"] != "pending" {
+        return Ok(());
+    }
+    match outcome {
+        Ok(()) => i.image["State"] = json!("available"),
+        Err(why) => {
+            i.image["State"] = json!("failed");
+            i.image["StateReason"] = json!({
+                "Code": "Server.InternalError",
+                "Message": format!("Server.InternalError: the root volume could not be captured ({why})"),
+            });
+        }
+    }
+    resource::update(&ctx, &mut tx, &i).await?;
+    tx.commit().await?;
+    Ok(())
 }

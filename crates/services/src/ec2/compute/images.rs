@@ -32,6 +32,11 @@ pub struct OwnImage {
     pub launch_permissions: Vec<Permission>,
     #[serde(default)]
     pub client_token: Option<String>,
+    /// The captured root-volume layers an instance launched from it runs on, bottom first
+    /// (its source image's, then its own): ids of the images that captured them. Kept only
+    /// where a data plane runs instances. Internal, never shown.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<String>,
 }
 
 impl Resource for OwnImage {
@@ -101,6 +106,15 @@ pub async fn find(ctx: &Ctx<'_>, tx: &mut Tx, id: &str) -> Result<Value> {
         return own.shown(&tags);
     }
     kumori_catalog::public_image(ctx.region, id).ok_or_else(|| not_found(id))
+}
+
+/// The captured layers an instance of image `id` runs on, bottom first (none for a public
+/// image or one made without a data plane).
+pub async fn layers_of(ctx: &Ctx<'_>, tx: &mut Tx, id: &str) -> Result<Vec<String>> {
+    Ok(resource::get::<OwnImage>(ctx, tx, id)
+        .await?
+        .map(|i| i.layers)
+        .unwrap_or_default())
 }
 
 /// The own image whose volumes come from `snapshot_id`, if one does.
@@ -553,10 +567,18 @@ pub async fn create_image(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             },
         }));
     }
+    // Where a data plane runs the instance, the image is pending until it has captured the
+    // root volume's files; instances launched from it start with them.
+    let real = crate::ec2::instances::real_boots();
+    let mut layers = Vec::new();
+    if real {
+        layers = layers_of(ctx, &mut tx, &instance.image_id).await?;
+        layers.push(image_id.clone());
+    }
     let mut image = json!({
         "ImageId": image_id,
         "ImageLocation": format!("{}/{}", ctx.account, req.name),
-        "State": "available",
+        "State": if real { "pending" } else { "available" },
         "OwnerId": ctx.account,
         "CreationDate": kumori_protocol::time::now_iso(),
         "Architecture": instance.architecture,
@@ -589,6 +611,7 @@ pub async fn create_image(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         image,
         launch_permissions: vec![],
         client_token: None,
+        layers,
     };
     for s in &snapshots {
         resource::insert(ctx, &mut tx, s).await?;
@@ -713,11 +736,14 @@ pub async fn copy_image(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             }
         }
     }
+    // A copy runs on the same captured files.
+    let layers = layers_of(&source_ctx, &mut tx, &req.source_image_id).await?;
     let own = OwnImage {
         image_id: image_id.clone(),
         image,
         launch_permissions: vec![],
         client_token: req.client_token.clone(),
+        layers,
     };
     for s in &snapshots {
         resource::insert(ctx, &mut tx, s).await?;

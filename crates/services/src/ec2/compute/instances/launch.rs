@@ -616,6 +616,12 @@ pub async fn run_instances(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         )
     })?;
     let image = crate::ec2::images::find(ctx, &mut tx, &image_id).await?;
+    if let Some(state) = image["State"].as_str().filter(|s| *s != "available") {
+        return Err(Error::new(
+            "InvalidAMIID.Unavailable",
+            format!("AMI '{image_id}' is {state}, and cannot be run"),
+        ));
+    }
     // EC2's default type is m1.small, a previous generation the catalogue carries for it.
     let instance_type = req
         .instance_type

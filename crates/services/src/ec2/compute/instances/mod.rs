@@ -132,6 +132,11 @@ pub fn set_real_boots() {
     REAL_BOOTS.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Whether a data plane boots instances for real.
+pub fn real_boots() -> bool {
+    REAL_BOOTS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The state a launch or start leaves an instance in, and a stop.
 fn booting_state() -> &'static str {
     if REAL_BOOTS.load(std::sync::atomic::Ordering::Relaxed) {
