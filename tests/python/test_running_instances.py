@@ -297,6 +297,43 @@ def test_an_image_made_from_an_instance_carries_the_files_its_user_wrote(seed):
     assert eventually(lambda: not layer.exists(), seconds=20), "a deregistered image's layer stayed on disk"
 
 
+def test_a_volume_formatted_and_mounted_keeps_its_data_across_detach_and_attach_to_another_instance(seed):
+    ec2 = seed["ec2"]
+    web = ec2.describe_instances(InstanceIds=[seed["web"]])["Reservations"][0]["Instances"][0]
+    other = ec2.run_instances(ImageId=web["ImageId"], InstanceType="t3.micro", MinCount=1, MaxCount=1, KeyName="seed",
+                              SubnetId=web["SubnetId"], SecurityGroupIds=[web["SecurityGroups"][0]["GroupId"]])["Instances"][0]
+    volume = ec2.create_volume(AvailabilityZone=web["Placement"]["AvailabilityZone"], Size=1, VolumeType="gp3")["VolumeId"]
+    try:
+        ec2.get_waiter("volume_available").wait(VolumeIds=[volume], WaiterConfig={"Delay": 1})
+        ec2.attach_volume(VolumeId=volume, InstanceId=seed["web"], Device="/dev/sdf")
+        ec2.get_waiter("volume_in_use").wait(VolumeIds=[volume], WaiterConfig={"Delay": 1})
+        # As AWS's guide has it: look, format, mount, write, unmount.
+        made = eventually(lambda: (r := ssh(seed, MY_IP, web["PrivateIpAddress"],
+                                            "lsblk -bno SIZE /dev/xvdf && test -b /dev/sdf && sudo mkfs -t ext4 -q /dev/xvdf && sudo mkdir -p /data"
+                                            " && sudo mount /dev/xvdf /data && echo persisted | sudo tee /data/f >/dev/null && sudo umount /data",
+                                            jump=True)).returncode == 0 and r, seconds=20)
+        assert made and made.stdout.split()[0] == str(1 << 30), made
+        assert (seed["state_dir"] / "instances" / "volumes" / f"{volume}.img").is_file()
+        ec2.detach_volume(VolumeId=volume)
+        ec2.get_waiter("volume_available").wait(VolumeIds=[volume], WaiterConfig={"Delay": 1})
+        gone = eventually(lambda: (r := ssh(seed, MY_IP, web["PrivateIpAddress"], "test ! -e /dev/xvdf", jump=True)).returncode == 0 and r, seconds=10)
+        assert gone, "a detached volume stayed in the instance"
+        ec2.get_waiter("instance_running").wait(InstanceIds=[other["InstanceId"]], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        ec2.attach_volume(VolumeId=volume, InstanceId=other["InstanceId"], Device="/dev/sdg")
+        read = eventually(lambda: (r := ssh(seed, MY_IP, other["PrivateIpAddress"],
+                                            "sudo mkdir -p /data && sudo mount /dev/xvdg /data && cat /data/f && sudo umount /data",
+                                            jump=True)).returncode == 0 and r, seconds=20)
+        assert read and read.stdout.strip() == "persisted", read
+    finally:
+        ec2.terminate_instances(InstanceIds=[other["InstanceId"]])
+        eventually(lambda: ec2.describe_volumes(VolumeIds=[volume])["Volumes"][0]["State"] == "available", seconds=20)
+        ec2.delete_volume(VolumeId=volume)
+    files = seed["state_dir"] / "instances" / "volumes"
+    assert eventually(lambda: not (files / f"{volume}.img").exists(), seconds=20), "a deleted volume's file stayed"
+    loops = subprocess.run(["losetup", "-j", str(files / f"{volume}.img")], capture_output=True, text=True).stdout
+    assert loops == "", loops
+
+
 def test_a_reboot_restarts_the_processes_and_keeps_the_root_volume(seed):
     ec2 = seed["ec2"]
     ec2.get_waiter("instance_running").wait(InstanceIds=[seed["bastion"]], WaiterConfig={"Delay": 1, "MaxAttempts": 60})

@@ -141,6 +141,9 @@ fn config(spec: &Spec, rootfs: &Path) -> serde_json::Value {
         "CAP_SYS_CHROOT",
         "CAP_KILL",
         "CAP_AUDIT_WRITE",
+        // `mount` of an attached volume, as on EC2. The instance is as trusted as the user who
+        // launched it: its devices are only those the devices cgroup allows (its volumes).
+        "CAP_SYS_ADMIN",
     ];
     json!({
         "ociVersion": "1.0.2",

@@ -4,7 +4,8 @@
 //! data plane's), with its own mount, PID, UTS and IPC namespaces and a memory limit from
 //! its instance type. What runs inside is tini, then kumori's init: host keys made at first
 //! boot and printed to the console, the key pair's public key for the image's default user,
-//! user data once, then the SSH server.
+//! user data once, then the SSH server. Attached EBS volumes are loop devices over sparse
+//! files (`volume`), shown inside at their device names.
 //!
 //! Why runc and not crun: crun 1.8.1 (Debian 12) refuses hosts whose cgroup layout is hybrid
 //! (v1 controllers with a v2 `unified` mount holding `hugetlb`), as these are, unless the
@@ -13,3 +14,4 @@
 
 pub mod container;
 pub mod rootfs;
+pub mod volume;

@@ -7,8 +7,34 @@ use std::process::Command;
 
 /// The packages an instance needs: an SSH server, sudo, an init that reaps (tini), and the
 /// tools a tutorial reaches for.
-pub const PACKAGES: &str =
-    "openssh-server,sudo,tini,iproute2,iputils-ping,curl,ca-certificates,procps,python3";
+/// cloud-init runs user data as on EC2; e2fsprogs, xfsprogs and mount let a user format and
+/// mount an EBS volume as AWS's guides do.
+pub const PACKAGES: &str = "openssh-server,sudo,tini,iproute2,iputils-ping,curl,ca-certificates,procps,python3,cloud-init,e2fsprogs,xfsprogs,mount";
+
+/// The name of the cached tree: it changes with what goes into it, so a cache built by an
+/// older kumori is never used for a newer one's instances.
+fn tree_name() -> String {
+    // FNV-1a: stable across Rust releases, unlike std's hasher.
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in PACKAGES
+        .bytes()
+        .chain(USERS.bytes())
+        .chain(TWEAKS.concat().bytes())
+    {
+        h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);
+    }
+    format!("debian-bookworm-{:08x}", h as u32)
+}
+
+/// Each family's default user, with password-less sudo as on EC2.
+const USERS: &str = "for u in ec2-user ubuntu admin; do chroot \"$1\" useradd -m -s /bin/bash -G sudo \"$u\"; echo \"$u ALL=(ALL) NOPASSWD:ALL\" > \"$1/etc/sudoers.d/90-$u\"; done";
+
+/// Changes made to the tree after the packages are in.
+const TWEAKS: &[&str] = &[
+    // Host keys are made per instance at first boot, never shared.
+    "rm -f \"$1\"/etc/ssh/ssh_host_*",
+    "sed -i 's/^#\\?PasswordAuthentication.*/PasswordAuthentication no/' \"$1/etc/ssh/sshd_config\"",
+];
 
 /// The default user of an image, by its name as the catalogue gives it.
 pub fn default_user(image_name: &str) -> &'static str {
@@ -64,28 +90,28 @@ pub fn host_mirror() -> String {
 /// The root filesystem under `cache`, built first if missing. Built into a temporary
 /// directory and renamed into place, so a half-built tree is never used.
 pub fn ensure(cache: &Path) -> Result<PathBuf, String> {
-    let done = cache.join("debian-bookworm");
+    let name = tree_name();
+    let done = cache.join(&name);
     if done.join("usr/sbin/sshd").exists() {
         return Ok(done);
     }
     std::fs::create_dir_all(cache).map_err(|e| format!("{}: {e}", cache.display()))?;
-    let building = cache.join(format!("debian-bookworm.building.{}", std::process::id()));
+    let building = cache.join(format!("{name}.building.{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&building);
-    let users = "for u in ec2-user ubuntu admin; do chroot \"$1\" useradd -m -s /bin/bash -G sudo \"$u\"; echo \"$u ALL=(ALL) NOPASSWD:ALL\" > \"$1/etc/sudoers.d/90-$u\"; done";
-    let out = Command::new("mmdebstrap")
-        .args([
-            "--variant=apt",
-            "--mode=root",
-            &format!("--include={PACKAGES}"),
-            "--dpkgopt=path-exclude=/usr/share/man/*",
-            "--dpkgopt=path-exclude=/usr/share/locale/*",
-            "--dpkgopt=path-exclude=/usr/share/doc/*",
-            // Host keys are made per instance at first boot, never shared.
-            "--customize-hook=rm -f \"$1\"/etc/ssh/ssh_host_*",
-            &format!("--customize-hook={users}"),
-            "--customize-hook=sed -i 's/^#\\?PasswordAuthentication.*/PasswordAuthentication no/' \"$1/etc/ssh/sshd_config\"",
-            "bookworm",
-        ])
+    let mut cmd = Command::new("mmdebstrap");
+    cmd.args([
+        "--variant=apt",
+        "--mode=root",
+        &format!("--include={PACKAGES}"),
+        "--dpkgopt=path-exclude=/usr/share/man/*",
+        "--dpkgopt=path-exclude=/usr/share/locale/*",
+        "--dpkgopt=path-exclude=/usr/share/doc/*",
+    ]);
+    for t in TWEAKS.iter().copied().chain([USERS]) {
+        cmd.arg(format!("--customize-hook={t}"));
+    }
+    let out = cmd
+        .arg("bookworm")
         .arg(&building)
         .arg(host_mirror())
         .output()

@@ -53,6 +53,12 @@ struct State {
     /// The reboot count each container was started at, by name: when the store's moves,
     /// the container is restarted.
     boots: std::collections::HashMap<String, u64>,
+    /// The volumes plugged into each running container, by container name and volume id,
+    /// with the device name they were plugged at.
+    plugged: std::collections::HashMap<
+        String,
+        std::collections::BTreeMap<String, (String, kumori_machines::volume::Plugged)>,
+    >,
     stopped: bool,
 }
 
@@ -92,6 +98,10 @@ impl Dataplane {
                     tracing::warn!("data plane: stopping {name}: {e}");
                 }
             }
+            // Their volumes' loop devices too.
+            for id in kumori_machines::volume::files(&m.dir) {
+                kumori_machines::volume::unbind(&m.dir, &id);
+            }
         }
         let state = Arc::new(Mutex::new(State {
             reconciler: Reconciler::new(&options.prefix),
@@ -105,6 +115,7 @@ impl Dataplane {
             imds: Default::default(),
             booting: Default::default(),
             boots: Default::default(),
+            plugged: Default::default(),
             stopped: false,
         }));
         let dp = Arc::new(Dataplane {
@@ -156,6 +167,9 @@ impl Dataplane {
             if let Some(m) = &machines {
                 for name in std::mem::take(&mut s.containers) {
                     let _ = kumori_machines::container::stop(&m.dir, &name, Duration::from_secs(5));
+                }
+                for id in kumori_machines::volume::files(&m.dir) {
+                    kumori_machines::volume::unbind(&m.dir, &id);
                 }
             }
             s.reconciler.down()
@@ -288,6 +302,10 @@ async fn run(store: Store, options: Options, machines: Option<Machines>, state: 
             }
             _ => None,
         };
+        let volumes = match &machines {
+            Some(_) => kumori_services::ec2::api::volume_ids(&store).await.ok(),
+            None => None,
+        };
         let st = state.clone();
         let prefix = options.prefix.clone();
         let fabric_vpcs: Vec<String> = net.vpcs.keys().cloned().collect();
@@ -308,6 +326,14 @@ async fn run(store: Store, options: Options, machines: Option<Machines>, state: 
             }
             if let (Some(m), Some((pending, used))) = (&machines_at, captures) {
                 seen.captured = capture_images(m, &prefix, &pending, &used);
+            }
+            // Deleted volumes' files go.
+            if let (Some(m), Some(volumes)) = (&machines_at, volumes) {
+                for id in kumori_machines::volume::files(&m.dir) {
+                    if !volumes.contains(&id) {
+                        kumori_machines::volume::remove(&m.dir, &id);
+                    }
+                }
             }
             // The metadata service: a listener in each new VPC's router, none for a gone one.
             let names = Names(&prefix);
@@ -484,8 +510,11 @@ fn run_machines(
                     if w.state == "pending" && s.booting.insert(w.instance_id.clone()) {
                         out.booting.push(w.clone());
                     }
+                    sync_disks(s, m, &name, w, errors);
                     continue;
                 }
+                // A new container has a new /dev: whatever was plugged is plugged again.
+                unplug_all(s, m, &name);
                 let memory_mib = kumori_catalog::instance_type(&w.instance_type)
                     .and_then(|t| t["MemoryInfo"]["SizeInMiB"].as_u64())
                     .unwrap_or(1024);
@@ -502,10 +531,11 @@ fn run_machines(
                 match start(&m.dir, &rootfs, &spec) {
                     Ok(()) => {
                         s.containers.insert(name.clone());
-                        s.boots.insert(name, w.reboots);
+                        s.boots.insert(name.clone(), w.reboots);
                         if w.state == "pending" && s.booting.insert(w.instance_id.clone()) {
                             out.booting.push(w.clone());
                         }
+                        sync_disks(s, m, &name, w, errors);
                     }
                     Err(e) => errors.push(format!("{}: {e}", w.instance_id)),
                 }
@@ -518,6 +548,7 @@ fn run_machines(
                 }
                 s.containers.remove(&name);
                 s.boots.remove(&name);
+                unplug_all(s, m, &name);
             }
             _ => {
                 if let Err(e) = destroy(&m.dir, &name) {
@@ -525,6 +556,7 @@ fn run_machines(
                 }
                 s.containers.remove(&name);
                 s.boots.remove(&name);
+                unplug_all(s, m, &name);
             }
         }
     }
@@ -536,8 +568,50 @@ fn run_machines(
         }
         s.containers.remove(&name);
         s.boots.remove(&name);
+        unplug_all(s, m, &name);
     }
     out
+}
+
+/// Plugs the volumes attached to a running instance into its container and takes out those
+/// detached (their loop devices let go).
+fn sync_disks(s: &mut State, m: &Machines, name: &str, w: &Machine, errors: &mut Vec<String>) {
+    use kumori_machines::volume::{Disk, plug, unbind, unplug};
+    let have = s.plugged.entry(name.to_string()).or_default();
+    let gone: Vec<String> = have
+        .iter()
+        .filter(|(id, (device, _))| !w.disks.iter().any(|(i, d, _)| i == *id && d == device))
+        .map(|(id, _)| id.clone())
+        .collect();
+    for id in gone {
+        if let Some((_, p)) = have.remove(&id) {
+            unplug(name, &p);
+            unbind(&m.dir, &id);
+        }
+    }
+    for (id, device, size) in &w.disks {
+        if have.contains_key(id) {
+            continue;
+        }
+        let disk = Disk {
+            volume_id: id.clone(),
+            device: device.clone(),
+            size_gib: *size,
+        };
+        match plug(&m.dir, name, &disk) {
+            Ok(p) => {
+                have.insert(id.clone(), (device.clone(), p));
+            }
+            Err(e) => errors.push(format!("{}: volume {id}: {e}", w.instance_id)),
+        }
+    }
+}
+
+/// Forgets what was plugged into a container that is gone, letting its loop devices go.
+fn unplug_all(s: &mut State, m: &Machines, name: &str) {
+    for (id, _) in s.plugged.remove(name).unwrap_or_default() {
+        kumori_machines::volume::unbind(&m.dir, &id);
+    }
 }
 
 /// How long a booting instance's SSH server is waited for before the instance is shown

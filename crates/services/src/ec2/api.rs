@@ -259,6 +259,8 @@ pub struct Machine {
     pub reboots: u64,
     /// The captured layers its root runs on, bottom first (image ids; none for a public image).
     pub layers: Vec<String>,
+    /// EBS volumes attached besides the root: (volume id, device name, size in GiB).
+    pub disks: Vec<(String, String, u64)>,
 }
 
 /// Every instance of every account and region that is not terminated, with what the data
@@ -283,6 +285,7 @@ pub async fn machines(store: &kumori_store::Store, limits: &crate::Limits) -> Re
         let mut tx = store.read().await?;
         let instances: Vec<Instance> = resource::list(&ctx, &mut tx).await?;
         let keys: Vec<KeyPair> = resource::list(&ctx, &mut tx).await?;
+        let volumes: Vec<super::volumes::Volume> = resource::list(&ctx, &mut tx).await?;
         for i in instances.into_iter().filter(|i| i.state != "terminated") {
             let image_name = super::images::find(&ctx, &mut tx, &i.image_id)
                 .await
@@ -292,7 +295,14 @@ pub async fn machines(store: &kumori_store::Store, limits: &crate::Limits) -> Re
             let layers = super::images::layers_of(&ctx, &mut tx, &i.image_id)
                 .await
                 .unwrap_or_default();
+            let disks = volumes
+                .iter()
+                .flat_map(|v| v.attachments.iter().map(move |a| (v, a)))
+                .filter(|(_, a)| a.instance_id == i.instance_id && a.device != i.root_device_name)
+                .map(|(v, a)| (v.volume_id.clone(), a.device.clone(), v.size.max(1) as u64))
+                .collect();
             out.push(Machine {
+                disks,
                 layers,
                 account: account.clone(),
                 region: region.clone(),
@@ -457,4 +467,30 @@ pub async fn captured(
     resource::update(&ctx, &mut tx, &i).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Every EBS volume that exists, in any account and region (the data plane removes the
+/// files of the others).
+pub async fn volume_ids(store: &kumori_store::Store) -> Result<std::collections::BTreeSet<String>> {
+    use super::volumes::Volume;
+    let limits = crate::Limits::default();
+    let scopes = {
+        let mut tx = store.read().await?;
+        tx.scopes_with(<Volume as resource::Resource>::KIND).await?
+    };
+    let mut out = std::collections::BTreeSet::new();
+    for (account, region) in &scopes {
+        let ctx = Ctx {
+            store,
+            account,
+            region,
+            limits: &limits,
+            caller: None,
+        };
+        let mut tx = store.read().await?;
+        for v in resource::list::<Volume>(&ctx, &mut tx).await? {
+            out.insert(v.volume_id);
+        }
+    }
+    Ok(out)
 }
