@@ -101,15 +101,15 @@ def seed(cloud, tmp_path_factory):
             "web": web["InstanceId"], "web_ip": web["PrivateIpAddress"], "nat_ip": eip["PublicIp"]}
 
 
-def ssh(seed, frm: str, target: str, command: str, jump: bool = False, timeout: int = 4):
-    """`ssh -i key ec2-user@target command` from the internet host `frm` (through the bastion
+def ssh(seed, frm: str, target: str, command: str, jump: bool = False, timeout: int = 4, user: str = "ec2-user"):
+    """`ssh -i key <user>@target command` from the internet host `frm` (through the bastion
     with `jump`)."""
     opts = ["-i", seed["key"], "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
             "-o", "BatchMode=yes", "-o", f"ConnectTimeout={timeout}", "-o", "LogLevel=ERROR"]
     cmd = ["ssh", *opts]
     if jump:
         cmd += ["-o", "ProxyCommand=ssh " + " ".join(opts) + f" -W %h:%p ec2-user@{seed['bastion_ip']}"]
-    cmd += [f"ec2-user@{target}", command]
+    cmd += [f"{user}@{target}", command]
     return subprocess.run(["ip", "netns", "exec", f"{seed['prefix']}-h-{frm}", *cmd],
                           capture_output=True, text=True, timeout=60)
 
@@ -196,6 +196,62 @@ def test_the_metadata_service_answers_inside_the_instance_with_and_without_a_tok
         assert refused.stdout == "401", refused.stdout + refused.stderr
     finally:
         seed["ec2"].modify_instance_metadata_options(InstanceId=seed["bastion"], HttpTokens="optional")
+
+
+CLOUD_CONFIG = """#cloud-config
+timezone: Asia/Tokyo
+users:
+  - default
+  - name: alice
+    sudo: ALL=(ALL) NOPASSWD:ALL
+    shell: /bin/bash
+    ssh_authorized_keys: [%s]
+write_files:
+  - path: /etc/kumori-written
+    content: written by cloud-init
+runcmd:
+  - [sh, -c, "echo ran > /var/tmp/runcmd"]
+packages: [curl, no-such-package-xyz]
+"""
+
+
+def test_cloud_config_user_data_runs_through_cloud_init(seed):
+    ec2 = seed["ec2"]
+    web = ec2.describe_instances(InstanceIds=[seed["web"]])["Reservations"][0]["Instances"][0]
+    key = ec2.describe_key_pairs(KeyNames=["seed"], IncludePublicKey=True)["KeyPairs"][0]["PublicKey"].strip()
+    i = ec2.run_instances(ImageId=web["ImageId"], InstanceType="t3.micro", MinCount=1, MaxCount=1, KeyName="seed",
+                          SubnetId=web["SubnetId"], SecurityGroupIds=[web["SecurityGroups"][0]["GroupId"]],
+                          UserData=CLOUD_CONFIG % key)["Instances"][0]
+    try:
+        ec2.get_waiter("instance_running").wait(InstanceIds=[i["InstanceId"]], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        # cloud-init finishes after SSH is up; `cloud-init status --wait` is how a user waits.
+        done = eventually(lambda: (r := ssh(seed, MY_IP, i["PrivateIpAddress"], "cloud-init status --wait >/dev/null; "
+                                            "cat /etc/kumori-written; echo; cat /var/tmp/runcmd; date +%Z; id -un",
+                                            jump=True, user="alice", timeout=10)).returncode == 0 and r, seconds=60)
+        assert done, ssh(seed, MY_IP, i["PrivateIpAddress"], "true", jump=True, user="alice")
+        assert done.stdout.split("\n")[:4] == ["written by cloud-init", "ran", "JST", "alice"], done.stdout
+        log = ssh(seed, MY_IP, i["PrivateIpAddress"], "sudo cat /var/log/cloud-init-output.log", jump=True)
+        # curl is in the image; the other package is not, and the log says so.
+        assert "no-such-package-xyz not in the image" in log.stdout, log.stdout
+        assert "Cloud-init v." in ec2.get_console_output(InstanceId=i["InstanceId"])["Output"]
+    finally:
+        ec2.terminate_instances(InstanceIds=[i["InstanceId"]])
+
+
+def test_the_vpc_resolver_answers_instance_names_and_nothing_else(seed):
+    web_ip = seed["web_ip"]
+    short = f"ip-{web_ip.replace('.', '-')}"
+    got = ssh(seed, MY_IP, seed["bastion_ip"], f"cat /etc/resolv.conf; getent hosts {short}.ec2.internal; getent hosts {short}; "
+              f"getent hosts {web_ip}; start=$(date +%s%N); getent hosts does-not-exist.example.com; echo nx=$?; "
+              "echo ms=$(( ($(date +%s%N) - start) / 1000000 ))")
+    assert got.returncode == 0, got.stderr
+    out = got.stdout
+    assert "nameserver 10.0.0.2" in out and "search ec2.internal" in out, out
+    assert f"{web_ip}       {short}.ec2.internal" in out or f"{web_ip} {short}.ec2.internal" in out.replace("  ", " "), out
+    assert out.count(web_ip) >= 3, out
+    assert "nx=2" in out, out
+    # NXDOMAIN at once: no timeout for a program probing the resolver.
+    assert int(out.split("ms=")[1].split()[0]) < 1000, out
 
 
 def test_the_token_answer_leaves_with_the_hop_limit_as_its_ttl(seed):

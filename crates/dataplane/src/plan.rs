@@ -195,6 +195,14 @@ fn route(table: &str, dev: Option<&str>, dst: &str, spec: &str) -> Item {
     item(2, dev, add, Some(format!("route del table {table} {dst}")))
 }
 
+/// The VPC's DNS server: its primary range's base address + 2, as on EC2. The server
+/// listens on it in the router's namespace.
+pub fn resolver(vpc: &kumori_net::reach::model::Vpc) -> Option<Ipv4Addr> {
+    vpc.cidrs
+        .first()
+        .map(|c| Ipv4Addr::from(u32::from(c.network()) + 2))
+}
+
 fn gateway(subnet: Ipv4Net) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(subnet.network()) + 1)
 }
@@ -315,6 +323,9 @@ pub fn plan(net: &Network, opts: &Options) -> Fabric {
         // it in this namespace): reached through the default route, as on EC2.
         ns.items
             .insert(address("lo", &format!("{IMDS_ADDRESS}/32")));
+        if let Some(dns) = resolver(vpc) {
+            ns.items.insert(address("lo", &format!("{dns}/32")));
+        }
         for s in &subnets {
             ns.items
                 .insert(address("lo", &format!("{}/32", gateway(s.cidr))));

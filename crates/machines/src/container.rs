@@ -24,6 +24,9 @@ pub struct Spec {
     /// User data, decoded; run once at first boot.
     pub user_data: Option<Vec<u8>>,
     pub memory_bytes: u64,
+    /// The VPC's DNS server and the region's private domain (`ec2.internal`).
+    pub resolver: Option<std::net::Ipv4Addr>,
+    pub domain: String,
     /// Layers captured from other instances (CreateImage) between the image's root
     /// filesystem and the instance's own, bottom first.
     pub layers: Vec<PathBuf>,
@@ -80,7 +83,10 @@ fn is_mounted(path: &Path) -> bool {
 }
 
 /// kumori's init, run by tini: host keys at first boot (printed to the console as EC2
-/// prints them), user data once, then the SSH server in the foreground.
+/// prints them), then cloud-init in the background when the instance has user data (its
+/// four stages, as systemd would order them), and the SSH server in the foreground, so
+/// that SSH never waits for user data. Without cloud-init in the image, a shell script in
+/// user data runs once.
 const INIT: &str = r#"#!/bin/sh
 mkdir -p /run/sshd
 if [ ! -f /etc/ssh/ssh_host_ed25519_key ]; then
@@ -92,16 +98,84 @@ if [ ! -f /etc/ssh/ssh_host_ed25519_key ]; then
   cat /etc/ssh/ssh_host_*_key.pub
   echo "-----END SSH HOST KEY KEYS-----"
 fi
-if [ -f /var/lib/kumori/user-data ] && [ ! -f /var/lib/kumori/user-data.done ]; then
+if [ -f /var/lib/kumori/user-data ] && command -v cloud-init >/dev/null 2>&1; then
+  ( cloud-init init --local && cloud-init init && cloud-init modules --mode=config \
+      && cloud-init modules --mode=final ) 2>&1 &
+elif [ -f /var/lib/kumori/user-data ] && [ ! -f /var/lib/kumori/user-data.done ]; then
   touch /var/lib/kumori/user-data.done
   ( if head -c 2 /var/lib/kumori/user-data | grep -q '#!'; then
       chmod +x /var/lib/kumori/user-data && /var/lib/kumori/user-data
     else
-      echo "kumori: user data is not a shell script; only scripts run so far"
+      echo "kumori: this image has no cloud-init; only shell scripts in user data run"
     fi ) >> /var/log/cloud-init-output.log 2>&1 &
 fi
 echo "kumori: sshd starting"
 exec /usr/sbin/sshd -D -e
+"#;
+
+/// cloud-init's settings for kumori's instances: the EC2 data source at kumori's metadata
+/// service without platform checks (a container has no EC2 DMI), no network or hostname
+/// management (the data plane and the runtime own them), host keys left as the init made
+/// them, the family's default user, and only the modules that mean something here.
+/// Packages come from the image: apt goes through `kumori-apt`, which installs nothing and
+/// says so for a package the image lacks (instances reach no mirror).
+fn cloud_config(user: &str) -> String {
+    format!(
+        r#"# Written by kumori at each boot.
+datasource_list: [Ec2]
+datasource:
+  Ec2:
+    metadata_urls: ["http://169.254.169.254"]
+    strict_id: false
+    max_wait: 10
+    timeout: 2
+network: {{config: disabled}}
+preserve_hostname: true
+manage_etc_hosts: false
+ssh_deletekeys: false
+ssh_genkeytypes: []
+system_info:
+  default_user:
+    name: {user}
+    lock_passwd: true
+    groups: [adm, sudo]
+    sudo: ["ALL=(ALL) NOPASSWD:ALL"]
+    shell: /bin/bash
+  apt_get_wrapper:
+    command: /usr/local/sbin/kumori-apt
+    enabled: true
+cloud_init_modules: [bootcmd, write-files, users-groups, ssh]
+cloud_config_modules: [timezone, runcmd]
+cloud_final_modules: [package-update-upgrade-install, write-files-deferred, scripts-vendor,
+  scripts-per-once, scripts-per-boot, scripts-per-instance, scripts-user, final-message]
+"#
+    )
+}
+
+/// What cloud-init's apt calls go through (`apt_get_wrapper`): `update` and `upgrade` do
+/// nothing, `install` succeeds for packages the image holds and fails, saying why, for
+/// the others.
+const APT: &str = r#"#!/bin/sh
+# kumori: instances reach no package mirror; packages come from the image.
+for a in "$@"; do
+  case "$a" in
+    update|upgrade|dist-upgrade) echo "kumori: apt-get $a skipped: instances reach no package mirror"; exit 0 ;;
+  esac
+done
+missing=""
+seen_install=""
+for a in "$@"; do
+  case "$a" in
+    install) seen_install=1 ;;
+    -*|*=*) ;;
+    *) if [ -n "$seen_install" ] && ! dpkg -s "$a" >/dev/null 2>&1; then missing="$missing $a"; fi ;;
+  esac
+done
+if [ -n "$missing" ]; then
+  echo "kumori: package(s)$missing not in the image and instances reach no package mirror: not installed" >&2
+  exit 100
+fi
+exit 0
 "#;
 
 fn write(path: &Path, data: &[u8], mode: u32) -> Result<(), String> {
@@ -278,6 +352,21 @@ pub fn start(dir: &Path, rootfs: &Path, spec: &Spec) -> Result<(), String> {
         && !m.join("var/lib/kumori/user-data").exists()
     {
         write(&m.join("var/lib/kumori/user-data"), data, 0o700)?;
+    }
+    if let Some(ns) = spec.resolver {
+        write(
+            &m.join("etc/resolv.conf"),
+            format!("nameserver {ns}\nsearch {}\n", spec.domain).as_bytes(),
+            0o644,
+        )?;
+    }
+    if m.join("usr/bin/cloud-init").exists() {
+        write(
+            &m.join("etc/cloud/cloud.cfg.d/90-kumori.cfg"),
+            cloud_config(&spec.user).as_bytes(),
+            0o644,
+        )?;
+        write(&m.join("usr/local/sbin/kumori-apt"), APT.as_bytes(), 0o755)?;
     }
     let cfg = config(spec, &m);
     std::fs::write(

@@ -7,9 +7,10 @@ use std::process::Command;
 
 /// The packages an instance needs: an SSH server, sudo, an init that reaps (tini), and the
 /// tools a tutorial reaches for.
-/// cloud-init runs user data as on EC2; e2fsprogs, xfsprogs and mount let a user format and
-/// mount an EBS volume as AWS's guides do.
-pub const PACKAGES: &str = "openssh-server,sudo,tini,iproute2,iputils-ping,curl,ca-certificates,procps,python3,cloud-init,e2fsprogs,xfsprogs,mount";
+/// cloud-init runs user data as on EC2 (tzdata for its `timezone`); e2fsprogs, xfsprogs and
+/// mount let a user format and mount an EBS volume as AWS's guides do; the aws CLI is on the
+/// instance as on Amazon Linux.
+pub const PACKAGES: &str = "openssh-server,sudo,tini,iproute2,iputils-ping,curl,ca-certificates,procps,python3,cloud-init,tzdata,e2fsprogs,xfsprogs,mount,awscli";
 
 /// The name of the cached tree: it changes with what goes into it, so a cache built by an
 /// older kumori is never used for a newer one's instances.

@@ -46,8 +46,10 @@ struct State {
     containers: std::collections::BTreeSet<String>,
     /// The account of each instance, for its metadata service.
     accounts: std::collections::HashMap<String, String>,
-    /// The metadata service's listener in each VPC's router, by VPC id.
-    imds: std::collections::HashMap<String, tokio::task::JoinHandle<()>>,
+    /// The services in each VPC's router (the metadata service, the DNS server), by VPC id.
+    services: std::collections::HashMap<String, Vec<tokio::task::JoinHandle<()>>>,
+    /// The region of each VPC with instances (its DNS names say it).
+    regions: std::collections::HashMap<String, String>,
     /// Instances whose SSH server is being waited for (`pending`), by id.
     booting: std::collections::BTreeSet<String>,
     /// The reboot count each container was started at, by name: when the store's moves,
@@ -112,7 +114,8 @@ impl Dataplane {
             rootfs: None,
             containers: Default::default(),
             accounts: Default::default(),
-            imds: Default::default(),
+            services: Default::default(),
+            regions: Default::default(),
             booting: Default::default(),
             boots: Default::default(),
             plugged: Default::default(),
@@ -161,7 +164,7 @@ impl Dataplane {
         let _ = tokio::task::spawn_blocking(move || {
             let mut s = state.lock().expect("data plane state");
             s.stopped = true;
-            for (_, task) in s.imds.drain() {
+            for task in s.services.drain().flat_map(|(_, t)| t) {
                 task.abort();
             }
             if let Some(m) = &machines {
@@ -316,11 +319,16 @@ async fn run(store: Store, options: Options, machines: Option<Machines>, state: 
                 return None;
             }
             let mut r = s.reconciler.apply(&fabric);
+            s.network = net;
             let mut seen = Seen::default();
             if let (Some(m), Some(wanted)) = (&machines_at, wanted) {
                 s.accounts = wanted
                     .iter()
                     .map(|w| (w.instance_id.clone(), w.account.clone()))
+                    .collect();
+                s.regions = wanted
+                    .iter()
+                    .map(|w| (w.vpc_id.clone(), w.region.clone()))
                     .collect();
                 seen = run_machines(&mut s, m, &prefix, &wanted, &mut r.errors);
             }
@@ -338,30 +346,43 @@ async fn run(store: Store, options: Options, machines: Option<Machines>, state: 
             // The metadata service: a listener in each new VPC's router, none for a gone one.
             let names = Names(&prefix);
             let vpcs: Vec<String> = fabric_vpcs.clone();
-            s.imds.retain(|vpc, task| {
+            s.services.retain(|vpc, tasks| {
                 let keep = vpcs.contains(vpc);
                 if !keep {
-                    task.abort();
+                    tasks.iter().for_each(|t| t.abort());
                 }
                 keep
             });
             let mut listeners = Vec::new();
             if machines_at.is_some() {
-                for vpc in vpcs.iter().filter(|v| !s.imds.contains_key(*v)) {
-                    let bound = kumori_dataplane::netns::in_netns(&names.vpc(vpc), || {
+                for vpc in vpcs.iter().filter(|v| !s.services.contains_key(*v)) {
+                    let dns = s
+                        .network
+                        .vpcs
+                        .get(vpc)
+                        .and_then(kumori_dataplane::plan::resolver);
+                    let bound = kumori_dataplane::netns::in_netns(&names.vpc(vpc), move || {
                         let l =
                             std::net::TcpListener::bind((kumori_dataplane::plan::IMDS_ADDRESS, 80))
-                                .map_err(|e| e.to_string())?;
+                                .map_err(|e| format!("metadata service: {e}"))?;
                         l.set_nonblocking(true).map_err(|e| e.to_string())?;
-                        Ok(l)
+                        let d = match dns {
+                            Some(ip) => {
+                                let d = std::net::UdpSocket::bind((ip, 53))
+                                    .map_err(|e| format!("DNS server: {e}"))?;
+                                d.set_nonblocking(true).map_err(|e| e.to_string())?;
+                                Some(d)
+                            }
+                            None => None,
+                        };
+                        Ok((l, d))
                     });
                     match bound {
                         Ok(l) => listeners.push((vpc.clone(), l)),
-                        Err(e) => r.errors.push(format!("metadata service in {vpc}: {e}")),
+                        Err(e) => r.errors.push(format!("{vpc}: {e}")),
                     }
                 }
             }
-            s.network = net;
             s.rounds += 1;
             s.applied = Some(changes);
             s.last = Some(r.clone());
@@ -389,19 +410,27 @@ async fn run(store: Store, options: Options, machines: Option<Machines>, state: 
                 m,
             ));
         }
-        for (vpc, listener) in listeners {
+        for (vpc, (listener, dns)) in listeners {
+            let mut tasks = Vec::new();
             match tokio::net::TcpListener::from_std(listener) {
-                Ok(l) => {
-                    let task =
-                        tokio::spawn(serve_imds(l, vpc.clone(), store.clone(), state.clone()));
-                    state
-                        .lock()
-                        .expect("data plane state")
-                        .imds
-                        .insert(vpc, task);
-                }
+                Ok(l) => tasks.push(tokio::spawn(serve_imds(
+                    l,
+                    vpc.clone(),
+                    store.clone(),
+                    state.clone(),
+                ))),
                 Err(e) => tracing::warn!("data plane: metadata service in {vpc}: {e}"),
             }
+            match dns.map(tokio::net::UdpSocket::from_std) {
+                Some(Ok(d)) => tasks.push(tokio::spawn(serve_dns(d, vpc.clone(), state.clone()))),
+                Some(Err(e)) => tracing::warn!("data plane: DNS server in {vpc}: {e}"),
+                None => {}
+            }
+            state
+                .lock()
+                .expect("data plane state")
+                .services
+                .insert(vpc, tasks);
         }
         for e in &report.errors {
             tracing::warn!("data plane: {e}");
@@ -527,6 +556,12 @@ fn run_machines(
                     user_data: w.user_data.clone(),
                     memory_bytes: memory_mib << 20,
                     layers: w.layers.iter().map(|l| m.layers().join(l)).collect(),
+                    resolver: s
+                        .network
+                        .vpcs
+                        .get(&w.vpc_id)
+                        .and_then(kumori_dataplane::plan::resolver),
+                    domain: kumori_dns::domain(&w.region),
                 };
                 match start(&m.dir, &rootfs, &spec) {
                     Ok(()) => {
@@ -664,6 +699,36 @@ async fn watch_boot(store: Store, state: Arc<Mutex<State>>, netns: String, m: Ma
         .expect("data plane state")
         .booting
         .remove(&m.instance_id);
+}
+
+/// The VPC's DNS server (at its base address + 2): EC2's private host names, answered by
+/// `kumori-dns` from the VPC's ranges as last applied.
+async fn serve_dns(socket: tokio::net::UdpSocket, vpc: String, state: Arc<Mutex<State>>) {
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let (n, peer) = match socket.recv_from(&mut buf).await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("DNS server in {vpc}: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let resolver = {
+            let s = state.lock().expect("data plane state");
+            s.network.vpcs.get(&vpc).map(|v| kumori_dns::Vpc {
+                cidrs: v.cidrs.clone(),
+                region: s
+                    .regions
+                    .get(&vpc)
+                    .cloned()
+                    .unwrap_or_else(|| "us-east-1".into()),
+            })
+        };
+        if let Some(answer) = resolver.and_then(|r| r.answer(&buf[..n])) {
+            let _ = socket.send_to(&answer, peer).await;
+        }
+    }
 }
 
 /// The metadata service inside a VPC: requests to 169.254.169.254 reach the router, and are

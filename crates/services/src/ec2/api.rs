@@ -245,6 +245,7 @@ pub struct Machine {
     pub region: String,
     pub instance_id: String,
     pub state: String,
+    pub vpc_id: String,
     /// Its primary interface, whose namespace it runs in.
     pub interface_id: String,
     pub private_ip: String,
@@ -316,6 +317,7 @@ pub async fn machines(store: &kumori_store::Store, limits: &crate::Limits) -> Re
                     .user_data
                     .as_deref()
                     .and_then(|u| base64::engine::general_purpose::STANDARD.decode(u).ok()),
+                vpc_id: i.vpc_id,
                 instance_id: i.instance_id,
                 state: i.state,
                 interface_id: i.network_interface_id,

@@ -310,13 +310,53 @@ pub async fn handle(
     Ok(answer(&tree, req.path))
 }
 
+/// The versions IMDS lists at its root, oldest first.
+const VERSIONS: &[&str] = &[
+    "1.0",
+    "2007-01-19",
+    "2007-03-01",
+    "2007-08-29",
+    "2007-10-10",
+    "2007-12-15",
+    "2008-02-01",
+    "2008-09-01",
+    "2009-04-04",
+    "2011-01-01",
+    "2011-05-01",
+    "2012-01-12",
+    "2014-02-25",
+    "2014-11-05",
+    "2015-10-20",
+    "2016-04-19",
+    "2016-06-30",
+    "2016-09-02",
+    "2018-03-28",
+    "2018-08-17",
+    "2018-09-24",
+    "2019-10-01",
+    "2020-10-27",
+    "2021-01-03",
+    "2021-03-23",
+    "2021-07-15",
+    "2022-09-24",
+    "2024-04-11",
+    "latest",
+];
+
 /// Looks `path` up in the tree: a leaf's value, or a directory's listing (children that are
 /// directories end in `/`).
 fn answer(tree: &BTreeMap<String, String>, path: &str) -> ImdsResponse {
     let path = path.trim_start_matches('/');
     if path.is_empty() {
-        return text(200, "latest");
+        return text(200, VERSIONS.join("\n"));
     }
+    // Every dated version answers with today's tree, as IMDS does for the categories they
+    // share (cloud-init asks for `2021-03-23/meta-data/…`, older tools `2009-04-04/…`).
+    let path = match path.split_once('/') {
+        Some((v, rest)) if VERSIONS.contains(&v) => format!("latest/{rest}"),
+        None if VERSIONS.contains(&path) => "latest".to_string(),
+        _ => path.to_string(),
+    };
     let key = path.trim_end_matches('/');
     // A leaf answers with or without a trailing slash (botocore asks for
     // `placement/availability-zone/`).
