@@ -22,6 +22,12 @@ from support import require_data_plane, REPO, KumoriServer, client, kumori_bin
 pytestmark = pytest.mark.xdist_group("dataplane")
 
 MY_IP, STRANGER, PUBLIC_SERVER = "203.0.113.5", "198.51.100.7", "198.51.100.80"
+# The cloud runs with --auth enforce, as a shared deployment does: the test acts as root.
+ROOT_KEY, ROOT_SECRET = "AKIAKUMORIROOTTEST02", "kumori-root-secret-for-tests-only-000002"
+
+
+def as_root(service, srv):
+    return client(service, srv.endpoint, key=ROOT_KEY, secret=ROOT_SECRET)
 
 
 require_data_plane("ip", "nft", "runc", "mmdebstrap", "ssh")
@@ -39,7 +45,9 @@ def cloud(tmp_path_factory):
     cache = os.environ.get("KUMORI_IMAGE_CACHE") or str(REPO / "target" / "kumori-images")
     srv = KumoriServer(
         state_dir=tmp_path_factory.mktemp("instances"),
-        extra_args=["--dataplane", "--dataplane-prefix", prefix, "--no-host-link", "--image-cache", cache],
+        extra_args=["--dataplane", "--dataplane-prefix", prefix, "--no-host-link", "--image-cache", cache,
+                    "--auth", "enforce"],
+        env={**os.environ, "KUMORI_ROOT_ACCESS_KEY_ID": ROOT_KEY, "KUMORI_ROOT_SECRET_ACCESS_KEY": ROOT_SECRET},
     ).start()
     try:
         # The root filesystem is built once (about a minute), then cached.
@@ -64,7 +72,7 @@ def cloud(tmp_path_factory):
 @pytest.fixture(scope="module")
 def seed(cloud, tmp_path_factory):
     srv, prefix = cloud
-    ec2 = client("ec2", srv.endpoint)
+    ec2 = as_root("ec2", srv)
     key = ec2.create_key_pair(KeyName="seed", KeyType="ed25519")
     key_file = tmp_path_factory.mktemp("key") / "seed.pem"
     key_file.write_text(key["KeyMaterial"])
@@ -97,7 +105,7 @@ def seed(cloud, tmp_path_factory):
                             SubnetId=private, SecurityGroupIds=[web_sg],
                             UserData=USER_DATA)["Instances"][0]
     bastion_ip = ec2.describe_instances(InstanceIds=[bastion])["Reservations"][0]["Instances"][0]["PublicIpAddress"]
-    return {"ec2": ec2, "prefix": prefix, "key": str(key_file), "state_dir": srv.state_dir, "endpoint": srv.endpoint, "bastion": bastion, "bastion_ip": bastion_ip,
+    return {"ec2": ec2, "srv": srv, "prefix": prefix, "key": str(key_file), "state_dir": srv.state_dir, "endpoint": srv.endpoint, "bastion": bastion, "bastion_ip": bastion_ip,
             "web": web["InstanceId"], "web_ip": web["PrivateIpAddress"], "nat_ip": eip["PublicIp"]}
 
 
@@ -144,16 +152,19 @@ def test_ssh_to_the_bastion_with_the_key_pair_from_my_ip_and_not_from_a_stranger
     assert stranger.returncode == 255 and "timed out" in stranger.stderr, stranger.stderr
 
 
+def reach(seed, frm, to, port):
+    """`kumori reach … --probe`: the engine's verdict beside real packets through the fabric."""
+    return subprocess.run([str(kumori_bin()), "reach", "--from", frm, "--to", to, "--port", str(port), "--probe",
+                           "--endpoint-url", seed["endpoint"]], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "AWS_ACCESS_KEY_ID": ROOT_KEY, "AWS_SECRET_ACCESS_KEY": ROOT_SECRET})
+
+
 def test_kumori_reach_agrees_with_what_ssh_found(seed):
-    def reach(frm, to, port):
-        return subprocess.run([str(REPO / "target" / "debug" / "kumori") if not os.environ.get("KUMORI_BIN") else os.environ["KUMORI_BIN"],
-                               "reach", "--from", frm, "--to", to, "--port", str(port), "--probe",
-                               "--endpoint-url", seed["endpoint"]], capture_output=True, text=True, timeout=60)
-    mine = reach(MY_IP, seed["bastion"], 22)
+    mine = reach(seed, MY_IP, seed["bastion"], 22)
     assert mine.returncode == 0 and "kernel: REACHED" in mine.stdout, mine.stdout + mine.stderr
-    stranger = reach(STRANGER, seed["bastion"], 22)
+    stranger = reach(seed, STRANGER, seed["bastion"], 22)
     assert stranger.returncode == 1 and "kernel: NOT REACHED" in stranger.stdout, stranger.stdout + stranger.stderr
-    web = reach(MY_IP, seed["web"], 80)
+    web = reach(seed, MY_IP, seed["web"], 80)
     assert web.returncode == 1 and "DISAGREE" not in web.stdout, web.stdout
 
 
@@ -179,6 +190,18 @@ def test_the_web_server_reaches_the_internet_through_the_nat_gateway(seed):
         assert got and got.stdout == seed["nat_ip"], got
     finally:
         server.kill()
+
+
+def test_kumori_reach_agrees_with_the_rest_of_the_journey(seed):
+    # The web server's page from the bastion (its user data serves it), not from a stranger's
+    # SSH; the web server out to the internet through the NAT gateway.
+    page = reach(seed, seed["bastion"], seed["web"], 80)
+    assert page.returncode == 0 and "kernel: REACHED" in page.stdout, page.stdout + page.stderr
+    stranger = reach(seed, STRANGER, seed["web"], 22)
+    assert stranger.returncode == 1 and "kernel: NOT REACHED" in stranger.stdout, stranger.stdout + stranger.stderr
+    out = reach(seed, seed["web"], PUBLIC_SERVER, 8080)
+    assert out.returncode == 0 and "kernel: REACHED" in out.stdout, out.stdout + out.stderr
+    assert "DISAGREE" not in page.stdout + stranger.stdout + out.stdout
 
 
 def test_the_metadata_service_answers_inside_the_instance_with_and_without_a_token(seed):
@@ -252,6 +275,28 @@ def test_the_vpc_resolver_answers_instance_names_and_nothing_else(seed):
     assert "nx=2" in out, out
     # NXDOMAIN at once: no timeout for a program probing the resolver.
     assert int(out.split("ms=")[1].split()[0]) < 1000, out
+
+
+def test_the_aws_cli_inside_an_instance_uses_its_role_and_only_what_the_role_allows(seed):
+    """Under --auth enforce: the instance's role may describe VPCs and nothing else; the aws
+    CLI on the instance finds the role's credentials at the metadata service by itself."""
+    iam = as_root("iam", seed["srv"])
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
+                                                      "Action": "sts:AssumeRole"}]}
+    iam.create_role(RoleName="web-reader", AssumeRolePolicyDocument=json.dumps(trust))
+    iam.put_role_policy(RoleName="web-reader", PolicyName="describe-vpcs", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ec2:DescribeVpcs", "Resource": "*"}]}))
+    iam.create_instance_profile(InstanceProfileName="web-reader")
+    iam.add_role_to_instance_profile(InstanceProfileName="web-reader", RoleName="web-reader")
+    seed["ec2"].associate_iam_instance_profile(InstanceId=seed["web"], IamInstanceProfile={"Name": "web-reader"})
+    aws = "aws --endpoint-url http://169.254.169.254:4566 --region us-east-1 --output text"
+    who = eventually(lambda: (r := ssh(seed, MY_IP, seed["web_ip"], f"{aws} sts get-caller-identity --query Arn", jump=True, timeout=10)).returncode == 0 and r, seconds=30)
+    assert who, ssh(seed, MY_IP, seed["web_ip"], f"{aws} sts get-caller-identity", jump=True, timeout=10)
+    assert who.stdout.strip().endswith(f":assumed-role/web-reader/{seed['web']}"), who.stdout
+    vpcs = ssh(seed, MY_IP, seed["web_ip"], f"{aws} ec2 describe-vpcs --query 'Vpcs[].CidrBlock'", jump=True, timeout=10)
+    assert vpcs.returncode == 0 and "10.0.0.0/16" in vpcs.stdout, vpcs.stdout + vpcs.stderr
+    denied = ssh(seed, MY_IP, seed["web_ip"], f"{aws} ec2 create-vpc --cidr-block 10.9.0.0/16", jump=True, timeout=10)
+    assert denied.returncode != 0 and "UnauthorizedOperation" in denied.stderr, denied.stdout + denied.stderr
 
 
 def test_the_token_answer_leaves_with_the_hop_limit_as_its_ttl(seed):
@@ -424,7 +469,7 @@ def test_a_restart_of_kumori_brings_running_instances_back(cloud, seed):
     srv, _ = cloud
     srv.kill()  # no clean shutdown: the container and its namespace outlive the process
     srv.start()
-    seed["ec2"] = client("ec2", srv.endpoint)  # another port
+    seed["ec2"] = as_root("ec2", srv)  # another port
     back = eventually(lambda: (r := ssh(seed, MY_IP, seed["bastion_ip"], "cat ~/note")).returncode == 0 and r)
     assert back and back.stdout.strip() == "kept", back
     # Every running instance, not only the one logged into.

@@ -533,6 +533,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         request_timeout: std::time::Duration::from_secs(request_timeout.max(1)),
         max_connections: max_connections.max(1),
     };
+    if let Some(dp) = &dataplane {
+        dp.serve_api(app.clone(), options.clone());
+    }
     kumori_server::background::spawn_housekeeping(store.clone());
     let served = serve(listener, app, options, shutdown())
         .await

@@ -29,6 +29,9 @@ impl Machines {
     }
 }
 
+/// The port kumori's API answers on inside each VPC, at the metadata service's address.
+pub const API_PORT: u16 = 4566;
+
 /// How often the store's change number is read.
 const POLL: Duration = Duration::from_millis(5);
 
@@ -50,6 +53,9 @@ struct State {
     services: std::collections::HashMap<String, Vec<tokio::task::JoinHandle<()>>>,
     /// The region of each VPC with instances (its DNS names say it).
     regions: std::collections::HashMap<String, String>,
+    /// kumori's own API, to serve inside every VPC (`serve_api`), and where it is served.
+    api: Option<(axum::Router, crate::serve::ServeOptions)>,
+    api_tasks: std::collections::HashMap<String, tokio::task::JoinHandle<()>>,
     /// Instances whose SSH server is being waited for (`pending`), by id.
     booting: std::collections::BTreeSet<String>,
     /// The reboot count each container was started at, by name: when the store's moves,
@@ -116,6 +122,8 @@ impl Dataplane {
             accounts: Default::default(),
             services: Default::default(),
             regions: Default::default(),
+            api: None,
+            api_tasks: Default::default(),
             booting: Default::default(),
             boots: Default::default(),
             plugged: Default::default(),
@@ -167,6 +175,9 @@ impl Dataplane {
             for task in s.services.drain().flat_map(|(_, t)| t) {
                 task.abort();
             }
+            for (_, task) in s.api_tasks.drain() {
+                task.abort();
+            }
             if let Some(m) = &machines {
                 for name in std::mem::take(&mut s.containers) {
                     let _ = kumori_machines::container::stop(&m.dir, &name, Duration::from_secs(5));
@@ -178,6 +189,14 @@ impl Dataplane {
             s.reconciler.down()
         })
         .await;
+    }
+
+    /// Serves kumori's API inside every VPC too, at `http://169.254.169.254:4566` (the
+    /// metadata service's address, another port), so that programs on instances (the aws
+    /// CLI with the role's credentials) reach it as a process on the host does: the same
+    /// app, the same authentication and policies.
+    pub fn serve_api(&self, app: axum::Router, options: crate::serve::ServeOptions) {
+        self.state.lock().expect("data plane state").api = Some((app, options));
     }
 
     /// What `/_kumori/health` shows; `changes` is the store's change number now, so
@@ -243,6 +262,7 @@ async fn run(store: Store, options: Options, machines: Option<Machines>, state: 
     let limits = Limits::default();
     let mut applied: Option<i64> = None;
     let mut had_rootfs = false;
+    let mut had_api = false;
     loop {
         tokio::time::sleep(POLL).await;
         if state.lock().expect("data plane state").stopped {
@@ -261,11 +281,15 @@ async fn run(store: Store, options: Options, machines: Option<Machines>, state: 
             }
         };
         // The root filesystem arriving (or failing) is a change too: instances waited for it.
-        let has_rootfs = state.lock().expect("data plane state").rootfs.is_some();
-        if applied == Some(changes) && has_rootfs == had_rootfs {
+        let (has_rootfs, has_api) = {
+            let s = state.lock().expect("data plane state");
+            (s.rootfs.is_some(), s.api.is_some())
+        };
+        if applied == Some(changes) && has_rootfs == had_rootfs && has_api == had_api {
             continue;
         }
         had_rootfs = has_rootfs;
+        had_api = has_api;
         let started = Instant::now();
         let net = match kumori_services::ec2::reach::all_networks(&store, &limits).await {
             Ok(n) => n,
@@ -353,6 +377,31 @@ async fn run(store: Store, options: Options, machines: Option<Machines>, state: 
                 }
                 keep
             });
+            s.api_tasks.retain(|vpc, task| {
+                let keep = vpcs.contains(vpc);
+                if !keep {
+                    task.abort();
+                }
+                keep
+            });
+            let mut apis = Vec::new();
+            if machines_at.is_some() && s.api.is_some() {
+                for vpc in vpcs.iter().filter(|v| !s.api_tasks.contains_key(*v)) {
+                    let bound = kumori_dataplane::netns::in_netns(&names.vpc(vpc), || {
+                        let l = std::net::TcpListener::bind((
+                            kumori_dataplane::plan::IMDS_ADDRESS,
+                            API_PORT,
+                        ))
+                        .map_err(|e| format!("kumori's API: {e}"))?;
+                        l.set_nonblocking(true).map_err(|e| e.to_string())?;
+                        Ok(l)
+                    });
+                    match bound {
+                        Ok(l) => apis.push((vpc.clone(), l)),
+                        Err(e) => r.errors.push(format!("{vpc}: {e}")),
+                    }
+                }
+            }
             let mut listeners = Vec::new();
             if machines_at.is_some() {
                 for vpc in vpcs.iter().filter(|v| !s.services.contains_key(*v)) {
@@ -386,12 +435,39 @@ async fn run(store: Store, options: Options, machines: Option<Machines>, state: 
             s.rounds += 1;
             s.applied = Some(changes);
             s.last = Some(r.clone());
-            Some((r, listeners, seen))
+            Some((r, listeners, apis, seen))
         })
         .await;
-        let Ok(Some((report, listeners, seen))) = report else {
+        let Ok(Some((report, listeners, apis, seen))) = report else {
             return;
         };
+        let api = state.lock().expect("data plane state").api.clone();
+        if let Some((app, serve_options)) = api {
+            for (vpc, l) in apis {
+                match tokio::net::TcpListener::from_std(l) {
+                    Ok(l) => {
+                        let task = tokio::spawn({
+                            let (app, serve_options) = (app.clone(), serve_options.clone());
+                            async move {
+                                let _ = crate::serve::serve(
+                                    l,
+                                    app,
+                                    serve_options,
+                                    std::future::pending(),
+                                )
+                                .await;
+                            }
+                        });
+                        state
+                            .lock()
+                            .expect("data plane state")
+                            .api_tasks
+                            .insert(vpc, task);
+                    }
+                    Err(e) => tracing::warn!("data plane: kumori's API in {vpc}: {e}"),
+                }
+            }
+        }
         for (m, what) in seen.now {
             if let Err(e) = machine_seen(&store, &m, what).await {
                 tracing::warn!("data plane: {}: {}", m.instance_id, e.0.message);
