@@ -141,6 +141,12 @@ def test_an_instance_is_running_once_its_ssh_server_answers(seed):
     assert first.returncode == 0, first.stderr
     status = ec2.describe_instance_status(InstanceIds=[seed["bastion"]])["InstanceStatuses"][0]
     assert status["InstanceStatus"]["Status"] == "ok" and status["SystemStatus"]["Status"] == "ok", status
+    # Capped by its type (t3.micro: 2 vCPUs, 1 GiB), within what the host has.
+    cgroup = f"kumori/{seed['prefix']}-{seed['bastion']}"
+    with open(f"/sys/fs/cgroup/memory/{cgroup}/memory.limit_in_bytes") as f:
+        assert int(f.read()) == 1 << 30
+    with open(f"/sys/fs/cgroup/cpu/{cgroup}/cpu.cfs_quota_us") as f:
+        assert int(f.read()) == 100_000 * min(2, os.cpu_count())
 
 
 def test_ssh_to_the_bastion_with_the_key_pair_from_my_ip_and_not_from_a_stranger(seed):
@@ -468,6 +474,16 @@ def test_an_instance_whose_processes_died_fails_its_instance_check(seed):
 def test_a_restart_of_kumori_brings_running_instances_back(cloud, seed):
     srv, _ = cloud
     srv.kill()  # no clean shutdown: the container and its namespace outlive the process
+    prefix = seed["prefix"]
+    assert f"{prefix}-{seed['bastion']}" in subprocess.run(["runc", "list", "-q"], capture_output=True, text=True).stdout.split()
+    # What a crash left, `kumori dataplane down` removes: containers, their root mounts,
+    # namespaces; the root volumes stay on disk for the next start.
+    down = subprocess.run([str(kumori_bin()), "dataplane", "down", "--prefix", prefix], capture_output=True, text=True)
+    assert down.returncode == 0 and "removed 2 instance containers" in down.stdout, down.stdout + down.stderr
+    assert not [c for c in subprocess.run(["runc", "list", "-q"], capture_output=True, text=True).stdout.split() if c.startswith(prefix)]
+    with open("/proc/mounts") as f:
+        assert not [line for line in f if f"/{prefix}-i-" in line]
+    assert not [n for n in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split() if n.startswith(prefix)]
     srv.start()
     seed["ec2"] = as_root("ec2", srv)  # another port
     back = eventually(lambda: (r := ssh(seed, MY_IP, seed["bastion_ip"], "cat ~/note")).returncode == 0 and r)

@@ -335,9 +335,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     } = &cli.command
     {
         kumori_dataplane::check_capable()?;
+        // Instances first: their containers hold the namespaces.
+        let containers = kumori_server::dataplane::sweep_instances(prefix);
         let gone = kumori_dataplane::kernel::namespaces_with(prefix).len();
         kumori_dataplane::Reconciler::new(prefix);
-        println!("kumori: removed {gone} namespaces named {prefix}-*");
+        println!(
+            "kumori: removed {containers} instance containers and {gone} namespaces named {prefix}-*"
+        );
         return Ok(());
     }
     if let Command::Audit { asking } = cli.command {

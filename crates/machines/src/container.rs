@@ -24,6 +24,8 @@ pub struct Spec {
     /// User data, decoded; run once at first boot.
     pub user_data: Option<Vec<u8>>,
     pub memory_bytes: u64,
+    /// vCPUs: the CPU time it may use (within what the host has).
+    pub vcpus: u32,
     /// The VPC's DNS server and the region's private domain (`ec2.internal`).
     pub resolver: Option<std::net::Ipv4Addr>,
     pub domain: String,
@@ -199,6 +201,8 @@ fn ids_of(root: &Path, user: &str) -> Option<(u32, u32)> {
 
 /// The OCI runtime configuration.
 fn config(spec: &Spec, rootfs: &Path) -> serde_json::Value {
+    let host = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    let vcpus = spec.vcpus.clamp(1, host);
     // Docker's default capabilities: what sshd, sudo and a tutorial's services need.
     let caps = [
         "CAP_CHOWN",
@@ -252,6 +256,8 @@ fn config(spec: &Spec, rootfs: &Path) -> serde_json::Value {
             ],
             "resources": {
                 "memory": { "limit": spec.memory_bytes },
+                // As many CPUs' time per period as the type has vCPUs, at most the host's.
+                "cpu": { "period": 100_000, "quota": 100_000 * i64::from(vcpus) },
                 "devices": [{ "allow": false, "access": "rwm" }],
             },
             "cgroupsPath": format!("/kumori/{}", spec.name),
@@ -467,4 +473,24 @@ pub fn containers_with(prefix: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Removes what a crashed kumori left of instances named `<prefix>-i-…`: their containers
+/// (killed, deleted) and the mounts of their roots. Their layers stay on disk: they are the
+/// root volumes, and the next `kumori serve` boots the instances on them again. Answers how
+/// many containers went.
+pub fn sweep(prefix: &str) -> usize {
+    let names = containers_with(&format!("{prefix}-i-"));
+    for n in &names {
+        let _ = run(Command::new("runc").args(["kill", n, "KILL"]));
+        let _ = run(Command::new("runc").args(["delete", "-f", n]));
+    }
+    let ours = format!("/{prefix}-i-");
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    for target in mounts.lines().filter_map(|l| l.split(' ').nth(1)) {
+        if target.ends_with("/merged") && target.contains(&ours) {
+            let _ = run(Command::new("umount").arg(target));
+        }
+    }
+    names.len()
 }

@@ -32,6 +32,12 @@ impl Machines {
 /// The port kumori's API answers on inside each VPC, at the metadata service's address.
 pub const API_PORT: u16 = 4566;
 
+/// `kumori dataplane down`: removes the instance containers (and their root mounts) a
+/// crashed server left under `prefix`; answers how many.
+pub fn sweep_instances(prefix: &str) -> usize {
+    kumori_machines::container::sweep(prefix)
+}
+
 /// How often the store's change number is read.
 const POLL: Duration = Duration::from_millis(5);
 
@@ -620,9 +626,13 @@ fn run_machines(
                 }
                 // A new container has a new /dev: whatever was plugged is plugged again.
                 unplug_all(s, m, &name);
-                let memory_mib = kumori_catalog::instance_type(&w.instance_type)
+                let kind = kumori_catalog::instance_type(&w.instance_type);
+                let memory_mib = kind
                     .and_then(|t| t["MemoryInfo"]["SizeInMiB"].as_u64())
                     .unwrap_or(1024);
+                let vcpus = kind
+                    .and_then(|t| t["VCpuInfo"]["DefaultVCpus"].as_u64())
+                    .unwrap_or(1) as u32;
                 let spec = Spec {
                     name: name.clone(),
                     netns: names.interface(&w.interface_id),
@@ -631,6 +641,7 @@ fn run_machines(
                     authorized_key: w.public_key.clone(),
                     user_data: w.user_data.clone(),
                     memory_bytes: memory_mib << 20,
+                    vcpus,
                     layers: w.layers.iter().map(|l| m.layers().join(l)).collect(),
                     resolver: s
                         .network
