@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """Instances on the data plane (`kumori serve --dataplane` with runc and mmdebstrap, as root):
 
-  (a) seconds from RunInstances' acknowledgement to an accepted SSH login with the key pair
-      (p50, p90), the root filesystem already cached; target <= 1 s;
+  (a) seconds from RunInstances' acknowledgement to `running` (kumori records it when the
+      instance's SSH server greets), and to an accepted SSH login with the key pair by a
+      client that connects once DescribeInstances says `running`, as a user's waiter does
+      (p50, p90), the root filesystem already cached; target <= 1 s. (A client that sends
+      its SYN before the instance's address exists is dropped, as on EC2, and its kernel
+      retries after 1 s: polling with ssh from the first millisecond measures that.)
   (b) seconds from RunInstances to a shell user-data script's completion (p50, p90);
       target <= 5 s;
   (c) memory per idle instance: the container's cgroup usage once booted; target <= 20 MB;
@@ -87,13 +91,18 @@ def main() -> None:
         # A client inside the VPC: an interface in the same group, whose namespace ssh runs in.
         client_eni = ec2.create_network_interface(SubnetId=subnet, Groups=[sg])["NetworkInterface"]["NetworkInterfaceId"]
         client_ns = f"{prefix}-e-{client_eni}"
-        ssh_ok, ud_done, mem = [], [], []
+        ssh_ok, ud_done, mem, up = [], [], [], []
         for _ in range(args.count):
             t = time.monotonic()
             i = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1, KeyName="bench",
                                   SubnetId=subnet, UserData=USER_DATA)["Instances"][0]
             acked = time.monotonic()
             ip, name = i["PrivateIpAddress"], f"{prefix}-{i['InstanceId']}"
+            while ec2.describe_instances(InstanceIds=[i["InstanceId"]])["Reservations"][0]["Instances"][0]["State"]["Name"] != "running":
+                if time.monotonic() - t > 60:
+                    sys.exit(f"{i['InstanceId']} not running in 60 s")
+                time.sleep(0.01)
+            up.append(time.monotonic() - acked)
             while True:
                 r = subprocess.run(["ip", "netns", "exec", client_ns, "ssh", "-i", str(key_file), "-o", "StrictHostKeyChecking=no",
                                     "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=2",
@@ -112,7 +121,8 @@ def main() -> None:
             usage = Path(f"/sys/fs/cgroup/memory/kumori/{name}/memory.usage_in_bytes")
             if usage.exists():
                 mem.append(int(usage.read_text()) / 2**20)
-        print(f"(a) RunInstances -> SSH login: p50 {statistics.median(ssh_ok):.2f} s, p90 {pct(ssh_ok, 0.9):.2f} s over {len(ssh_ok)} (target <= 1 s)")
+        print(f"(a) RunInstances -> running (SSH server up): p50 {statistics.median(up):.2f} s, p90 {pct(up, 0.9):.2f} s over {len(up)}")
+        print(f"    RunInstances -> SSH login accepted: p50 {statistics.median(ssh_ok):.2f} s, p90 {pct(ssh_ok, 0.9):.2f} s (target <= 1 s)")
         print(f"(b) RunInstances -> user data done: p50 {statistics.median(ud_done):.2f} s, p90 {pct(ud_done, 0.9):.2f} s (target <= 5 s)")
         if mem:
             print(f"(c) memory per idle instance (cgroup usage, page cache included): median {statistics.median(mem):.1f} MB (target <= 20 MB)")

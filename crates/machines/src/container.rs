@@ -84,15 +84,16 @@ fn is_mounted(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
-/// kumori's init, run by tini: host keys at first boot (printed to the console as EC2
-/// prints them), then cloud-init in the background when the instance has user data (its
+/// kumori's init, run by tini: the host keys kumori made for the first boot printed to the
+/// console as EC2 prints them, then cloud-init in the background when the instance has user data (its
 /// four stages, as systemd would order them), and the SSH server in the foreground, so
 /// that SSH never waits for user data. Without cloud-init in the image, a shell script in
 /// user data runs once.
 const INIT: &str = r#"#!/bin/sh
 mkdir -p /run/sshd
-if [ ! -f /etc/ssh/ssh_host_ed25519_key ]; then
-  ssh-keygen -A >/dev/null
+# Host keys new at this boot (kumori put them in place): printed as EC2 prints them.
+if [ -f /var/lib/kumori/new-host-keys ]; then
+  rm -f /var/lib/kumori/new-host-keys
   echo "-----BEGIN SSH HOST KEY FINGERPRINTS-----"
   for k in /etc/ssh/ssh_host_*_key.pub; do ssh-keygen -lf "$k"; done
   echo "-----END SSH HOST KEY FINGERPRINTS-----"
@@ -337,6 +338,15 @@ pub fn start(dir: &Path, rootfs: &Path, spec: &Spec) -> Result<(), String> {
         format!("127.0.0.1 localhost\n127.0.1.1 {}\n", spec.hostname).as_bytes(),
         0o644,
     )?;
+    // Host keys in place before the container starts: its SSH server is up at once.
+    if !m.join("etc/ssh/ssh_host_ed25519_key").exists() {
+        for k in crate::hostkeys::take()? {
+            let at = m.join("etc/ssh").join(k.name);
+            write(&at, &k.private, 0o600)?;
+            write(&at.with_extension("pub"), &k.public, 0o644)?;
+        }
+        write(&m.join("var/lib/kumori/new-host-keys"), b"", 0o644)?;
+    }
     if let Some(key) = &spec.authorized_key {
         let home = m.join("home").join(&spec.user);
         let ssh = home.join(".ssh");

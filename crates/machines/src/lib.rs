@@ -13,5 +13,6 @@
 //! Debian's packages.
 
 pub mod container;
+pub mod hostkeys;
 pub mod rootfs;
 pub mod volume;

@@ -155,6 +155,7 @@ impl Dataplane {
                 let l = kumori_machines::container::Layout::new(&dir, &format!("{prefix}-{id}"));
                 std::fs::read(l.console()).ok()
             }));
+            kumori_machines::hostkeys::warm();
             // Built once and cached; a minute or two the first time, so not in the way of
             // the API: instances wait for it.
             let cache = m.cache.clone();
