@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 from support import require_data_plane, REPO, KumoriServer, client, kumori_bin
@@ -49,6 +52,7 @@ def cloud(tmp_path_factory):
                     "--auth", "enforce"],
         env={**os.environ, "KUMORI_ROOT_ACCESS_KEY_ID": ROOT_KEY, "KUMORI_ROOT_SECRET_ACCESS_KEY": ROOT_SECRET},
     ).start()
+    layers = None
     try:
         # The root filesystem is built once (about a minute), then cached.
         deadline = time.monotonic() + 900
@@ -60,18 +64,24 @@ def cloud(tmp_path_factory):
             assert image == "building", image
             assert time.monotonic() < deadline, "the root filesystem took over 15 minutes"
             time.sleep(1)
-        yield srv, prefix
+        # Where the server keeps instances' layers, volumes and captured images (beside its
+        # state on SQLite; under the default data directory on PostgreSQL), as it said.
+        layers = Path(re.search(r"layers in (\S+), images in", srv.output()).group(1))
+        yield srv, prefix, layers
     finally:
         srv.stop()
         left = subprocess.run(["runc", "list", "-q"], capture_output=True, text=True).stdout.split()
         # Whatever happened, nothing of ours stays in the kernel.
         subprocess.run([str(kumori_bin()), "dataplane", "down", "--prefix", prefix], capture_output=True)
+        # Nor on disk, where the layers were not in the test's own directory (PostgreSQL).
+        if layers is not None and layers.name == prefix:
+            shutil.rmtree(layers, ignore_errors=True)
         assert not [c for c in left if c.startswith(prefix)], left
 
 
 @pytest.fixture(scope="module")
 def seed(cloud, tmp_path_factory):
-    srv, prefix = cloud
+    srv, prefix, layers = cloud
     ec2 = as_root("ec2", srv)
     key = ec2.create_key_pair(KeyName="seed", KeyType="ed25519")
     key_file = tmp_path_factory.mktemp("key") / "seed.pem"
@@ -105,7 +115,7 @@ def seed(cloud, tmp_path_factory):
                             SubnetId=private, SecurityGroupIds=[web_sg],
                             UserData=USER_DATA)["Instances"][0]
     bastion_ip = ec2.describe_instances(InstanceIds=[bastion])["Reservations"][0]["Instances"][0]["PublicIpAddress"]
-    return {"ec2": ec2, "srv": srv, "prefix": prefix, "key": str(key_file), "state_dir": srv.state_dir, "endpoint": srv.endpoint, "bastion": bastion, "bastion_ip": bastion_ip,
+    return {"ec2": ec2, "srv": srv, "layers": layers, "prefix": prefix, "key": str(key_file), "state_dir": srv.state_dir, "endpoint": srv.endpoint, "bastion": bastion, "bastion_ip": bastion_ip,
             "web": web["InstanceId"], "web_ip": web["PrivateIpAddress"], "nat_ip": eip["PublicIp"]}
 
 
@@ -376,6 +386,31 @@ def test_stop_and_start_keep_what_was_written_to_the_root_volume(seed):
     assert back.returncode == 0 and back.stdout.split() == ["kept", "root-kept"], back
 
 
+def test_stop_and_start_give_an_instance_without_an_elastic_ip_a_new_public_address(seed):
+    ec2 = seed["ec2"]
+    b = ec2.describe_instances(InstanceIds=[seed["bastion"]])["Reservations"][0]["Instances"][0]
+    i = ec2.run_instances(ImageId=b["ImageId"], InstanceType="t3.micro", MinCount=1, MaxCount=1, KeyName="seed",
+                          NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": b["SubnetId"], "AssociatePublicIpAddress": True,
+                                              "Groups": [b["SecurityGroups"][0]["GroupId"]]}])["Instances"][0]["InstanceId"]
+    try:
+        waiter = {"Delay": 1, "MaxAttempts": 60}
+        ec2.get_waiter("instance_running").wait(InstanceIds=[i], WaiterConfig=waiter)
+        first = ec2.describe_instances(InstanceIds=[i])["Reservations"][0]["Instances"][0]["PublicIpAddress"]
+        assert ssh(seed, MY_IP, first, "echo kept > ~/kept").returncode == 0
+        ec2.stop_instances(InstanceIds=[i])
+        ec2.get_waiter("instance_stopped").wait(InstanceIds=[i], WaiterConfig=waiter)
+        ec2.start_instances(InstanceIds=[i])
+        ec2.get_waiter("instance_running").wait(InstanceIds=[i], WaiterConfig=waiter)
+        second = ec2.describe_instances(InstanceIds=[i])["Reservations"][0]["Instances"][0]["PublicIpAddress"]
+        assert second != first
+        back = ssh(seed, MY_IP, second, "cat ~/kept")
+        assert back.returncode == 0 and back.stdout.strip() == "kept", back
+        # The old address leads nowhere now.
+        assert ssh(seed, MY_IP, first, "true", timeout=2).returncode == 255
+    finally:
+        ec2.terminate_instances(InstanceIds=[i])
+
+
 def test_an_image_made_from_an_instance_carries_the_files_its_user_wrote(seed):
     ec2 = seed["ec2"]
     ec2.get_waiter("instance_running").wait(InstanceIds=[seed["bastion"]], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
@@ -383,7 +418,7 @@ def test_an_image_made_from_an_instance_carries_the_files_its_user_wrote(seed):
     assert wrote.returncode == 0, wrote.stderr
     image = ec2.create_image(InstanceId=seed["bastion"], Name="baked-bastion")["ImageId"]
     ec2.get_waiter("image_available").wait(ImageIds=[image], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-    layer = seed["state_dir"] / "instances" / "images" / image
+    layer = seed["layers"] / "images" / image
     assert (layer / "home" / "ec2-user" / "baked").is_file(), "the captured layer is not where kumori keeps it"
     web_sg = ec2.describe_instances(InstanceIds=[seed["web"]])["Reservations"][0]["Instances"][0]["SecurityGroups"][0]["GroupId"]
     private = ec2.describe_instances(InstanceIds=[seed["web"]])["Reservations"][0]["Instances"][0]["SubnetId"]
@@ -420,7 +455,7 @@ def test_a_volume_formatted_and_mounted_keeps_its_data_across_detach_and_attach_
                                             " && sudo mount /dev/xvdf /data && echo persisted | sudo tee /data/f >/dev/null && sudo umount /data",
                                             jump=True)).returncode == 0 and r, seconds=20)
         assert made and made.stdout.split()[0] == str(1 << 30), made
-        assert (seed["state_dir"] / "instances" / "volumes" / f"{volume}.img").is_file()
+        assert (seed["layers"] / "volumes" / f"{volume}.img").is_file()
         ec2.detach_volume(VolumeId=volume)
         ec2.get_waiter("volume_available").wait(VolumeIds=[volume], WaiterConfig={"Delay": 1})
         gone = eventually(lambda: (r := ssh(seed, MY_IP, web["PrivateIpAddress"], "test ! -e /dev/xvdf", jump=True)).returncode == 0 and r, seconds=10)
@@ -433,9 +468,13 @@ def test_a_volume_formatted_and_mounted_keeps_its_data_across_detach_and_attach_
         assert read and read.stdout.strip() == "persisted", read
     finally:
         ec2.terminate_instances(InstanceIds=[other["InstanceId"]])
+        try:
+            ec2.detach_volume(VolumeId=volume)
+        except ec2.exceptions.ClientError:
+            pass  # already detached (the test got that far) or by the termination
         eventually(lambda: ec2.describe_volumes(VolumeIds=[volume])["Volumes"][0]["State"] == "available", seconds=20)
         ec2.delete_volume(VolumeId=volume)
-    files = seed["state_dir"] / "instances" / "volumes"
+    files = seed["layers"] / "volumes"
     assert eventually(lambda: not (files / f"{volume}.img").exists(), seconds=20), "a deleted volume's file stayed"
     loops = subprocess.run(["losetup", "-j", str(files / f"{volume}.img")], capture_output=True, text=True).stdout
     assert loops == "", loops
@@ -472,7 +511,7 @@ def test_an_instance_whose_processes_died_fails_its_instance_check(seed):
 
 
 def test_a_restart_of_kumori_brings_running_instances_back(cloud, seed):
-    srv, _ = cloud
+    srv, _, _ = cloud
     srv.kill()  # no clean shutdown: the container and its namespace outlive the process
     prefix = seed["prefix"]
     assert f"{prefix}-{seed['bastion']}" in subprocess.run(["runc", "list", "-q"], capture_output=True, text=True).stdout.split()
@@ -503,7 +542,8 @@ def test_terminating_an_instance_removes_its_container(seed):
     # Nothing of it is left: no mount of its root, no layers on disk.
     with open("/proc/mounts") as f:
         assert not [line for line in f if name in line]
-    assert not (seed["state_dir"] / "instances" / name).exists()
+    assert seed["layers"].is_dir(), "layers are not where the server said"
+    assert not (seed["layers"] / name).exists()
 
 
 def test_an_image_whose_root_filesystem_cannot_be_built_leaves_the_instance_terminated(tmp_path):
