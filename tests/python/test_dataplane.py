@@ -51,8 +51,14 @@ class Fabric:
         return client("ec2", self.srv.endpoint)
 
     def health(self) -> dict:
-        with urllib.request.urlopen(self.srv.endpoint + "/_kumori/health", timeout=5) as r:
-            return json.load(r)
+        try:
+            with urllib.request.urlopen(self.srv.endpoint + "/_kumori/health", timeout=5) as r:
+                return json.load(r)
+        except OSError as e:
+            # A server that stopped answering says why in its output.
+            raise AssertionError(f"health: {e}; server alive: {self.srv.alive()}, "
+                                 f"exit code {self.srv.proc.poll() if self.srv.proc else None}; "
+                                 f"output:\n{self.srv.output()}") from e
 
     def settle(self, timeout: float = 5.0) -> float:
         """Waits until every acknowledged write is in the kernel; answers how long it took."""

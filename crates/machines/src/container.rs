@@ -62,7 +62,8 @@ impl Layout {
     }
 }
 
-fn run(cmd: &mut Command) -> Result<String, String> {
+/// Runs a command to its end: its output, or what it said on failure.
+pub(crate) fn run(cmd: &mut Command) -> Result<String, String> {
     let out = cmd
         .stdin(Stdio::null())
         .output()

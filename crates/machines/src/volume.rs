@@ -7,8 +7,9 @@
 //! A device appears in a running container without a restart: the devices cgroup (v1)
 //! allows it, and `runc exec` makes the node in the container's `/dev`.
 
+use crate::container::run;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// A volume as attached to an instance.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -27,21 +28,6 @@ pub struct Plugged {
     pub minor: u32,
     /// The nodes made for it inside the container.
     pub nodes: Vec<String>,
-}
-
-fn run(cmd: &mut Command) -> Result<String, String> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("{cmd:?}: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "{cmd:?}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
 }
 
 /// The file holding a volume's blocks.

@@ -400,35 +400,19 @@ pub async fn captures(
     store: &kumori_store::Store,
 ) -> Result<(Vec<Capture>, std::collections::BTreeSet<String>)> {
     use super::images::OwnImage;
-    let limits = crate::Limits::default();
-    let scopes = {
-        let mut tx = store.read().await?;
-        tx.scopes_with(<OwnImage as resource::Resource>::KIND)
-            .await?
-    };
     let (mut pending, mut used) = (Vec::new(), std::collections::BTreeSet::new());
-    for (account, region) in &scopes {
-        let ctx = Ctx {
-            store,
-            account,
-            region,
-            limits: &limits,
-            caller: None,
-        };
-        let mut tx = store.read().await?;
-        for i in resource::list::<OwnImage>(&ctx, &mut tx).await? {
-            used.extend(i.layers.iter().cloned());
-            if i.image["State"] == "pending"
-                && let Some(instance) = i.image["SourceInstanceId"].as_str()
-                && i.layers.last() == Some(&i.image_id)
-            {
-                pending.push(Capture {
-                    account: account.clone(),
-                    region: region.clone(),
-                    image_id: i.image_id.clone(),
-                    instance_id: instance.to_string(),
-                });
-            }
+    for (account, region, i) in everywhere::<OwnImage>(store).await? {
+        used.extend(i.layers.iter().cloned());
+        if i.image["State"] == "pending"
+            && let Some(instance) = i.image["SourceInstanceId"].as_str()
+            && i.layers.last() == Some(&i.image_id)
+        {
+            pending.push(Capture {
+                account,
+                region,
+                image_id: i.image_id.clone(),
+                instance_id: instance.to_string(),
+            });
         }
     }
     Ok((pending, used))
@@ -474,24 +458,34 @@ pub async fn captured(
 /// Every EBS volume that exists, in any account and region (the data plane removes the
 /// files of the others).
 pub async fn volume_ids(store: &kumori_store::Store) -> Result<std::collections::BTreeSet<String>> {
-    use super::volumes::Volume;
+    Ok(everywhere::<super::volumes::Volume>(store)
+        .await?
+        .into_iter()
+        .map(|(_, _, v)| v.volume_id)
+        .collect())
+}
+
+/// Every resource of kind `R` in every account and region, with its account and region.
+async fn everywhere<R: resource::Resource>(
+    store: &kumori_store::Store,
+) -> Result<Vec<(String, String, R)>> {
     let limits = crate::Limits::default();
     let scopes = {
         let mut tx = store.read().await?;
-        tx.scopes_with(<Volume as resource::Resource>::KIND).await?
+        tx.scopes_with(R::KIND).await?
     };
-    let mut out = std::collections::BTreeSet::new();
-    for (account, region) in &scopes {
+    let mut out = Vec::new();
+    for (account, region) in scopes {
         let ctx = Ctx {
             store,
-            account,
-            region,
+            account: &account,
+            region: &region,
             limits: &limits,
             caller: None,
         };
         let mut tx = store.read().await?;
-        for v in resource::list::<Volume>(&ctx, &mut tx).await? {
-            out.insert(v.volume_id);
+        for r in resource::list::<R>(&ctx, &mut tx).await? {
+            out.push((account.clone(), region.clone(), r));
         }
     }
     Ok(out)
