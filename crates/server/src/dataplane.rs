@@ -912,13 +912,8 @@ async fn serve_imds(
                             })
                             .collect();
                         let limits = Limits::default();
-                        let ctx = kumori_services::Ctx {
-                            store: &store,
-                            account: &account,
-                            region: "us-east-1",
-                            limits: &limits,
-                            caller: None,
-                        };
+                        let ctx =
+                            kumori_services::Ctx::root(&store, &account, "us-east-1", &limits);
                         let r = kumori_services::ec2::imds::ImdsRequest {
                             method: req.method().as_str(),
                             path: req.uri().path(),

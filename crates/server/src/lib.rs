@@ -72,13 +72,12 @@ struct App {
 impl App {
     /// A context for kumori's own work (no caller) in the default region.
     fn ctx(&self) -> Ctx<'_> {
-        Ctx {
-            store: &self.store,
-            account: &self.config.account_id,
-            region: &self.config.default_region,
-            limits: &self.config.limits,
-            caller: None,
-        }
+        Ctx::root(
+            &self.store,
+            &self.config.account_id,
+            &self.config.default_region,
+            &self.config.limits,
+        )
     }
 }
 

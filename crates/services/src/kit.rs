@@ -253,13 +253,7 @@ mod tests {
     async fn input_structs_ask_only_for_members_the_model_has() {
         let store = kumori_store::Store::open_memory().await.unwrap();
         let limits = crate::Limits::default();
-        let ctx = Ctx {
-            store: &store,
-            account: "000000000000",
-            region: "us-east-1",
-            limits: &limits,
-            caller: None,
-        };
+        let ctx = Ctx::root(&store, "000000000000", "us-east-1", &limits);
         let mut checked = 0;
         let mut wrong = Vec::new();
         let members_of = |model: &kumori_protocol::Model, op: &str| -> Vec<String> {

@@ -28,6 +28,20 @@ pub struct Ctx<'a> {
     pub caller: Option<&'a Caller>,
 }
 
+impl<'a> Ctx<'a> {
+    /// kumori itself acting in an account and region (the data plane, housekeeping, its
+    /// own tools): as the account's root.
+    pub fn root(store: &'a Store, account: &'a str, region: &'a str, limits: &'a Limits) -> Self {
+        Ctx {
+            store,
+            account,
+            region,
+            limits,
+            caller: None,
+        }
+    }
+}
+
 /// Which kind of IAM identity made a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {

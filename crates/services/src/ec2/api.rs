@@ -185,13 +185,7 @@ mod tests {
     async fn launch_place_and_terminate_through_the_api() {
         let store = kumori_store::Store::open_memory().await.unwrap();
         let limits = crate::Limits::default();
-        let ctx = Ctx {
-            store: &store,
-            account: "000000000000",
-            region: "us-east-1",
-            limits: &limits,
-            caller: None,
-        };
+        let ctx = Ctx::root(&store, "000000000000", "us-east-1", &limits);
         super::super::default_vpc::ensure(&ctx).await.unwrap();
         let image = kumori_catalog::public_images("us-east-1")
             .into_iter()
@@ -276,13 +270,7 @@ pub async fn machines(store: &kumori_store::Store, limits: &crate::Limits) -> Re
     };
     let mut out = Vec::new();
     for (account, region) in &scopes {
-        let ctx = Ctx {
-            store,
-            account,
-            region,
-            limits,
-            caller: None,
-        };
+        let ctx = Ctx::root(store, account, region, limits);
         let mut tx = store.read().await?;
         let instances: Vec<Instance> = resource::list(&ctx, &mut tx).await?;
         let keys: Vec<KeyPair> = resource::list(&ctx, &mut tx).await?;
@@ -346,13 +334,7 @@ pub enum Seen {
 /// it was (a user's change in between wins). Answers whether the state moved.
 pub async fn machine_seen(store: &kumori_store::Store, m: &Machine, seen: Seen) -> Result<bool> {
     let limits = crate::Limits::default();
-    let ctx = Ctx {
-        store,
-        account: &m.account,
-        region: &m.region,
-        limits: &limits,
-        caller: None,
-    };
+    let ctx = Ctx::root(store, &m.account, &m.region, &limits);
     let mut tx = store.write().await?;
     let Some(mut i) = resource::lock::<Instance>(&ctx, &mut tx, &m.instance_id).await? else {
         return Ok(false);
@@ -426,13 +408,7 @@ pub async fn captured(
 ) -> Result<()> {
     use super::images::OwnImage;
     let limits = crate::Limits::default();
-    let ctx = Ctx {
-        store,
-        account: &c.account,
-        region: &c.region,
-        limits: &limits,
-        caller: None,
-    };
+    let ctx = Ctx::root(store, &c.account, &c.region, &limits);
     let mut tx = store.write().await?;
     let Some(mut i) = resource::lock::<OwnImage>(&ctx, &mut tx, &c.image_id).await? else {
         return Ok(());
@@ -476,13 +452,7 @@ async fn everywhere<R: resource::Resource>(
     };
     let mut out = Vec::new();
     for (account, region) in scopes {
-        let ctx = Ctx {
-            store,
-            account: &account,
-            region: &region,
-            limits: &limits,
-            caller: None,
-        };
+        let ctx = Ctx::root(store, &account, &region, &limits);
         let mut tx = store.read().await?;
         for r in resource::list::<R>(&ctx, &mut tx).await? {
             out.push((account.clone(), region.clone(), r));

@@ -404,13 +404,7 @@ mod tag_tests {
     async fn tags_kept_in_old_documents_move_to_the_table_once() {
         let store = kumori_store::Store::open_memory().await.unwrap();
         let limits = Limits::default();
-        let ctx = Ctx {
-            store: &store,
-            account: "000000000000",
-            region: "us-east-1",
-            limits: &limits,
-            caller: None,
-        };
+        let ctx = Ctx::root(&store, "000000000000", "us-east-1", &limits);
         // A user as stored before: tags inside the document, in the order they were added.
         let doc = json!({
             "Path": "/", "UserName": "Alice", "UserId": "AIDAEXAMPLE", "CreateDate": "x",

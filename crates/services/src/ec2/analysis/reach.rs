@@ -358,13 +358,7 @@ pub async fn all_networks(store: &kumori_store::Store, limits: &crate::Limits) -
     };
     let mut all = Network::default();
     for (account, region) in &scopes {
-        let ctx = Ctx {
-            store,
-            account,
-            region,
-            limits,
-            caller: None,
-        };
+        let ctx = Ctx::root(store, account, region, limits);
         let n = snapshot(&ctx).await?;
         all.vpcs.extend(n.vpcs);
         all.subnets.extend(n.subnets);

@@ -53,13 +53,7 @@ mod tests {
     async fn terminated_instances_go_a_day_later_and_live_ones_stay() {
         let store = Store::open_memory().await.unwrap();
         let limits = Limits::default();
-        let ctx = Ctx {
-            store: &store,
-            account: "000000000000",
-            region: "us-east-1",
-            limits: &limits,
-            caller: None,
-        };
+        let ctx = Ctx::root(&store, "000000000000", "us-east-1", &limits);
         crate::ec2::network::default_vpc::ensure(&ctx)
             .await
             .unwrap();
