@@ -530,6 +530,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 .collect(),
             blobs,
             dataplane: dataplane.clone(),
+            balancers: Some(kumori_server::balancers::Balancers::start(
+                store.clone(),
+                Limits::default(),
+                std::net::Ipv4Addr::LOCALHOST.into(),
+            )),
         },
     );
     let options = ServeOptions {

@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 pub mod ask;
 pub mod background;
+pub mod balancers;
 pub mod dataplane;
 mod own;
 mod reach;
@@ -48,6 +49,8 @@ pub struct Config {
     pub blobs: Arc<kumori_blobs::Blobs>,
     /// The data plane, when this server runs one (`--dataplane`).
     pub dataplane: Option<Arc<dataplane::Dataplane>>,
+    /// The load balancers' proxies, when this server runs them.
+    pub balancers: Option<Arc<balancers::Balancers>>,
 }
 
 impl Default for Config {
@@ -60,6 +63,7 @@ impl Default for Config {
             allowed_hosts: Vec::new(),
             blobs: Arc::new(kumori_blobs::Blobs::memory()),
             dataplane: None,
+            balancers: None,
         }
     }
 }
@@ -91,6 +95,7 @@ pub fn router(store: Store, config: Config) -> Router {
         .route("/moto-api/reset", post(reset))
         .route("/_kumori/imds/{*rest}", any(imds))
         .route("/_kumori/imds-endpoint/{instance_id}", get(imds_endpoint))
+        .route("/_kumori/load-balancers", get(load_balancers))
         .route(reach::REACH_PATH, post(reach::reach))
         .route(reach::AUDIT_PATH, post(reach::audit))
         .fallback(aws)
@@ -103,6 +108,24 @@ fn json_response(status: StatusCode, v: serde_json::Value) -> Response {
         ("x-amzn-RequestId", new_request_id()),
     ];
     (status, headers, v.to_string()).into_response()
+}
+
+/// Where each load balancer's listeners really listen: on their own port of 127.0.0.1, or
+/// on another when that one was taken.
+async fn load_balancers(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if let Err(refused) = own::check_request(&app.config, &headers) {
+        return refused;
+    }
+    let bound = app
+        .config
+        .balancers
+        .as_ref()
+        .map(|b| b.bound())
+        .unwrap_or_default();
+    json_response(
+        StatusCode::OK,
+        serde_json::json!({ "Listeners": serde_json::to_value(bound).unwrap_or_default() }),
+    )
 }
 
 async fn health(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {

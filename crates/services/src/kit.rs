@@ -129,6 +129,7 @@ pub static SERVICES: &[&Service] = &[
     &crate::ec2::operations::SERVICE,
     &crate::iam::SERVICE,
     &crate::sts::SERVICE,
+    &crate::elbv2::SERVICE,
 ];
 
 type Index = HashMap<(&'static str, &'static str), (&'static Service, Handler)>;

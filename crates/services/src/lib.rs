@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod authz;
 pub mod ec2;
+pub mod elbv2;
 pub mod housekeeping;
 pub mod iam;
 pub mod kit;

@@ -127,15 +127,7 @@ pub async fn placements(ctx: &Ctx<'_>, instance_ids: &[String]) -> Result<Vec<Pl
     let mut out = Vec::new();
     for id in instance_ids {
         if let Some(i) = resource::get::<Instance>(ctx, &mut tx, id).await? {
-            out.push(Placement {
-                instance_id: i.instance_id,
-                state: i.state,
-                private_ip: i.private_ip_address,
-                public_ip: i.public_ip_address,
-                subnet_id: i.subnet_id,
-                vpc_id: i.vpc_id,
-                availability_zone: i.availability_zone,
-            });
+            out.push(placed(i));
         }
     }
     Ok(out)
@@ -169,6 +161,69 @@ pub async fn create_managed_interface(
         vpc_id: eni.vpc_id,
         availability_zone: eni.availability_zone,
     })
+}
+
+/// A subnet as another service needs it: where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubnetPlace {
+    pub subnet_id: String,
+    pub vpc_id: String,
+    pub availability_zone: String,
+    pub cidr_block: String,
+}
+
+/// The subnet `id`, read in the caller's transaction.
+pub async fn subnet(ctx: &Ctx<'_>, tx: &mut Tx, id: &str) -> Result<Option<SubnetPlace>> {
+    Ok(resource::get::<super::subnet::Subnet>(ctx, tx, id)
+        .await?
+        .map(|s| SubnetPlace {
+            subnet_id: s.subnet_id,
+            vpc_id: s.vpc_id,
+            availability_zone: s.availability_zone,
+            cidr_block: s.cidr_block,
+        }))
+}
+
+/// The VPC of security group `id`, when the group exists.
+pub async fn security_group_vpc(ctx: &Ctx<'_>, tx: &mut Tx, id: &str) -> Result<Option<String>> {
+    Ok(resource::get::<super::sg::SecurityGroup>(ctx, tx, id)
+        .await?
+        .map(|g| g.vpc_id))
+}
+
+/// The id of `vpc_id`'s default security group.
+pub async fn default_security_group(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    vpc_id: &str,
+) -> Result<Option<String>> {
+    let g: Option<super::sg::SecurityGroup> =
+        resource::child_where(ctx, tx, vpc_id, "GroupName", "default").await?;
+    Ok(g.map(|g| g.group_id))
+}
+
+/// Whether `vpc_id` exists.
+pub async fn vpc_exists(ctx: &Ctx<'_>, tx: &mut Tx, vpc_id: &str) -> Result<bool> {
+    Ok(resource::get::<super::vpc::Vpc>(ctx, tx, vpc_id)
+        .await?
+        .is_some())
+}
+
+/// Where instance `id` is, read in the caller's transaction.
+pub async fn placement(ctx: &Ctx<'_>, tx: &mut Tx, id: &str) -> Result<Option<Placement>> {
+    Ok(resource::get::<Instance>(ctx, tx, id).await?.map(placed))
+}
+
+fn placed(i: Instance) -> Placement {
+    Placement {
+        instance_id: i.instance_id,
+        state: i.state,
+        private_ip: i.private_ip_address,
+        public_ip: i.public_ip_address,
+        subnet_id: i.subnet_id,
+        vpc_id: i.vpc_id,
+        availability_zone: i.availability_zone,
+    }
 }
 
 /// Removes a managed interface inside the caller's write transaction, giving its address

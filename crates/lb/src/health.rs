@@ -1,0 +1,120 @@
+//! Health checks as ELB runs them: every interval, an HTTP GET of the path (or a TCP
+//! connect) with the timeout; a target becomes healthy after `healthy_threshold` successes
+//! in a row and unhealthy after `unhealthy_threshold` failures in a row, and says why in
+//! ELB's reason codes.
+
+use crate::{HEALTHY, HealthCheck, TargetCell, UNHEALTHY};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// Why one check failed, in ELB's words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub reason: &'static str,
+    pub description: String,
+}
+
+/// Whether `status` is one the matcher accepts (`200`, `200,202`, `200-299`).
+pub fn matches(matcher: &str, status: u16) -> bool {
+    matcher
+        .split(',')
+        .any(|part| match part.trim().split_once('-') {
+            Some((lo, hi)) => {
+                let (lo, hi) = (lo.parse().unwrap_or(0), hi.parse().unwrap_or(0));
+                (lo..=hi).contains(&status)
+            }
+            None => part.trim().parse() == Ok(status),
+        })
+}
+
+/// One check of `addr` (its port replaced by the check's own, if set).
+pub async fn check_once(
+    addr: SocketAddr,
+    hc: &HealthCheck,
+    client: &crate::proxy::Client,
+) -> Result<(), Failure> {
+    let addr = SocketAddr::new(addr.ip(), hc.port.unwrap_or(addr.port()));
+    let timeout = || Failure {
+        reason: "Target.Timeout",
+        description: "Request timed out".into(),
+    };
+    let failed = || Failure {
+        reason: "Target.FailedHealthChecks",
+        description: "Health checks failed".into(),
+    };
+    if !hc.http {
+        return match tokio::time::timeout(hc.timeout, tokio::net::TcpStream::connect(addr)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(failed()),
+            Err(_) => Err(timeout()),
+        };
+    }
+    let uri = format!("http://{addr}{}", hc.path);
+    let request = hyper::Request::get(uri)
+        .header("host", addr.to_string())
+        .header("user-agent", "ELB-HealthChecker/2.0")
+        .body(crate::proxy::empty_request_body())
+        .map_err(|_| failed())?;
+    match tokio::time::timeout(hc.timeout, client.request(request)).await {
+        Err(_) => Err(timeout()),
+        Ok(Err(_)) => Err(failed()),
+        Ok(Ok(response)) => {
+            let status = response.status().as_u16();
+            if matches(&hc.matcher, status) {
+                Ok(())
+            } else {
+                Err(Failure {
+                    reason: "Target.ResponseCodeMismatch",
+                    description: format!("Health checks failed with these codes: [{status}]"),
+                })
+            }
+        }
+    }
+}
+
+/// Checks one target for as long as the task lives, keeping `cell` up to date.
+pub async fn run(
+    addr: SocketAddr,
+    hc: HealthCheck,
+    cell: Arc<TargetCell>,
+    client: crate::proxy::Client,
+) {
+    let (mut ok_run, mut fail_run) = (0u32, 0u32);
+    let mut every = tokio::time::interval(hc.interval);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match check_once(addr, &hc, &client).await {
+            Ok(()) => {
+                ok_run += 1;
+                fail_run = 0;
+                if ok_run >= hc.healthy_threshold {
+                    cell.state.store(HEALTHY, Ordering::Relaxed);
+                }
+            }
+            Err(f) => {
+                fail_run += 1;
+                ok_run = 0;
+                if let Ok(mut d) = cell.detail.lock() {
+                    *d = (Some(f.reason), Some(f.description));
+                }
+                if fail_run >= hc.unhealthy_threshold {
+                    cell.state.store(UNHEALTHY, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn matchers_take_lists_and_ranges() {
+        assert!(super::matches("200", 200));
+        assert!(!super::matches("200", 204));
+        assert!(super::matches("200,202", 202));
+        assert!(super::matches("200-299", 204));
+        assert!(!super::matches("200-299", 301));
+    }
+}

@@ -1,0 +1,451 @@
+//! kumori's load-balancer engine: a real proxy behind every listener.
+//!
+//! The engine is told the whole desired state ([`Config`]: listeners with their rules,
+//! target groups with their targets and health checks) and makes it so ([`Engine::apply`]),
+//! idempotently: a listener whose port and protocol did not change keeps its socket and
+//! its connections and only sees new rules; a target whose address and health-check
+//! settings did not change keeps its health. What it knows of health it answers
+//! ([`Engine::health`]); the caller writes that where the control plane reads it.
+//!
+//! - `rules`: ALB's rule conditions and actions, from ELBv2's own shapes.
+//! - `proxy`: HTTP listeners (hyper, pooled connections to targets) and TCP ones.
+//! - `health`: HTTP and TCP health checks with ELB's thresholds and reason codes.
+//!
+//! Listeners bind to the engine's address (127.0.0.1 by default) on the listener's own port,
+//! or on a free port when that one is taken or privileged; [`Engine::bound`] says which.
+
+pub mod health;
+pub mod proxy;
+pub mod rules;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+pub use rules::{Action, Condition, Rule};
+
+/// Everything the engine should run.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub listeners: Vec<ListenerConfig>,
+    pub groups: Vec<GroupConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListenerConfig {
+    /// Names the listener across applies (its ARN).
+    pub key: String,
+    pub port: u16,
+    pub protocol: Protocol,
+    /// In priority order, the default rule last.
+    pub rules: Vec<Rule>,
+    /// How long a request may wait for its target (the load balancer's idle timeout).
+    pub idle_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    Http,
+    Tcp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupConfig {
+    /// Names the group (its ARN); forward actions name groups by it.
+    pub key: String,
+    pub targets: Vec<TargetConfig>,
+    pub health: HealthCheck,
+    pub algorithm: Algorithm,
+    /// Load-balancer-generated cookie stickiness, for how long.
+    pub stickiness: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetConfig {
+    /// Names the target in its group (`id:port`).
+    pub key: String,
+    /// Where traffic goes; `None` when there is nowhere (an instance that does not run).
+    pub addr: Option<SocketAddr>,
+    /// Deregistering: no new requests.
+    pub draining: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HealthCheck {
+    pub enabled: bool,
+    /// HTTP checks (path, matcher); otherwise a TCP connect.
+    pub http: bool,
+    pub path: String,
+    /// `None`: the target's own port.
+    pub port: Option<u16>,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub healthy_threshold: u32,
+    pub unhealthy_threshold: u32,
+    /// `200`, `200,202`, `200-299`.
+    pub matcher: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    RoundRobin,
+    LeastOutstandingRequests,
+    WeightedRandom,
+}
+
+/// A target's health as ELB words it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    pub state: &'static str,
+    pub reason: Option<&'static str>,
+    pub description: Option<String>,
+}
+
+/// One target's health, for the caller to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthReport {
+    pub group: String,
+    pub target: String,
+    pub health: Health,
+}
+
+const INITIAL: u8 = 0;
+const HEALTHY: u8 = 1;
+const UNHEALTHY: u8 = 2;
+const UNCHECKED: u8 = 3;
+
+/// What the proxies and the health checker share of one target.
+#[derive(Debug)]
+pub struct TargetCell {
+    state: AtomicU8,
+    detail: Mutex<(Option<&'static str>, Option<String>)>,
+    /// Requests under way (least outstanding requests).
+    in_flight: AtomicUsize,
+}
+
+impl TargetCell {
+    fn new(state: u8) -> Self {
+        TargetCell {
+            state: AtomicU8::new(state),
+            detail: Mutex::new((
+                Some("Elb.InitialHealthChecking"),
+                Some("Initial health checks in progress".into()),
+            )),
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+    fn routable(&self) -> bool {
+        matches!(self.state.load(Ordering::Relaxed), HEALTHY | UNCHECKED)
+    }
+    fn health(&self) -> Health {
+        let detail = self
+            .detail
+            .lock()
+            .map(|d| d.clone())
+            .unwrap_or((None, None));
+        match self.state.load(Ordering::Relaxed) {
+            HEALTHY => Health {
+                state: "healthy",
+                reason: None,
+                description: None,
+            },
+            UNHEALTHY => Health {
+                state: "unhealthy",
+                reason: detail.0,
+                description: detail.1,
+            },
+            UNCHECKED => Health {
+                state: "unavailable",
+                reason: Some("Target.HealthCheckDisabled"),
+                description: Some("Health checks are disabled".into()),
+            },
+            _ => Health {
+                state: "initial",
+                reason: Some("Elb.InitialHealthChecking"),
+                description: Some("Initial health checks in progress".into()),
+            },
+        }
+    }
+}
+
+/// A target as requests are routed to it.
+#[derive(Debug)]
+pub struct Target {
+    pub key: String,
+    pub addr: Option<SocketAddr>,
+    pub draining: bool,
+    pub cell: Arc<TargetCell>,
+}
+
+/// A target group as requests are routed to it.
+#[derive(Debug)]
+pub struct Group {
+    pub key: String,
+    pub algorithm: Algorithm,
+    pub stickiness: Option<Duration>,
+    pub targets: Vec<Target>,
+    next: AtomicUsize,
+}
+
+impl Group {
+    /// The target for a new request or connection: the sticky one if it can take it, else
+    /// by the group's algorithm among healthy targets; when none is healthy, among all of
+    /// them (ELB fails open); `None` when the group has no target to send to (503).
+    pub fn pick(&self, sticky: Option<&str>) -> Option<&Target> {
+        let live = |t: &&Target| t.addr.is_some() && !t.draining;
+        let mut candidates: Vec<&Target> = self
+            .targets
+            .iter()
+            .filter(live)
+            .filter(|t| t.cell.routable())
+            .collect();
+        if candidates.is_empty() {
+            candidates = self.targets.iter().filter(live).collect();
+        }
+        if candidates.is_empty() {
+            return None;
+        }
+        if let Some(key) = sticky
+            && let Some(t) = candidates.iter().find(|t| t.key == key)
+        {
+            return Some(t);
+        }
+        let n = candidates.len();
+        let turn = self.next.fetch_add(1, Ordering::Relaxed);
+        Some(match self.algorithm {
+            Algorithm::RoundRobin => candidates[turn % n],
+            Algorithm::WeightedRandom => {
+                use rand::Rng;
+                candidates[rand::rng().random_range(0..n)]
+            }
+            Algorithm::LeastOutstandingRequests => {
+                // Ties go round robin, so an idle group still spreads its requests.
+                (0..n)
+                    .map(|i| candidates[(turn + i) % n])
+                    .min_by_key(|t| t.cell.in_flight.load(Ordering::Relaxed))?
+            }
+        })
+    }
+}
+
+/// The groups by key, as every listener's requests see them.
+pub type Groups = Arc<HashMap<String, Arc<Group>>>;
+
+struct Running {
+    port: u16,
+    protocol: Protocol,
+    bound: SocketAddr,
+    config: Arc<RwLock<Arc<ListenerConfig>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+struct Check {
+    fingerprint: (Option<SocketAddr>, HealthCheck),
+    cell: Arc<TargetCell>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The engine: listeners, groups and health checks, kept as the last [`Config`] said.
+pub struct Engine {
+    ip: IpAddr,
+    groups: Arc<RwLock<Groups>>,
+    client: proxy::Client,
+    listeners: Mutex<HashMap<String, Running>>,
+    checks: Mutex<HashMap<(String, String), Check>>,
+}
+
+impl Engine {
+    /// An engine whose listeners bind to `ip`. Must be made inside a tokio runtime.
+    pub fn new(ip: IpAddr) -> Engine {
+        Engine {
+            ip,
+            groups: Arc::new(RwLock::new(Arc::new(HashMap::new()))),
+            client: proxy::client(),
+            listeners: Mutex::new(HashMap::new()),
+            checks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Makes the running listeners, groups and health checks those of `config`.
+    pub async fn apply(&self, config: Config) {
+        let mut groups = HashMap::new();
+        {
+            let mut checks = self.checks.lock().unwrap_or_else(|e| e.into_inner());
+            let mut wanted = std::collections::HashSet::new();
+            for g in &config.groups {
+                let mut targets = Vec::new();
+                for t in &g.targets {
+                    let id = (g.key.clone(), t.key.clone());
+                    wanted.insert(id.clone());
+                    let fingerprint = (t.addr, g.health.clone());
+                    let keep = checks
+                        .get(&id)
+                        .is_some_and(|c| c.fingerprint == fingerprint);
+                    if !keep {
+                        if let Some(old) = checks.remove(&id)
+                            && let Some(task) = old.task
+                        {
+                            task.abort();
+                        }
+                        let (cell, task) = match t.addr {
+                            Some(addr) if g.health.enabled => {
+                                let cell = Arc::new(TargetCell::new(INITIAL));
+                                let task = tokio::spawn(health::run(
+                                    addr,
+                                    g.health.clone(),
+                                    cell.clone(),
+                                    self.client.clone(),
+                                ));
+                                (cell, Some(task))
+                            }
+                            _ if !g.health.enabled => (Arc::new(TargetCell::new(UNCHECKED)), None),
+                            _ => (Arc::new(TargetCell::new(INITIAL)), None),
+                        };
+                        checks.insert(
+                            id.clone(),
+                            Check {
+                                fingerprint,
+                                cell,
+                                task,
+                            },
+                        );
+                    }
+                    let cell = checks[&id].cell.clone();
+                    targets.push(Target {
+                        key: t.key.clone(),
+                        addr: t.addr,
+                        draining: t.draining,
+                        cell,
+                    });
+                }
+                groups.insert(
+                    g.key.clone(),
+                    Arc::new(Group {
+                        key: g.key.clone(),
+                        algorithm: g.algorithm,
+                        stickiness: g.stickiness,
+                        targets,
+                        next: AtomicUsize::new(0),
+                    }),
+                );
+            }
+            checks.retain(|id, c| {
+                let keep = wanted.contains(id);
+                if !keep && let Some(task) = &c.task {
+                    task.abort();
+                }
+                keep
+            });
+        }
+        *self.groups.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(groups);
+
+        let mut listeners = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
+        let wanted: std::collections::HashSet<&str> =
+            config.listeners.iter().map(|l| l.key.as_str()).collect();
+        listeners.retain(|key, r| {
+            let keep = wanted.contains(key.as_str());
+            if !keep {
+                r.task.abort();
+            }
+            keep
+        });
+        for l in config.listeners {
+            if let Some(r) = listeners.get(&l.key)
+                && r.port == l.port
+                && r.protocol == l.protocol
+                && !r.task.is_finished()
+            {
+                *r.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(l);
+                continue;
+            }
+            if let Some(old) = listeners.remove(&l.key) {
+                old.task.abort();
+            }
+            // Bound synchronously: binding does not block, and the lock is not held
+            // across an await.
+            let socket = std::net::TcpListener::bind((self.ip, l.port))
+                .or_else(|_| std::net::TcpListener::bind((self.ip, 0)))
+                .and_then(|s| {
+                    s.set_nonblocking(true)?;
+                    tokio::net::TcpListener::from_std(s)
+                });
+            let socket = match socket {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!("load balancer listener {}: cannot bind: {e}", l.key);
+                    continue;
+                }
+            };
+            let Ok(bound) = socket.local_addr() else {
+                continue;
+            };
+            let key = l.key.clone();
+            let (port, protocol) = (l.port, l.protocol);
+            let config = Arc::new(RwLock::new(Arc::new(l)));
+            let task = tokio::spawn(proxy::serve(
+                socket,
+                protocol,
+                config.clone(),
+                self.groups.clone(),
+                self.client.clone(),
+            ));
+            if port != bound.port() {
+                tracing::info!(
+                    "load balancer listener {key}: port {port} is taken, serving on {bound}"
+                );
+            }
+            listeners.insert(
+                key,
+                Running {
+                    port,
+                    protocol,
+                    bound,
+                    config,
+                    task,
+                },
+            );
+        }
+    }
+
+    /// Each running listener's key, its configured port and where it really listens.
+    pub fn bound(&self) -> Vec<(String, u16, SocketAddr)> {
+        let listeners = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<_> = listeners
+            .iter()
+            .map(|(k, r)| (k.clone(), r.port, r.bound))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The health of every target that has somewhere to be checked.
+    pub fn health(&self) -> Vec<HealthReport> {
+        let checks = self.checks.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<HealthReport> = checks
+            .iter()
+            .filter(|(_, c)| c.fingerprint.0.is_some())
+            .map(|((g, t), c)| HealthReport {
+                group: g.clone(),
+                target: t.clone(),
+                health: c.cell.health(),
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.group, &a.target).cmp(&(&b.group, &b.target)));
+        out
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Ok(l) = self.listeners.lock() {
+            l.values().for_each(|r| r.task.abort());
+        }
+        if let Ok(c) = self.checks.lock() {
+            c.values()
+                .filter_map(|c| c.task.as_ref())
+                .for_each(|t| t.abort());
+        }
+    }
+}
