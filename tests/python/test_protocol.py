@@ -71,7 +71,7 @@ def test_unknown_iam_action_is_invalid_action_in_query_envelope(endpoint):
     [
         ("ec2", lambda c: c.create_vpn_gateway(Type="ipsec.1"), "CreateVpnGateway"),
         ("iam", lambda c: c.list_mfa_devices(), "ListMFADevices"),
-        ("elbv2", lambda c: c.describe_load_balancers(), "DescribeLoadBalancers"),
+        ("elbv2", lambda c: c.describe_trust_stores(), "DescribeTrustStores"),
         ("route53", lambda c: c.list_hosted_zones(), "ListHostedZones"),
         ("s3", lambda c: c.list_buckets(), "ListBuckets"),
     ],

@@ -513,16 +513,17 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     } else {
         None
     };
+    let limits = Limits {
+        vpcs_per_region: vpc_quota,
+        addresses_per_region: eip_quota,
+        ..Limits::default()
+    };
     let app = router(
         store.clone(),
         Config {
             account_id: account_id.clone(),
             default_region,
-            limits: Limits {
-                vpcs_per_region: vpc_quota,
-                addresses_per_region: eip_quota,
-                ..Limits::default()
-            },
+            limits: limits.clone(),
             auth,
             allowed_hosts: allowed_hosts
                 .into_iter()
@@ -532,7 +533,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             dataplane: dataplane.clone(),
             balancers: Some(kumori_server::balancers::Balancers::start(
                 store.clone(),
-                Limits::default(),
+                limits.clone(),
                 std::net::Ipv4Addr::LOCALHOST.into(),
             )),
         },
@@ -546,6 +547,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         dp.serve_api(app.clone(), options.clone());
     }
     kumori_server::background::spawn_housekeeping(store.clone());
+    kumori_server::background::spawn_autoscaling(store.clone(), limits);
     let served = serve(listener, app, options, shutdown())
         .await
         .map_err(|e| e.to_string());

@@ -57,6 +57,12 @@ pub fn parse_timestamp(raw: &str) -> Option<String> {
     Some(iso(t))
 }
 
+/// The Unix time (seconds) of an ISO 8601 timestamp.
+pub fn unix_of_iso(raw: &str) -> Option<u64> {
+    let t = OffsetDateTime::parse(raw, &Rfc3339).ok()?;
+    Some(t.unix_timestamp().max(0) as u64)
+}
+
 /// Output text of a timestamp value: strings pass through, numbers are epoch seconds.
 pub fn format_timestamp(v: &Value) -> String {
     match v {

@@ -25,3 +25,24 @@ pub fn spawn_housekeeping(store: Store) -> tokio::task::JoinHandle<()> {
         }
     })
 }
+
+/// Starts Auto Scaling's loop: a round every `EVERY` under its own lease, so that among
+/// nodes sharing a database one keeps the groups at a time, and another takes over within
+/// the lease's time when it dies.
+pub fn spawn_autoscaling(
+    store: Store,
+    limits: kumori_services::Limits,
+) -> tokio::task::JoinHandle<()> {
+    use kumori_services::autoscaling::reconcile;
+    let holder = format!("kumori-{}-{}", std::process::id(), uuid::Uuid::new_v4());
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(reconcile::EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if let Err(e) = reconcile::round(&store, &limits, &holder).await {
+                tracing::warn!("autoscaling: {e}");
+            }
+        }
+    })
+}

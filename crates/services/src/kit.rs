@@ -130,6 +130,7 @@ pub static SERVICES: &[&Service] = &[
     &crate::iam::SERVICE,
     &crate::sts::SERVICE,
     &crate::elbv2::SERVICE,
+    &crate::autoscaling::SERVICE,
 ];
 
 type Index = HashMap<(&'static str, &'static str), (&'static Service, Handler)>;

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod authz;
+pub mod autoscaling;
 pub mod ec2;
 pub mod elbv2;
 pub mod housekeeping;

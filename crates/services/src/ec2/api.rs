@@ -119,6 +119,8 @@ pub struct Placement {
     pub subnet_id: String,
     pub vpc_id: String,
     pub availability_zone: String,
+    pub instance_type: String,
+    pub image_id: String,
 }
 
 /// Where each of `instance_ids` is (unknown ids are left out).
@@ -223,7 +225,30 @@ fn placed(i: Instance) -> Placement {
         subnet_id: i.subnet_id,
         vpc_id: i.vpc_id,
         availability_zone: i.availability_zone,
+        instance_type: i.instance_type,
+        image_id: i.image_id,
     }
+}
+
+/// A launch template named by id or name, as `(id, name)`, when it exists and has the
+/// version asked for (`$Default`, `$Latest` or a number).
+pub async fn launch_template(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    id: Option<&str>,
+    name: Option<&str>,
+    version: Option<&str>,
+) -> Result<(String, String)> {
+    let spec = json!({
+        "LaunchTemplateId": id,
+        "LaunchTemplateName": name,
+        "Version": version.unwrap_or("$Default"),
+    });
+    let (_, id, _) = super::launch_templates::data_for_launch(ctx, tx, &spec).await?;
+    let t: super::launch_templates::LaunchTemplate = resource::get(ctx, tx, &id)
+        .await?
+        .ok_or_else(|| super::launch_templates::id_not_found(&id))?;
+    Ok((t.launch_template_id, t.launch_template_name))
 }
 
 /// Removes a managed interface inside the caller's write transaction, giving its address
