@@ -368,3 +368,54 @@ def test_a_network_load_balancer_forwards_tcp(elb, endpoint, net):
         wait_for("tcp target healthy", lambda: set(states(elb, tg).values()) == {"healthy"}, timeout=20)
     finally:
         echo.close()
+
+
+def test_reachability_follows_the_internet_through_an_alb_to_its_targets(elb, ec2, endpoint, net):
+    """internet -> ALB (its security group on the way in) -> targets (theirs on the way on)."""
+    vpc, subnets, lb_sg = net["vpc"], net["subnets"], net["sg"]
+    igw = ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vpc]}])["InternetGateways"][0]["InternetGatewayId"]
+    rtb = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    for s in subnets:
+        ec2.associate_route_table(RouteTableId=rtb, SubnetId=s)
+    web_sg = ec2.create_security_group(GroupName="web", Description="web", VpcId=vpc)["GroupId"]
+    image = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "architecture", "Values": ["x86_64"]}])["Images"][0]["ImageId"]
+    web = ec2.run_instances(ImageId=image, InstanceType="t3.micro", MinCount=1, MaxCount=1, SubnetId=subnets[0],
+                            SecurityGroupIds=[web_sg])["Instances"][0]["InstanceId"]
+    lb = elb.create_load_balancer(Name="front", Subnets=subnets, SecurityGroups=[lb_sg])["LoadBalancers"][0]["LoadBalancerArn"]
+    # The load balancer's nodes carry its group and, facing the internet, public addresses.
+    nodes = [e for e in ec2.describe_network_interfaces(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["NetworkInterfaces"]
+             if e["Description"].startswith("ELB app/front/")]
+    assert len(nodes) == 2 and all(n["Groups"][0]["GroupId"] == lb_sg for n in nodes)
+    assert all(n.get("Association", {}).get("PublicIp") for n in nodes)
+    with expect_error("DependencyViolation"):
+        ec2.delete_security_group(GroupId=lb_sg)
+    tg = elb.create_target_group(Name="web", Protocol="HTTP", Port=8080, VpcId=vpc)["TargetGroups"][0]["TargetGroupArn"]
+    elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": web}])
+    elb.create_listener(LoadBalancerArn=lb, Protocol="HTTP", Port=80, DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
+
+    def ask(port=80):
+        status, _, body = http_post(endpoint, {"from": "203.0.113.5", "to": "front", "port": port})
+        assert status == 200, body
+        return json.loads(body)
+
+    # Nothing lets the internet in yet: the ALB's group is empty.
+    answer = ask()
+    assert answer["reachable"] is False and "no node of the load balancer lets it in" in answer["text"]
+    ec2.authorize_security_group_ingress(GroupId=lb_sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    # In, but the web tier does not take traffic from the ALB.
+    answer = ask()
+    assert answer["reachable"] is False and f"{web}:8080  blocked" in answer["text"], answer["text"]
+    ec2.authorize_security_group_ingress(GroupId=web_sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "UserIdGroupPairs": [{"GroupId": lb_sg}]}])
+    answer = ask()
+    assert answer["reachable"] is True and f"{web}:8080  reachable" in answer["text"], answer["text"]
+    # No listener on the port: AWS's explanation code.
+    assert "ELBV2_LISTENERS_MISMATCH" in ask(443)["text"]
+
+
+def http_post(endpoint, question):
+    from support import http
+    return http(endpoint, "POST", "/_kumori/reach", body=json.dumps(question).encode(),
+                headers={"Content-Type": "application/json"})

@@ -243,6 +243,14 @@ async fn answer_reach(app: &App, q: &Question) -> Result<Value, AwsError> {
         ..app.ctx()
     };
     use kumori_services::ec2::reach::{reach, render, render_ports};
+    if let Some(port) = port
+        && protocol == Protocol::Tcp
+        && let Some(route) = kumori_services::elbv2::api::route(&ctx, to, port)
+            .await
+            .map_err(|e| e.0)?
+    {
+        return through_load_balancer(&ctx, &q.region, from, &route, port).await;
+    }
     let answer = reach(&ctx, from, to, protocol, port)
         .await
         .map_err(|e| e.0)?;
@@ -272,6 +280,96 @@ async fn answer_reach(app: &App, q: &Question) -> Result<Value, AwsError> {
         out["probe"] = kernel;
     }
     Ok(out)
+}
+
+/// A question whose destination is a load balancer: the way in (the asker to one of its
+/// nodes, through the load balancer's security groups) and the way on (a node to each
+/// target its listener on `port` forwards to, through the targets' groups), as AWS's
+/// analyzer follows a path through an ALB.
+async fn through_load_balancer(
+    ctx: &Ctx<'_>,
+    region: &str,
+    from: &str,
+    route: &kumori_services::elbv2::api::Route,
+    port: u16,
+) -> Result<Value, AwsError> {
+    use kumori_services::ec2::reach::reach;
+    use std::fmt::Write;
+    let mut text = String::new();
+    let lb = &route.name;
+    if !route.listening {
+        let _ = writeln!(
+            text,
+            "NOT REACHABLE  {from} -> {lb} tcp/{port}\n  ELBV2_LISTENERS_MISMATCH: no listener of load balancer {lb} takes port {port}"
+        );
+        return Ok(json!({ "region": region, "reachable": false, "text": text }));
+    }
+    // The way in: any node will do, as any of the load balancer's addresses may be asked.
+    let mut way_in: Option<String> = None;
+    let mut why_not = String::new();
+    for node in &route.nodes {
+        let a = reach(ctx, from, node, Protocol::Tcp, Some(port))
+            .await
+            .map_err(|e| e.0)?;
+        match a.verdict {
+            Some(v) if v.reachable => {
+                way_in = Some(node.clone());
+                break;
+            }
+            Some(v) => {
+                why_not = kumori_services::ec2::reach::render(&v, from, node, Protocol::Tcp, port);
+            }
+            None => {}
+        }
+    }
+    let Some(node) = way_in else {
+        let _ = writeln!(
+            text,
+            "NOT REACHABLE  {from} -> {lb} tcp/{port}: no node of the load balancer lets it in"
+        );
+        text.push_str(&why_not);
+        return Ok(json!({ "region": region, "reachable": false, "text": text }));
+    };
+    if route.targets.is_empty() {
+        let _ = writeln!(
+            text,
+            "NOT REACHABLE  {from} -> {lb} tcp/{port} -> (no target)\n  ELBV2_LISTENER_HAS_NO_TG: the listener's target groups have no registered targets"
+        );
+        return Ok(json!({ "region": region, "reachable": false, "text": text }));
+    }
+    let mut lines = Vec::new();
+    let mut any = false;
+    for (target, tport) in &route.targets {
+        let a = reach(ctx, &node, target, Protocol::Tcp, Some(*tport))
+            .await
+            .map_err(|e| e.0)?;
+        match a.verdict {
+            Some(v) if v.reachable => {
+                any = true;
+                lines.push(format!("  {target}:{tport}  reachable"));
+            }
+            Some(v) => {
+                let why =
+                    kumori_services::ec2::reach::render(&v, &node, target, Protocol::Tcp, *tport);
+                lines.push(format!("  {target}:{tport}  blocked:"));
+                lines.extend(why.lines().map(|l| format!("    {l}")));
+            }
+            None => {}
+        }
+    }
+    let verdict = if any {
+        "REACHABLE    "
+    } else {
+        "NOT REACHABLE"
+    };
+    let _ = writeln!(
+        text,
+        "{verdict}  {from} -> {lb} tcp/{port} (node {node}) -> targets:"
+    );
+    for l in lines {
+        let _ = writeln!(text, "{l}");
+    }
+    Ok(json!({ "region": region, "reachable": any, "text": text }))
 }
 
 /// `"probe": true`: the question's real packets through the data plane, beside the

@@ -165,6 +165,18 @@ pub async fn create_managed_interface(
     })
 }
 
+/// Gives a managed interface security groups and, when `public`, a public address (what
+/// an internet-facing load balancer's nodes have); answers that address.
+pub async fn dress_managed_interface(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    id: &str,
+    groups: &[String],
+    public: bool,
+) -> Result<Option<String>> {
+    eni::dress_managed(ctx, tx, id, groups, public).await
+}
+
 /// A subnet as another service needs it: where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubnetPlace {

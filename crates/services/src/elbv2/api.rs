@@ -359,3 +359,52 @@ pub async fn unhealthy_instances(
     }
     Ok(out)
 }
+
+/// A load balancer as the reachability analysis follows it: its nodes (interfaces), and
+/// for one listener port the targets its rules forward to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    pub arn: String,
+    pub name: String,
+    pub nodes: Vec<String>,
+    /// Whether a listener takes the port.
+    pub listening: bool,
+    /// `(instance id or address, port)` of every registered target the listener can send to.
+    pub targets: Vec<(String, u16)>,
+}
+
+/// The load balancer `name_or_arn` in the caller's region, followed from `port`.
+pub async fn route(ctx: &Ctx<'_>, name_or_arn: &str, port: u16) -> Result<Option<Route>> {
+    let mut tx = ctx.store.read().await?;
+    let lbs: Vec<LoadBalancer> = resource::list(ctx, &mut tx).await?;
+    let Some(lb) = lbs
+        .into_iter()
+        .find(|l| l.load_balancer_arn == name_or_arn || l.load_balancer_name == name_or_arn)
+    else {
+        return Ok(None);
+    };
+    let listeners: Vec<Listener> = resource::children(ctx, &mut tx, &lb.load_balancer_arn).await?;
+    let listener = listeners.iter().find(|l| l.port == port);
+    let mut groups: BTreeSet<String> = BTreeSet::new();
+    if let Some(l) = listener {
+        let rules: Vec<Rule> = resource::children(ctx, &mut tx, &l.listener_arn).await?;
+        for actions in rules.iter().map(|r| &r.actions).chain([&l.default_actions]) {
+            for a in actions {
+                groups.extend(super::listeners::target_groups_of(a).map(str::to_string));
+            }
+        }
+    }
+    let mut targets = Vec::new();
+    for g in groups {
+        if let Some(tg) = resource::get::<TargetGroup>(ctx, &mut tx, &g).await? {
+            targets.extend(tg.registered().map(|t| (t.id.clone(), t.port)));
+        }
+    }
+    Ok(Some(Route {
+        arn: lb.load_balancer_arn.clone(),
+        name: lb.load_balancer_name.clone(),
+        nodes: lb.kumori_interfaces.values().cloned().collect(),
+        listening: listener.is_some(),
+        targets,
+    }))
+}

@@ -339,6 +339,16 @@ async fn sync_interfaces(ctx: &Ctx<'_>, tx: &mut Tx, lb: &mut LoadBalancer) -> R
         lb.kumori_interfaces
             .insert(subnet, eni.network_interface_id);
     }
+    dress_interfaces(ctx, tx, lb).await
+}
+
+/// The nodes carry the load balancer's security groups (what the reachability analysis
+/// and a security group's deletion see), and a public address when it faces the internet.
+async fn dress_interfaces(ctx: &Ctx<'_>, tx: &mut Tx, lb: &LoadBalancer) -> Result<()> {
+    let public = lb.scheme == "internet-facing";
+    for eni in lb.kumori_interfaces.values() {
+        api::dress_managed_interface(ctx, tx, eni, &lb.security_groups, public).await?;
+    }
     Ok(())
 }
 
@@ -656,6 +666,7 @@ pub async fn set_security_groups(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     }
     check_groups(ctx, &mut tx, &lb.vpc_id.clone(), &req.security_groups).await?;
     lb.security_groups = req.security_groups;
+    dress_interfaces(ctx, &mut tx, &lb).await?;
     resource::update(ctx, &mut tx, &lb).await?;
     tx.commit().await?;
     Ok(json!({ "SecurityGroupIds": lb.security_groups }))

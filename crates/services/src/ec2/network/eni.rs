@@ -540,9 +540,45 @@ pub async fn remove(ctx: &Ctx<'_>, tx: &mut Tx, eni_id: &str) -> Result<()> {
         );
         resource::update(ctx, tx, &subnet).await?;
     }
+    // A service's node (a load balancer's) gives its public address back with it; an
+    // instance's is given back when the instance stops or ends.
+    if eni.requester_managed
+        && let Some(ip) = &eni.auto_public_ip
+    {
+        super::addresses::release_public_ip(tx, ip).await?;
+    }
     tx.delete(ctx.scope(), eni_id).await?;
     super::routes::refresh_route_states(ctx, tx, &eni.vpc_id).await?;
     Ok(())
+}
+
+/// Gives a managed interface `groups` (ids) and, when `public`, an address of the public
+/// pool (an internet-facing load balancer's node has one), in the caller's transaction.
+pub async fn dress_managed(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    eni_id: &str,
+    groups: &[String],
+    public: bool,
+) -> Result<Option<String>> {
+    let Some(mut eni) = resource::lock::<NetworkInterface>(ctx, tx, eni_id).await? else {
+        return Ok(None);
+    };
+    let mut named = Vec::new();
+    for g in groups {
+        if let Some(sg) = resource::get::<super::sg::SecurityGroup>(ctx, tx, g).await? {
+            named.push(GroupIdentifier {
+                group_id: sg.group_id,
+                group_name: sg.group_name,
+            });
+        }
+    }
+    eni.groups = named;
+    if public && eni.auto_public_ip.is_none() {
+        eni.auto_public_ip = Some(super::addresses::claim_public_ip(tx).await?);
+    }
+    resource::update(ctx, tx, &eni).await?;
+    Ok(eni.auto_public_ip)
 }
 
 /// Whether any interface holds security group `group_id`.
