@@ -1,8 +1,9 @@
 //! Work kumori does on its own, not in answer to a call: one process at a time, whichever
 //! holds the store's `housekeeping` lease, so that nodes sharing a database neither repeat
 //! nor race it, and another node takes over within a lease's time when the holder dies.
-//! Today: deleting the records of instances terminated a day ago. Health checks and Auto
-//! Scaling will run under leases of their own.
+//! Today: deleting the records of instances terminated a day ago. Auto Scaling
+//! (`autoscaling::reconcile`) and load-balancer health (the server's `balancers.rs`) run
+//! under leases of their own.
 
 use kumori_store::{Store, StoreError};
 use std::time::Duration;
