@@ -33,6 +33,36 @@ pub fn in_netns<T: Send + 'static>(
     .map_err(|_| "namespace thread panicked".to_string())?
 }
 
+/// A listening TCP socket of namespace `ns` on all its addresses at `port` (a service's
+/// node, such as a load balancer's, answering on its interface).
+pub fn listen_in(ns: &str, port: u16) -> Result<std::net::TcpListener, String> {
+    in_netns(ns, move || {
+        std::net::TcpListener::bind((std::net::Ipv4Addr::UNSPECIFIED, port))
+            .map_err(|e| format!("port {port}: {e}"))
+    })
+}
+
+/// A new, unconnected, non-blocking TCP socket of namespace `ns`: connections made with it
+/// leave from that namespace.
+pub fn socket_in(ns: &str) -> Result<std::os::fd::OwnedFd, String> {
+    in_netns(ns, || {
+        // SAFETY: plain socket(2); the descriptor is owned by the OwnedFd made from it.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_INET,
+                libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                0,
+            )
+        };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error().to_string());
+        }
+        use std::os::fd::FromRawFd;
+        // SAFETY: fd is a new descriptor no one else owns.
+        Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+    })
+}
+
 /// Sets sysctls (`net.ipv4.ip_forward` style) inside `ns`.
 pub fn sysctls(ns: &str, values: &[(String, String)]) -> Result<(), String> {
     let values = values.to_vec();

@@ -535,6 +535,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 store.clone(),
                 limits.clone(),
                 std::net::Ipv4Addr::LOCALHOST.into(),
+                dataplane.as_ref().map(|dp| dp.prefix().to_string()),
             )),
         },
     );

@@ -33,6 +33,7 @@ pub async fn check_once(
     addr: SocketAddr,
     hc: &HealthCheck,
     client: &crate::proxy::Client,
+    dialer: &crate::Dialer,
 ) -> Result<(), Failure> {
     let addr = SocketAddr::new(addr.ip(), hc.port.unwrap_or(addr.port()));
     let timeout = || Failure {
@@ -44,7 +45,7 @@ pub async fn check_once(
         description: "Health checks failed".into(),
     };
     if !hc.http {
-        return match tokio::time::timeout(hc.timeout, tokio::net::TcpStream::connect(addr)).await {
+        return match tokio::time::timeout(hc.timeout, dialer.connect(addr)).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(_)) => Err(failed()),
             Err(_) => Err(timeout()),
@@ -79,13 +80,14 @@ pub async fn run(
     hc: HealthCheck,
     cell: Arc<TargetCell>,
     client: crate::proxy::Client,
+    dialer: crate::Dialer,
 ) {
     let (mut ok_run, mut fail_run) = (0u32, 0u32);
     let mut every = tokio::time::interval(hc.interval);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        match check_once(addr, &hc, &client).await {
+        match check_once(addr, &hc, &client, &dialer).await {
             Ok(()) => {
                 ok_run += 1;
                 fail_run = 0;

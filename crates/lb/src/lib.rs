@@ -13,6 +13,9 @@
 //!
 //! Listeners bind to the engine's address (127.0.0.1 by default) on the listener's own port,
 //! or on a free port when that one is taken or privileged; [`Engine::bound`] says which.
+//! Given [`Netns`] (the data plane's namespaces), a listener also listens inside each of
+//! its load balancer's nodes, and what a node sends (requests, health checks) leaves from
+//! that node's namespace, so security groups and routes apply to it as on AWS.
 
 pub mod health;
 pub mod proxy;
@@ -38,6 +41,8 @@ pub struct ListenerConfig {
     /// Names the listener across applies (its ARN).
     pub key: String,
     pub port: u16,
+    /// The namespaces of its load balancer's nodes, where it also listens (with [`Netns`]).
+    pub nodes: Vec<String>,
     pub protocol: Protocol,
     /// In priority order, the default rule last.
     pub rules: Vec<Rule>,
@@ -60,6 +65,9 @@ pub struct GroupConfig {
     pub algorithm: Algorithm,
     /// Load-balancer-generated cookie stickiness, for how long.
     pub stickiness: Option<Duration>,
+    /// The namespace its health checks leave from (a node of a load balancer using it);
+    /// `None`: the host.
+    pub checked_from: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -233,6 +241,56 @@ impl Group {
 /// The groups by key, as every listener's requests see them.
 pub type Groups = Arc<HashMap<String, Arc<Group>>>;
 
+/// Network namespaces, as the data plane has them: where node listeners bind and node
+/// traffic leaves from.
+pub trait Netns: Send + Sync + 'static {
+    /// A listening TCP socket on every address of namespace `ns`, at `port`.
+    fn listen(&self, ns: &str, port: u16) -> std::io::Result<std::net::TcpListener>;
+    /// A new, unconnected, non-blocking IPv4 TCP socket of namespace `ns`.
+    fn socket(&self, ns: &str) -> std::io::Result<std::os::fd::OwnedFd>;
+}
+
+/// Where outgoing connections are made: the host, or a namespace.
+#[derive(Clone)]
+pub struct Dialer {
+    netns: Option<(Arc<dyn Netns>, String)>,
+}
+
+impl std::fmt::Debug for Dialer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Dialer({:?})", self.netns.as_ref().map(|(_, ns)| ns))
+    }
+}
+
+impl Dialer {
+    pub fn host() -> Dialer {
+        Dialer { netns: None }
+    }
+
+    /// A TCP connection to `addr`, given 10 s.
+    pub async fn connect(&self, addr: SocketAddr) -> std::io::Result<tokio::net::TcpStream> {
+        let connect = async {
+            match &self.netns {
+                None => tokio::net::TcpStream::connect(addr).await,
+                Some((netns, ns)) => {
+                    let (netns, ns) = (netns.clone(), ns.clone());
+                    let fd = tokio::task::spawn_blocking(move || netns.socket(&ns))
+                        .await
+                        .map_err(std::io::Error::other)??;
+                    let socket =
+                        tokio::net::TcpSocket::from_std_stream(std::net::TcpStream::from(fd));
+                    socket.connect(addr).await
+                }
+            }
+        };
+        let stream = tokio::time::timeout(Duration::from_secs(10), connect)
+            .await
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+        let _ = stream.set_nodelay(true);
+        Ok(stream)
+    }
+}
+
 struct Running {
     port: u16,
     protocol: Protocol,
@@ -242,7 +300,7 @@ struct Running {
 }
 
 struct Check {
-    fingerprint: (Option<SocketAddr>, HealthCheck),
+    fingerprint: (Option<SocketAddr>, HealthCheck, Option<String>),
     cell: Arc<TargetCell>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -250,22 +308,46 @@ struct Check {
 /// The engine: listeners, groups and health checks, kept as the last [`Config`] said.
 pub struct Engine {
     ip: IpAddr,
+    netns: Option<Arc<dyn Netns>>,
     groups: Arc<RwLock<Groups>>,
-    client: proxy::Client,
-    listeners: Mutex<HashMap<String, Running>>,
+    /// One pooled client per place traffic leaves from (`None`: the host).
+    clients: Mutex<HashMap<Option<String>, (proxy::Client, Dialer)>>,
+    /// Running listeners by key and namespace (`None`: the host's).
+    listeners: Mutex<HashMap<(String, Option<String>), Running>>,
     checks: Mutex<HashMap<(String, String), Check>>,
 }
 
 impl Engine {
-    /// An engine whose listeners bind to `ip`. Must be made inside a tokio runtime.
-    pub fn new(ip: IpAddr) -> Engine {
+    /// An engine whose listeners bind to `ip`, and inside nodes' namespaces when given
+    /// `netns`. Must be made inside a tokio runtime.
+    pub fn new(ip: IpAddr, netns: Option<Arc<dyn Netns>>) -> Engine {
         Engine {
             ip,
+            netns,
             groups: Arc::new(RwLock::new(Arc::new(HashMap::new()))),
-            client: proxy::client(),
+            clients: Mutex::new(HashMap::new()),
             listeners: Mutex::new(HashMap::new()),
             checks: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The client and dialer of namespace `ns` (the host's for `None`, or when the engine
+    /// has no namespaces).
+    fn client(&self, ns: Option<&str>) -> (proxy::Client, Dialer) {
+        let ns = ns.filter(|_| self.netns.is_some()).map(str::to_string);
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        clients
+            .entry(ns.clone())
+            .or_insert_with(|| {
+                let dialer = match (&self.netns, ns) {
+                    (Some(n), Some(ns)) => Dialer {
+                        netns: Some((n.clone(), ns)),
+                    },
+                    _ => Dialer::host(),
+                };
+                (proxy::client(dialer.clone()), dialer)
+            })
+            .clone()
     }
 
     /// Makes the running listeners, groups and health checks those of `config`.
@@ -279,7 +361,7 @@ impl Engine {
                 for t in &g.targets {
                     let id = (g.key.clone(), t.key.clone());
                     wanted.insert(id.clone());
-                    let fingerprint = (t.addr, g.health.clone());
+                    let fingerprint = (t.addr, g.health.clone(), g.checked_from.clone());
                     let keep = checks
                         .get(&id)
                         .is_some_and(|c| c.fingerprint == fingerprint);
@@ -292,11 +374,13 @@ impl Engine {
                         let (cell, task) = match t.addr {
                             Some(addr) if g.health.enabled => {
                                 let cell = Arc::new(TargetCell::new(INITIAL));
+                                let (client, dialer) = self.client(g.checked_from.as_deref());
                                 let task = tokio::spawn(health::run(
                                     addr,
                                     g.health.clone(),
                                     cell.clone(),
-                                    self.client.clone(),
+                                    client,
+                                    dialer,
                                 ));
                                 (cell, Some(task))
                             }
@@ -341,18 +425,28 @@ impl Engine {
         }
         *self.groups.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(groups);
 
+        // Every listener on the host, and in each of its nodes' namespaces.
+        let mut wanted: Vec<((String, Option<String>), ListenerConfig)> = Vec::new();
+        for l in config.listeners {
+            if self.netns.is_some() {
+                for ns in &l.nodes {
+                    wanted.push(((l.key.clone(), Some(ns.clone())), l.clone()));
+                }
+            }
+            wanted.push(((l.key.clone(), None), l));
+        }
         let mut listeners = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
-        let wanted: std::collections::HashSet<&str> =
-            config.listeners.iter().map(|l| l.key.as_str()).collect();
+        let keys: std::collections::HashSet<&(String, Option<String>)> =
+            wanted.iter().map(|(k, _)| k).collect();
         listeners.retain(|key, r| {
-            let keep = wanted.contains(key.as_str());
+            let keep = keys.contains(key);
             if !keep {
                 r.task.abort();
             }
             keep
         });
-        for l in config.listeners {
-            if let Some(r) = listeners.get(&l.key)
+        for (id, l) in wanted {
+            if let Some(r) = listeners.get(&id)
                 && r.port == l.port
                 && r.protocol == l.protocol
                 && !r.task.is_finished()
@@ -360,44 +454,55 @@ impl Engine {
                 *r.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(l);
                 continue;
             }
-            if let Some(old) = listeners.remove(&l.key) {
+            if let Some(old) = listeners.remove(&id) {
                 old.task.abort();
             }
-            // Bound synchronously: binding does not block, and the lock is not held
-            // across an await.
-            let socket = std::net::TcpListener::bind((self.ip, l.port))
-                .or_else(|_| std::net::TcpListener::bind((self.ip, 0)))
-                .and_then(|s| {
-                    s.set_nonblocking(true)?;
-                    tokio::net::TcpListener::from_std(s)
-                });
+            let socket = match (&id.1, &self.netns) {
+                // Bound synchronously: binding does not block, and the lock is not held
+                // across an await.
+                (None, _) => std::net::TcpListener::bind((self.ip, l.port))
+                    .or_else(|_| std::net::TcpListener::bind((self.ip, 0))),
+                (Some(ns), Some(netns)) => netns.listen(ns, l.port),
+                (Some(_), None) => continue,
+            }
+            .and_then(|s| {
+                s.set_nonblocking(true)?;
+                tokio::net::TcpListener::from_std(s)
+            });
             let socket = match socket {
                 Ok(s) => s,
                 Err(e) => {
-                    tracing::warn!("load balancer listener {}: cannot bind: {e}", l.key);
+                    // A node's namespace may not be up yet: the next apply tries again.
+                    tracing::debug!(
+                        "load balancer listener {} ({:?}): cannot bind: {e}",
+                        l.key,
+                        id.1
+                    );
                     continue;
                 }
             };
             let Ok(bound) = socket.local_addr() else {
                 continue;
             };
-            let key = l.key.clone();
             let (port, protocol) = (l.port, l.protocol);
+            let (client, dialer) = self.client(id.1.as_deref());
             let config = Arc::new(RwLock::new(Arc::new(l)));
             let task = tokio::spawn(proxy::serve(
                 socket,
                 protocol,
                 config.clone(),
                 self.groups.clone(),
-                self.client.clone(),
+                client,
+                dialer,
             ));
-            if port != bound.port() {
+            if id.1.is_none() && port != bound.port() {
                 tracing::info!(
-                    "load balancer listener {key}: port {port} is taken, serving on {bound}"
+                    "load balancer listener {}: port {port} is taken, serving on {bound}",
+                    id.0
                 );
             }
             listeners.insert(
-                key,
+                id,
                 Running {
                     port,
                     protocol,
@@ -414,7 +519,8 @@ impl Engine {
         let listeners = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
         let mut out: Vec<_> = listeners
             .iter()
-            .map(|(k, r)| (k.clone(), r.port, r.bound))
+            .filter(|((_, ns), _)| ns.is_none())
+            .map(|((k, _), r)| (k.clone(), r.port, r.bound))
             .collect();
         out.sort();
         out

@@ -9,7 +9,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -18,16 +17,44 @@ use std::sync::{Arc, RwLock};
 /// What forwarded requests carry: the client's body as it streams in, or nothing (checks).
 pub type RequestBody = BoxBody<Bytes, hyper::Error>;
 pub type ResponseBody = BoxBody<Bytes, hyper::Error>;
-pub type Client = hyper_util::client::legacy::Client<HttpConnector, RequestBody>;
+pub type Client = hyper_util::client::legacy::Client<Connector, RequestBody>;
 
-/// The pooled client every listener and health check shares.
-pub fn client() -> Client {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(std::time::Duration::from_secs(10)));
+/// Connects the pooled client to targets (always addresses) from where its dialer is.
+#[derive(Clone, Debug)]
+pub struct Connector(crate::Dialer);
+
+impl tower_service::Service<hyper::Uri> for Connector {
+    type Response = TokioIo<tokio::net::TcpStream>;
+    type Error = std::io::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = std::io::Result<Self::Response>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: hyper::Uri) -> Self::Future {
+        let dialer = self.0.clone();
+        Box::pin(async move {
+            let host = uri.host().unwrap_or_default().trim_matches(['[', ']']);
+            let ip: std::net::IpAddr = host
+                .parse()
+                .map_err(|_| std::io::Error::other(format!("'{host}' is not an address")))?;
+            let addr = SocketAddr::new(ip, uri.port_u16().unwrap_or(80));
+            Ok(TokioIo::new(dialer.connect(addr).await?))
+        })
+    }
+}
+
+/// A pooled client whose connections leave from where `dialer` is.
+pub fn client(dialer: crate::Dialer) -> Client {
     hyper_util::client::legacy::Client::builder(TokioExecutor::new())
         .pool_idle_timeout(std::time::Duration::from_secs(60))
-        .build(connector)
+        .build(Connector(dialer))
 }
 
 pub fn empty_request_body() -> RequestBody {
@@ -78,6 +105,7 @@ pub async fn serve(
     config: Arc<RwLock<Arc<ListenerConfig>>>,
     groups: Arc<RwLock<Groups>>,
     client: Client,
+    dialer: crate::Dialer,
 ) {
     loop {
         let Ok((stream, peer)) = socket.accept().await else {
@@ -85,11 +113,16 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let (config, groups, client) = (config.clone(), groups.clone(), client.clone());
+        let (config, groups, client, dialer) = (
+            config.clone(),
+            groups.clone(),
+            client.clone(),
+            dialer.clone(),
+        );
         tokio::spawn(async move {
             match protocol {
                 Protocol::Http => serve_http(stream, peer, config, groups, client).await,
-                Protocol::Tcp => serve_tcp(stream, config, groups).await,
+                Protocol::Tcp => serve_tcp(stream, config, groups, dialer).await,
             }
         });
     }
@@ -103,6 +136,7 @@ async fn serve_tcp(
     mut stream: tokio::net::TcpStream,
     config: Arc<RwLock<Arc<ListenerConfig>>>,
     groups: Arc<RwLock<Groups>>,
+    dialer: crate::Dialer,
 ) {
     let listener = snapshot(&config);
     let groups = snapshot(&groups);
@@ -117,15 +151,9 @@ async fn serve_tcp(
         return;
     };
     let Some(addr) = target.addr else { return };
-    let Ok(Ok(mut upstream)) = tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        tokio::net::TcpStream::connect(addr),
-    )
-    .await
-    else {
+    let Ok(mut upstream) = dialer.connect(addr).await else {
         return;
     };
-    let _ = upstream.set_nodelay(true);
     target.cell.in_flight.fetch_add(1, Ordering::Relaxed);
     let _ = tokio::io::copy_bidirectional(&mut stream, &mut upstream).await;
     target.cell.in_flight.fetch_sub(1, Ordering::Relaxed);

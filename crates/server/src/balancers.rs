@@ -41,6 +41,20 @@ pub struct Bound {
 pub struct Balancers {
     engine: Engine,
     shown: Mutex<Vec<Bound>>,
+    /// The data plane's namespace prefix, when a load balancer's nodes are namespaces.
+    fabric: Option<String>,
+}
+
+/// The data plane's namespaces, where a load balancer's nodes listen and send from.
+struct FabricNamespaces;
+
+impl kumori_lb::Netns for FabricNamespaces {
+    fn listen(&self, ns: &str, port: u16) -> std::io::Result<std::net::TcpListener> {
+        kumori_dataplane::netns::listen_in(ns, port).map_err(std::io::Error::other)
+    }
+    fn socket(&self, ns: &str) -> std::io::Result<std::os::fd::OwnedFd> {
+        kumori_dataplane::netns::socket_in(ns).map_err(std::io::Error::other)
+    }
 }
 
 impl std::fmt::Debug for Balancers {
@@ -52,11 +66,21 @@ impl std::fmt::Debug for Balancers {
 }
 
 impl Balancers {
-    /// Starts the reconciler; its proxies bind to `ip`.
-    pub fn start(store: Store, limits: Limits, ip: IpAddr) -> Arc<Balancers> {
+    /// Starts the reconciler; its proxies bind to `ip` and, with the data plane's namespace
+    /// prefix `fabric`, inside each load balancer's nodes too.
+    pub fn start(
+        store: Store,
+        limits: Limits,
+        ip: IpAddr,
+        fabric: Option<String>,
+    ) -> Arc<Balancers> {
+        let netns: Option<Arc<dyn kumori_lb::Netns>> = fabric
+            .clone()
+            .map(|_| Arc::new(FabricNamespaces) as Arc<dyn kumori_lb::Netns>);
         let me = Arc::new(Balancers {
-            engine: Engine::new(ip),
+            engine: Engine::new(ip, netns),
             shown: Mutex::new(Vec::new()),
+            fabric,
         });
         let this = me.clone();
         let holder = format!("kumori-{}-{}", std::process::id(), uuid::Uuid::new_v4());
@@ -91,7 +115,7 @@ impl Balancers {
                             .filter(|b| !b.active)
                             .map(|b| (b.account.clone(), b.region.clone(), b.arn.clone()))
                             .collect();
-                        let config = config_of(&balancers, &groups);
+                        let config = config_of(&balancers, &groups, self.fabric.as_deref());
                         self.engine.apply(config).await;
                         self.show(&balancers);
                         seen = changes;
@@ -166,10 +190,20 @@ impl Balancers {
 /// The engine's configuration from ELBv2's records. Listeners the engine cannot serve
 /// (HTTPS and TLS, which need ACM's certificates; UDP) are left out, and so are target
 /// groups no listener uses: ELB checks no target of those.
-fn config_of(balancers: &[Balancer], groups: &[GroupSpec]) -> Config {
+fn config_of(balancers: &[Balancer], groups: &[GroupSpec], fabric: Option<&str>) -> Config {
     let mut config = Config::default();
     let mut used: BTreeSet<String> = BTreeSet::new();
+    // Where each group's health checks leave from: a node of a load balancer using it.
+    let mut checked_from: HashMap<String, String> = HashMap::new();
     for b in balancers {
+        let nodes: Vec<String> = match fabric {
+            Some(prefix) => b
+                .nodes
+                .iter()
+                .map(|eni| kumori_dataplane::plan::Names(prefix).interface(eni))
+                .collect(),
+            None => vec![],
+        };
         for l in &b.listeners {
             let protocol = match l.protocol.as_str() {
                 "HTTP" => Protocol::Http,
@@ -184,11 +218,19 @@ fn config_of(balancers: &[Balancer], groups: &[GroupSpec]) -> Config {
             for r in &rules {
                 if let kumori_lb::Action::Forward { groups, .. } = &r.action {
                     used.extend(groups.iter().map(|(g, _)| g.clone()));
+                    if let Some(first) = nodes.first() {
+                        for (g, _) in groups {
+                            checked_from
+                                .entry(g.clone())
+                                .or_insert_with(|| first.clone());
+                        }
+                    }
                 }
             }
             config.listeners.push(ListenerConfig {
                 key: l.arn.clone(),
                 port: l.port,
+                nodes: nodes.clone(),
                 protocol,
                 rules,
                 idle_timeout: Duration::from_secs(b.idle_timeout_secs.max(1)),
@@ -228,6 +270,7 @@ fn config_of(balancers: &[Balancer], groups: &[GroupSpec]) -> Config {
                 _ => Algorithm::RoundRobin,
             },
             stickiness: g.stickiness.then(|| Duration::from_secs(g.stickiness_secs)),
+            checked_from: checked_from.get(&g.arn).cloned(),
         });
     }
     config

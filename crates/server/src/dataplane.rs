@@ -202,6 +202,11 @@ impl Dataplane {
     /// metadata service's address, another port), so that programs on instances (the aws
     /// CLI with the role's credentials) reach it as a process on the host does: the same
     /// app, the same authentication and policies.
+    /// The prefix of the fabric's namespace names.
+    pub fn prefix(&self) -> &str {
+        &self.options.prefix
+    }
+
     pub fn serve_api(&self, app: axum::Router, options: crate::serve::ServeOptions) {
         self.state.lock().expect("data plane state").api = Some((app, options));
     }

@@ -22,6 +22,8 @@ pub struct Balancer {
     pub active: bool,
     pub idle_timeout_secs: u64,
     pub listeners: Vec<ListenerSpec>,
+    /// Its nodes: the managed interfaces in its subnets.
+    pub nodes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -136,6 +138,7 @@ pub async fn desired(
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(60),
                 listeners: specs,
+                nodes: lb.kumori_interfaces.values().cloned().collect(),
             });
         }
         for tg in &tgs {
