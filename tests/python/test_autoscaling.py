@@ -233,3 +233,26 @@ def test_scheduled_actions_and_launch_configurations(asg, ec2, setup, image):
     asg.delete_auto_scaling_group(AutoScalingGroupName="batch")
     asg.delete_launch_configuration(LaunchConfigurationName="old")
     assert asg.describe_launch_configurations()["LaunchConfigurations"] == []
+
+
+def test_elb_health_checks_replace_an_instance_after_the_grace_period(asg, elb, ec2, setup):
+    """Without a data plane nothing answers at an instance's address, so its load balancer's
+    health checks fail: a group that trusts ELB health replaces it."""
+    tg = elb.create_target_group(Name="web", Protocol="HTTP", Port=80, VpcId=setup["vpc"],
+                                 HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2,
+                                 UnhealthyThresholdCount=2)["TargetGroups"][0]["TargetGroupArn"]
+    lb = elb.create_load_balancer(Name="web", Subnets=setup["subnets"])["LoadBalancers"][0]["LoadBalancerArn"]
+    from support import free_port
+    elb.create_listener(LoadBalancerArn=lb, Protocol="HTTP", Port=free_port(),
+                        DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName="trusting", MinSize=1, MaxSize=1, DesiredCapacity=1,
+        LaunchTemplate={"LaunchTemplateName": "web"}, VPCZoneIdentifier=setup["subnets"][0],
+        TargetGroupARNs=[tg], HealthCheckType="ELB", HealthCheckGracePeriod=0,
+    )
+    first = in_service(asg, "trusting", 1)["Instances"][0]["InstanceId"]
+    wait_for("a replacement", lambda: first not in [i["InstanceId"] for i in group(asg, "trusting")["Instances"]], timeout=40)
+    causes = [a["Cause"] for a in asg.describe_scaling_activities(AutoScalingGroupName="trusting")["Activities"]]
+    assert any("ELB system health check failure" in c for c in causes), causes
+    state = lambda: ec2.describe_instances(InstanceIds=[first])["Reservations"][0]["Instances"][0]["State"]["Name"]  # noqa: E731
+    assert wait_for("the old one terminated", lambda: state() == "terminated")

@@ -419,3 +419,19 @@ def http_post(endpoint, question):
     from support import http
     return http(endpoint, "POST", "/_kumori/reach", body=json.dumps(question).encode(),
                 headers={"Content-Type": "application/json"})
+
+
+def test_without_a_data_plane_only_loopback_targets_are_contacted(elb, endpoint, net):
+    """A target in the VPC has nothing behind it without --dataplane, and kumori sends
+    nothing from this machine to such an address: its checks fail and say why, and a
+    request that fails open to it is a 502."""
+    tg = make_group(elb, net, "vpc-only")
+    elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": "10.0.1.10", "Port": 80}])
+    lb = elb.create_load_balancer(Name="vpc-only", Subnets=net["subnets"])["LoadBalancers"][0]["LoadBalancerArn"]
+    listener = elb.create_listener(LoadBalancerArn=lb, Protocol="HTTP", Port=free_port(),
+                                   DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])["Listeners"][0]["ListenerArn"]
+    port = listener_address(endpoint, listener)
+    wait_for("unhealthy", lambda: states(elb, tg).get(80) == "unhealthy")
+    health = elb.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"][0]["TargetHealth"]
+    assert health["Reason"] == "Target.FailedHealthChecks" and "--dataplane" in health["Description"]
+    assert get(port, "/")[0] == 502

@@ -36,6 +36,15 @@ pub async fn check_once(
     dialer: &crate::Dialer,
 ) -> Result<(), Failure> {
     let addr = SocketAddr::new(addr.ip(), hc.port.unwrap_or(addr.port()));
+    if !dialer.may_reach(addr) {
+        return Err(Failure {
+            reason: "Target.FailedHealthChecks",
+            description: format!(
+                "Health checks failed: without --dataplane nothing runs at {}, and kumori checks only loopback targets from this machine",
+                addr.ip()
+            ),
+        });
+    }
     let timeout = || Failure {
         reason: "Target.Timeout",
         description: "Request timed out".into(),

@@ -267,8 +267,24 @@ impl Dialer {
         Dialer { netns: None }
     }
 
+    /// Whether this dialer sends anything to `addr`. From the host, only loopback: a target's
+    /// other addresses (an instance's private one, an `ip` target in a VPC) belong to the
+    /// data plane's namespaces, and from the host they would lead to whatever network the
+    /// host is on, which kumori never sends to.
+    pub fn may_reach(&self, addr: SocketAddr) -> bool {
+        self.netns.is_some() || addr.ip().is_loopback()
+    }
+
     /// A TCP connection to `addr`, given 10 s.
     pub async fn connect(&self, addr: SocketAddr) -> std::io::Result<tokio::net::TcpStream> {
+        if !self.may_reach(addr) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!(
+                    "kumori sends nothing from this machine to {addr}: only loopback targets are reached without --dataplane"
+                ),
+            ));
+        }
         let connect = async {
             match &self.netns {
                 None => tokio::net::TcpStream::connect(addr).await,
