@@ -571,3 +571,78 @@ impl Drop for Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(key: &str, state: u8, draining: bool) -> Target {
+        Target {
+            key: key.into(),
+            addr: Some("127.0.0.1:1".parse().unwrap()),
+            draining,
+            cell: Arc::new(TargetCell::new(state)),
+        }
+    }
+
+    fn group(algorithm: Algorithm, targets: Vec<Target>) -> Group {
+        Group {
+            key: "g".into(),
+            algorithm,
+            stickiness: None,
+            targets,
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    #[test]
+    fn healthy_targets_take_turns_and_the_rest_only_when_none_is_healthy() {
+        let g = group(
+            Algorithm::RoundRobin,
+            vec![
+                target("a", HEALTHY, false),
+                target("b", UNHEALTHY, false),
+                target("c", HEALTHY, false),
+                target("d", HEALTHY, true),
+            ],
+        );
+        let picks: Vec<&str> = (0..4).map(|_| g.pick(None).unwrap().key.as_str()).collect();
+        assert_eq!(picks, ["a", "c", "a", "c"]);
+        // A sticky target that is healthy wins; one that is not is ignored.
+        assert_eq!(g.pick(Some("c")).unwrap().key, "c");
+        assert_ne!(g.pick(Some("b")).unwrap().key, "b");
+        // None healthy: ELB fails open to all registered (not draining) targets.
+        let open = group(
+            Algorithm::RoundRobin,
+            vec![
+                target("a", UNHEALTHY, false),
+                target("b", INITIAL, false),
+                target("c", UNHEALTHY, true),
+            ],
+        );
+        let picks: std::collections::BTreeSet<&str> = (0..4)
+            .map(|_| open.pick(None).unwrap().key.as_str())
+            .collect();
+        assert_eq!(picks, ["a", "b"].into_iter().collect());
+        assert!(
+            group(Algorithm::RoundRobin, vec![target("a", HEALTHY, true)])
+                .pick(None)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn least_outstanding_requests_avoids_the_busy_target() {
+        let g = group(
+            Algorithm::LeastOutstandingRequests,
+            vec![
+                target("busy", HEALTHY, false),
+                target("idle", HEALTHY, false),
+            ],
+        );
+        g.targets[0].cell.in_flight.store(3, Ordering::Relaxed);
+        for _ in 0..4 {
+            assert_eq!(g.pick(None).unwrap().key, "idle");
+        }
+    }
+}

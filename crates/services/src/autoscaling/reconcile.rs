@@ -534,3 +534,75 @@ pub fn choose_victims(g: &Group, n: usize) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(id: &str, zone: &str, since: u64, protected: bool) -> Member {
+        Member {
+            instance_id: id.into(),
+            instance_type: "t3.micro".into(),
+            availability_zone: zone.into(),
+            lifecycle_state: "InService".into(),
+            health_status: "Healthy".into(),
+            launch_template: None,
+            launch_configuration_name: Some("v2".into()),
+            protected_from_scale_in: protected,
+            kumori_since: since,
+            kumori_hook: None,
+            kumori_cause: None,
+            kumori_recorded: false,
+        }
+    }
+
+    fn group(members: Vec<Member>, policies: &[&str]) -> Group {
+        let mut g: Group = serde_json::from_value(serde_json::json!({
+            "AutoScalingGroupName": "g", "AutoScalingGroupARN": "arn", "MinSize": 0, "MaxSize": 9,
+            "DesiredCapacity": 0, "DefaultCooldown": 300, "AvailabilityZones": ["a", "b"],
+            "HealthCheckType": "EC2", "HealthCheckGracePeriod": 0, "CreatedTime": "t",
+            "TerminationPolicies": policies, "NewInstancesProtectedFromScaleIn": false,
+            "ServiceLinkedRoleARN": "r", "KumoriKey": "asg-group/g",
+            "LaunchConfigurationName": "v2",
+        }))
+        .unwrap();
+        g.instances = members;
+        g
+    }
+
+    #[test]
+    fn the_zone_with_most_loses_first_and_older_configurations_before_newer() {
+        let mut old = member("i-old", "a", 5, false);
+        old.launch_configuration_name = Some("v1".into());
+        let g = group(
+            vec![
+                member("i-a1", "a", 1, false),
+                old,
+                member("i-a3", "a", 3, false),
+                member("i-b1", "b", 2, false),
+            ],
+            &["Default"],
+        );
+        // Zone a has three: its instance on the old configuration goes first.
+        assert_eq!(choose_victims(&g, 1), ["i-old"]);
+        // Down to 2: one from a, then the zones are even.
+        let two = choose_victims(&g, 2);
+        assert_eq!(two[0], "i-old");
+        assert!(two[1].starts_with("i-a"));
+    }
+
+    #[test]
+    fn oldest_instance_and_protection() {
+        let g = group(
+            vec![
+                member("i-1", "a", 1, true),
+                member("i-2", "a", 2, false),
+                member("i-3", "a", 3, false),
+            ],
+            &["OldestInstance"],
+        );
+        // The oldest is protected: the next oldest goes.
+        assert_eq!(choose_victims(&g, 1), ["i-2"]);
+        assert_eq!(choose_victims(&g, 3), ["i-2", "i-3"]);
+    }
+}
