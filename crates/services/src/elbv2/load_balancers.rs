@@ -37,6 +37,9 @@ pub struct LoadBalancer {
     /// The managed interface in each subnet, by subnet id.
     #[serde(default)]
     pub kumori_interfaces: BTreeMap<String, String>,
+    /// The capacity reserved with ModifyCapacityReservation (capacity units), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kumori_capacity_units: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -141,6 +144,8 @@ pub const OPERATIONS: &[crate::kit::Op] = crate::operations![
     "SetSubnets" => set_subnets,
     "SetSecurityGroups" => set_security_groups,
     "SetIpAddressType" => set_ip_address_type,
+    "DescribeCapacityReservation" => describe_capacity_reservation,
+    "ModifyCapacityReservation" => modify_capacity_reservation,
 ];
 
 #[derive(Deserialize)]
@@ -449,6 +454,7 @@ pub async fn create_load_balancer(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         ip_address_type: req.ip_address_type.unwrap_or_else(|| "ipv4".into()),
         kumori_attributes: BTreeMap::new(),
         kumori_interfaces: BTreeMap::new(),
+        kumori_capacity_units: None,
     };
     sync_interfaces(ctx, &mut tx, &mut lb).await?;
     resource::insert(ctx, &mut tx, &lb).await?;
@@ -541,6 +547,14 @@ struct OneRequest {
     #[serde(default)]
     security_groups: Vec<String>,
     ip_address_type: Option<String>,
+    minimum_load_balancer_capacity: Option<Capacity>,
+    reset_capacity_reservation: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Capacity {
+    capacity_units: Option<i64>,
 }
 
 pub(crate) async fn locked(ctx: &Ctx<'_>, tx: &mut Tx, arn: &str) -> Result<LoadBalancer> {
@@ -686,4 +700,66 @@ pub async fn set_ip_address_type(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     resource::update(ctx, &mut tx, &lb).await?;
     tx.commit().await?;
     Ok(json!({ "IpAddressType": lb.ip_address_type }))
+}
+
+/// A load balancer's reserved capacity, as AWS shows it: per zone, `provisioned` once
+/// reserved (kumori's proxies need no reservation, so it is there at once).
+fn capacity_shown(lb: &LoadBalancer) -> Value {
+    let mut out = json!({
+        "DecreaseRequestsRemaining": 3,
+        "LastModifiedTime": lb.created_time,
+        "CapacityReservationState": [],
+    });
+    if let Some(units) = lb.kumori_capacity_units {
+        out["MinimumLoadBalancerCapacity"] = json!({ "CapacityUnits": units });
+        let zones = lb.availability_zones.len().max(1) as f64;
+        out["CapacityReservationState"] = Value::Array(
+            lb.availability_zones
+                .iter()
+                .map(|z| {
+                    json!({
+                        "State": { "Code": "provisioned" },
+                        "AvailabilityZone": z.zone_name,
+                        "EffectiveCapacityUnits": units as f64 / zones,
+                    })
+                })
+                .collect(),
+        );
+    }
+    out
+}
+
+pub async fn describe_capacity_reservation(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: OneRequest = input(raw)?;
+    let mut tx = ctx.store.read().await?;
+    let lb: LoadBalancer = resource::get(ctx, &mut tx, &req.load_balancer_arn)
+        .await?
+        .ok_or_else(lb_not_found)?;
+    Ok(capacity_shown(&lb))
+}
+
+pub async fn modify_capacity_reservation(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let req: OneRequest = input(raw)?;
+    let mut tx = ctx.store.write().await?;
+    let mut lb = locked(ctx, &mut tx, &req.load_balancer_arn).await?;
+    if req.reset_capacity_reservation == Some(true) {
+        lb.kumori_capacity_units = None;
+    } else if let Some(units) = req
+        .minimum_load_balancer_capacity
+        .and_then(|c| c.capacity_units)
+    {
+        if units < 100 {
+            return Err(validation(format!(
+                "The minimum load balancer capacity must be at least 100 capacity units, not {units}"
+            )));
+        }
+        lb.kumori_capacity_units = Some(units);
+    } else {
+        return Err(validation(
+            "Either MinimumLoadBalancerCapacity or ResetCapacityReservation must be specified",
+        ));
+    }
+    resource::update(ctx, &mut tx, &lb).await?;
+    tx.commit().await?;
+    Ok(capacity_shown(&lb))
 }

@@ -336,9 +336,11 @@ pub async fn create_target_group(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         target_group_arn: String::new(),
         target_group_name: req.name.clone(),
         protocol: Some(protocol.clone()),
+        // An empty version (what Terraform sends when none is set) is the default, HTTP1.
         protocol_version: http.then(|| {
             req.protocol_version
                 .clone()
+                .filter(|v| !v.is_empty())
                 .unwrap_or_else(|| "HTTP1".into())
         }),
         port: Some(port),
