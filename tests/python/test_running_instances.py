@@ -191,6 +191,51 @@ def test_ssh_through_the_bastion_reaches_the_web_server_and_its_user_data_page(s
     assert page.stdout.strip() == f"hello from ip-{seed['web_ip'].replace('.', '-')}", page.stdout
 
 
+def curl_from(seed, frm: str, url: str, timeout: int = 3):
+    return subprocess.run(["ip", "netns", "exec", f"{seed['prefix']}-h-{frm}", "curl", "-s", "-m", str(timeout), url],
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_an_alb_in_the_public_subnets_serves_the_private_web_server(seed):
+    """The seed's load balancer on the fabric: its nodes are in the public subnets behind its
+    security group, and reach the private web server by its private address, which takes
+    port 80 from the load balancer's group only."""
+    ec2, elb = seed["ec2"], as_root("elbv2", seed["srv"])
+    bastion = ec2.describe_instances(InstanceIds=[seed["bastion"]])["Reservations"][0]["Instances"][0]
+    public, vpc = bastion["SubnetId"], bastion["VpcId"]
+    zone = bastion["Placement"]["AvailabilityZone"]
+    other_zone = "us-east-1b" if zone != "us-east-1b" else "us-east-1a"
+    public2 = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.2.0/24", AvailabilityZone=other_zone)["Subnet"]["SubnetId"]
+    rtb = ec2.describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": [public]}])["RouteTables"][0]["RouteTableId"]
+    ec2.associate_route_table(RouteTableId=rtb, SubnetId=public2)
+    lb_sg = ec2.create_security_group(GroupName="alb", Description="alb", VpcId=vpc)["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=lb_sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": f"{MY_IP}/32"}]}])
+    web_sg = ec2.describe_instances(InstanceIds=[seed["web"]])["Reservations"][0]["Instances"][0]["SecurityGroups"][0]["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=web_sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "UserIdGroupPairs": [{"GroupId": lb_sg}]}])
+    lb = elb.create_load_balancer(Name="seed", Subnets=[public, public2], SecurityGroups=[lb_sg])["LoadBalancers"][0]["LoadBalancerArn"]
+    tg = elb.create_target_group(Name="web", Protocol="HTTP", Port=80, VpcId=vpc, HealthCheckIntervalSeconds=5,
+                                 HealthCheckTimeoutSeconds=2, HealthyThresholdCount=2)["TargetGroups"][0]["TargetGroupArn"]
+    elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": seed["web"]}])
+    elb.create_listener(LoadBalancerArn=lb, Protocol="HTTP", Port=80, DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
+    try:
+        nodes = [e["Association"]["PublicIp"] for e in ec2.describe_network_interfaces(
+            Filters=[{"Name": "vpc-id", "Values": [vpc]}])["NetworkInterfaces"] if e["Description"].startswith("ELB app/seed/")]
+        assert len(nodes) == 2
+        # Health checks leave from a node, through the web server's group, and find it.
+        health = lambda: elb.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"][0]["TargetHealth"]  # noqa: E731
+        assert eventually(lambda: health()["State"] == "healthy"), health()
+        for node in nodes:
+            page = eventually(lambda: (r := curl_from(seed, MY_IP, f"http://{node}/")).returncode == 0 and r.stdout)
+            assert page and page.startswith("hello from ip-10-0-11-"), page
+        # The load balancer's group takes port 80 from my address only.
+        assert curl_from(seed, STRANGER, f"http://{nodes[0]}/", timeout=2).returncode != 0
+    finally:
+        elb.delete_load_balancer(LoadBalancerArn=lb)
+        eventually(lambda: elb.delete_target_group(TargetGroupArn=tg) or True)
+
+
 def test_the_web_server_reaches_the_internet_through_the_nat_gateway(seed):
     server = subprocess.Popen(["ip", "netns", "exec", f"{seed['prefix']}-h-{PUBLIC_SERVER}", sys.executable, "-c",
                                "import http.server as h\n"
@@ -577,47 +622,3 @@ def test_an_image_whose_root_filesystem_cannot_be_built_leaves_the_instance_term
         srv.stop()
         subprocess.run([str(kumori_bin()), "dataplane", "down", "--prefix", prefix], capture_output=True)
 
-
-def curl_from(seed, frm: str, url: str, timeout: int = 3):
-    return subprocess.run(["ip", "netns", "exec", f"{seed['prefix']}-h-{frm}", "curl", "-s", "-m", str(timeout), url],
-                          capture_output=True, text=True, timeout=30)
-
-
-def test_an_alb_in_the_public_subnets_serves_the_private_web_server(seed):
-    """The seed's load balancer on the fabric: its nodes are in the public subnets behind its
-    security group, and reach the private web server by its private address, which takes
-    port 80 from the load balancer's group only."""
-    ec2, elb = seed["ec2"], as_root("elbv2", seed["srv"])
-    bastion = ec2.describe_instances(InstanceIds=[seed["bastion"]])["Reservations"][0]["Instances"][0]
-    public, vpc = bastion["SubnetId"], bastion["VpcId"]
-    zone = bastion["Placement"]["AvailabilityZone"]
-    other_zone = "us-east-1b" if zone != "us-east-1b" else "us-east-1a"
-    public2 = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.2.0/24", AvailabilityZone=other_zone)["Subnet"]["SubnetId"]
-    rtb = ec2.describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": [public]}])["RouteTables"][0]["RouteTableId"]
-    ec2.associate_route_table(RouteTableId=rtb, SubnetId=public2)
-    lb_sg = ec2.create_security_group(GroupName="alb", Description="alb", VpcId=vpc)["GroupId"]
-    ec2.authorize_security_group_ingress(GroupId=lb_sg, IpPermissions=[
-        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": f"{MY_IP}/32"}]}])
-    web_sg = ec2.describe_instances(InstanceIds=[seed["web"]])["Reservations"][0]["Instances"][0]["SecurityGroups"][0]["GroupId"]
-    ec2.authorize_security_group_ingress(GroupId=web_sg, IpPermissions=[
-        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "UserIdGroupPairs": [{"GroupId": lb_sg}]}])
-    lb = elb.create_load_balancer(Name="seed", Subnets=[public, public2], SecurityGroups=[lb_sg])["LoadBalancers"][0]["LoadBalancerArn"]
-    tg = elb.create_target_group(Name="web", Protocol="HTTP", Port=80, VpcId=vpc, HealthCheckIntervalSeconds=5,
-                                 HealthCheckTimeoutSeconds=2, HealthyThresholdCount=2)["TargetGroups"][0]["TargetGroupArn"]
-    elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": seed["web"]}])
-    elb.create_listener(LoadBalancerArn=lb, Protocol="HTTP", Port=80, DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
-    try:
-        nodes = [e["Association"]["PublicIp"] for e in ec2.describe_network_interfaces(
-            Filters=[{"Name": "vpc-id", "Values": [vpc]}])["NetworkInterfaces"] if e["Description"].startswith("ELB app/seed/")]
-        assert len(nodes) == 2
-        # Health checks leave from a node, through the web server's group, and find it.
-        health = lambda: elb.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"][0]["TargetHealth"]  # noqa: E731
-        assert eventually(lambda: health()["State"] == "healthy"), health()
-        for node in nodes:
-            page = eventually(lambda: (r := curl_from(seed, MY_IP, f"http://{node}/")).returncode == 0 and r.stdout)
-            assert page and page.startswith("hello from ip-10-0-11-"), page
-        # The load balancer's group takes port 80 from my address only.
-        assert curl_from(seed, STRANGER, f"http://{nodes[0]}/", timeout=2).returncode != 0
-    finally:
-        elb.delete_load_balancer(LoadBalancerArn=lb)
-        eventually(lambda: elb.delete_target_group(TargetGroupArn=tg) or True)

@@ -194,7 +194,9 @@ pub struct Group {
     pub algorithm: Algorithm,
     pub stickiness: Option<Duration>,
     pub targets: Vec<Target>,
-    next: AtomicUsize,
+    /// Whose turn it is; kept across applies, so a change elsewhere does not restart the
+    /// rotation.
+    next: Arc<AtomicUsize>,
 }
 
 impl Group {
@@ -331,6 +333,7 @@ pub struct Engine {
     /// Running listeners by key and namespace (`None`: the host's).
     listeners: Mutex<HashMap<(String, Option<String>), Running>>,
     checks: Mutex<HashMap<(String, String), Check>>,
+    turns: Mutex<HashMap<String, Arc<AtomicUsize>>>,
 }
 
 impl Engine {
@@ -344,6 +347,7 @@ impl Engine {
             clients: Mutex::new(HashMap::new()),
             listeners: Mutex::new(HashMap::new()),
             checks: Mutex::new(HashMap::new()),
+            turns: Mutex::new(HashMap::new()),
         }
     }
 
@@ -420,6 +424,13 @@ impl Engine {
                         cell,
                     });
                 }
+                let next = self
+                    .turns
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .entry(g.key.clone())
+                    .or_default()
+                    .clone();
                 groups.insert(
                     g.key.clone(),
                     Arc::new(Group {
@@ -427,7 +438,7 @@ impl Engine {
                         algorithm: g.algorithm,
                         stickiness: g.stickiness,
                         targets,
-                        next: AtomicUsize::new(0),
+                        next,
                     }),
                 );
             }
@@ -439,6 +450,10 @@ impl Engine {
                 keep
             });
         }
+        self.turns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|k, _| groups.contains_key(k));
         *self.groups.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(groups);
 
         // Every listener on the host, and in each of its nodes' namespaces.
@@ -591,7 +606,7 @@ mod tests {
             algorithm,
             stickiness: None,
             targets,
-            next: AtomicUsize::new(0),
+            next: Arc::new(AtomicUsize::new(0)),
         }
     }
 
