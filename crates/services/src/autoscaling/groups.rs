@@ -68,7 +68,6 @@ struct GroupRequest {
     #[serde(default)]
     lifecycle_hook_specification_list: Vec<Value>,
     force_delete: Option<bool>,
-    honor_cooldown: Option<bool>,
     #[serde(default)]
     scaling_processes: Vec<String>,
     #[serde(default)]
@@ -430,7 +429,12 @@ pub async fn update_auto_scaling_group(ctx: &Ctx<'_>, raw: &Value) -> Result<Val
     check_sizes(min, max, desired)?;
     g.min_size = min;
     g.max_size = max;
-    g.set_desired(desired, "a user request update of AutoScalingGroup constraints to min: {min}, max: {max}, desired: {desired}".replace("{min}", &min.to_string()).replace("{max}", &max.to_string()).replace("{desired}", &desired.to_string()));
+    g.set_desired(
+        desired,
+        format!(
+            "a user request update of AutoScalingGroup constraints to min: {min}, max: {max}, desired: {desired}"
+        ),
+    );
     if let Some(t) = &req.launch_template {
         g.launch_template = Some(template_of(ctx, &mut tx, t).await?);
         g.launch_configuration_name = None;
@@ -583,7 +587,6 @@ pub async fn set_desired_capacity(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             g.min_size
         )));
     }
-    let _ = req.honor_cooldown;
     g.set_desired(
         desired,
         "a user request explicitly set group desired capacity".into(),

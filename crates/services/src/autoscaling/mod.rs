@@ -348,7 +348,7 @@ pub async fn describe_scaling_activities(ctx: &Ctx<'_>, raw: &Value) -> Result<V
         all.retain(|a| req.activity_ids.contains(&a.activity_id));
     }
     // Newest first, as AWS lists them.
-    let items: Vec<(String, Activity)> = all
+    let mut items: Vec<(String, Activity)> = all
         .into_iter()
         .map(|a| {
             (
@@ -357,12 +357,11 @@ pub async fn describe_scaling_activities(ctx: &Ctx<'_>, raw: &Value) -> Result<V
             )
         })
         .collect();
+    items.sort_by(|a, b| a.0.cmp(&b.0));
     let max = req
         .max_records
         .map(|m| m.clamp(1, 100) as usize)
         .or(Some(100));
-    let mut items = items;
-    items.sort_by(|a, b| a.0.cmp(&b.0));
     let (shown, next) = crate::kit::page(items, |(k, _)| k.clone(), req.next_token.as_deref(), max);
     let mut out = json!({ "Activities": shown.into_iter().map(|(_, a)| a).collect::<Vec<_>>() });
     if let Some(n) = next {

@@ -161,7 +161,6 @@ struct Request {
     policy_names: Vec<String>,
     #[serde(default)]
     policy_types: Vec<String>,
-    honor_cooldown: Option<bool>,
     metric_value: Option<f64>,
     breach_threshold: Option<f64>,
     lifecycle_hook_name: Option<String>,
@@ -372,7 +371,6 @@ pub async fn execute_policy(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let mut tx = ctx.store.write().await?;
     let p = find_policy(ctx, &mut tx, req.auto_scaling_group_name.as_deref(), &name).await?;
     let mut g = locked(ctx, &mut tx, &p.auto_scaling_group_name).await?;
-    let _ = req.honor_cooldown;
     let adjustment = match p.policy_type.as_str() {
         "SimpleScaling" => p.scaling_adjustment.unwrap_or_default(),
         "StepScaling" => {

@@ -148,13 +148,13 @@ pub const OPERATIONS: &[crate::kit::Op] = crate::operations![
     "ModifyCapacityReservation" => modify_capacity_reservation,
 ];
 
+/// A subnet mapping: the subnet, and an Elastic IP (refused for an ALB; for an NLB kept
+/// out of the node, see the README).
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct SubnetMapping {
     subnet_id: String,
     allocation_id: Option<String>,
-    #[serde(rename = "PrivateIPv4Address")]
-    private_ipv4_address: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -383,7 +383,6 @@ pub async fn create_load_balancer(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
                 "Elastic IP addresses cannot be assigned to an Application Load Balancer",
             ));
         }
-        let _ = &m.private_ipv4_address;
         subnets.push(m.subnet_id.clone());
     }
     if !req.subnets.is_empty() && !req.subnet_mappings.is_empty() {
