@@ -32,7 +32,6 @@ pub fn matches(matcher: &str, status: u16) -> bool {
 pub async fn check_once(
     addr: SocketAddr,
     hc: &HealthCheck,
-    client: &crate::proxy::Client,
     dialer: &crate::Dialer,
 ) -> Result<(), Failure> {
     let addr = SocketAddr::new(addr.ip(), hc.port.unwrap_or(addr.port()));
@@ -60,15 +59,26 @@ pub async fn check_once(
             Err(_) => Err(timeout()),
         };
     }
-    let uri = format!("http://{addr}{}", hc.path);
-    let request = hyper::Request::get(uri)
+    // A connection of its own for each check, as ELB's checkers open one: a target that
+    // stopped taking connections fails, whatever connections it still serves.
+    let request = hyper::Request::get(hc.path.as_str())
         .header("host", addr.to_string())
         .header("user-agent", "ELB-HealthChecker/2.0")
-        .body(crate::proxy::empty_request_body())
+        .header("connection", "close")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
         .map_err(|_| failed())?;
-    match tokio::time::timeout(hc.timeout, client.request(request)).await {
+    let check = async {
+        let stream = dialer.connect(addr).await.map_err(|_| failed())?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|_| failed())?;
+        tokio::spawn(connection);
+        sender.send_request(request).await.map_err(|_| failed())
+    };
+    match tokio::time::timeout(hc.timeout, check).await {
         Err(_) => Err(timeout()),
-        Ok(Err(_)) => Err(failed()),
+        Ok(Err(f)) => Err(f),
         Ok(Ok(response)) => {
             let status = response.status().as_u16();
             if matches(&hc.matcher, status) {
@@ -84,19 +94,13 @@ pub async fn check_once(
 }
 
 /// Checks one target for as long as the task lives, keeping `cell` up to date.
-pub async fn run(
-    addr: SocketAddr,
-    hc: HealthCheck,
-    cell: Arc<TargetCell>,
-    client: crate::proxy::Client,
-    dialer: crate::Dialer,
-) {
+pub async fn run(addr: SocketAddr, hc: HealthCheck, cell: Arc<TargetCell>, dialer: crate::Dialer) {
     let (mut ok_run, mut fail_run) = (0u32, 0u32);
     let mut every = tokio::time::interval(hc.interval);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        match check_once(addr, &hc, &client, &dialer).await {
+        match check_once(addr, &hc, &dialer).await {
             Ok(()) => {
                 ok_run += 1;
                 fail_run = 0;

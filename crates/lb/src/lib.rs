@@ -394,12 +394,11 @@ impl Engine {
                         let (cell, task) = match t.addr {
                             Some(addr) if g.health.enabled => {
                                 let cell = Arc::new(TargetCell::new(INITIAL));
-                                let (client, dialer) = self.client(g.checked_from.as_deref());
+                                let (_, dialer) = self.client(g.checked_from.as_deref());
                                 let task = tokio::spawn(health::run(
                                     addr,
                                     g.health.clone(),
                                     cell.clone(),
-                                    client,
                                     dialer,
                                 ));
                                 (cell, Some(task))

@@ -57,12 +57,6 @@ pub fn client(dialer: crate::Dialer) -> Client {
         .build(Connector(dialer))
 }
 
-pub fn empty_request_body() -> RequestBody {
-    Full::new(Bytes::new())
-        .map_err(|never| match never {})
-        .boxed()
-}
-
 fn full(body: impl Into<Bytes>) -> ResponseBody {
     Full::new(body.into())
         .map_err(|never| match never {})

@@ -98,6 +98,10 @@ impl Balancers {
         let mut built = Instant::now() - REBUILD;
         let mut owners: HashMap<String, (String, String)> = HashMap::new();
         let mut provisioning: Vec<(String, String, String)> = Vec::new();
+        // Health as last written, so a steady state opens no write transaction. Forgotten
+        // at every rebuild: a write elsewhere (a target registered again) may have reset
+        // what the store holds.
+        let mut written: HashMap<(String, String), Health> = HashMap::new();
         loop {
             let changes = match store.read().await {
                 Ok(mut tx) => tx.changes().await.ok(),
@@ -118,6 +122,7 @@ impl Balancers {
                         let config = config_of(&balancers, &groups, self.fabric.as_deref());
                         self.engine.apply(config).await;
                         self.show(&balancers);
+                        written.clear();
                         seen = changes;
                         built = Instant::now();
                     }
@@ -155,9 +160,21 @@ impl Balancers {
                             },
                         })
                     })
+                    .filter(|f| {
+                        written.get(&(f.group_arn.clone(), f.target_key.clone())) != Some(&f.health)
+                    })
                     .collect();
-                if let Err(e) = api::record_health(&store, &limits, &found).await {
-                    tracing::warn!("load balancers: cannot record health: {}", e.0.message);
+                if !found.is_empty() {
+                    match api::record_health(&store, &limits, &found).await {
+                        Ok(_) => written.extend(
+                            found
+                                .into_iter()
+                                .map(|f| ((f.group_arn, f.target_key), f.health)),
+                        ),
+                        Err(e) => {
+                            tracing::warn!("load balancers: cannot record health: {}", e.0.message)
+                        }
+                    }
                 }
             }
             tokio::time::sleep(EVERY).await;
