@@ -165,7 +165,10 @@ class KumoriServer:
             errors="replace",
             env={**os.environ, **self.env} if self.env else None,
         )
-        threading.Thread(target=self._drain, args=(self.proc,), daemon=True).start()
+        # The thread gets this start's own log, event and port: a previous process's thread,
+        # still draining after a kill, must not wake this start() before its server listens.
+        threading.Thread(target=self._drain, args=(self.proc, self._log, self._ready, self.port),
+                         daemon=True).start()
         if not self._ready.wait(timeout):
             self.kill()
             raise RuntimeError(f"kumori did not say it was listening within {timeout}s:\n{self.output()}")
@@ -185,14 +188,15 @@ class KumoriServer:
             self.schema = pg_schema(self.state_dir)
         return ["--database-url", DATABASE_URL, "--database-schema", self.schema]
 
-    def _drain(self, proc: subprocess.Popen) -> None:
+    @staticmethod
+    def _drain(proc: subprocess.Popen, log: list[str], ready: threading.Event, port: int) -> None:
         for line in proc.stdout:
-            self._log.append(line)
+            log.append(line)
             m = LISTENING_RE.search(line)
-            if m and int(m.group(1)) == self.port:
-                self._ready.set()
+            if m and int(m.group(1)) == port:
+                ready.set()
         # EOF: the process is gone; wake a start() that is still waiting.
-        self._ready.set()
+        ready.set()
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

@@ -41,6 +41,10 @@ class Backend:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
+            def setup(self):
+                super().setup()
+                outer.connections.append(self.connection)
+
             def do_GET(self):
                 body = json.dumps({
                     "server": outer.name,
@@ -56,14 +60,23 @@ class Backend:
             def log_message(self, *args):
                 pass
 
+        self.connections: list[socket.socket] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
     def stop(self):
+        """Dies as a process does: no more connections, and the open keep-alive ones
+        (the load balancer's pooled connections among them) closed too."""
         self.server.shutdown()
         self.server.server_close()
+        for c in self.connections:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+                c.close()
+            except OSError:
+                pass
 
 
 @pytest.fixture
