@@ -396,17 +396,14 @@ pub async fn describe_auto_scaling_groups(ctx: &Ctx<'_>, raw: &Value) -> Result<
         .filter(|g| req.filters.iter().all(|f| tag_filter_matches(g, f)))
         .map(|g| (g.auto_scaling_group_name.clone(), shown(g)))
         .collect();
-    let max = req
-        .max_records
-        .map(|m| m.clamp(1, 100) as usize)
-        .or(Some(50));
-    let (shown, next) = crate::kit::page(items, |(k, _)| k.clone(), req.next_token.as_deref(), max);
-    let mut out =
-        json!({ "AutoScalingGroups": shown.into_iter().map(|(_, v)| v).collect::<Vec<_>>() });
-    if let Some(n) = next {
-        out["NextToken"] = json!(n);
-    }
-    Ok(out)
+    Ok(super::page(
+        items,
+        "AutoScalingGroups",
+        req.next_token.as_deref(),
+        req.max_records,
+        100,
+        50,
+    ))
 }
 
 pub async fn update_auto_scaling_group(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
@@ -682,17 +679,14 @@ pub async fn describe_auto_scaling_instances(ctx: &Ctx<'_>, raw: &Value) -> Resu
             items.push((m.instance_id.clone(), v));
         }
     }
-    let max = req
-        .max_records
-        .map(|m| m.clamp(1, 50) as usize)
-        .or(Some(50));
-    let (shown, next) = crate::kit::page(items, |(k, _)| k.clone(), req.next_token.as_deref(), max);
-    let mut out =
-        json!({ "AutoScalingInstances": shown.into_iter().map(|(_, v)| v).collect::<Vec<_>>() });
-    if let Some(n) = next {
-        out["NextToken"] = json!(n);
-    }
-    Ok(out)
+    Ok(super::page(
+        items,
+        "AutoScalingInstances",
+        req.next_token.as_deref(),
+        req.max_records,
+        50,
+        50,
+    ))
 }
 
 pub async fn set_instance_protection(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
@@ -903,16 +897,14 @@ pub async fn describe_tags(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
             }
         }
     }
-    let max = req
-        .max_records
-        .map(|m| m.clamp(1, 100) as usize)
-        .or(Some(50));
-    let (shown, next) = crate::kit::page(items, |(k, _)| k.clone(), req.next_token.as_deref(), max);
-    let mut out = json!({ "Tags": shown.into_iter().map(|(_, v)| v).collect::<Vec<_>>() });
-    if let Some(n) = next {
-        out["NextToken"] = json!(n);
-    }
-    Ok(out)
+    Ok(super::page(
+        items,
+        "Tags",
+        req.next_token.as_deref(),
+        req.max_records,
+        100,
+        50,
+    ))
 }
 
 async fn change_metrics(ctx: &Ctx<'_>, raw: &Value, enable: bool) -> Result<Value> {

@@ -166,17 +166,14 @@ pub async fn describe_launch_configurations(ctx: &Ctx<'_>, raw: &Value) -> Resul
         })
         .map(|l| (l.launch_configuration_name.clone(), l))
         .collect();
-    let max = req
-        .max_records
-        .map(|m| m.clamp(1, 100) as usize)
-        .or(Some(50));
-    let (shown, next) = crate::kit::page(items, |(k, _)| k.clone(), req.next_token.as_deref(), max);
-    let mut out =
-        json!({ "LaunchConfigurations": shown.into_iter().map(|(_, v)| v).collect::<Vec<_>>() });
-    if let Some(n) = next {
-        out["NextToken"] = json!(n);
-    }
-    Ok(out)
+    Ok(super::page(
+        items,
+        "LaunchConfigurations",
+        req.next_token.as_deref(),
+        req.max_records,
+        100,
+        50,
+    ))
 }
 
 pub async fn delete_launch_configuration(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {

@@ -327,6 +327,32 @@ pub(crate) async fn record(
     Ok(a)
 }
 
+/// One page of a describe as Auto Scaling pages them (`MaxRecords` up to `most`, default
+/// `default`; `NextToken`), the items in the order of their keys.
+pub(crate) fn page<T: Serialize>(
+    mut items: Vec<(String, T)>,
+    member: &str,
+    token: Option<&str>,
+    max_records: Option<i64>,
+    most: i64,
+    default: usize,
+) -> Value {
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    let max = max_records
+        .map(|m| m.clamp(1, most) as usize)
+        .or(Some(default));
+    let (shown, next) = crate::kit::page(items, |(k, _)| k.clone(), token, max);
+    let shown: Vec<Value> = shown
+        .into_iter()
+        .map(|(_, v)| serde_json::to_value(v).unwrap_or_default())
+        .collect();
+    let mut out = json!({ member: shown });
+    if let Some(n) = next {
+        out["NextToken"] = json!(n);
+    }
+    out
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct ActivitiesRequest {
@@ -348,7 +374,7 @@ pub async fn describe_scaling_activities(ctx: &Ctx<'_>, raw: &Value) -> Result<V
         all.retain(|a| req.activity_ids.contains(&a.activity_id));
     }
     // Newest first, as AWS lists them.
-    let mut items: Vec<(String, Activity)> = all
+    let items: Vec<(String, Activity)> = all
         .into_iter()
         .map(|a| {
             (
@@ -357,17 +383,14 @@ pub async fn describe_scaling_activities(ctx: &Ctx<'_>, raw: &Value) -> Result<V
             )
         })
         .collect();
-    items.sort_by(|a, b| a.0.cmp(&b.0));
-    let max = req
-        .max_records
-        .map(|m| m.clamp(1, 100) as usize)
-        .or(Some(100));
-    let (shown, next) = crate::kit::page(items, |(k, _)| k.clone(), req.next_token.as_deref(), max);
-    let mut out = json!({ "Activities": shown.into_iter().map(|(_, a)| a).collect::<Vec<_>>() });
-    if let Some(n) = next {
-        out["NextToken"] = json!(n);
-    }
-    Ok(out)
+    Ok(page(
+        items,
+        "Activities",
+        req.next_token.as_deref(),
+        req.max_records,
+        100,
+        100,
+    ))
 }
 
 pub async fn describe_account_limits(ctx: &Ctx<'_>, _raw: &Value) -> Result<Value> {
