@@ -793,13 +793,18 @@ pub async fn detach_load_balancer_target_groups(ctx: &Ctx<'_>, raw: &Value) -> R
     Ok(json!({}))
 }
 
-pub async fn describe_load_balancer_target_groups(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+/// The group a read names (`AutoScalingGroupName`).
+async fn read_group(ctx: &Ctx<'_>, raw: &Value) -> Result<Group> {
     let req: GroupRequest = input(raw)?;
     let name = name_of(&req)?;
     let mut tx = ctx.store.read().await?;
-    let g: Group = resource::get(ctx, &mut tx, &group_key(&name))
+    resource::get(ctx, &mut tx, &group_key(&name))
         .await?
-        .ok_or_else(|| no_group(&name))?;
+        .ok_or_else(|| no_group(&name))
+}
+
+pub async fn describe_load_balancer_target_groups(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
+    let g = read_group(ctx, raw).await?;
     let shown: Vec<Value> = g
         .target_group_arns
         .iter()
@@ -810,12 +815,7 @@ pub async fn describe_load_balancer_target_groups(ctx: &Ctx<'_>, raw: &Value) ->
 
 /// Classic load balancers are not served: a group has none.
 pub async fn describe_load_balancers(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
-    let req: GroupRequest = input(raw)?;
-    let name = name_of(&req)?;
-    let mut tx = ctx.store.read().await?;
-    let g: Group = resource::get(ctx, &mut tx, &group_key(&name))
-        .await?
-        .ok_or_else(|| no_group(&name))?;
+    let g = read_group(ctx, raw).await?;
     let shown: Vec<Value> = g
         .load_balancer_names
         .iter()
@@ -825,12 +825,7 @@ pub async fn describe_load_balancers(ctx: &Ctx<'_>, raw: &Value) -> Result<Value
 }
 
 pub async fn describe_traffic_sources(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
-    let req: GroupRequest = input(raw)?;
-    let name = name_of(&req)?;
-    let mut tx = ctx.store.read().await?;
-    let g: Group = resource::get(ctx, &mut tx, &group_key(&name))
-        .await?
-        .ok_or_else(|| no_group(&name))?;
+    let g = read_group(ctx, raw).await?;
     let shown: Vec<Value> = g
         .target_group_arns
         .iter()
