@@ -13,8 +13,8 @@
 //! with MySQL's clients); the engines' differences live in `postgres.rs` and `mariadb.rs`.
 
 mod mariadb;
-pub mod process;
 mod postgres;
+pub mod process;
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -25,14 +25,14 @@ use tokio::process::Child;
 use tokio::sync::watch;
 
 /// Which server runs an instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Kind {
     Postgres,
     Mariadb,
 }
 
 /// How a new instance's data begins.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Origin {
     /// A new, empty database with the master user.
     Empty,
@@ -43,7 +43,7 @@ pub enum Origin {
 }
 
 /// What one instance should be.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Spec {
     /// Its directory's name: stable for the instance's life (RDS's `DbiResourceId`).
     pub id: String,
@@ -69,6 +69,16 @@ pub struct Spec {
     pub promote: bool,
 }
 
+impl Spec {
+    /// A digest of the whole spec: `Status::converged` names the spec last carried out.
+    pub fn digest(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.hash(&mut h);
+        h.finish()
+    }
+}
+
 /// Where an instance is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum State {
@@ -92,6 +102,8 @@ pub struct Status {
     /// Whether a standby is streaming beside it.
     pub standby: bool,
     pub promoted: bool,
+    /// The digest of the spec last carried out (`Spec::digest`).
+    pub converged: u64,
 }
 
 /// What the engine keeps beside an instance's data.
@@ -100,6 +112,9 @@ struct Meta {
     /// Which of `a` and `b` holds the primary's data.
     primary: String,
     port: u16,
+    /// The port the spec asked for when `port` was chosen (they differ when it was taken).
+    #[serde(default)]
+    asked: u16,
     /// The password of kumori's replication user on this server.
     repl: String,
     bootstrapped: bool,
@@ -150,6 +165,7 @@ impl Programs {
 
 struct Instance {
     dir: PathBuf,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     spec: watch::Sender<Option<Spec>>,
     status: Mutex<Status>,
     /// Held while the instance is being changed, and while a snapshot copies it.
@@ -159,6 +175,8 @@ struct Instance {
 /// The engine: every instance under one root directory.
 pub struct Engine {
     root: PathBuf,
+    /// Set when kumori stops: servers stop, their data stays.
+    halting: std::sync::atomic::AtomicBool,
     programs: Programs,
     instances: Mutex<HashMap<String, Arc<Instance>>>,
 }
@@ -168,6 +186,7 @@ impl Engine {
     pub fn new(root: PathBuf) -> Arc<Engine> {
         Arc::new(Engine {
             root,
+            halting: std::sync::atomic::AtomicBool::new(false),
             programs: Programs::find(),
             instances: Mutex::new(HashMap::new()),
         })
@@ -183,6 +202,9 @@ impl Engine {
 
     /// Makes the instances `specs` describe exist, and removes every other one.
     pub fn apply(self: &Arc<Self>, specs: Vec<Spec>) {
+        if self.halting.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         let mut map = self.instances.lock().expect("instances");
         let wanted: std::collections::HashSet<String> =
             specs.iter().map(|s| s.id.clone()).collect();
@@ -212,12 +234,18 @@ impl Engine {
                             restarts: 0,
                             standby: false,
                             promoted: false,
+                            converged: 0,
                         }),
                         busy: tokio::sync::Mutex::new(()),
+                        task: Mutex::new(None),
                     });
                     map.insert(spec.id.clone(), inst.clone());
                     let engine = self.clone();
-                    tokio::spawn(async move { engine.supervise(inst).await });
+                    let task = tokio::spawn({
+                        let inst = inst.clone();
+                        async move { engine.supervise(inst).await }
+                    });
+                    *inst.task.lock().expect("task") = Some(task);
                 }
             }
         }
@@ -238,6 +266,28 @@ impl Engine {
                 {
                     let _ = std::fs::remove_dir_all(e.path());
                 }
+            }
+        }
+    }
+
+    /// Stops every server (keeping its data) and waits for them; `apply` does nothing after.
+    pub async fn shutdown(&self) {
+        self.halting
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let all: Vec<Arc<Instance>> = self
+            .instances
+            .lock()
+            .expect("instances")
+            .drain()
+            .map(|(_, i)| i)
+            .collect();
+        for i in &all {
+            i.spec.send_replace(None);
+        }
+        for i in all {
+            let task = i.task.lock().expect("task").take();
+            if let Some(t) = task {
+                let _ = t.await;
             }
         }
     }
@@ -308,16 +358,25 @@ impl Engine {
             let Some(spec) = spec else {
                 let _busy = inst.busy.lock().await;
                 procs.stop_all().await;
-                let _ = tokio::fs::remove_dir_all(&inst.dir).await;
+                if !self.halting.load(std::sync::atomic::Ordering::SeqCst) {
+                    let _ = tokio::fs::remove_dir_all(&inst.dir).await;
+                }
                 return;
             };
             let result = {
                 let _busy = inst.busy.lock().await;
                 self.converge(&inst, &spec, &mut procs).await
             };
-            if let Err(e) = result {
-                tracing::warn!("database {}: {e}", spec.id);
-                inst.status.lock().expect("status").state = State::Failed(e);
+            match result {
+                Ok(()) => inst.status.lock().expect("status").converged = spec.digest(),
+                // Waiting on another instance (a replica's source) is no failure.
+                Err(e) if e.starts_with("waiting") => {
+                    inst.status.lock().expect("status").state = State::Creating
+                }
+                Err(e) => {
+                    tracing::warn!("database {}: {e}", spec.id);
+                    inst.status.lock().expect("status").state = State::Failed(e);
+                }
             }
             tokio::select! {
                 _ = rx.changed() => {}
@@ -330,7 +389,12 @@ impl Engine {
         f(&mut inst.status.lock().expect("status"));
     }
 
-    async fn converge(&self, inst: &Instance, spec: &Spec, procs: &mut Procs) -> Result<(), String> {
+    async fn converge(
+        &self,
+        inst: &Instance,
+        spec: &Spec,
+        procs: &mut Procs,
+    ) -> Result<(), String> {
         if let Some(why) = self.programs.missing(spec.kind) {
             return Err(why);
         }
@@ -338,6 +402,10 @@ impl Engine {
             Kind::Postgres => Box::new(postgres::Server::new(&self.programs)?),
             Kind::Mariadb => Box::new(mariadb::Server::new(&self.programs)?),
         };
+        procs.quick = Some(match spec.kind {
+            Kind::Postgres => libc::SIGINT,
+            Kind::Mariadb => libc::SIGTERM,
+        });
         let mut meta = match read_meta(&inst.dir) {
             Some(m) => m,
             None => {
@@ -360,13 +428,16 @@ impl Engine {
         }
         // The port: asked for anew when the spec's changed (ModifyDBInstance --db-port).
         let wanted = if meta.port == 0 { spec.port } else { meta.port };
-        let port_changed = spec.port != 0 && spec.port != meta.port && meta.bootstrapped;
-        if port_changed {
+        if spec.port != meta.asked {
             procs.stop_primary(kind.as_ref()).await;
+            meta.asked = spec.port;
             meta.port = process::port_near(spec.port);
             write_meta(&inst.dir, &meta)?;
         }
-        let died = procs.primary.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_some());
+        let died = procs
+            .primary
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_some());
         if died {
             procs.primary = None;
             self.set(inst, |s| s.restarts += 1);
@@ -384,7 +455,15 @@ impl Engine {
             self.set(inst, |s| s.port = Some(meta.port));
             let first = !meta.bootstrapped;
             let child = kind
-                .start(&inst.dir, &meta.primary, meta.port, Role::of(&meta), spec, &meta, first)
+                .start(
+                    &inst.dir,
+                    &meta.primary,
+                    meta.port,
+                    Role::of(&meta),
+                    spec,
+                    &meta,
+                    first,
+                )
                 .await?;
             procs.primary = Some(child);
             kind.wait_ready(&inst.dir, meta.port, spec, &meta, procs.primary.as_mut())
@@ -409,18 +488,27 @@ impl Engine {
             write_meta(&inst.dir, &meta)?;
         }
         if spec.parameters != meta.parameters {
-            kind.set_parameters(&inst.dir.join(&meta.primary), &spec.parameters, procs.primary.as_ref())?;
+            kind.set_parameters(
+                &inst.dir.join(&meta.primary),
+                &spec.parameters,
+                procs.primary.as_ref(),
+            )?;
             meta.parameters = spec.parameters.clone();
             write_meta(&inst.dir, &meta)?;
         }
         // The standby: made, kept running, promoted on a failover.
         let other = if meta.primary == "a" { "b" } else { "a" };
         if spec.standby && !meta.follows {
-            if procs.standby.as_mut().is_some_and(|(c, _)| c.try_wait().ok().flatten().is_some()) {
+            if procs
+                .standby
+                .as_mut()
+                .is_some_and(|(c, _)| c.try_wait().ok().flatten().is_some())
+            {
                 procs.standby = None;
             }
             if spec.failovers > meta.failovers && procs.standby.is_some() {
-                self.failover(inst, spec, kind.as_ref(), procs, &mut meta).await?;
+                self.failover(inst, spec, kind.as_ref(), procs, &mut meta)
+                    .await?;
             }
             let other = if meta.primary == "a" { "b" } else { "a" };
             if procs.standby.is_none() {
@@ -493,6 +581,7 @@ impl Engine {
             }
         }
         meta.port = process::port_near(spec.port);
+        meta.asked = spec.port;
         write_meta(&inst.dir, &meta)
     }
 
@@ -522,7 +611,15 @@ impl Engine {
         write_meta(&inst.dir, meta)?;
         let _ = tokio::fs::remove_dir_all(inst.dir.join(&old)).await;
         let child = kind
-            .start(&inst.dir, &other, meta.port, Role::Primary, spec, meta, false)
+            .start(
+                &inst.dir,
+                &other,
+                meta.port,
+                Role::Primary,
+                spec,
+                meta,
+                false,
+            )
             .await?;
         procs.primary = Some(child);
         kind.wait_ready(&inst.dir, meta.port, spec, meta, procs.primary.as_mut())
@@ -541,6 +638,9 @@ const READY: &str = "kumori-standby-ready";
 struct Procs {
     primary: Option<Child>,
     standby: Option<(Child, u16)>,
+    /// The signal that stops the server quickly (PostgreSQL: SIGINT; its SIGTERM waits
+    /// for every client to leave).
+    quick: Option<i32>,
 }
 
 impl Procs {
@@ -558,7 +658,12 @@ impl Procs {
             .chain(self.standby.take().map(|(c, _)| c))
         {
             let mut c = c;
-            process::stop(&mut c, libc::SIGTERM, Duration::from_secs(20)).await;
+            process::stop(
+                &mut c,
+                self.quick.unwrap_or(libc::SIGTERM),
+                Duration::from_secs(20),
+            )
+            .await;
         }
     }
 }
@@ -591,7 +696,13 @@ trait Server: Send + Sync {
     fn make_dir(&self, dir: &Path) -> Result<(), String>;
     async fn init(&self, dir: &Path, data: &str, spec: &Spec, repl: &str) -> Result<(), String>;
     async fn copy_in(&self, dir: &Path, data: &str, from: &Path) -> Result<(), String>;
-    async fn seed(&self, dir: &Path, data: &str, source_port: u16, repl: &str) -> Result<(), String>;
+    async fn seed(
+        &self,
+        dir: &Path,
+        data: &str,
+        source_port: u16,
+        repl: &str,
+    ) -> Result<(), String>;
     #[allow(clippy::too_many_arguments)]
     async fn start(
         &self,
@@ -611,9 +722,26 @@ trait Server: Send + Sync {
         meta: &Meta,
         child: Option<&mut Child>,
     ) -> Result<(), String>;
-    async fn bootstrap(&self, dir: &Path, port: u16, spec: &Spec, meta: &Meta) -> Result<(), String>;
-    async fn set_password(&self, dir: &Path, port: u16, spec: &Spec, meta: &Meta) -> Result<(), String>;
-    fn set_parameters(&self, data: &Path, parameters: &[(String, String)], running: Option<&Child>) -> Result<(), String>;
+    async fn bootstrap(
+        &self,
+        dir: &Path,
+        port: u16,
+        spec: &Spec,
+        meta: &Meta,
+    ) -> Result<(), String>;
+    async fn set_password(
+        &self,
+        dir: &Path,
+        port: u16,
+        spec: &Spec,
+        meta: &Meta,
+    ) -> Result<(), String>;
+    fn set_parameters(
+        &self,
+        data: &Path,
+        parameters: &[(String, String)],
+        running: Option<&Child>,
+    ) -> Result<(), String>;
     async fn catch_up(&self, dir: &Path, data: &str, port: u16) -> Result<(), String>;
     async fn promote(&self, dir: &Path, data: &str, port: u16) -> Result<(), String>;
     async fn stop(&self, child: &mut Child);
@@ -629,8 +757,11 @@ fn read_meta_file(path: &Path) -> Option<Meta> {
 
 fn write_meta(dir: &Path, meta: &Meta) -> Result<(), String> {
     let tmp = dir.join("kumori.json.new");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(meta).map_err(|e| e.to_string())?)
-        .map_err(|e| e.to_string())?;
+    std::fs::write(
+        &tmp,
+        serde_json::to_vec_pretty(meta).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
     std::fs::rename(&tmp, dir.join("kumori.json")).map_err(|e| e.to_string())
 }
 
@@ -650,13 +781,11 @@ where
         if ready().await {
             return Ok(());
         }
-        if let Some(c) = child.as_deref_mut() {
-            if let Ok(Some(status)) = c.try_wait() {
-                return Err(format!(
-                    "the server exited ({status}): {}",
-                    process::tail(log)
-                ));
-            }
+        if let Some(Ok(Some(status))) = child.as_deref_mut().map(|c| c.try_wait()) {
+            return Err(format!(
+                "the server exited ({status}): {}",
+                process::tail(log)
+            ));
         }
         if start.elapsed() > limit {
             return Err(format!(

@@ -43,13 +43,16 @@ impl Server {
             .mariadb
             .clone()
             .ok_or("MariaDB is not installed: apt-get install mariadb-server mariadb-client mariadb-backup")?;
-        Ok(Server { sbin, me: os_user() })
+        Ok(Server {
+            sbin,
+            me: os_user(),
+        })
     }
 
     fn tool(&self, name: &str) -> tokio::process::Command {
         let path = process::find(name, &[self.sbin.clone(), PathBuf::from("/usr/bin")])
             .unwrap_or_else(|| PathBuf::from(name));
-        process::command(&path, None::<&Owner>)
+        process::command(&path, None::<&Owner>, libc::SIGTERM)
     }
 
     /// The server's socket: beside its data when the path is short enough for a socket
@@ -79,7 +82,13 @@ impl Server {
         }
     }
 
-    pub async fn backup(&self, dir: &Path, data: &str, dest: &Path, log: &Path) -> Result<(), String> {
+    pub async fn backup(
+        &self,
+        dir: &Path,
+        data: &str,
+        dest: &Path,
+        log: &Path,
+    ) -> Result<(), String> {
         let target = dest.join("data");
         std::fs::create_dir_all(dest).map_err(|e| e.to_string())?;
         let mut cmd = self.tool("mariadb-backup");
@@ -96,22 +105,31 @@ impl Server {
 
     pub async fn copy(&self, data: &Path, dest: &Path, log: &Path) -> Result<(), String> {
         std::fs::create_dir_all(dest).map_err(|e| e.to_string())?;
-        let mut cmd = process::command(Path::new("cp"), None);
+        let mut cmd = process::command(Path::new("cp"), None, libc::SIGTERM);
         cmd.arg("-a").arg(data).arg(dest.join("data"));
         process::run(cmd, log).await
     }
 
     fn server_cmd(&self, dir: &Path, data: &str, port: u16) -> tokio::process::Command {
-        let mut cmd = process::command(&self.sbin.join("mariadbd"), None);
+        let mut cmd = process::command(&self.sbin.join("mariadbd"), None, libc::SIGTERM);
         cmd.arg("--no-defaults")
             .arg(format!("--datadir={}", dir.join(data).display()))
             .arg(format!("--port={port}"))
             .arg("--bind-address=127.0.0.1")
             .arg(format!("--socket={}", Self::socket(dir, data).display()))
-            .arg(format!("--pid-file={}", dir.join(format!("{data}.pid")).display()))
-            .arg(format!("--log-error={}", dir.join(format!("{data}.err")).display()))
+            .arg(format!(
+                "--pid-file={}",
+                dir.join(format!("{data}.pid")).display()
+            ))
+            .arg(format!(
+                "--log-error={}",
+                dir.join(format!("{data}.err")).display()
+            ))
             .arg("--log-bin=mysql-bin")
-            .arg(format!("--server-id={}", (hash(&dir.join(data)) % 4_000_000_000) + 1))
+            .arg(format!(
+                "--server-id={}",
+                (hash(&dir.join(data)) % 4_000_000_000) + 1
+            ))
             .arg("--skip-name-resolve")
             // A small footprint while idle.
             .arg("--innodb-buffer-pool-size=16M")
@@ -172,7 +190,7 @@ impl crate::Server for Server {
 
     async fn copy_in(&self, dir: &Path, data: &str, from: &Path) -> Result<(), String> {
         let dest = dir.join(data);
-        let mut cmd = process::command(Path::new("cp"), None);
+        let mut cmd = process::command(Path::new("cp"), None, libc::SIGTERM);
         cmd.arg("-a").arg(from.join("data")).arg(&dest);
         process::run(cmd, &dir.join(format!("{data}.log"))).await?;
         // A snapshot of a replica restores to an instance of its own.
@@ -182,17 +200,28 @@ impl crate::Server for Server {
         Ok(())
     }
 
-    async fn seed(&self, dir: &Path, data: &str, source_port: u16, repl: &str) -> Result<(), String> {
+    async fn seed(
+        &self,
+        dir: &Path,
+        data: &str,
+        source_port: u16,
+        repl: &str,
+    ) -> Result<(), String> {
         let log = dir.join(format!("{data}.log"));
         self.install(dir, data).await?;
         let port = process::port_near(0);
         let mut cmd = self.server_cmd(dir, data, port);
         cmd.arg("--skip-slave-start");
-        let mut child = cmd.spawn().map_err(|e| format!("cannot start mariadbd: {e}"))?;
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start mariadbd: {e}"))?;
         let result = async {
-            crate::wait_for(Some(&mut child), &dir.join(format!("{data}.err")), Duration::from_secs(60), || async {
-                self.sql(dir, data, "SELECT 1").await.is_ok()
-            })
+            crate::wait_for(
+                Some(&mut child),
+                &dir.join(format!("{data}.err")),
+                Duration::from_secs(60),
+                || async { self.sql(dir, data, "SELECT 1").await.is_ok() },
+            )
             .await?;
             let dump = dir.join("seed.sql");
             let mut d = self.tool("mariadb-dump");
@@ -269,7 +298,8 @@ impl crate::Server for Server {
             }
         }
         cmd.stdout(file).stderr(err);
-        cmd.spawn().map_err(|e| format!("cannot start mariadbd: {e}"))
+        cmd.spawn()
+            .map_err(|e| format!("cannot start mariadbd: {e}"))
     }
 
     async fn wait_ready(
@@ -293,13 +323,25 @@ impl crate::Server for Server {
         .await
     }
 
-    async fn bootstrap(&self, dir: &Path, _port: u16, _spec: &Spec, _meta: &Meta) -> Result<(), String> {
+    async fn bootstrap(
+        &self,
+        dir: &Path,
+        _port: u16,
+        _spec: &Spec,
+        _meta: &Meta,
+    ) -> Result<(), String> {
         // The init file ran before the server took connections; it holds the password.
         let _ = std::fs::remove_file(dir.join("init.sql"));
         Ok(())
     }
 
-    async fn set_password(&self, dir: &Path, _port: u16, spec: &Spec, meta: &Meta) -> Result<(), String> {
+    async fn set_password(
+        &self,
+        dir: &Path,
+        _port: u16,
+        spec: &Spec,
+        meta: &Meta,
+    ) -> Result<(), String> {
         self.sql(
             dir,
             &meta.primary,
@@ -313,7 +355,12 @@ impl crate::Server for Server {
         .map(|_| ())
     }
 
-    fn set_parameters(&self, _data: &Path, _p: &[(String, String)], _running: Option<&Child>) -> Result<(), String> {
+    fn set_parameters(
+        &self,
+        _data: &Path,
+        _p: &[(String, String)],
+        _running: Option<&Child>,
+    ) -> Result<(), String> {
         // MariaDB takes the parameter group's settings as options at its next start.
         Ok(())
     }
@@ -323,9 +370,11 @@ impl crate::Server for Server {
         for _ in 0..100 {
             let status = self.sql(dir, data, "SHOW SLAVE STATUS\\G").await?;
             let field = |name: &str| {
-                status
-                    .lines()
-                    .find_map(|l| l.trim().strip_prefix(&format!("{name}: ")).map(str::to_string))
+                status.lines().find_map(|l| {
+                    l.trim()
+                        .strip_prefix(&format!("{name}: "))
+                        .map(str::to_string)
+                })
             };
             if field("Read_Master_Log_Pos") == field("Exec_Master_Log_Pos")
                 && field("Master_Log_File") == field("Relay_Master_Log_File")
@@ -338,9 +387,13 @@ impl crate::Server for Server {
     }
 
     async fn promote(&self, dir: &Path, data: &str, _port: u16) -> Result<(), String> {
-        self.sql(dir, data, "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only=0")
-            .await
-            .map(|_| ())
+        self.sql(
+            dir,
+            data,
+            "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only=0",
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn stop(&self, child: &mut Child) {

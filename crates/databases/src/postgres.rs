@@ -56,7 +56,7 @@ impl Server {
     }
 
     fn cmd(&self, program: &str) -> tokio::process::Command {
-        process::command(&self.bin.join(program), self.owner.as_ref())
+        process::command(&self.bin.join(program), self.owner.as_ref(), libc::SIGINT)
     }
 
     /// A base backup of the server on `port` into `dest` (made here), with `-R` a standby
@@ -90,7 +90,7 @@ impl Server {
 
     /// Copies a stopped server's files (ownership kept).
     pub async fn copy(&self, data: &Path, dest: &Path, log: &Path) -> Result<(), String> {
-        let mut cmd = process::command(Path::new("cp"), None);
+        let mut cmd = process::command(Path::new("cp"), None, libc::SIGTERM);
         cmd.arg("-a").arg(data).arg(dest);
         process::run(cmd, log).await?;
         let _ = std::fs::remove_file(dest.join("postmaster.pid"));
@@ -156,7 +156,14 @@ impl crate::Server for Server {
             .arg("-U")
             .arg(&spec.user)
             .arg(format!("--pwfile={}", pwfile.display()))
-            .args(["-A", "scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"]);
+            .args([
+                "-A",
+                "scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            ]);
         let r = process::run(cmd, &dir.join(format!("{data}.log"))).await;
         let _ = std::fs::remove_file(&pwfile);
         r?;
@@ -177,7 +184,13 @@ impl crate::Server for Server {
         Ok(())
     }
 
-    async fn seed(&self, dir: &Path, data: &str, source_port: u16, repl: &str) -> Result<(), String> {
+    async fn seed(
+        &self,
+        dir: &Path,
+        data: &str,
+        source_port: u16,
+        repl: &str,
+    ) -> Result<(), String> {
         self.base_backup(
             source_port,
             repl,
@@ -253,7 +266,13 @@ impl crate::Server for Server {
         .await
     }
 
-    async fn bootstrap(&self, _dir: &Path, port: u16, spec: &Spec, meta: &Meta) -> Result<(), String> {
+    async fn bootstrap(
+        &self,
+        _dir: &Path,
+        port: u16,
+        spec: &Spec,
+        meta: &Meta,
+    ) -> Result<(), String> {
         let mut sql = format!(
             "CREATE ROLE {} WITH REPLICATION LOGIN PASSWORD {};",
             REPL_USER,
@@ -270,7 +289,13 @@ impl crate::Server for Server {
         Ok(())
     }
 
-    async fn set_password(&self, _dir: &Path, port: u16, spec: &Spec, meta: &Meta) -> Result<(), String> {
+    async fn set_password(
+        &self,
+        _dir: &Path,
+        port: u16,
+        spec: &Spec,
+        meta: &Meta,
+    ) -> Result<(), String> {
         Self::execute(
             port,
             &spec.user,
@@ -322,7 +347,11 @@ impl crate::Server for Server {
 }
 
 impl Server {
-    fn set_parameters_file(&self, data: &Path, parameters: &[(String, String)]) -> Result<(), String> {
+    fn set_parameters_file(
+        &self,
+        data: &Path,
+        parameters: &[(String, String)],
+    ) -> Result<(), String> {
         let mut text = String::from("# Written by kumori from the DB parameter group.\n");
         for (k, v) in parameters {
             // Only PostgreSQL's own settings: RDS's (rds.*) have no meaning here.

@@ -61,8 +61,9 @@ struct CapData {
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 const CAP_DAC_READ_SEARCH: u32 = 2;
 
-/// A command for `program` that runs as `owner` (when given) and dies with kumori.
-pub fn command(program: &Path, owner: Option<&Owner>) -> Command {
+/// A command for `program` that runs as `owner` (when given) and is sent `death` when
+/// kumori dies (PostgreSQL's fast shutdown is SIGINT; its SIGTERM waits for clients).
+pub fn command(program: &Path, owner: Option<&Owner>, death: i32) -> Command {
     let mut cmd = Command::new(program);
     cmd.stdin(Stdio::null());
     let owner = owner.cloned();
@@ -112,7 +113,7 @@ pub fn command(program: &Path, owner: Option<&Owner>) -> Command {
                 }
             }
             // After the change of user: a change of credentials clears the death signal.
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0) != 0 {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, death, 0, 0, 0) != 0 {
                 return Err(io::Error::last_os_error());
             }
             Ok(())

@@ -72,10 +72,7 @@ async fn psql(port: u16, password: &str, sql: &str) -> Result<Vec<String>, Strin
         .await
         .map_err(|e| e.to_string())?;
     tokio::spawn(conn);
-    let rows = client
-        .simple_query(sql)
-        .await
-        .map_err(|e| e.to_string())?;
+    let rows = client.simple_query(sql).await.map_err(|e| e.to_string())?;
     Ok(rows
         .into_iter()
         .filter_map(|m| match m {
@@ -87,7 +84,19 @@ async fn psql(port: u16, password: &str, sql: &str) -> Result<Vec<String>, Strin
 
 fn mysql(port: u16, password: &str, sql: &str) -> Result<Vec<String>, String> {
     let out = std::process::Command::new("mariadb")
-        .args(["-h", "127.0.0.1", "-P", &port.to_string(), "-u", "master", "-N", "-B", "app", "-e", sql])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-P",
+            &port.to_string(),
+            "-u",
+            "master",
+            "-N",
+            "-B",
+            "app",
+            "-e",
+            sql,
+        ])
         .env("MYSQL_PWD", password)
         .output()
         .map_err(|e| e.to_string())?;
@@ -113,27 +122,49 @@ async fn whole_life(kind: Kind, root: &Path) {
     primary.standby = true;
     engine.apply(vec![primary.clone()]);
     let s = until(&engine, "the primary and its standby", |s| {
-        s.iter().any(|x| x.id == "db-primary" && x.state == State::Running && x.standby)
+        s.iter()
+            .any(|x| x.id == "db-primary" && x.state == State::Running && x.standby)
     })
     .await;
     let port = running(&s, "db-primary").unwrap();
-    assert!(query(kind, port, "wrong-password", "SELECT 1").await.is_err());
-    query(kind, port, "s3cret-pass", "CREATE TABLE t (v VARCHAR(20))").await.unwrap();
-    query(kind, port, "s3cret-pass", "INSERT INTO t VALUES ('before')").await.unwrap();
+    assert!(
+        query(kind, port, "wrong-password", "SELECT 1")
+            .await
+            .is_err()
+    );
+    query(kind, port, "s3cret-pass", "CREATE TABLE t (v VARCHAR(20))")
+        .await
+        .unwrap();
+    query(kind, port, "s3cret-pass", "INSERT INTO t VALUES ('before')")
+        .await
+        .unwrap();
 
     // A read replica follows; a snapshot restores.
     let mut replica = spec("db-replica", kind);
     replica.origin = Origin::ReplicaOf("db-primary".into());
     engine.apply(vec![primary.clone(), replica.clone()]);
-    let s = until(&engine, "the replica", |s| running(s, "db-replica").is_some()).await;
+    let s = until(&engine, "the replica", |s| {
+        running(s, "db-replica").is_some()
+    })
+    .await;
     let rport = running(&s, "db-replica").unwrap();
     let start = Instant::now();
     while query(kind, rport, "s3cret-pass", "SELECT v FROM t").await != Ok(vec!["before".into()]) {
-        assert!(start.elapsed() < Duration::from_secs(30), "the replica never saw the row");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the replica never saw the row"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(
-        query(kind, rport, "s3cret-pass", "INSERT INTO t VALUES ('on-replica')").await.is_err(),
+        query(
+            kind,
+            rport,
+            "s3cret-pass",
+            "INSERT INTO t VALUES ('on-replica')"
+        )
+        .await
+        .is_err(),
         "a read replica took a write"
     );
     let snap = root.join("snapshots").join("snap-1");
@@ -143,22 +174,32 @@ async fn whole_life(kind: Kind, root: &Path) {
     primary.failovers = 1;
     engine.apply(vec![primary.clone(), replica.clone()]);
     let s = until(&engine, "the failover", |s| {
-        s.iter().any(|x| x.id == "db-primary" && x.failovers == 1 && x.state == State::Running)
+        s.iter()
+            .any(|x| x.id == "db-primary" && x.failovers == 1 && x.state == State::Running)
     })
     .await;
     assert_eq!(running(&s, "db-primary"), Some(port));
-    query(kind, port, "s3cret-pass", "INSERT INTO t VALUES ('after')").await.unwrap();
-    let rows = query(kind, port, "s3cret-pass", "SELECT v FROM t ORDER BY v").await.unwrap();
+    query(kind, port, "s3cret-pass", "INSERT INTO t VALUES ('after')")
+        .await
+        .unwrap();
+    let rows = query(kind, port, "s3cret-pass", "SELECT v FROM t ORDER BY v")
+        .await
+        .unwrap();
     assert_eq!(rows, vec!["after".to_string(), "before".to_string()]);
 
     // The restore holds the snapshot's row, not what came after.
     let mut restored = spec("db-restored", kind);
     restored.origin = Origin::Snapshot(snap.clone());
     engine.apply(vec![primary.clone(), replica.clone(), restored.clone()]);
-    let s = until(&engine, "the restore", |s| running(s, "db-restored").is_some()).await;
+    let s = until(&engine, "the restore", |s| {
+        running(s, "db-restored").is_some()
+    })
+    .await;
     let rs = running(&s, "db-restored").unwrap();
     assert_eq!(
-        query(kind, rs, "s3cret-pass", "SELECT v FROM t").await.unwrap(),
+        query(kind, rs, "s3cret-pass", "SELECT v FROM t")
+            .await
+            .unwrap(),
         vec!["before".to_string()]
     );
 
@@ -167,7 +208,10 @@ async fn whole_life(kind: Kind, root: &Path) {
     engine.apply(vec![primary.clone(), replica.clone(), restored.clone()]);
     let start = Instant::now();
     while query(kind, port, "an0ther-pass", "SELECT 1").await.is_err() {
-        assert!(start.elapsed() < Duration::from_secs(30), "the new password never worked");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the new password never worked"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
@@ -175,7 +219,8 @@ async fn whole_life(kind: Kind, root: &Path) {
     primary.run = false;
     engine.apply(vec![primary.clone(), replica.clone(), restored.clone()]);
     until(&engine, "the stop", |s| {
-        s.iter().any(|x| x.id == "db-primary" && x.state == State::Stopped)
+        s.iter()
+            .any(|x| x.id == "db-primary" && x.state == State::Stopped)
     })
     .await;
     assert!(query(kind, port, "an0ther-pass", "SELECT 1").await.is_err());
@@ -186,7 +231,10 @@ async fn whole_life(kind: Kind, root: &Path) {
         || root.join("db-replica").exists()
         || root.join("db-restored").exists()
     {
-        assert!(start.elapsed() < Duration::from_secs(60), "directories were left");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "directories were left"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(query(kind, rs, "s3cret-pass", "SELECT 1").await.is_err());

@@ -33,6 +33,11 @@ struct Database {
     /// node mounts (default: <state-dir>/blobs; in memory with --ephemeral).
     #[arg(long, env = "KUMORI_BLOB_DIR")]
     blob_dir: Option<PathBuf>,
+    /// Where RDS instances' database servers keep their data (default:
+    /// <state-dir>/databases; with --ephemeral or --database-url, a temporary directory
+    /// removed at exit).
+    #[arg(long, env = "KUMORI_DATABASES_DIR")]
+    databases_dir: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -416,6 +421,20 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         (None, None) if ephemeral => Blobs::memory(),
         (None, None) => Blobs::dir(state_dir_or_default(state_dir.clone())?.join("blobs")),
     });
+    // Where RDS's database servers keep their data: as told, else beside the state, else
+    // (state in memory or in PostgreSQL) a directory of this process's, removed at exit.
+    let (databases_dir, databases_temporary) =
+        match (&database.databases_dir, ephemeral, &database.database_url) {
+            (Some(d), _, _) => (d.clone(), false),
+            (None, false, None) => (
+                state_dir_or_default(state_dir.clone())?.join("databases"),
+                false,
+            ),
+            _ => (
+                std::env::temp_dir().join(format!("kumori-databases-{}", std::process::id())),
+                true,
+            ),
+        };
     // Where a data plane's instances keep their layers: beside the state when it has a
     // directory, else under the data directory by prefix.
     let instances_dir = state_dir.as_ref().map(|d| d.join("instances"));
@@ -518,6 +537,16 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         addresses_per_region: eip_quota,
         ..Limits::default()
     };
+    let databases = kumori_server::databases::Databases::start(
+        store.clone(),
+        limits.clone(),
+        databases_dir,
+        databases_temporary,
+    );
+    println!(
+        "kumori: RDS instances' databases in {}",
+        databases.root().display()
+    );
     let app = router(
         store.clone(),
         Config {
@@ -537,6 +566,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 std::net::Ipv4Addr::LOCALHOST.into(),
                 dataplane.as_ref().map(|dp| dp.prefix().to_string()),
             )),
+            databases: Some(databases.clone()),
         },
     );
     let options = ServeOptions {
@@ -552,6 +582,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     let served = serve(listener, app, options, shutdown())
         .await
         .map_err(|e| e.to_string());
+    databases.shutdown().await;
     if let Some(dp) = dataplane {
         dp.shutdown().await;
     }

@@ -21,6 +21,7 @@ use std::sync::Arc;
 pub mod ask;
 pub mod background;
 pub mod balancers;
+pub mod databases;
 pub mod dataplane;
 mod own;
 mod reach;
@@ -51,6 +52,8 @@ pub struct Config {
     pub dataplane: Option<Arc<dataplane::Dataplane>>,
     /// The load balancers' proxies, when this server runs them.
     pub balancers: Option<Arc<balancers::Balancers>>,
+    /// The database servers behind RDS, when this server runs them.
+    pub databases: Option<Arc<databases::Databases>>,
 }
 
 impl Default for Config {
@@ -64,6 +67,7 @@ impl Default for Config {
             blobs: Arc::new(kumori_blobs::Blobs::memory()),
             dataplane: None,
             balancers: None,
+            databases: None,
         }
     }
 }

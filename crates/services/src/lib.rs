@@ -11,6 +11,7 @@ pub mod elbv2;
 pub mod housekeeping;
 pub mod iam;
 pub mod kit;
+pub mod rds;
 pub mod resource;
 pub mod sts;
 

@@ -552,3 +552,39 @@ async fn everywhere<R: resource::Resource>(
     }
     Ok(out)
 }
+
+/// The names of `region`'s availability zones.
+pub fn zones(region: &str) -> Vec<String> {
+    super::regions::zones(region)
+        .into_iter()
+        .map(|z| z.name)
+        .collect()
+}
+
+/// Makes the region's default VPC if it never had one: call before opening the write
+/// transaction that then reads it with [`default_vpc_subnets`].
+pub async fn ensure_default_vpc(ctx: &Ctx<'_>) -> Result<()> {
+    super::default_vpc::ensure(ctx).await
+}
+
+/// The region's default VPC and its subnets, read in the caller's transaction.
+pub async fn default_vpc_subnets(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+) -> Result<Option<(String, Vec<SubnetPlace>)>> {
+    let vpcs: Vec<super::vpc::Vpc> = resource::list(ctx, tx).await?;
+    let Some(vpc) = vpcs.into_iter().find(|v| v.is_default) else {
+        return Ok(None);
+    };
+    let subnets: Vec<super::subnet::Subnet> = resource::children(ctx, tx, &vpc.vpc_id).await?;
+    let places = subnets
+        .into_iter()
+        .map(|s| SubnetPlace {
+            subnet_id: s.subnet_id,
+            vpc_id: s.vpc_id,
+            availability_zone: s.availability_zone,
+            cidr_block: s.cidr_block,
+        })
+        .collect();
+    Ok(Some((vpc.vpc_id, places)))
+}
