@@ -131,6 +131,7 @@ pub static SERVICES: &[&Service] = &[
     &crate::sts::SERVICE,
     &crate::elbv2::SERVICE,
     &crate::autoscaling::SERVICE,
+    &crate::secretsmanager::SERVICE,
 ];
 
 type Index = HashMap<(&'static str, &'static str), (&'static Service, Handler)>;
