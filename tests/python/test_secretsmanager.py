@@ -9,7 +9,10 @@ import time
 import uuid
 
 import pytest
-from support import client, expect_error
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from support import client, expect_error, http
 
 ARN_RE = re.compile(r"^arn:aws:secretsmanager:us-east-1:000000000000:secret:(.+)-[A-Za-z0-9]{6}$")
 
@@ -64,6 +67,23 @@ def test_errors_have_aws_codes_and_messages(sm, endpoint):
         client("secretsmanager", endpoint, "eu-west-1").describe_secret(SecretId="dup")
     with expect_error("ResourceNotFoundException"):
         sm.describe_secret(SecretId=arn.replace("000000000000", "111111111111"))
+
+
+def test_input_is_checked_against_the_model(endpoint):
+    raw = client("secretsmanager", endpoint, validate=False)
+    with expect_error("ValidationException", 400) as e:
+        raw.list_secrets(MaxResults=0, SortOrder="sideways")
+    msg = e.value.response["Error"]["Message"]
+    assert msg.startswith("2 validation errors detected") and "'maxResults'" in msg and "'sortOrder'" in msg
+    with expect_error("ValidationException"):
+        raw.create_secret(Name="x" * 513)
+    # A value of the wrong type never reaches a handler.
+    req = AWSRequest(method="POST", url=endpoint + "/", data=b'{"SecretId": 5}',
+                     headers={"Content-Type": "application/x-amz-json-1.1",
+                              "X-Amz-Target": "secretsmanager.GetSecretValue"})
+    SigV4Auth(Credentials("test", "test"), "secretsmanager", "us-east-1").add_auth(req)
+    status, _, body = http(endpoint, "POST", "/", body=req.body, headers=dict(req.headers.items()))
+    assert status == 400 and json.loads(body)["__type"] == "SerializationException", body
 
 
 def test_put_moves_current_and_previous_and_tokens_are_idempotent(sm):
