@@ -570,6 +570,53 @@ mod tests {
         assert_eq!(stages(&s, "c"), [PREVIOUS]);
     }
 
+    /// A deletion whose date has passed: the secret is gone for reads, a create takes its
+    /// name back, and housekeeping purges what no call met.
+    #[tokio::test]
+    async fn due_deletions_free_the_name_on_write_and_go_in_housekeeping() {
+        let store = kumori_store::Store::open_memory().await.unwrap();
+        let limits = crate::Limits::default();
+        let ctx = Ctx::root(&store, "000000000000", "us-east-1", &limits);
+        for name in ["a", "b"] {
+            secrets::create_secret(&ctx, &json!({ "Name": name, "SecretString": "v" }))
+                .await
+                .unwrap();
+            secrets::delete_secret(
+                &ctx,
+                &json!({ "SecretId": name, "RecoveryWindowInDays": 7 }),
+            )
+            .await
+            .unwrap();
+        }
+        // Not yet due: the name stays taken.
+        let again = secrets::create_secret(&ctx, &json!({ "Name": "a" })).await;
+        assert_eq!(again.unwrap_err().0.code, "InvalidRequestException");
+        // Make both due.
+        let mut tx = store.write().await.unwrap();
+        for name in ["a", "b"] {
+            let mut s: Secret = crate::resource::get(&ctx, &mut tx, &key(name))
+                .await
+                .unwrap()
+                .unwrap();
+            s.deletion_date = Some(now() - 1.0);
+            crate::resource::update(&ctx, &mut tx, &s).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+        let described = secrets::describe_secret(&ctx, &json!({ "SecretId": "a" })).await;
+        assert_eq!(described.unwrap_err().0.code, "ResourceNotFoundException");
+        secrets::create_secret(&ctx, &json!({ "Name": "a", "SecretString": "new" }))
+            .await
+            .unwrap();
+        assert_eq!(
+            sweep(&store, now()).await.unwrap(),
+            1,
+            "only b was left to purge"
+        );
+        let mut tx = store.read().await.unwrap();
+        assert!(tx.get(ctx.scope(), &key("b")).await.unwrap().is_none());
+        assert!(tx.get(ctx.scope(), &key("a")).await.unwrap().is_some());
+    }
+
     #[test]
     fn unlabeled_versions_are_pruned_oldest_first() {
         let mut s = secret();
