@@ -19,6 +19,7 @@ SERVICES = {
     "rds": ("rds", "2014-10-31"),
     "route53": ("route53", "2013-04-01"),
     "s3": ("s3", "2006-03-01"),
+    "secretsmanager": ("secretsmanager", "2017-10-17"),
 }
 # Keys that carry prose only; nothing on the wire depends on them.
 DROP = {"documentation", "documentationUrl", "examples", "deprecatedMessage"}

@@ -276,6 +276,9 @@ pub fn decode(req: &HttpRequest<'_>, default_region: &str) -> Result<Call, Decod
                     )
                 })?
             };
+            if let Some(shape) = operation.input {
+                json::check_input(model, shape, &input).map_err(|e| fail(Some(model), e))?;
+            }
             (operation, input)
         }
     };

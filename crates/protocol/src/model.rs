@@ -319,7 +319,7 @@ impl ServiceDef {
 macro_rules! services {
     ($(($name:literal, $signing:literal, $version:literal)),* $(,)?) => {
         /// Every vendored service, in the order kumori lists them.
-        pub static SERVICES: [ServiceDef; 8] = [
+        pub static SERVICES: [ServiceDef; 9] = [
             $(ServiceDef {
                 name: $name,
                 signing_name: $signing,
@@ -339,6 +339,7 @@ services!(
     ("rds", "rds", "2014-10-31"),
     ("route53", "route53", "2013-04-01"),
     ("s3", "s3", "2006-03-01"),
+    ("secretsmanager", "secretsmanager", "2017-10-17"),
 );
 
 /// The vendored service named `name` (kumori's name: `ec2`, `elbv2`, ...).

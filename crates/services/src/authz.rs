@@ -188,6 +188,13 @@ pub async fn policies_of(
 
 /// Evaluates `req` against `p` as AWS does.
 pub fn evaluate(req: &Request, p: &Policies) -> Evaluation {
+    evaluate_with(req, p, p.resource.as_ref())
+}
+
+/// Evaluates `req` against `p` with `resource` as the resource-based policy of the resource
+/// acted on (a secret's policy): the caller's policies are gathered once per call, the
+/// resource's per resource.
+pub fn evaluate_with(req: &Request, p: &Policies, resource: Option<&Named>) -> Evaluation {
     let mut sets = PolicySets::new();
     for n in &p.identity {
         sets = sets.with_identity(&n.id, &n.policy);
@@ -198,7 +205,7 @@ pub fn evaluate(req: &Request, p: &Policies) -> Evaluation {
     for n in &p.session {
         sets = sets.with_session(&n.id, &n.policy);
     }
-    if let Some(n) = &p.resource {
+    if let Some(n) = resource {
         sets = sets.with_resource(&n.id, &n.policy);
     }
     kumori_policy::evaluate(req, &sets)
@@ -384,7 +391,10 @@ fn denied(caller: &Caller, call: &Call, req: &Request, e: &Evaluation) -> AwsErr
         "User: {} is not authorized to perform: {action}{on} {reason}",
         caller.arn
     );
-    if call.service() == "ec2" {
+    if call.model.protocol == kumori_protocol::Protocol::Json {
+        // The JSON protocols' services name it so, with a client error's 400.
+        AwsError::new("AccessDeniedException", core).with_status(400)
+    } else if call.service() == "ec2" {
         let mut message = format!("You are not authorized to perform this operation. {core}");
         if req.resource != "*" {
             message.push_str(&format!(
@@ -460,8 +470,35 @@ pub async fn authorize(
                 req.insert_context(&format!("aws:ResourceTag/{}", t.key), t.value);
             }
         }
-        req.resource = resource;
-        let e = evaluate(&req, &policies);
+        // A resource with a policy of its own (a secret): its full ARN, tags and policy.
+        let mut resource_policy = None;
+        if call.service() == "secretsmanager"
+            && resource != "*"
+            && let Some(held) = crate::secretsmanager::held(ctx, &call.region, &resource)
+                .await
+                .map_err(|e| e.0)?
+        {
+            for t in held.tags {
+                req.insert_context(
+                    &format!("secretsmanager:ResourceTag/{}", t.key),
+                    t.value.clone(),
+                );
+                req.insert_context(&format!("aws:ResourceTag/{}", t.key), t.value);
+            }
+            resource_policy = held
+                .policy
+                .as_deref()
+                .and_then(|d| compiled(d, PolicyKind::Resource))
+                .map(|policy| Named {
+                    id: held.arn.clone(),
+                    source: "resource",
+                    policy,
+                });
+            req.resource = held.arn;
+        } else {
+            req.resource = resource;
+        }
+        let e = evaluate_with(&req, &policies, resource_policy.as_ref());
         if e.decision != Decision::Allowed {
             return Err(denied(caller, call, &req, &e));
         }

@@ -1,7 +1,8 @@
 //! Work kumori does on its own, not in answer to a call: one process at a time, whichever
 //! holds the store's `housekeeping` lease, so that nodes sharing a database neither repeat
 //! nor race it, and another node takes over within a lease's time when the holder dies.
-//! Today: deleting the records of instances terminated a day ago. Auto Scaling
+//! Today: deleting the records of instances terminated a day ago, and secrets whose
+//! scheduled deletion is due. Auto Scaling
 //! (`autoscaling::reconcile`) and load-balancer health (the server's `balancers.rs`) run
 //! under leases of their own.
 
@@ -21,5 +22,6 @@ pub async fn round(store: &Store, holder: &str, now: u64) -> Result<(bool, usize
         return Ok((false, 0));
     }
     let gone = crate::ec2::compute::instances::sweep_terminated(store, now).await?;
-    Ok((true, gone))
+    let secrets = crate::secretsmanager::sweep(store, now as f64).await?;
+    Ok((true, gone + secrets))
 }

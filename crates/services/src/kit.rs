@@ -132,6 +132,7 @@ pub static SERVICES: &[&Service] = &[
     &crate::elbv2::SERVICE,
     &crate::autoscaling::SERVICE,
     &crate::rds::SERVICE,
+    &crate::secretsmanager::SERVICE,
 ];
 
 type Index = HashMap<(&'static str, &'static str), (&'static Service, Handler)>;

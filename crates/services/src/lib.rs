@@ -13,6 +13,7 @@ pub mod iam;
 pub mod kit;
 pub mod rds;
 pub mod resource;
+pub mod secretsmanager;
 pub mod sts;
 
 use kumori_protocol::{AwsError, Call, Output};
@@ -150,8 +151,14 @@ pub async fn dispatch(ctx: &Ctx<'_>, call: &Call) -> std::result::Result<Output,
         // The query services word a missing member as a validation error.
         Some(Err(Error(e))) if e.code == "MissingParameter" && call.service() != "ec2" => {
             let member = e.message.rsplit(' ').next().unwrap_or_default();
+            // The JSON protocols' services call it ValidationException.
+            let code = if call.model.protocol == kumori_protocol::Protocol::Json {
+                "ValidationException"
+            } else {
+                "ValidationError"
+            };
             Err(AwsError::new(
-                "ValidationError",
+                code,
                 format!(
                     "1 validation error detected: Value null at '{member}' failed to satisfy \
                      constraint: Member must not be null"
