@@ -8,7 +8,7 @@ use super::events;
 use super::instances::{self, DbInstance, Origin};
 use super::snapshots::{self, DbSnapshot};
 use crate::resource;
-use crate::{Ctx, Error, Limits, Result};
+use crate::{Ctx, Limits, Result};
 use kumori_store::{Store, Tx};
 use serde_json::{Value, json};
 
@@ -397,34 +397,45 @@ pub fn generated_password() -> String {
         .collect()
 }
 
-/// The master user's secret in Secrets Manager, made in `tx` (`MasterUserSecret`).
+/// The master user's secret in Secrets Manager, made in `tx`: `MasterUserSecret` as RDS
+/// shows it. The secret holds `{"username", "password"}`, as RDS's do.
 pub async fn managed_secret(
-    _ctx: &Ctx<'_>,
-    _tx: &mut Tx,
-    _i: &DbInstance,
-    _password: &str,
-    _kms: Option<&str>,
-) -> Result<Value> {
-    Err(Error::new(
-        "NotImplemented",
-        "ManageMasterUserPassword needs Secrets Manager, which kumori does not serve yet",
-    ))
-}
-
-pub async fn rotate_secret(
     ctx: &Ctx<'_>,
     tx: &mut Tx,
     i: &DbInstance,
     password: &str,
-) -> Result<()> {
-    managed_secret(ctx, tx, i, password, None).await.map(|_| ())
+    kms: Option<&str>,
+) -> Result<Value> {
+    let name = format!("rds!db-{}", uuid::Uuid::new_v4());
+    let kms = kms
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("arn:aws:kms:{}:{}:key/aws-secretsmanager-default", ctx.region, ctx.account));
+    let arn = crate::secretsmanager::api::create_managed(
+        ctx,
+        tx,
+        &name,
+        &secret_json(i, password).to_string(),
+        Some(&kms),
+        "rds",
+    )
+    .await?;
+    Ok(json!({ "SecretArn": arn, "SecretStatus": "active", "KmsKeyId": kms }))
 }
 
-pub async fn forget_secret(_ctx: &Ctx<'_>, _tx: &mut Tx, _arn: &str) -> Result<()> {
-    Ok(())
+/// A new master password put in the instance's managed secret (RotateMasterUserPassword).
+pub async fn rotate_secret(ctx: &Ctx<'_>, tx: &mut Tx, i: &DbInstance, password: &str) -> Result<()> {
+    let Some(arn) = i.master_user_secret.as_ref().and_then(|s| s["SecretArn"].as_str()) else {
+        return Ok(());
+    };
+    crate::secretsmanager::api::put_managed(ctx, tx, arn, &secret_json(i, password).to_string())
+        .await
 }
 
-#[allow(dead_code)]
+/// Deletes an instance's managed secret (its instance deleted, or management turned off).
+pub async fn forget_secret(ctx: &Ctx<'_>, tx: &mut Tx, arn: &str) -> Result<()> {
+    crate::secretsmanager::api::delete_managed(ctx, tx, arn).await
+}
+
 fn secret_json(i: &DbInstance, password: &str) -> Value {
     json!({ "username": i.master_username, "password": password })
 }

@@ -35,6 +35,23 @@ pub async fn create_managed(
     Ok(s.arn)
 }
 
+/// Puts `secret_string` as a new AWSCURRENT version of the managed secret `arn` (the old
+/// one becomes AWSPREVIOUS), as the owning service does when it rotates the value.
+pub async fn put_managed(ctx: &Ctx<'_>, tx: &mut Tx, arn: &str, secret_string: &str) -> Result<()> {
+    let mut s: Secret = find(ctx, tx, arn, true).await?.ok_or_else(not_found)?;
+    let version = uuid::Uuid::new_v4().to_string();
+    put_version(
+        &mut s,
+        &version,
+        NewValue {
+            string: Some(secret_string.to_string()),
+            binary: None,
+        },
+        &[CURRENT.to_string()],
+    )?;
+    crate::resource::update(ctx, tx, &s).await
+}
+
 /// The AWSCURRENT string of the secret `arn` (or name) names; `None` when it has none.
 pub async fn current_value(ctx: &Ctx<'_>, tx: &mut Tx, arn: &str) -> Result<Option<String>> {
     let s: Secret = find(ctx, tx, arn, false).await?.ok_or_else(not_found)?;
