@@ -236,6 +236,43 @@ def test_an_alb_in_the_public_subnets_serves_the_private_web_server(seed):
         eventually(lambda: elb.delete_target_group(TargetGroupArn=tg) or True)
 
 
+def test_the_database_answers_the_web_tier_and_not_the_bastion(seed):
+    """RDS on the fabric: the instance's endpoint interface is in the private subnets behind
+    the database's group, which takes 5432 from the web tier's group only; real packets from
+    the web server reach the real PostgreSQL behind it, the bastion's do not."""
+    ec2, rds = seed["ec2"], as_root("rds", seed["srv"])
+    web = ec2.describe_instances(InstanceIds=[seed["web"]])["Reservations"][0]["Instances"][0]
+    vpc, private, zone = web["VpcId"], web["SubnetId"], web["Placement"]["AvailabilityZone"]
+    other_zone = "us-east-1b" if zone != "us-east-1b" else "us-east-1a"
+    private2 = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.12.0/24", AvailabilityZone=other_zone)["Subnet"]["SubnetId"]
+    db_sg = ec2.create_security_group(GroupName="db", Description="db", VpcId=vpc)["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=db_sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432,
+         "UserIdGroupPairs": [{"GroupId": web["SecurityGroups"][0]["GroupId"]}]}])
+    rds.create_db_subnet_group(DBSubnetGroupName="seed-db", DBSubnetGroupDescription="db",
+                               SubnetIds=[private, private2])
+    rds.create_db_instance(DBInstanceIdentifier="seed-db", Engine="postgres", DBInstanceClass="db.t3.micro",
+                           AllocatedStorage=20, MasterUsername="master", MasterUserPassword="Secret-pass1",
+                           DBSubnetGroupName="seed-db", VpcSecurityGroupIds=[db_sg], BackupRetentionPeriod=0)
+    try:
+        status = lambda: rds.describe_db_instances(DBInstanceIdentifier="seed-db")["DBInstances"][0]["DBInstanceStatus"]  # noqa: E731
+        assert eventually(lambda: status() == "available"), status()
+        eni = ec2.describe_network_interfaces(Filters=[
+            {"Name": "vpc-id", "Values": [vpc]}, {"Name": "description", "Values": ["RDSNetworkInterface"]}])["NetworkInterfaces"][0]
+        ip = eni["PrivateIpAddress"]
+        # PostgreSQL's SSLRequest: a real server answers N (no TLS here).
+        probe = ("python3 -c \"import socket;s=socket.create_connection(('%s',5432),3);"
+                 "s.sendall(bytes([0,0,0,8,4,210,22,47]));print(s.recv(1))\"" % ip)
+        from_web = eventually(lambda: (r := ssh(seed, MY_IP, seed["web_ip"], probe, jump=True)).returncode == 0 and r)
+        assert from_web and from_web.stdout.strip() == "b'N'", from_web
+        from_bastion = ssh(seed, MY_IP, seed["bastion_ip"], probe)
+        assert from_bastion.returncode != 0 and "N" not in from_bastion.stdout, from_bastion
+    finally:
+        rds.delete_db_instance(DBInstanceIdentifier="seed-db", SkipFinalSnapshot=True)
+        assert eventually(lambda: not rds.describe_db_instances()["DBInstances"])
+        rds.delete_db_subnet_group(DBSubnetGroupName="seed-db")
+
+
 def test_the_web_server_reaches_the_internet_through_the_nat_gateway(seed):
     server = subprocess.Popen(["ip", "netns", "exec", f"{seed['prefix']}-h-{PUBLIC_SERVER}", sys.executable, "-c",
                                "import http.server as h\n"

@@ -542,6 +542,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         limits.clone(),
         databases_dir,
         databases_temporary,
+        dataplane.as_ref().map(|dp| dp.prefix().to_string()),
     );
     println!(
         "kumori: RDS instances' databases in {}",

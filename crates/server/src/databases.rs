@@ -26,6 +26,12 @@ const PRUNE: Duration = Duration::from_secs(3600);
 
 pub struct Databases {
     engine: Arc<Engine>,
+    /// The data plane's namespace prefix: then each instance also answers inside its
+    /// interface's namespace, on its endpoint's port, behind its security groups.
+    fabric: Option<String>,
+    /// The forwarders in the data plane: (namespace, port) to the server's port, and the
+    /// task serving it.
+    forwarders: Mutex<HashMap<(String, u16), (u16, tokio::task::JoinHandle<()>)>>,
     /// A temporary root (kumori --ephemeral) is removed at shutdown.
     ephemeral: bool,
     copying: Mutex<HashSet<String>>,
@@ -41,9 +47,17 @@ impl std::fmt::Debug for Databases {
 
 impl Databases {
     /// Starts the reconciler with instances' data under `root`.
-    pub fn start(store: Store, limits: Limits, root: PathBuf, ephemeral: bool) -> Arc<Databases> {
+    pub fn start(
+        store: Store,
+        limits: Limits,
+        root: PathBuf,
+        ephemeral: bool,
+        fabric: Option<String>,
+    ) -> Arc<Databases> {
         let me = Arc::new(Databases {
             engine: Engine::new(root),
+            fabric,
+            forwarders: Mutex::new(HashMap::new()),
             ephemeral,
             copying: Mutex::new(HashSet::new()),
         });
@@ -201,6 +215,23 @@ impl Databases {
                     self.copy(store.clone(), limits.clone(), c.clone(), gone);
                 }
             }
+            if let Some(prefix) = &self.fabric {
+                let wanted: Vec<((String, u16), u16)> = specs
+                    .iter()
+                    .filter_map(|(w, spec)| {
+                        let s = status.get(&spec.id)?;
+                        let eni = w.instance.kumori_interface.as_ref()?;
+                        (s.state == State::Running).then_some((
+                            (
+                                kumori_dataplane::plan::Names(prefix).interface(eni),
+                                w.instance.port,
+                            ),
+                            s.port?,
+                        ))
+                    })
+                    .collect();
+                self.forward(wanted).await;
+            }
             if let Err(e) = api::finish_deletes(&store, &limits, &desired.instances).await {
                 tracing::warn!("databases: cannot finish deletions: {}", e.0.message);
             }
@@ -209,6 +240,65 @@ impl Databases {
                 pruned = Instant::now();
                 let _ = api::prune_events(&store, &limits).await;
             }
+        }
+    }
+
+    /// Keeps a forwarder in each namespace asked for: connections to the endpoint's port
+    /// there (which the data plane let through the instance's security groups) go on to
+    /// the server on loopback.
+    async fn forward(&self, wanted: Vec<((String, u16), u16)>) {
+        let keep: HashSet<(String, u16)> = wanted.iter().map(|(k, _)| k.clone()).collect();
+        {
+            let mut map = self.forwarders.lock().expect("forwarders");
+            map.retain(|k, (target, task)| {
+                let same = keep.contains(k)
+                    && wanted.iter().any(|(w, t)| w == k && t == target)
+                    && !task.is_finished();
+                if !same {
+                    task.abort();
+                }
+                same
+            });
+        }
+        for ((ns, port), target) in wanted {
+            if self
+                .forwarders
+                .lock()
+                .expect("forwarders")
+                .contains_key(&(ns.clone(), port))
+            {
+                continue;
+            }
+            let listener = {
+                let ns = ns.clone();
+                tokio::task::spawn_blocking(move || kumori_dataplane::netns::listen_in(&ns, port))
+                    .await
+            };
+            // The namespace may not be made yet: the next round tries again.
+            let Ok(Ok(listener)) = listener else {
+                continue;
+            };
+            if listener.set_nonblocking(true).is_err() {
+                continue;
+            }
+            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                continue;
+            };
+            let task = tokio::spawn(async move {
+                while let Ok((mut inbound, _)) = listener.accept().await {
+                    tokio::spawn(async move {
+                        if let Ok(mut out) =
+                            tokio::net::TcpStream::connect(("127.0.0.1", target)).await
+                        {
+                            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                        }
+                    });
+                }
+            });
+            self.forwarders
+                .lock()
+                .expect("forwarders")
+                .insert((ns, port), (target, task));
         }
     }
 

@@ -407,9 +407,12 @@ pub async fn managed_secret(
     kms: Option<&str>,
 ) -> Result<Value> {
     let name = format!("rds!db-{}", uuid::Uuid::new_v4());
-    let kms = kms
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("arn:aws:kms:{}:{}:key/aws-secretsmanager-default", ctx.region, ctx.account));
+    let kms = kms.map(str::to_string).unwrap_or_else(|| {
+        format!(
+            "arn:aws:kms:{}:{}:key/aws-secretsmanager-default",
+            ctx.region, ctx.account
+        )
+    });
     let arn = crate::secretsmanager::api::create_managed(
         ctx,
         tx,
@@ -423,8 +426,17 @@ pub async fn managed_secret(
 }
 
 /// A new master password put in the instance's managed secret (RotateMasterUserPassword).
-pub async fn rotate_secret(ctx: &Ctx<'_>, tx: &mut Tx, i: &DbInstance, password: &str) -> Result<()> {
-    let Some(arn) = i.master_user_secret.as_ref().and_then(|s| s["SecretArn"].as_str()) else {
+pub async fn rotate_secret(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    i: &DbInstance,
+    password: &str,
+) -> Result<()> {
+    let Some(arn) = i
+        .master_user_secret
+        .as_ref()
+        .and_then(|s| s["SecretArn"].as_str())
+    else {
         return Ok(());
     };
     crate::secretsmanager::api::put_managed(ctx, tx, arn, &secret_json(i, password).to_string())
