@@ -24,6 +24,9 @@ const EVERY: Duration = Duration::from_millis(300);
 const REREAD: Duration = Duration::from_secs(10);
 const PRUNE: Duration = Duration::from_secs(3600);
 
+/// A forwarder: the server's port it forwards to, and the task serving it.
+type Forwarder = (u16, tokio::task::JoinHandle<()>);
+
 pub struct Databases {
     engine: Arc<Engine>,
     /// The data plane's namespace prefix: then each instance also answers inside its
@@ -31,7 +34,7 @@ pub struct Databases {
     fabric: Option<String>,
     /// The forwarders in the data plane: (namespace, port) to the server's port, and the
     /// task serving it.
-    forwarders: Mutex<HashMap<(String, u16), (u16, tokio::task::JoinHandle<()>)>>,
+    forwarders: Mutex<HashMap<(String, u16), Forwarder>>,
     /// A temporary root (kumori --ephemeral) is removed at shutdown.
     ephemeral: bool,
     copying: Mutex<HashSet<String>>,
