@@ -515,3 +515,28 @@ def test_cli_creates_and_describes(endpoint, subnet_group):
     out = subprocess.run(aws + ["delete-db-instance", "--db-instance-identifier", "cli-db"],
                          env=env, capture_output=True, text=True)
     assert out.returncode != 0 and "InvalidParameterCombination" in out.stderr
+
+
+def test_point_in_time_restore_replays_the_log(rds, subnet_group):
+    create_postgres(rds, "ledger", DBSubnetGroupName=subnet_group, BackupRetentionPeriod=1)
+    port = wait_for(rds, "ledger")["Endpoint"]["Port"]
+    psql(port, "CREATE TABLE t (v text); INSERT INTO t VALUES ('before')")
+    time.sleep(1.1)
+    at = psql(port, "SELECT to_char(now() AT TIME ZONE 'utc', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+    time.sleep(1.1)
+    psql(port, "INSERT INTO t VALUES ('after')")
+    with expect_error("InvalidParameterCombination"):
+        rds.restore_db_instance_to_point_in_time(SourceDBInstanceIdentifier="ledger", TargetDBInstanceIdentifier="x")
+    rds.restore_db_instance_to_point_in_time(SourceDBInstanceIdentifier="ledger", TargetDBInstanceIdentifier="ledger-then",
+                                             RestoreTime=at, DBSubnetGroupName=subnet_group)
+    rds.restore_db_instance_to_point_in_time(SourceDBInstanceIdentifier="ledger", TargetDBInstanceIdentifier="ledger-now",
+                                             UseLatestRestorableTime=True)
+    then = wait_for(rds, "ledger-then")["Endpoint"]["Port"]
+    now = wait_for(rds, "ledger-now")["Endpoint"]["Port"]
+    assert psql(then, "SELECT string_agg(v, ',' ORDER BY v) FROM t") == "before"
+    assert psql(now, "SELECT string_agg(v, ',' ORDER BY v) FROM t") == "after,before"
+    psql(then, "INSERT INTO t VALUES ('a restored instance takes writes')")
+    create_postgres(rds, "no-backups", DBSubnetGroupName=subnet_group, BackupRetentionPeriod=0)
+    with expect_error("PointInTimeRestoreNotEnabled"):
+        rds.restore_db_instance_to_point_in_time(SourceDBInstanceIdentifier="no-backups",
+                                                 TargetDBInstanceIdentifier="y", UseLatestRestorableTime=True)

@@ -155,6 +155,7 @@ resource "aws_db_instance" "mysql" {
   instance_class         = "db.t3.micro"
   allocated_storage      = 20
   username               = "admin"
+  db_name = "other"
   password               = "%(my_password)s"
   multi_az               = true
   db_subnet_group_name   = aws_db_subnet_group.db.name
@@ -167,7 +168,8 @@ resource "aws_db_instance" "managed" {
   engine_version              = "16"
   instance_class              = "db.t3.micro"
   allocated_storage           = 20
-  username                    = "owner"
+  username = "owner"
+  db_name = "owner"
   manage_master_user_password = true
   db_subnet_group_name        = aws_db_subnet_group.db.name
   vpc_security_group_ids      = [aws_security_group.db.id]
@@ -281,6 +283,8 @@ def test_databases_apply_plan_clean_serve_their_clients_and_destroy(tf, ec2, rds
     tf.destroy()
     assert rds.describe_db_instances()["DBInstances"] == []
     assert rds.describe_db_subnet_groups()["DBSubnetGroups"] == []
+    # The managed password's secret went with its instance.
+    assert sm.list_secrets()["SecretList"] == []
     assert [g["DBParameterGroupName"] for g in rds.describe_db_parameter_groups()["DBParameterGroups"]
             if g["DBParameterGroupName"] == "pg16"] == []
     still = [p for p in ports if listening(p)]

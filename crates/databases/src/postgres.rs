@@ -143,7 +143,8 @@ host replication rdsrepladmin 127.0.0.1/32 scram-sha-256
 #[async_trait::async_trait]
 impl crate::Server for Server {
     fn make_dir(&self, dir: &Path) -> Result<(), String> {
-        process::make_dir(dir, self.owner.as_ref()).map_err(|e| e.to_string())
+        process::make_dir(dir, self.owner.as_ref()).map_err(|e| e.to_string())?;
+        process::make_dir(&dir.join("wal"), self.owner.as_ref()).map_err(|e| e.to_string())
     }
 
     async fn init(&self, dir: &Path, data: &str, spec: &Spec, _repl: &str) -> Result<(), String> {
@@ -233,6 +234,16 @@ impl crate::Server for Server {
             // A small footprint while idle: shared memory is touched as it is used.
             ("shared_buffers", "16MB".into()),
             ("max_connections", "100".into()),
+            // Every finished segment of log is kept beside the data, for point-in-time
+            // restore (a standby archives nothing until it is promoted).
+            ("archive_mode", "on".into()),
+            (
+                "archive_command",
+                format!(
+                    "test ! -f {w}/%f && cp %p {w}/%f",
+                    w = dir.join("wal").display()
+                ),
+            ),
         ] {
             cmd.arg("-c").arg(format!("{k}={v}"));
         }
@@ -343,6 +354,66 @@ impl crate::Server for Server {
     async fn stop(&self, child: &mut Child) {
         // SIGINT: PostgreSQL's fast shutdown.
         process::stop(child, libc::SIGINT, Duration::from_secs(30)).await;
+    }
+
+    fn recover_to(
+        &self,
+        dir: &Path,
+        data: &str,
+        wal: &[PathBuf],
+        target: Option<&str>,
+    ) -> Result<(), String> {
+        let d = dir.join(data);
+        let conf = d.join("kumori-recovery.conf");
+        let mut text = String::from("# Written by kumori: a point-in-time restore.\n");
+        if wal.is_empty() {
+            // Keep the archive, drop the target (nothing was written after it).
+            let old = std::fs::read_to_string(&conf).map_err(|e| e.to_string())?;
+            for line in old.lines().skip(1) {
+                if !line.starts_with("recovery_target_time") {
+                    text.push_str(line);
+                    text.push('\n');
+                }
+            }
+        } else {
+            // The archive first, then the source's live log (its newest, not yet archived).
+            let dirs: Vec<String> = wal.iter().map(|w| w.display().to_string()).collect();
+            text.push_str(&format!(
+                "restore_command = 'for d in {}; do test -f \"$d/%f\" && cp \"$d/%f\" \"%p\" && exit 0; done; exit 1'\n",
+                dirs.join(" ")
+            ));
+            text.push_str("recovery_target_action = 'promote'\n");
+            if let Some(t) = target {
+                // PostgreSQL reads `2026-12-08 01:42:33.008+00`, not ISO's `T…Z`.
+                let t = t.replacen('T', " ", 1).replace('Z', "+00");
+                text.push_str(&format!("recovery_target_time = {}\n", quote_literal(&t)));
+            }
+        }
+        std::fs::write(&conf, text).map_err(|e| e.to_string())?;
+        process::give(&conf, self.owner.as_ref()).map_err(|e| e.to_string())?;
+        let pg_conf = d.join("postgresql.conf");
+        let mut main = std::fs::read_to_string(&pg_conf).map_err(|e| e.to_string())?;
+        if !main.contains("kumori-recovery.conf") {
+            main.push_str("include_if_exists = 'kumori-recovery.conf'\n");
+            std::fs::write(&pg_conf, main).map_err(|e| e.to_string())?;
+        }
+        let signal = d.join("recovery.signal");
+        std::fs::write(&signal, b"").map_err(|e| e.to_string())?;
+        process::give(&signal, self.owner.as_ref()).map_err(|e| e.to_string())
+    }
+
+    async fn wait_promoted(&self, dir: &Path, data: &str) -> Result<(), String> {
+        let d = dir.join(data);
+        let start = std::time::Instant::now();
+        // Recovery ends by removing recovery.signal, once the server takes writes.
+        while d.join("recovery.signal").exists() {
+            if start.elapsed() > Duration::from_secs(300) {
+                return Err("the point-in-time restore did not finish within 300s".into());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = std::fs::write(d.join("kumori-recovery.conf"), "# recovered\n");
+        Ok(())
     }
 }
 

@@ -266,3 +266,86 @@ async fn mariadb_whole_life() {
     whole_life(Kind::Mariadb, &root).await;
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restores_to_a_point_in_time() {
+    if !required(Kind::Postgres) {
+        return;
+    }
+    let root = temp_root("pitr");
+    let engine = Engine::new(root.clone());
+    let source = spec("db-source", Kind::Postgres);
+    engine.apply(vec![source.clone()]);
+    let s = until(&engine, "the source", |s| running(s, "db-source").is_some()).await;
+    let port = running(&s, "db-source").unwrap();
+    psql(port, "s3cret-pass", "CREATE TABLE t (v text)")
+        .await
+        .unwrap();
+    let snap = root.join("snapshots").join("base");
+    engine.snapshot("db-source", &snap).await.unwrap();
+    psql(port, "s3cret-pass", "INSERT INTO t VALUES ('before')")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let t = psql(
+        port,
+        "s3cret-pass",
+        "SELECT to_char(now() AT TIME ZONE 'utc', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+    )
+    .await
+    .unwrap()
+    .remove(0);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    psql(port, "s3cret-pass", "INSERT INTO t VALUES ('after')")
+        .await
+        .unwrap();
+    let wal = vec![
+        root.join("db-source").join("wal"),
+        root.join("db-source").join("a").join("pg_wal"),
+    ];
+    let mut at = spec("db-at", Kind::Postgres);
+    at.origin = Origin::PointInTime {
+        base: snap.clone(),
+        wal: wal.clone(),
+        target: Some(t),
+    };
+    let mut latest = spec("db-latest", Kind::Postgres);
+    latest.origin = Origin::PointInTime {
+        base: snap.clone(),
+        wal,
+        target: None,
+    };
+    engine.apply(vec![source.clone(), at, latest]);
+    let s = until(&engine, "the restores", |s| {
+        running(s, "db-at").is_some() && running(s, "db-latest").is_some()
+    })
+    .await;
+    let at_port = running(&s, "db-at").unwrap();
+    assert_eq!(
+        psql(at_port, "s3cret-pass", "SELECT v FROM t")
+            .await
+            .unwrap(),
+        vec!["before".to_string()]
+    );
+    let latest_port = running(&s, "db-latest").unwrap();
+    assert_eq!(
+        psql(latest_port, "s3cret-pass", "SELECT v FROM t ORDER BY v")
+            .await
+            .unwrap(),
+        vec!["after".to_string(), "before".to_string()]
+    );
+    // Both took writes: promoted, not left replaying.
+    psql(at_port, "s3cret-pass", "INSERT INTO t VALUES ('new')")
+        .await
+        .unwrap();
+    engine.apply(vec![]);
+    let start = Instant::now();
+    while root.join("db-source").exists() || root.join("db-at").exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "directories were left"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -101,6 +101,15 @@ impl Databases {
                     Origin::Snapshot(self.engine.root().join("snapshots").join(dir))
                 }
                 instances::Origin::ReplicaOf(dbi) => Origin::ReplicaOf(dbi.clone()),
+                instances::Origin::PointInTime { source, base, time } => {
+                    let src = self.engine.root().join(source);
+                    Origin::PointInTime {
+                        base: self.engine.root().join("snapshots").join(base),
+                        // The archive, then the live log of either data directory.
+                        wal: vec![src.join("wal"), src.join("a/pg_wal"), src.join("b/pg_wal")],
+                        target: time.clone(),
+                    }
+                }
             },
             standby: w.standby,
             failovers: i.kumori_failovers,

@@ -56,6 +56,13 @@ pub enum Origin {
     Snapshot(String),
     /// A copy of another instance (its `DbiResourceId`) that follows it.
     ReplicaOf(String),
+    /// Instance `source`'s snapshot copy `base`, replayed forward through its archived log to
+    /// `time` (to the end when `None`).
+    PointInTime {
+        source: String,
+        base: String,
+        time: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -261,6 +268,14 @@ pub async fn get(ctx: &Ctx<'_>, tx: &mut Tx, name: &str, lock: bool) -> Result<O
 pub async fn must(ctx: &Ctx<'_>, tx: &mut Tx, name: &str) -> Result<DbInstance> {
     let name = id_of(name);
     get(ctx, tx, &name, true)
+        .await?
+        .ok_or_else(|| not_found(&name))
+}
+
+/// The instance `name` (or ARN), read in `tx` without locking it.
+pub async fn must_read(ctx: &Ctx<'_>, tx: &mut Tx, name: &str) -> Result<DbInstance> {
+    let name = id_of(name);
+    get(ctx, tx, &name, false)
         .await?
         .ok_or_else(|| not_found(&name))
 }
@@ -966,9 +981,16 @@ pub(crate) async fn create_from(
             .await?,
         );
     }
-    let message = match snapshot {
-        Some(s) => format!("Restored from snapshot {}", s.db_snapshot_identifier),
-        None => "DB instance created".to_string(),
+    let message = match (snapshot, &i.kumori_origin) {
+        (Some(_), Origin::PointInTime { time, .. }) => format!(
+            "Restored from DB instance {} to {}",
+            snapshot
+                .map(|s| s.db_instance_identifier.as_str())
+                .unwrap_or_default(),
+            time.as_deref().unwrap_or("the latest restorable time")
+        ),
+        (Some(s), _) => format!("Restored from snapshot {}", s.db_snapshot_identifier),
+        (None, _) => "DB instance created".to_string(),
     };
     let out = created(ctx, &mut tx, &i, &req.tags, &g, &message).await?;
     tx.commit().await?;
