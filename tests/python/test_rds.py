@@ -540,3 +540,11 @@ def test_point_in_time_restore_replays_the_log(rds, subnet_group):
     with expect_error("PointInTimeRestoreNotEnabled"):
         rds.restore_db_instance_to_point_in_time(SourceDBInstanceIdentifier="no-backups",
                                                  TargetDBInstanceIdentifier="y", UseLatestRestorableTime=True)
+
+
+def test_an_empty_db_name_means_no_database(rds, subnet_group):
+    # Terraform's provider sends DBName= when the configuration names no database.
+    i = create_postgres(rds, "nodb", DBSubnetGroupName=subnet_group, DBName="", BackupRetentionPeriod=0)
+    assert "DBName" not in i
+    port = wait_for(rds, "nodb")["Endpoint"]["Port"]
+    assert psql(port, "SELECT current_database()", db="postgres") == "postgres"

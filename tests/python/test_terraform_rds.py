@@ -155,7 +155,6 @@ resource "aws_db_instance" "mysql" {
   instance_class         = "db.t3.micro"
   allocated_storage      = 20
   username               = "admin"
-  db_name = "other"
   password               = "%(my_password)s"
   multi_az               = true
   db_subnet_group_name   = aws_db_subnet_group.db.name
@@ -168,8 +167,7 @@ resource "aws_db_instance" "managed" {
   engine_version              = "16"
   instance_class              = "db.t3.micro"
   allocated_storage           = 20
-  username = "owner"
-  db_name = "owner"
+  username                    = "owner"
   manage_master_user_password = true
   db_subnet_group_name        = aws_db_subnet_group.db.name
   vpc_security_group_ids      = [aws_security_group.db.id]

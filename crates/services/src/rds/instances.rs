@@ -847,7 +847,9 @@ pub(crate) async fn create_from(
             ));
         }
     };
-    if let Some(d) = &req.db_name {
+    // An empty DBName is no database (Terraform's provider sends one for no db_name).
+    let db_name = req.db_name.clone().filter(|d| !d.is_empty());
+    if let Some(d) = &db_name {
         check_db_name(e, d)?;
     }
     let storage_type = req
@@ -915,7 +917,7 @@ pub(crate) async fn create_from(
     i.kumori_origin = origin;
     i.db_instance_class = req.db_instance_class.clone();
     i.master_username = user;
-    i.db_name = req.db_name.clone();
+    i.db_name = db_name;
     i.port = port.unwrap_or(e.port);
     i.allocated_storage = size;
     i.max_allocated_storage = req.max_allocated_storage;
