@@ -548,3 +548,26 @@ def test_an_empty_db_name_means_no_database(rds, subnet_group):
     assert "DBName" not in i
     port = wait_for(rds, "nodb")["Endpoint"]["Port"]
     assert psql(port, "SELECT current_database()", db="postgres") == "postgres"
+
+
+def test_policies_decide_who_may_create_and_delete_under_enforce(spawn, tmp_path):
+    from test_secretsmanager import ROOT_KEY, ROOT_SECRET, user_with_key
+    srv = spawn(state_dir=tmp_path / "state", extra_args=["--auth", "enforce"],
+                env={"KUMORI_ROOT_ACCESS_KEY_ID": ROOT_KEY, "KUMORI_ROOT_SECRET_ACCESS_KEY": ROOT_SECRET})
+    iam = client("iam", srv.endpoint, key=ROOT_KEY, secret=ROOT_SECRET)
+    viewer = user_with_key(iam, "viewer", {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "rds:Describe*", "Resource": "*"}]})
+    owner = user_with_key(iam, "owner", {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "rds:*", "Resource": "*"},
+        {"Effect": "Allow", "Action": "ec2:*", "Resource": "*"},
+        {"Effect": "Deny", "Action": "rds:DeleteDBInstance",
+         "Resource": "arn:aws:rds:us-east-1:000000000000:db:prod-*"}]})
+    as_viewer = client("rds", srv.endpoint, key=viewer[0], secret=viewer[1])
+    as_owner = client("rds", srv.endpoint, key=owner[0], secret=owner[1])
+    assert as_viewer.describe_db_instances()["DBInstances"] == []
+    with expect_error("AccessDenied", 403):
+        create_postgres(as_viewer, "nope")
+    create_postgres(as_owner, "prod-db", BackupRetentionPeriod=0)
+    with expect_error("AccessDenied", 403):
+        as_owner.delete_db_instance(DBInstanceIdentifier="prod-db", SkipFinalSnapshot=True)
+    assert [i["DBInstanceIdentifier"] for i in as_viewer.describe_db_instances()["DBInstances"]] == ["prod-db"]

@@ -319,8 +319,18 @@ pub(crate) fn known_filters(filters: &[Filter], known: &[&str]) -> Result<()> {
 /// The ARNs a call acts on, for `--auth enforce`.
 fn resources(ctx: &Ctx<'_>, _caller: &crate::Caller, call: &kumori_protocol::Call) -> Vec<String> {
     let mut out = Vec::new();
-    if let Some(id) = call.input["DBInstanceIdentifier"].as_str() {
-        out.push(arn(ctx, "db", &id.to_ascii_lowercase()));
+    for key in [
+        "DBInstanceIdentifier",
+        "SourceDBInstanceIdentifier",
+        "TargetDBInstanceIdentifier",
+    ] {
+        if let Some(id) = call.input[key].as_str() {
+            out.push(if id.starts_with("arn:") {
+                id.to_string()
+            } else {
+                arn(ctx, "db", &id.to_ascii_lowercase())
+            });
+        }
     }
     if let Some(id) = call.input["DBSnapshotIdentifier"].as_str() {
         out.push(arn(ctx, "snapshot", &id.to_ascii_lowercase()));
