@@ -16,8 +16,9 @@ no server behind them). Every figure comes from the same run:
   (b) memory per idle instance: with N instances of each engine available and idle, the PSS
       and RSS (from /proc/<pid>/smaps_rollup) summed over each instance's processes: the
       postmaster (first line of <dir>/<DbiResourceId>/<primary>/postmaster.pid) and its
-      children, or mariadbd (<dir>/<DbiResourceId>/<primary>.pid). Every process under kumori
-      must belong to one instance; kumori's own process is shown apart;
+      children, or mariadbd (<dir>/<DbiResourceId>/<primary>.pid), with DbiResourceId from
+      DescribeDBInstances. Processes under kumori that belong to no instance are reported;
+      kumori's own process is shown apart;
   (c) API latency, kumori and moto: CreateDBInstance's round trip (request sent to answer
       read: the record only, the server comes later), many creates with distinct identifiers,
       in batches that are deleted (SkipFinalSnapshot) before the next, so that kumori is never

@@ -187,6 +187,17 @@ pub static STORAGE: &[(&str, i64, i64)] = &[
     ("standard", 20, 3072),
 ];
 
+/// Why instances of `serves` cannot run on this machine (its server is not installed),
+/// naming the Debian package that brings it.
+pub fn missing(serves: Serves) -> Option<String> {
+    static PROGRAMS: std::sync::OnceLock<kumori_databases::Programs> = std::sync::OnceLock::new();
+    let programs = PROGRAMS.get_or_init(kumori_databases::Programs::find);
+    programs.missing(match serves {
+        Serves::Postgres => kumori_databases::Kind::Postgres,
+        Serves::Mariadb => kumori_databases::Kind::Mariadb,
+    })
+}
+
 pub fn engine(name: &str) -> Option<&'static Engine> {
     ENGINES.iter().find(|e| e.name == name)
 }

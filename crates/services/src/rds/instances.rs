@@ -828,6 +828,13 @@ pub(crate) async fn create_from(
     }
     let (version, major) = engines::resolve(e, req.engine_version.as_deref())?;
     check_class(e, version, &req.db_instance_class)?;
+    if let Some(why) = engines::missing(e.serves) {
+        // RDS's word for "cannot give you this instance now", with what to install.
+        return Err(Error::new(
+            "InsufficientDBInstanceCapacity",
+            format!("Cannot create a {} instance here: {why}", e.name),
+        ));
+    }
     let user = check_user(e, req.master_username.as_deref())?;
     let managed = req.manage_master_user_password.unwrap_or(false);
     let password = match (&req.master_user_password, managed) {
