@@ -571,3 +571,19 @@ def test_policies_decide_who_may_create_and_delete_under_enforce(spawn, tmp_path
     with expect_error("AccessDenied", 403):
         as_owner.delete_db_instance(DBInstanceIdentifier="prod-db", SkipFinalSnapshot=True)
     assert [i["DBInstanceIdentifier"] for i in as_viewer.describe_db_instances()["DBInstances"]] == ["prod-db"]
+
+
+def test_instances_made_at_once_each_get_a_server_of_their_own(rds, subnet_group):
+    # All ask for 5432: one may have it, the others get ports of their own, and each
+    # endpoint answers with its own instance's password.
+    names = [f"burst-{n}" for n in range(4)]
+    for n in names:
+        create_postgres(rds, n, DBSubnetGroupName=subnet_group, BackupRetentionPeriod=0,
+                        MasterUserPassword=f"Secret-{n}")
+    ports = {n: wait_for(rds, n)["Endpoint"]["Port"] for n in names}
+    assert len(set(ports.values())) == len(names), ports
+    for n, port in ports.items():
+        assert psql(port, "SELECT current_user", password=f"Secret-{n}") == "master"
+    events = [e["Message"] for n in names
+              for e in rds.describe_events(SourceType="db-instance", SourceIdentifier=n)["Events"]]
+    assert not [m for m in events if "failed" in m], events

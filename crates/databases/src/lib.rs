@@ -186,6 +186,9 @@ struct Instance {
 /// The engine: every instance under one root directory.
 pub struct Engine {
     root: PathBuf,
+    /// The port each server of this engine has (by instance id, `id/standby` for a standby),
+    /// so that instances made at once never pick the same one.
+    ports: Mutex<HashMap<String, u16>>,
     /// Set when kumori stops: servers stop, their data stays.
     halting: std::sync::atomic::AtomicBool,
     programs: Programs,
@@ -197,6 +200,7 @@ impl Engine {
     pub fn new(root: PathBuf) -> Arc<Engine> {
         Arc::new(Engine {
             root,
+            ports: Mutex::new(HashMap::new()),
             halting: std::sync::atomic::AtomicBool::new(false),
             programs: Programs::find(),
             instances: Mutex::new(HashMap::new()),
@@ -303,6 +307,34 @@ impl Engine {
         }
     }
 
+    /// A port for `key`: `wanted` when no other server of this engine has it and nothing on
+    /// the machine listens there, else one the system picks; kept for `key` until released.
+    fn pick(&self, key: &str, wanted: u16) -> u16 {
+        let mut ports = self.ports.lock().expect("ports");
+        let taken: std::collections::HashSet<u16> = ports
+            .iter()
+            .filter(|(k, _)| k.as_str() != key)
+            .map(|(_, p)| *p)
+            .collect();
+        let mut candidate = wanted;
+        for _ in 0..20 {
+            if candidate != 0 && !taken.contains(&candidate) && procs_port_free(candidate) {
+                break;
+            }
+            candidate = process::port_near(0);
+        }
+        ports.insert(key.to_string(), candidate);
+        candidate
+    }
+
+    fn release(&self, id: &str) {
+        let standby = format!("{id}/standby");
+        self.ports
+            .lock()
+            .expect("ports")
+            .retain(|k, _| k != id && *k != standby);
+    }
+
     /// What each instance is doing.
     pub fn status(&self) -> Vec<Status> {
         let map = self.instances.lock().expect("instances");
@@ -369,6 +401,9 @@ impl Engine {
             let Some(spec) = spec else {
                 let _busy = inst.busy.lock().await;
                 procs.stop_all().await;
+                if let Some(name) = inst.dir.file_name() {
+                    self.release(&name.to_string_lossy());
+                }
                 if !self.halting.load(std::sync::atomic::Ordering::SeqCst) {
                     let _ = tokio::fs::remove_dir_all(&inst.dir).await;
                 }
@@ -438,11 +473,10 @@ impl Engine {
             return Ok(());
         }
         // The port: asked for anew when the spec's changed (ModifyDBInstance --db-port).
-        let wanted = if meta.port == 0 { spec.port } else { meta.port };
         if spec.port != meta.asked {
             procs.stop_primary(kind.as_ref()).await;
             meta.asked = spec.port;
-            meta.port = process::port_near(spec.port);
+            meta.port = self.pick(&spec.id, spec.port);
             write_meta(&inst.dir, &meta)?;
         }
         let died = procs
@@ -459,8 +493,10 @@ impl Engine {
             write_meta(&inst.dir, &meta)?;
         }
         if procs.primary.is_none() {
-            if !procs_port_free(meta.port) || meta.port == 0 {
-                meta.port = process::port_near(wanted);
+            // Its own port again, unless something else took it meanwhile.
+            let port = self.pick(&spec.id, if meta.port == 0 { spec.port } else { meta.port });
+            if port != meta.port {
+                meta.port = port;
                 write_meta(&inst.dir, &meta)?;
             }
             self.set(inst, |s| s.port = Some(meta.port));
@@ -547,7 +583,7 @@ impl Engine {
                     kind.seed(&inst.dir, other, meta.port, &meta.repl).await?;
                     std::fs::write(dir.join(READY), b"").map_err(|e| e.to_string())?;
                 }
-                let port = process::port_near(0);
+                let port = self.pick(&format!("{}/standby", spec.id), 0);
                 let child = kind
                     .start(&inst.dir, other, port, Role::Standby, spec, &meta, false)
                     .await?;
@@ -618,7 +654,7 @@ impl Engine {
                 meta.follows = true;
             }
         }
-        meta.port = process::port_near(spec.port);
+        meta.port = self.pick(&spec.id, spec.port);
         meta.asked = spec.port;
         write_meta(&inst.dir, &meta)
     }

@@ -117,7 +117,11 @@ impl Server {
         let r = client
             .batch_execute(sql)
             .await
-            .map_err(|e| format!("{sql}: {e}"));
+            .map_err(|e| match e.as_db_error() {
+                // The server's own words, not the driver's "db error".
+                Some(d) => format!("{}: {}", d.code().code(), d.message()),
+                None => e.to_string(),
+            });
         drop(client);
         let _ = task.await;
         r
@@ -255,23 +259,24 @@ impl crate::Server for Server {
     async fn wait_ready(
         &self,
         dir: &Path,
-        port: u16,
+        _port: u16,
         _spec: &Spec,
         meta: &Meta,
         child: Option<&mut Child>,
     ) -> Result<(), String> {
         let log = dir.join(format!("{}.log", meta.primary));
-        crate::wait_for(child, &log, Duration::from_secs(120), || async move {
-            // Up once the server answers the protocol with anything but "starting up": a
-            // replica's master password may have changed on its source meanwhile.
-            match Self::conninfo(port, REPL_USER, "-")
-                .connect(tokio_postgres::NoTls)
-                .await
-            {
-                Ok(_) => true,
-                Err(e) => e.as_db_error().is_some_and(|d| {
-                    d.code() != &tokio_postgres::error::SqlState::CANNOT_CONNECT_NOW
-                }),
+        let pidfile = dir.join(&meta.primary).join("postmaster.pid");
+        let pid = child.as_ref().and_then(|c| c.id());
+        crate::wait_for(child, &log, Duration::from_secs(120), || {
+            let pidfile = pidfile.clone();
+            async move {
+                // Ready when *this* server says so in its pid file (its first line its pid,
+                // its eighth its state): a server on the same port, such as one another
+                // instance started there first, is never taken for it.
+                let text = std::fs::read_to_string(&pidfile).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                lines.first().and_then(|l| l.trim().parse::<u32>().ok()) == pid
+                    && matches!(lines.get(7).map(|l| l.trim()), Some("ready" | "standby"))
             }
         })
         .await

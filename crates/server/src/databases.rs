@@ -94,7 +94,8 @@ impl Databases {
             user: i.master_username.clone(),
             password: i.kumori_password.clone(),
             database: i.db_name.clone(),
-            run: i.kumori_run,
+            // A deleted instance's server stops first; its record goes once it has.
+            run: i.kumori_run && i.status != "deleting",
             origin: match &w.origin {
                 instances::Origin::Empty => Origin::Empty,
                 instances::Origin::Snapshot(dir) => {
@@ -244,7 +245,7 @@ impl Databases {
                     .collect();
                 self.forward(wanted).await;
             }
-            if let Err(e) = api::finish_deletes(&store, &limits, &desired.instances).await {
+            if let Err(e) = api::finish_deletes(&store, &limits, &pairs).await {
                 tracing::warn!("databases: cannot finish deletions: {}", e.0.message);
             }
             self.collect_snapshots(&desired.snapshot_dirs);

@@ -136,6 +136,11 @@ fn step(i: &DbInstance, o: &Observed, copying: bool) -> Option<Step> {
             }
         }
         (Seen::Running, "backing-up") if !copying => n.status = "available".into(),
+        // A server that failed to come up and then did (the engine tries again).
+        (Seen::Running, "failed") if o.converged => {
+            n.status = "available".into();
+            events.push(("recovery", "DB instance recovered".to_string()));
+        }
         (Seen::Stopped, "stopping") if o.converged => {
             n.status = "stopped".into();
             events.push(("notification", "DB instance stopped".to_string()));
@@ -241,7 +246,7 @@ pub async fn observe(
             )
             .await?;
         }
-        if cur.status == "creating" && n.status != "creating" {
+        if n.status == "available" && matches!(cur.status.as_str(), "creating" | "backing-up") {
             events::record(
                 &ctx,
                 &mut tx,
@@ -337,10 +342,18 @@ pub async fn snapshot_done(
     Ok(())
 }
 
-/// Removes the instances being deleted whose final snapshot (if any) is taken; the
-/// reconciler then stops their servers and removes their data.
-pub async fn finish_deletes(store: &Store, limits: &Limits, wanted: &[Wanted]) -> Result<()> {
-    for w in wanted.iter().filter(|w| w.instance.status == "deleting") {
+/// Removes the instances being deleted whose server has stopped (their spec says stop)
+/// and whose final snapshot (if any) is taken; the reconciler then removes their data.
+pub async fn finish_deletes(
+    store: &Store,
+    limits: &Limits,
+    seen: &[(Wanted, Observed)],
+) -> Result<()> {
+    let done = seen
+        .iter()
+        .filter(|(w, o)| w.instance.status == "deleting" && o.state != Seen::Running)
+        .map(|(w, _)| w);
+    for w in done {
         let ctx = Ctx::root(store, &w.account, &w.region, limits);
         let mut tx = store.write().await?;
         let Some(mut i) =
