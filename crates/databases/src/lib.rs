@@ -519,7 +519,8 @@ impl Engine {
                 .wait_ready(&inst.dir, meta.port, spec, &meta, procs.primary.as_mut())
                 .await
             {
-                procs.primary = None;
+                // One that is up but not ready in time is stopped, not left behind.
+                procs.stop_primary(kind.as_ref()).await;
                 // Nothing was written after the asked time: the end of the log is that time.
                 if meta.recovering && e.contains("recovery ended before configured recovery target")
                 {
@@ -534,7 +535,11 @@ impl Engine {
                 write_meta(&inst.dir, &meta)?;
             }
             if first {
-                kind.bootstrap(&inst.dir, meta.port, spec, &meta).await?;
+                // A set-up that failed is tried again from a fresh start of the server.
+                if let Err(e) = kind.bootstrap(&inst.dir, meta.port, spec, &meta).await {
+                    procs.stop_primary(kind.as_ref()).await;
+                    return Err(e);
+                }
                 meta.bootstrapped = true;
                 meta.password = spec.password.clone();
                 meta.parameters = spec.parameters.clone();
