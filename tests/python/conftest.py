@@ -124,3 +124,9 @@ def aws(endpoint, tmp_path):
         return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
 
     return run
+
+
+def pytest_collection_modifyitems(config, items):
+    """Terraform's tests first: each waits minutes in the provider's own delays, and started
+    last they keep a pass running long after the other workers have finished theirs."""
+    items.sort(key=lambda item: 0 if item.module.__name__.startswith("test_terraform") else 1)

@@ -20,11 +20,17 @@ pub fn match_operation<'m>(
     path: &str,
     query: &[(String, String)],
 ) -> Option<RestMatch<'m>> {
-    // botocore sends some paths with a trailing slash (`/hostedzone/Z1/rrset/`).
-    best_match(model, method, path, query).or_else(|| match path.strip_suffix('/') {
-        Some(trimmed) if !trimmed.is_empty() => best_match(model, method, trimmed, query),
-        _ => None,
-    })
+    // botocore sends some paths with the model's trailing slash (`/hostedzone/Z1/rrset/`),
+    // other SDKs (Go's, so Terraform) without it: either fits a template with one. Only as a
+    // last resort, since a trailing slash can matter (an S3 key `folder/`).
+    best_match(model, method, path, query, false)
+        .or_else(|| match path.strip_suffix('/') {
+            Some(trimmed) if !trimmed.is_empty() => {
+                best_match(model, method, trimmed, query, false)
+            }
+            _ => None,
+        })
+        .or_else(|| best_match(model, method, path, query, true))
 }
 
 fn best_match<'m>(
@@ -32,6 +38,7 @@ fn best_match<'m>(
     method: &str,
     path: &str,
     query: &[(String, String)],
+    trim_template: bool,
 ) -> Option<RestMatch<'m>> {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let mut best: Option<(usize, RestMatch<'m>)> = None;
@@ -43,6 +50,10 @@ fn best_match<'m>(
             .request_uri
             .split_once('?')
             .unwrap_or((&op.request_uri, ""));
+        let tpath = match tpath.strip_suffix('/') {
+            Some(t) if trim_template && !t.is_empty() => t,
+            _ => tpath,
+        };
         let mut score = 0;
         // Literal query keys in the template (`?tagging`, `?list-type=2`) must be present.
         let mut ok = true;
@@ -183,6 +194,10 @@ mod tests {
         assert_eq!(m.operation.name, "ListResourceRecordSets");
         let m = match_operation(r53, "POST", "/2013-04-01/hostedzone/Z1/rrset/", &[]).unwrap();
         assert_eq!(m.operation.name, "ChangeResourceRecordSets");
+        // Go's SDK (Terraform's provider) leaves the model's trailing slash off.
+        let m = match_operation(r53, "POST", "/2013-04-01/hostedzone/Z1/rrset", &[]).unwrap();
+        assert_eq!(m.operation.name, "ChangeResourceRecordSets");
+        assert_eq!(m.labels, vec![("Id".to_string(), "Z1".to_string())]);
 
         let s3 = service("s3").unwrap().model();
         let q = vec![("tagging".to_string(), String::new())];

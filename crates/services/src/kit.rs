@@ -133,6 +133,7 @@ pub static SERVICES: &[&Service] = &[
     &crate::autoscaling::SERVICE,
     &crate::rds::SERVICE,
     &crate::secretsmanager::SERVICE,
+    &crate::route53::SERVICE,
 ];
 
 type Index = HashMap<(&'static str, &'static str), (&'static Service, Handler)>;

@@ -13,6 +13,7 @@ pub mod iam;
 pub mod kit;
 pub mod rds;
 pub mod resource;
+pub mod route53;
 pub mod secretsmanager;
 pub mod sts;
 
@@ -154,6 +155,8 @@ pub async fn dispatch(ctx: &Ctx<'_>, call: &Call) -> std::result::Result<Output,
             // The JSON protocols' services call it ValidationException.
             let code = if call.model.protocol == kumori_protocol::Protocol::Json {
                 "ValidationException"
+            } else if call.service() == "route53" {
+                "InvalidInput"
             } else {
                 "ValidationError"
             };
