@@ -279,12 +279,6 @@ impl crate::Server for Server {
         first: bool,
     ) -> Result<Child, String> {
         let log = dir.join(format!("{data}.log"));
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .map_err(|e| e.to_string())?;
-        let err = file.try_clone().map_err(|e| e.to_string())?;
         let mut cmd = self.server_cmd(dir, data, port);
         if role != Role::Primary {
             cmd.arg("--read-only=1");
@@ -297,7 +291,7 @@ impl crate::Server for Server {
                 cmd.arg(format!("--{}={v}", k.replace('_', "-")));
             }
         }
-        cmd.stdout(file).stderr(err);
+        process::output_to(&mut cmd, &log)?;
         cmd.spawn()
             .map_err(|e| format!("cannot start mariadbd: {e}"))
     }

@@ -219,12 +219,6 @@ impl crate::Server for Server {
         let d = dir.join(data);
         let _ = std::fs::remove_file(d.join("postmaster.pid"));
         let log = dir.join(format!("{data}.log"));
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .map_err(|e| e.to_string())?;
-        let err = file.try_clone().map_err(|e| e.to_string())?;
         let mut cmd = self.cmd("postgres");
         cmd.arg("-D").arg(&d);
         for (k, v) in [
@@ -251,7 +245,7 @@ impl crate::Server for Server {
         ] {
             cmd.arg("-c").arg(format!("{k}={v}"));
         }
-        cmd.stdout(file).stderr(err);
+        process::output_to(&mut cmd, &log)?;
         cmd.spawn()
             .map_err(|e| format!("cannot start postgres: {e}"))
     }

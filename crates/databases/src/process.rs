@@ -126,13 +126,7 @@ pub fn command(program: &Path, owner: Option<&Owner>, death: i32) -> Command {
 /// lines of that log become the error.
 pub async fn run(mut cmd: Command, log: &Path) -> Result<(), String> {
     let what = format!("{:?}", cmd.as_std().get_program());
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .map_err(|e| format!("cannot open {}: {e}", log.display()))?;
-    let err = file.try_clone().map_err(|e| e.to_string())?;
-    cmd.stdout(file).stderr(err);
+    output_to(&mut cmd, log)?;
     let status = cmd
         .status()
         .await
@@ -142,6 +136,18 @@ pub async fn run(mut cmd: Command, log: &Path) -> Result<(), String> {
     } else {
         Err(format!("{what} failed ({status}): {}", tail(log)))
     }
+}
+
+/// Sends a command's output and errors to the end of `log`.
+pub fn output_to(cmd: &mut Command, log: &Path) -> Result<(), String> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|e| format!("cannot open {}: {e}", log.display()))?;
+    let err = file.try_clone().map_err(|e| e.to_string())?;
+    cmd.stdout(file).stderr(err);
+    Ok(())
 }
 
 /// The last lines of a log, for an error message.

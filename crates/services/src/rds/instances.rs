@@ -298,6 +298,15 @@ pub async fn save(ctx: &Ctx<'_>, tx: &mut Tx, i: &DbInstance) -> Result<()> {
     }
 }
 
+/// Commits `tx` and answers `i` as the write left it (`{"DBInstance": …}`).
+async fn answer(ctx: &Ctx<'_>, mut tx: Tx, i: &DbInstance) -> Result<Value> {
+    let g = subnet_groups::get(ctx, &mut tx, &i.db_subnet_group).await?;
+    let tags = crate::kit::tags_of(&mut tx, ctx.scope(), &i.arn).await?;
+    let out = json!({ "DBInstance": i.view(g.as_ref(), &tags) });
+    tx.commit().await?;
+    Ok(out)
+}
+
 /// Every instance for which `pred` holds.
 pub async fn using(
     ctx: &Ctx<'_>,
@@ -1550,11 +1559,7 @@ pub async fn modify_db_instance(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         },
     )
     .await?;
-    let g = subnet_groups::get(ctx, &mut tx, &i.db_subnet_group).await?;
-    let tags = crate::kit::tags_of(&mut tx, ctx.scope(), &i.arn).await?;
-    let out = json!({ "DBInstance": i.view(g.as_ref(), &tags) });
-    tx.commit().await?;
-    Ok(out)
+    answer(ctx, tx, &i).await
 }
 
 #[derive(Deserialize)]
@@ -1624,11 +1629,7 @@ pub async fn reboot_db_instance(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         message,
     )
     .await?;
-    let g = subnet_groups::get(ctx, &mut tx, &i.db_subnet_group).await?;
-    let tags = crate::kit::tags_of(&mut tx, ctx.scope(), &i.arn).await?;
-    let out = json!({ "DBInstance": i.view(g.as_ref(), &tags) });
-    tx.commit().await?;
-    Ok(out)
+    answer(ctx, tx, &i).await
 }
 
 #[derive(Deserialize)]
@@ -1669,10 +1670,7 @@ pub async fn stop_db_instance(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         "DB instance is being stopped",
     )
     .await?;
-    let g = subnet_groups::get(ctx, &mut tx, &i.db_subnet_group).await?;
-    let out = json!({ "DBInstance": i.view(g.as_ref(), &[]) });
-    tx.commit().await?;
-    Ok(out)
+    answer(ctx, tx, &i).await
 }
 
 #[derive(Deserialize)]
@@ -1708,10 +1706,7 @@ pub async fn start_db_instance(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         "DB instance is being started",
     )
     .await?;
-    let g = subnet_groups::get(ctx, &mut tx, &i.db_subnet_group).await?;
-    let out = json!({ "DBInstance": i.view(g.as_ref(), &[]) });
-    tx.commit().await?;
-    Ok(out)
+    answer(ctx, tx, &i).await
 }
 
 #[derive(Deserialize)]
@@ -1769,10 +1764,7 @@ pub async fn promote_read_replica(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         "Promoted Read Replica to a stand-alone database instance",
     )
     .await?;
-    let g = subnet_groups::get(ctx, &mut tx, &i.db_subnet_group).await?;
-    let out = json!({ "DBInstance": i.view(g.as_ref(), &[]) });
-    tx.commit().await?;
-    Ok(out)
+    answer(ctx, tx, &i).await
 }
 
 #[derive(Deserialize)]
@@ -1855,8 +1847,5 @@ pub async fn delete_db_instance(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         "DB instance deleted",
     )
     .await?;
-    let g = subnet_groups::get(ctx, &mut tx, &i.db_subnet_group).await?;
-    let out = json!({ "DBInstance": i.view(g.as_ref(), &[]) });
-    tx.commit().await?;
-    Ok(out)
+    answer(ctx, tx, &i).await
 }

@@ -147,6 +147,13 @@ pub async fn save(ctx: &Ctx<'_>, tx: &mut Tx, s: &DbSnapshot) -> Result<()> {
     }
 }
 
+/// Sets member `k` of a CreateDBInstance input a restore builds, when the restore gave it.
+fn given(create: &mut Value, k: &str, x: Value) {
+    if !x.is_null() {
+        create[k] = x;
+    }
+}
+
 /// Starts a snapshot of `i` named `name` (in `tx`): `creating` until the reconciler has
 /// copied the server's data.
 pub async fn begin(
@@ -461,50 +468,45 @@ pub async fn restore_db_instance_from_db_snapshot(ctx: &Ctx<'_>, raw: &Value) ->
         "Tags": req.tags,
         "DBParameterGroupName": req.db_parameter_group_name.clone().unwrap_or(s.kumori_parameter_group.clone()),
     });
-    let set = |v: &mut Value, k: &str, x: Value| {
-        if !x.is_null() {
-            v[k] = x;
-        }
-    };
-    set(
+    given(
         &mut create,
         "AvailabilityZone",
         json!(req.availability_zone),
     );
-    set(
+    given(
         &mut create,
         "DBSubnetGroupName",
         json!(req.db_subnet_group_name),
     );
-    set(&mut create, "MultiAZ", json!(req.multi_az));
-    set(
+    given(&mut create, "MultiAZ", json!(req.multi_az));
+    given(
         &mut create,
         "PubliclyAccessible",
         json!(req.publicly_accessible),
     );
-    set(
+    given(
         &mut create,
         "AutoMinorVersionUpgrade",
         json!(req.auto_minor_version_upgrade),
     );
-    set(
+    given(
         &mut create,
         "CopyTagsToSnapshot",
         json!(req.copy_tags_to_snapshot),
     );
-    set(
+    given(
         &mut create,
         "DeletionProtection",
         json!(req.deletion_protection),
     );
-    set(&mut create, "Iops", json!(req.iops.or(s.iops)));
-    set(
+    given(&mut create, "Iops", json!(req.iops.or(s.iops)));
+    given(
         &mut create,
         "DBName",
         json!(req.db_name.clone().or(s.kumori_db_name.clone())),
     );
-    set(&mut create, "StorageEncrypted", json!(s.encrypted));
-    set(&mut create, "KmsKeyId", json!(s.kms_key_id));
+    given(&mut create, "StorageEncrypted", json!(s.encrypted));
+    given(&mut create, "KmsKeyId", json!(s.kms_key_id));
     // The same checks and placement as a new instance, starting from the snapshot's data.
     instances::create_from(
         ctx,
@@ -639,34 +641,29 @@ pub async fn restore_db_instance_to_point_in_time(ctx: &Ctx<'_>, raw: &Value) ->
         "DBParameterGroupName": req.db_parameter_group_name.clone().unwrap_or(source.db_parameter_group.clone()),
         "DBSubnetGroupName": req.db_subnet_group_name.clone().unwrap_or(source.db_subnet_group.clone()),
     });
-    let set = |v: &mut Value, k: &str, x: Value| {
-        if !x.is_null() {
-            v[k] = x;
-        }
-    };
-    set(
+    given(
         &mut create,
         "AvailabilityZone",
         json!(req.availability_zone),
     );
-    set(&mut create, "MultiAZ", json!(req.multi_az));
-    set(
+    given(&mut create, "MultiAZ", json!(req.multi_az));
+    given(
         &mut create,
         "PubliclyAccessible",
         json!(req.publicly_accessible),
     );
-    set(
+    given(
         &mut create,
         "DeletionProtection",
         json!(req.deletion_protection),
     );
-    set(
+    given(
         &mut create,
         "BackupRetentionPeriod",
         json!(req.backup_retention_period),
     );
-    set(&mut create, "Iops", json!(source.iops));
-    set(&mut create, "DBName", json!(source.db_name));
+    given(&mut create, "Iops", json!(source.iops));
+    given(&mut create, "DBName", json!(source.db_name));
     let origin = Origin::PointInTime {
         source: source.dbi_resource_id.clone(),
         base: base.kumori_dir.clone(),
