@@ -72,7 +72,7 @@ def test_unknown_iam_action_is_invalid_action_in_query_envelope(endpoint):
         ("ec2", lambda c: c.create_vpn_gateway(Type="ipsec.1"), "CreateVpnGateway"),
         ("iam", lambda c: c.list_mfa_devices(), "ListMFADevices"),
         ("elbv2", lambda c: c.describe_trust_stores(), "DescribeTrustStores"),
-        ("route53", lambda c: c.list_hosted_zones(), "ListHostedZones"),
+        ("route53", lambda c: c.list_health_checks(), "ListHealthChecks"),
         ("s3", lambda c: c.list_buckets(), "ListBuckets"),
     ],
 )
@@ -118,30 +118,31 @@ def test_internal_endpoints_carry_request_id(endpoint, method, path):
     assert UUID_RE.match(headers.get("x-amzn-requestid", "")), headers
 
 
-def test_rest_xml_body_is_read_before_the_operation_is_refused(endpoint):
+def test_rest_xml_body_is_routed_and_read(endpoint):
     """boto3's ChangeResourceRecordSets posts an XML body to `/rrset/` (trailing slash): kumori
     must route it to that operation and read the body, not choke on either."""
     r53 = client("route53", endpoint)
+    batch = {
+        "Changes": [
+            {
+                "Action": "CREATE",
+                "ResourceRecordSet": {
+                    "Name": "web.example.com",
+                    "Type": "A",
+                    "TTL": 300,
+                    "ResourceRecords": [{"Value": "10.0.1.10"}],
+                },
+            }
+        ]
+    }
     with pytest.raises(ClientError) as info:
-        r53.change_resource_record_sets(
-            HostedZoneId="Z0123456789",
-            ChangeBatch={
-                "Changes": [
-                    {
-                        "Action": "CREATE",
-                        "ResourceRecordSet": {
-                            "Name": "web.example.com",
-                            "Type": "A",
-                            "TTL": 300,
-                            "ResourceRecords": [{"Value": "10.0.1.10"}],
-                        },
-                    }
-                ]
-            },
-        )
+        r53.change_resource_record_sets(HostedZoneId="Z0123456789", ChangeBatch=batch)
     code, status, message = error_of(info.value)
-    assert (code, status) == ("NotImplemented", 501)
-    assert "route53:ChangeResourceRecordSets" in message
+    assert (code, status) == ("NoSuchHostedZone", 404) and "Z0123456789" in message
+    zone = r53.create_hosted_zone(Name="example.com", CallerReference="protocol")["HostedZone"]["Id"]
+    r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch=batch)
+    sets = r53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+    assert {"Name": "web.example.com.", "Type": "A", "TTL": 300, "ResourceRecords": [{"Value": "10.0.1.10"}]} in sets
 
 
 def test_malformed_rest_xml_body_is_malformed_xml(endpoint):
