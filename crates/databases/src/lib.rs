@@ -396,6 +396,9 @@ impl Engine {
     async fn supervise(self: Arc<Self>, inst: Arc<Instance>) {
         let mut rx = inst.spec.subscribe();
         let mut procs = Procs::default();
+        // Failures in a row: one alone (a port another process took between our choosing
+        // and the server's binding) is tried again before anyone is told.
+        let mut failures = 0u32;
         loop {
             let spec = rx.borrow_and_update().clone();
             let Some(spec) = spec else {
@@ -414,14 +417,20 @@ impl Engine {
                 self.converge(&inst, &spec, &mut procs).await
             };
             match result {
-                Ok(()) => inst.status.lock().expect("status").converged = spec.digest(),
+                Ok(()) => {
+                    failures = 0;
+                    inst.status.lock().expect("status").converged = spec.digest()
+                }
                 // Waiting on another instance (a replica's source) is no failure.
                 Err(e) if e.starts_with("waiting") => {
                     inst.status.lock().expect("status").state = State::Creating
                 }
                 Err(e) => {
                     tracing::warn!("database {}: {e}", spec.id);
-                    inst.status.lock().expect("status").state = State::Failed(e);
+                    failures += 1;
+                    if failures >= FAILURES_TOLD {
+                        inst.status.lock().expect("status").state = State::Failed(e);
+                    }
                 }
             }
             tokio::select! {
@@ -709,6 +718,9 @@ impl Engine {
 fn procs_port_free(port: u16) -> bool {
     port != 0 && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
+
+/// Failures in a row before the engine reports an instance failed.
+const FAILURES_TOLD: u32 = 3;
 
 /// Marks a standby's data as completely seeded.
 const READY: &str = "kumori-standby-ready";
