@@ -273,6 +273,24 @@ fn verdict(told: kumori_server::ask::Told, no: &str) -> Result<(), Failure> {
     }
 }
 
+/// Removes the temporary database directories of kumori processes that are gone (killed
+/// before they could remove their own); their servers died with them.
+fn remove_stale_databases() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if let Some(pid) = name
+            .strip_prefix("kumori-databases-")
+            .and_then(|p| p.parse::<u32>().ok())
+            && !std::path::Path::new("/proc").join(pid.to_string()).exists()
+        {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 fn state_dir_or_default(state_dir: Option<PathBuf>) -> Result<PathBuf, String> {
     match state_dir {
         Some(d) => Ok(d),
@@ -430,10 +448,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 state_dir_or_default(state_dir.clone())?.join("databases"),
                 false,
             ),
-            _ => (
-                std::env::temp_dir().join(format!("kumori-databases-{}", std::process::id())),
-                true,
-            ),
+            _ => {
+                remove_stale_databases();
+                (
+                    std::env::temp_dir().join(format!("kumori-databases-{}", std::process::id())),
+                    true,
+                )
+            }
         };
     // Where a data plane's instances keep their layers: beside the state when it has a
     // directory, else under the data directory by prefix.
