@@ -307,6 +307,28 @@ async fn answer(ctx: &Ctx<'_>, mut tx: Tx, i: &DbInstance) -> Result<Value> {
     Ok(out)
 }
 
+/// Saves `i`, records what happened to it, commits and answers it.
+async fn saved(
+    ctx: &Ctx<'_>,
+    mut tx: Tx,
+    i: &DbInstance,
+    category: &str,
+    message: impl Into<String>,
+) -> Result<Value> {
+    save(ctx, &mut tx, i).await?;
+    events::record(
+        ctx,
+        &mut tx,
+        "db-instance",
+        &i.db_instance_identifier,
+        &i.arn,
+        category,
+        message,
+    )
+    .await?;
+    answer(ctx, tx, i).await
+}
+
 /// Every instance for which `pred` holds.
 pub async fn using(
     ctx: &Ctx<'_>,
@@ -1659,18 +1681,7 @@ pub async fn stop_db_instance(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     }
     i.status = "stopping".into();
     i.kumori_run = false;
-    save(ctx, &mut tx, &i).await?;
-    events::record(
-        ctx,
-        &mut tx,
-        "db-instance",
-        &i.db_instance_identifier,
-        &i.arn,
-        "notification",
-        "DB instance is being stopped",
-    )
-    .await?;
-    answer(ctx, tx, &i).await
+    saved(ctx, tx, &i, "notification", "DB instance is being stopped").await
 }
 
 #[derive(Deserialize)]
@@ -1695,18 +1706,7 @@ pub async fn start_db_instance(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     }
     i.status = "starting".into();
     i.kumori_run = true;
-    save(ctx, &mut tx, &i).await?;
-    events::record(
-        ctx,
-        &mut tx,
-        "db-instance",
-        &i.db_instance_identifier,
-        &i.arn,
-        "notification",
-        "DB instance is being started",
-    )
-    .await?;
-    answer(ctx, tx, &i).await
+    saved(ctx, tx, &i, "notification", "DB instance is being started").await
 }
 
 #[derive(Deserialize)]
@@ -1753,18 +1753,14 @@ pub async fn promote_read_replica(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         i.preferred_backup_window = w;
     }
     i.status = "modifying".into();
-    save(ctx, &mut tx, &i).await?;
-    events::record(
+    saved(
         ctx,
-        &mut tx,
-        "db-instance",
-        &i.db_instance_identifier,
-        &i.arn,
+        tx,
+        &i,
         "read replica",
         "Promoted Read Replica to a stand-alone database instance",
     )
-    .await?;
-    answer(ctx, tx, &i).await
+    .await
 }
 
 #[derive(Deserialize)]
@@ -1836,16 +1832,5 @@ pub async fn delete_db_instance(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
         super::snapshots::drop_automated(ctx, &mut tx, &i.db_instance_identifier).await?;
     }
     i.status = "deleting".into();
-    save(ctx, &mut tx, &i).await?;
-    events::record(
-        ctx,
-        &mut tx,
-        "db-instance",
-        &i.db_instance_identifier,
-        &i.arn,
-        "deletion",
-        "DB instance deleted",
-    )
-    .await?;
-    answer(ctx, tx, &i).await
+    saved(ctx, tx, &i, "deletion", "DB instance deleted").await
 }

@@ -604,6 +604,40 @@ async fn changed(ctx: &Ctx<'_>, tx: &mut Tx, g: &ParameterGroup, now: bool) -> R
     super::instances::parameters_changed(ctx, tx, g, now).await
 }
 
+/// The group `name`, locked, when a user may change it (not a default group).
+async fn modifiable(ctx: &Ctx<'_>, tx: &mut Tx, name: &str) -> Result<ParameterGroup> {
+    tx.lock(ctx.scope(), &key(name)).await?;
+    let g = get(ctx, tx, name).await?.ok_or_else(|| not_found(name))?;
+    if name.starts_with("default.") {
+        return Err(Error::new(
+            "InvalidDBParameterGroupState",
+            format!("Cannot modify a default parameter group: {name}"),
+        ));
+    }
+    Ok(g)
+}
+
+/// The parameter a change names and how it is to be applied, checked: it exists, the
+/// method is one of RDS's, and a static parameter is never applied `immediate`.
+fn change_of<'p>(params: &'p [Param], pi: &ParameterInput) -> Result<(&'p Param, &'static str)> {
+    let pname = pi.parameter_name.as_deref().unwrap_or_default();
+    let p = params
+        .iter()
+        .find(|p| p.name == pname)
+        .ok_or_else(|| invalid(format!("Could not find parameter with name: {pname}")))?;
+    let method = match pi.apply_method.as_deref().unwrap_or("pending-reboot") {
+        "immediate" => "immediate",
+        "pending-reboot" => "pending-reboot",
+        other => return Err(invalid(format!("Invalid apply method: {other}"))),
+    };
+    if method == "immediate" && !p.dynamic {
+        return Err(combination(format!(
+            "cannot use immediate apply method for static parameter {pname}"
+        )));
+    }
+    Ok((p, method))
+}
+
 pub async fn modify_db_parameter_group(ctx: &Ctx<'_>, raw: &Value) -> Result<Value> {
     let req: ModifyRequest = input(raw)?;
     let name = req.db_parameter_group_name.to_ascii_lowercase();
@@ -616,36 +650,15 @@ pub async fn modify_db_parameter_group(ctx: &Ctx<'_>, raw: &Value) -> Result<Val
         ));
     }
     let mut tx = ctx.store.write().await?;
-    tx.lock(ctx.scope(), &key(&name)).await?;
-    let mut g = get(ctx, &mut tx, &name)
-        .await?
-        .ok_or_else(|| not_found(&name))?;
-    if name.starts_with("default.") {
-        return Err(Error::new(
-            "InvalidDBParameterGroupState",
-            format!("Cannot modify a default parameter group: {name}"),
-        ));
-    }
+    let mut g = modifiable(ctx, &mut tx, &name).await?;
     let params = params_of(g.serves());
     let mut all_now = true;
     for pi in &req.parameters {
-        let pname = pi.parameter_name.as_deref().unwrap_or_default();
-        let p = params
-            .iter()
-            .find(|p| p.name == pname)
-            .ok_or_else(|| invalid(format!("Could not find parameter with name: {pname}")))?;
+        let (p, method) = change_of(params, pi)?;
+        let pname = p.name;
         if !p.modifiable {
             return Err(invalid(format!(
                 "The parameter {pname} cannot be modified."
-            )));
-        }
-        let method = pi.apply_method.as_deref().unwrap_or("pending-reboot");
-        if !matches!(method, "immediate" | "pending-reboot") {
-            return Err(invalid(format!("Invalid apply method: {method}")));
-        }
-        if method == "immediate" && !p.dynamic {
-            return Err(combination(format!(
-                "cannot use immediate apply method for static parameter {pname}"
             )));
         }
         let value = pi
@@ -676,16 +689,7 @@ pub async fn reset_db_parameter_group(ctx: &Ctx<'_>, raw: &Value) -> Result<Valu
         ));
     }
     let mut tx = ctx.store.write().await?;
-    tx.lock(ctx.scope(), &key(&name)).await?;
-    let mut g = get(ctx, &mut tx, &name)
-        .await?
-        .ok_or_else(|| not_found(&name))?;
-    if name.starts_with("default.") {
-        return Err(Error::new(
-            "InvalidDBParameterGroupState",
-            format!("Cannot modify a default parameter group: {name}"),
-        ));
-    }
+    let mut g = modifiable(ctx, &mut tx, &name).await?;
     let params = params_of(g.serves());
     let mut now = true;
     if req.reset_all_parameters {
@@ -696,19 +700,9 @@ pub async fn reset_db_parameter_group(ctx: &Ctx<'_>, raw: &Value) -> Result<Valu
         g.values.clear();
     } else {
         for pi in &req.parameters {
-            let pname = pi.parameter_name.as_deref().unwrap_or_default();
-            let p = params
-                .iter()
-                .find(|p| p.name == pname)
-                .ok_or_else(|| invalid(format!("Could not find parameter with name: {pname}")))?;
-            let method = pi.apply_method.as_deref().unwrap_or("pending-reboot");
-            if method == "immediate" && !p.dynamic {
-                return Err(combination(format!(
-                    "cannot use immediate apply method for static parameter {pname}"
-                )));
-            }
+            let (p, method) = change_of(params, pi)?;
             now &= method == "immediate";
-            g.values.remove(pname);
+            g.values.remove(p.name);
         }
     }
     changed(ctx, &mut tx, &g, now).await?;
